@@ -1,0 +1,74 @@
+"""Comptoir: store fulfilment on a shared order and stock core."""
+
+from flask import Flask, request, session
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.config import check_production, load_config
+from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, talisman
+
+CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": ["'self'", "data:"],
+    "connect-src": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+    "base-uri": "'self'",
+    "object-src": "'none'",
+}
+
+
+def select_locale() -> str:
+    """The user's profile language, else the one chosen this session, else the browser's."""
+    languages = ["en", "fr", "it"]
+    if current_user and current_user.is_authenticated and current_user.language in languages:
+        return current_user.language
+    if session.get("language") in languages:
+        return session["language"]
+    return request.accept_languages.best_match(languages) or "en"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application from the environment, optionally overridden for tests."""
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    app.config.update(load_config(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    check_production(app.config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+    talisman.init_app(
+        app,
+        force_https=app.config["FORCE_HTTPS"],
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        content_security_policy=CSP,
+        strict_transport_security=app.config["FORCE_HTTPS"],
+        frame_options="DENY",
+        referrer_policy="same-origin",
+    )
+
+    from app import cli
+    from app.web import register_web
+
+    register_web(app)
+    cli.register(app)
+    return app

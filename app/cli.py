@@ -1,0 +1,57 @@
+"""Operator commands: `flask demo load`, `flask users create`."""
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.core.actor import Actor
+from app.core.errors import DomainError
+from app.core.uow import unit_of_work
+
+demo_cli = AppGroup("demo", help="Demo data.")
+users_cli = AppGroup("users", help="User accounts.")
+
+
+@demo_cli.command("load")
+def demo_load():
+    """Load the demo retailer (idempotent) and print the demo logins."""
+    from app.demo import DEMO_PASSWORD, load_demo
+
+    with unit_of_work():
+        summary = load_demo(actor=Actor.system("demo"))
+    click.echo(summary.describe())
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+    for email, role, store in summary.logins:
+        click.echo(f"  {email:<32} {role:<10} {store}")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["associate", "manager", "admin"]), default="associate")
+@click.option("--store", "stores", multiple=True, help="Store code; repeat for several stores.")
+@click.password_option()
+def users_create(email, name, role, stores, password):
+    """Create a user who can sign in."""
+    from sqlalchemy import select
+
+    from app.core import users
+    from app.core.models import Location
+    from app.extensions import db
+
+    try:
+        with unit_of_work():
+            locations = db.session.scalars(select(Location).where(Location.code.in_(stores))).all()
+            missing = set(stores) - {loc.code for loc in locations}
+            if missing:
+                raise click.BadParameter(f"unknown store code(s): {', '.join(sorted(missing))}")
+            users.create_user(email=email, name=name, password=password, role=role, stores=locations,
+                              actor=Actor.system("cli"))
+    except DomainError as error:
+        raise click.ClickException(f"{error} {error.fields}") from error
+    click.echo(f"Created {role} {email}")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(users_cli)

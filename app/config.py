@@ -1,0 +1,98 @@
+"""Configuration read from the environment; production refuses an insecure setup."""
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a configuration we are willing to run."""
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Return SECRET_KEY from the environment, else one generated once into instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def _database_url(instance_path: Path) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{instance_path / 'comptoir.sqlite3'}"
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(instance_path: str) -> dict:
+    """Build the Flask config from environment variables."""
+    path = Path(instance_path)
+    env = os.environ.get("COMPTOIR_ENV", "development")
+    if env not in {"development", "production"}:
+        raise ConfigError(f"COMPTOIR_ENV must be 'development' or 'production', not {env!r}")
+    production = env == "production"
+    url = _database_url(path)
+    engine_options = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine_options = {"connect_args": {"timeout": 30}}
+    return {
+        "COMPTOIR_ENV": env,
+        "SECRET_KEY": _secret_key(path),
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
+        "FORCE_HTTPS": _flag("FORCE_HTTPS", False),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
+        "SMTP_USER": os.environ.get("SMTP_USER", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_FROM": os.environ.get("SMTP_FROM", "comptoir@localhost"),
+        "SMTP_STARTTLS": _flag("SMTP_STARTTLS", False),
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "LANGUAGES": {"en": "English", "fr": "Français", "it": "Italiano"},
+    }
+
+
+def check_production(config: dict) -> None:
+    """Refuse to start in production with a configuration that is not safe, saying why."""
+    if config.get("COMPTOIR_ENV") != "production":
+        return
+    problems = []
+    if not os.environ.get("SECRET_KEY") or len(os.environ["SECRET_KEY"]) < 32:
+        problems.append("SECRET_KEY must be set in the environment, at least 32 characters")
+    if not os.environ.get("DATABASE_URL"):
+        problems.append("DATABASE_URL must be set explicitly")
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("SESSION_COOKIE_SECURE must stay on (serve over HTTPS)")
+    if config.get("DEBUG"):
+        problems.append("DEBUG must be off")
+    if config.get("RATELIMIT_STORAGE_URI", "").startswith("memory://") and _flag("COMPTOIR_MULTI_PROCESS", False):
+        problems.append("RATELIMIT_STORAGE_URI must point to a shared store (redis://) with several processes")
+    if problems:
+        raise ConfigError("Refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,61 @@
+"""Domain errors: nouns the business would use. Messages are gettext msgids, translated at the edge."""
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated where it is shown."""
+    return message
+
+
+class DomainError(Exception):
+    """A business rule refused the request; nothing was changed."""
+
+    code = "domain_error"
+    http_status = 422
+    message = N_("The request was refused.")
+
+    def __init__(self, message: str | None = None, fields: dict | None = None, **params):
+        self.message = message or self.message
+        self.params = params
+        self.fields = fields or {}
+        super().__init__(self.message % params if params else self.message)
+
+
+class InvalidInput(DomainError):
+    code = "invalid"
+    message = N_("Some values are not valid.")
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404
+    message = N_("Not found.")
+
+
+class OutOfStock(DomainError):
+    code = "out_of_stock"
+    http_status = 409
+    message = N_("Not enough stock of %(sku)s at %(location)s: %(available)s available, %(requested)s requested.")
+
+
+class InsufficientStock(DomainError):
+    code = "insufficient_stock"
+    http_status = 409
+    message = N_("This change would leave %(sku)s at %(location)s below zero or below its reserved units.")
+
+
+class IllegalTransition(DomainError):
+    code = "illegal_transition"
+    http_status = 409
+    message = N_("A fulfilment that is %(current)s cannot become %(target)s.")
+
+
+class ConcurrentChange(DomainError):
+    code = "conflict"
+    http_status = 409
+    message = N_("Someone else changed this at the same time. Reload and try again.")
+
+
+class OrderConflict(DomainError):
+    code = "order_conflict"
+    http_status = 409
+    message = N_("Order %(ref)s already exists on channel %(channel)s with different content.")

@@ -1,0 +1,38 @@
+"""Database models of the shared core. Only app.core operations write them."""
+
+from app.core.models.audit import AuditEvent
+from app.core.models.catalogue import Product, ProductBarcode, ShelfLocation
+from app.core.models.location import Location
+from app.core.models.orders import (
+    DeliveryMethod,
+    Fulfilment,
+    FulfilmentLine,
+    FulfilmentStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+from app.core.models.stock import MovementKind, Reservation, StockLevel, StockMovement
+from app.core.models.users import Role, User, membership
+
+__all__ = [
+    "AuditEvent",
+    "DeliveryMethod",
+    "Fulfilment",
+    "FulfilmentLine",
+    "FulfilmentStatus",
+    "Location",
+    "MovementKind",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Product",
+    "ProductBarcode",
+    "Reservation",
+    "Role",
+    "ShelfLocation",
+    "StockLevel",
+    "StockMovement",
+    "User",
+    "membership",
+]

@@ -1,0 +1,59 @@
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.models.base import Timestamps
+from app.extensions import db
+
+
+class Product(Timestamps, db.Model):
+    """A sellable item; its GTIN is validated by the catalogue operations."""
+
+    __tablename__ = "product"
+    __table_args__ = (CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    gtin: Mapped[str | None] = mapped_column(String(14), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(80), default="")
+    weight_grams: Mapped[int | None] = mapped_column(Integer)
+    length_mm: Mapped[int | None] = mapped_column(Integer)
+    width_mm: Mapped[int | None] = mapped_column(Integer)
+    height_mm: Mapped[int | None] = mapped_column(Integer)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    image_url: Mapped[str | None] = mapped_column(String(500))
+
+    barcodes: Mapped[list["ProductBarcode"]] = relationship(
+        back_populates="product", cascade="all, delete-orphan", order_by="ProductBarcode.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Product {self.sku}>"
+
+
+class ProductBarcode(db.Model):
+    """An extra code printed on a product (supplier label, old GTIN)."""
+
+    __tablename__ = "product_barcode"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+
+    product: Mapped[Product] = relationship(back_populates="barcodes")
+
+
+class ShelfLocation(db.Model):
+    """Where a product sits in a store, and where it comes in the pick path."""
+
+    __tablename__ = "shelf_location"
+    __table_args__ = (UniqueConstraint("location_id", "product_id", name="uq_shelf_location_store_product"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
+    aisle: Mapped[str] = mapped_column(String(16))
+    bay: Mapped[str] = mapped_column(String(16))
+    pick_sequence: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,39 @@
+from decimal import Decimal
+
+from sqlalchemy import Boolean, CheckConstraint, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models.base import Timestamps
+from app.extensions import db
+
+
+class Location(Timestamps, db.Model):
+    """A store or a warehouse that holds stock and serves fulfilments."""
+
+    __tablename__ = "location"
+    __table_args__ = (
+        CheckConstraint("kind IN ('store', 'warehouse')", name="kind"),
+        CheckConstraint("daily_capacity >= 0", name="daily_capacity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16), default="store")
+    address_line1: Mapped[str] = mapped_column(String(200), default="")
+    postcode: Mapped[str] = mapped_column(String(16), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="FR")
+    latitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    longitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    ships_from_store: Mapped[bool] = mapped_column(Boolean, default=True)
+    click_and_collect: Mapped[bool] = mapped_column(Boolean, default=True)
+    returns: Mapped[bool] = mapped_column(Boolean, default=True)
+    daily_capacity: Mapped[int] = mapped_column(Integer, default=50)
+    accept_within_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    ready_within_minutes: Mapped[int] = mapped_column(Integer, default=240)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    def __repr__(self) -> str:
+        return f"<Location {self.code}>"

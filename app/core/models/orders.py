@@ -1,0 +1,159 @@
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.models.base import Timestamps
+from app.extensions import db
+
+
+class DeliveryMethod(StrEnum):
+    SHIP = "ship"
+    COLLECT = "collect"
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class FulfilmentStatus(StrEnum):
+    CREATED = "created"
+    ACCEPTED = "accepted"
+    PICKING = "picking"
+    PICKED = "picked"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    COLLECTED = "collected"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Order(Timestamps, db.Model):
+    """A customer's order from one channel; split into fulfilments per location."""
+
+    __tablename__ = "customer_order"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_ref", name="uq_customer_order_channel_ref"),
+        CheckConstraint("delivery_method IN ('ship', 'collect')", name="delivery_method"),
+        CheckConstraint("status IN ('open', 'completed', 'cancelled')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_ref: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.OPEN)
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(254), default="")
+    customer_phone: Mapped[str] = mapped_column(String(32), default="")
+    customer_language: Mapped[str] = mapped_column(String(8), default="en")
+    delivery_method: Mapped[str] = mapped_column(String(16))
+    ship_line1: Mapped[str] = mapped_column(String(200), default="")
+    ship_line2: Mapped[str] = mapped_column(String(200), default="")
+    ship_postcode: Mapped[str] = mapped_column(String(16), default="")
+    ship_city: Mapped[str] = mapped_column(String(100), default="")
+    ship_country: Mapped[str] = mapped_column(String(2), default="")
+    ship_latitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    ship_longitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    pickup_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    promised_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payment_reference: Mapped[str] = mapped_column(String(120), default="")
+    payment_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    lines: Mapped[list["OrderLine"]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.line_no"
+    )
+    fulfilments: Mapped[list["Fulfilment"]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="Fulfilment.id"
+    )
+    pickup_location = relationship("Location")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.channel.upper()}-{self.external_ref}"
+
+
+class OrderLine(db.Model):
+    __tablename__ = "order_line"
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no", name="uq_order_line_order_line_no"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("customer_order.id", ondelete="CASCADE"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product = relationship("Product")
+
+
+class Fulfilment(Timestamps, db.Model):
+    """The part of an order that one location serves; moves through the state machine."""
+
+    __tablename__ = "fulfilment"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('created','accepted','picking','picked','packed','shipped',"
+            "'ready_for_pickup','collected','expired','rejected','cancelled')",
+            name="status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("customer_order.id", ondelete="CASCADE"), index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=FulfilmentStatus.CREATED, index=True)
+    accept_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ready_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status_reason: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    order: Mapped[Order] = relationship(back_populates="fulfilments")
+    location = relationship("Location")
+    lines: Mapped[list["FulfilmentLine"]] = relationship(
+        back_populates="fulfilment", cascade="all, delete-orphan", order_by="FulfilmentLine.id"
+    )
+
+    # A concurrent change to the same fulfilment fails instead of being silently overwritten.
+    __mapper_args__ = {"version_id_col": version}
+
+
+class FulfilmentLine(db.Model):
+    __tablename__ = "fulfilment_line"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("picked >= 0 AND short >= 0 AND picked + short <= quantity", name="picked_within_quantity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfilment_id: Mapped[int] = mapped_column(ForeignKey("fulfilment.id", ondelete="CASCADE"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    picked: Mapped[int] = mapped_column(Integer, default=0)
+    short: Mapped[int] = mapped_column(Integer, default=0)
+
+    fulfilment: Mapped[Fulfilment] = relationship(back_populates="lines")
+    order_line: Mapped[OrderLine] = relationship()
+    product = relationship("Product")

@@ -1,0 +1,86 @@
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.models.base import utcnow
+from app.extensions import db
+
+
+class MovementKind(StrEnum):
+    RECEIVE = "receive"
+    ADJUST = "adjust"
+    COUNT = "count"
+    SYNC = "sync"
+    RESERVE = "reserve"
+    RELEASE = "release"
+    PICK = "pick"
+    SHIP = "ship"
+    RETURN = "return"
+    DAMAGE = "damage"
+
+
+class StockLevel(db.Model):
+    """Units of one product at one location. Written only by app.core.stock."""
+
+    __tablename__ = "stock_level"
+    __table_args__ = (
+        UniqueConstraint("location_id", "product_id", name="uq_stock_level_location_product"),
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+        CheckConstraint("safety_stock >= 0", name="safety_stock_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    safety_stock: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    location = relationship("Location")
+    product = relationship("Product")
+
+    @property
+    def available(self) -> int:
+        return max(0, self.on_hand - self.reserved - self.safety_stock)
+
+
+class StockMovement(db.Model):
+    """One append-only ledger row: the change it made to on_hand and reserved, and why."""
+
+    __tablename__ = "stock_movement"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('receive','adjust','count','sync','reserve','release','pick','ship','return','damage')",
+            name="kind",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    on_hand_delta: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_delta: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    reference: Mapped[str] = mapped_column(String(120), default="", index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Reservation(db.Model):
+    """Units of stock held at a location for one fulfilment line."""
+
+    __tablename__ = "reservation"
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfilment_line_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_line.id", ondelete="CASCADE"), unique=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

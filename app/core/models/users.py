@@ -1,0 +1,56 @@
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.core.models.base import Timestamps
+from app.extensions import db
+
+
+class Role(StrEnum):
+    ASSOCIATE = "associate"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+membership = Table(
+    "membership",
+    db.metadata,
+    Column("user_id", ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", ForeignKey("location.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, Timestamps, db.Model):
+    """A person who signs in: associates and managers belong to stores, admins see all."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (
+        CheckConstraint("role IN ('associate', 'manager', 'admin')", name="role"),
+        CheckConstraint("language IN ('en', 'fr', 'it')", name="language"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default=Role.ASSOCIATE)
+    language: Mapped[str | None] = mapped_column(String(8))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    stores = relationship("Location", secondary=membership, order_by="Location.code")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # flask-login refuses inactive users
+        return self.active
+
+    def may_access(self, location) -> bool:
+        return self.role == Role.ADMIN or any(s.id == location.id for s in self.stores)

@@ -1,0 +1,263 @@
+"""Orders and the fulfilment state machine. Every allowed transition is in TRANSITIONS."""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.core import audit, stock
+from app.core.actor import Actor
+from app.core.catalogue import find_product
+from app.core.errors import ConcurrentChange, IllegalTransition, InvalidInput, N_, OrderConflict
+from app.core.models import (
+    DeliveryMethod,
+    Fulfilment,
+    FulfilmentLine,
+    Location,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+from app.core.models import FulfilmentStatus as S
+from app.core.models.base import utcnow
+from app.extensions import db
+
+OPEN = {S.CREATED, S.ACCEPTED, S.PICKING, S.PICKED, S.PACKED, S.READY_FOR_PICKUP}
+TERMINAL = set(S) - OPEN
+TRANSITIONS: dict[S, set[S]] = {
+    S.CREATED: {S.ACCEPTED},
+    S.ACCEPTED: {S.PICKING},
+    S.PICKING: {S.PICKED},
+    S.PICKED: {S.PACKED, S.READY_FOR_PICKUP},
+    S.PACKED: {S.SHIPPED, S.READY_FOR_PICKUP},
+    S.READY_FOR_PICKUP: {S.COLLECTED, S.EXPIRED},
+}
+for _state in OPEN:
+    TRANSITIONS[_state] |= {S.REJECTED, S.CANCELLED}
+# Targets that only make sense for one delivery method (click & collect may pack into a bag).
+ONLY_FOR = {
+    S.SHIPPED: DeliveryMethod.SHIP,
+    S.READY_FOR_PICKUP: DeliveryMethod.COLLECT,
+    S.COLLECTED: DeliveryMethod.COLLECT,
+    S.EXPIRED: DeliveryMethod.COLLECT,
+}
+
+
+def is_allowed(method: str, current: str, target: str) -> bool:
+    """Whether the state machine lets a fulfilment of this delivery method move current -> target."""
+    return target in TRANSITIONS.get(current, set()) and ONLY_FOR.get(target, method) == method
+
+
+@dataclass
+class LineDraft:
+    code: str
+    quantity: int
+    unit_price: Decimal | None = None
+
+
+@dataclass
+class OrderDraft:
+    channel: str
+    external_ref: str
+    customer_name: str
+    delivery_method: str
+    lines: list[LineDraft]
+    customer_email: str = ""
+    customer_phone: str = ""
+    customer_language: str = "en"
+    ship_to: dict = field(default_factory=dict)
+    pickup_location_code: str | None = None
+    promised_by: datetime | None = None
+    payment_reference: str = ""
+    payment_amount: Decimal | None = None
+    currency: str = "EUR"
+    needs_review: bool = False
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _validate(draft: OrderDraft) -> tuple[list, Location | None]:
+    errors, products, pickup = {}, [], None
+    if not draft.channel.strip():
+        errors["channel"] = N_("Required.")
+    if not draft.external_ref.strip():
+        errors["external_ref"] = N_("Required.")
+    if not draft.customer_name.strip():
+        errors["customer.name"] = N_("Required.")
+    if not draft.lines:
+        errors["lines"] = N_("An order needs at least one line.")
+    for i, line in enumerate(draft.lines):
+        product = find_product(line.code)
+        if product is None:
+            errors[f"lines.{i}.sku"] = N_("Unknown product code.")
+        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity <= 0:
+            errors[f"lines.{i}.quantity"] = N_("Must be a whole number above zero.")
+        products.append(product)
+    if draft.delivery_method == DeliveryMethod.SHIP:
+        for key in ("line1", "postcode", "city", "country"):
+            if not str(draft.ship_to.get(key) or "").strip():
+                errors[f"delivery.address.{key}"] = N_("Required.")
+    elif draft.delivery_method == DeliveryMethod.COLLECT:
+        pickup = db.session.scalar(select(Location).where(Location.code == draft.pickup_location_code))
+        if pickup is None or not pickup.active or not pickup.click_and_collect:
+            errors["delivery.pickup_location"] = N_("Unknown store, or it does not offer click & collect.")
+    else:
+        errors["delivery.method"] = N_("Must be ship or collect.")
+    if errors:
+        raise InvalidInput(N_("The order has invalid fields."), fields=errors)
+    return products, pickup
+
+
+def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
+    """Record a new order; the same channel and reference again returns the first (created=False)."""
+    fingerprint = draft.fingerprint()
+    existing = find_order(draft.channel, draft.external_ref)
+    if existing is not None:
+        return _same_or_conflict(existing, fingerprint), False
+    products, pickup = _validate(draft)
+    ship = draft.ship_to
+    order = Order(
+        channel=draft.channel, external_ref=draft.external_ref, fingerprint=fingerprint,
+        customer_name=draft.customer_name, customer_email=draft.customer_email,
+        customer_phone=draft.customer_phone, customer_language=draft.customer_language,
+        delivery_method=draft.delivery_method, pickup_location_id=pickup.id if pickup else None,
+        ship_line1=ship.get("line1", ""), ship_line2=ship.get("line2", ""), ship_postcode=ship.get("postcode", ""),
+        ship_city=ship.get("city", ""), ship_country=ship.get("country", ""),
+        ship_latitude=ship.get("latitude"), ship_longitude=ship.get("longitude"),
+        promised_by=draft.promised_by, payment_reference=draft.payment_reference,
+        payment_amount=draft.payment_amount, currency=draft.currency, needs_review=draft.needs_review,
+        lines=[
+            OrderLine(line_no=i + 1, product_id=p.id, quantity=line.quantity, unit_price=line.unit_price)
+            for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
+        ],
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(order)
+            db.session.flush()
+    except IntegrityError:  # another request created it between our lookup and our insert
+        return _same_or_conflict(find_order(draft.channel, draft.external_ref), fingerprint), False
+    audit.record(actor, "order.create", order, None, {"reference": order.reference})
+    return order, True
+
+
+def _same_or_conflict(order: Order, fingerprint: str) -> Order:
+    if order.fingerprint != fingerprint:
+        raise OrderConflict(ref=order.external_ref, channel=order.channel)
+    return order
+
+
+def find_order(channel: str, external_ref: str) -> Order | None:
+    """The order a channel knows by this reference, if any."""
+    return db.session.scalar(select(Order).where(Order.channel == channel, Order.external_ref == external_ref))
+
+
+def assign_fulfilment(order: Order, location: Location, quantities: dict, *, actor: Actor, now=None) -> Fulfilment:
+    """Give a location part of an order ({order_line: quantity}) and reserve its stock there."""
+    now = now or utcnow()
+    if not quantities or any(q <= 0 for q in quantities.values()):
+        raise InvalidInput(N_("A fulfilment needs at least one unit."), fields={"lines": "empty"})
+    fulfilment = Fulfilment(
+        order=order, location=location, status=S.CREATED,
+        accept_by=now + timedelta(minutes=location.accept_within_minutes),
+        ready_by=now + timedelta(minutes=location.ready_within_minutes),
+        lines=[FulfilmentLine(order_line=ol, product_id=ol.product_id, quantity=q) for ol, q in quantities.items()],
+    )
+    db.session.add(fulfilment)
+    db.session.flush()
+    for line in fulfilment.lines:
+        stock.reserve(location, line.product, line.quantity, actor=actor, fulfilment_line=line, reference=_ref(fulfilment))
+    audit.record(actor, "fulfilment.assign", fulfilment, None, {"location": location.code, "status": S.CREATED})
+    return fulfilment
+
+
+def _ref(fulfilment: Fulfilment) -> str:
+    return f"{fulfilment.order.reference}/F{fulfilment.id}"
+
+
+def _release_all(fulfilment: Fulfilment, actor: Actor) -> None:
+    for line in fulfilment.lines:
+        held = stock.reserved_for(line)
+        if held:
+            stock.release(fulfilment.location, line.product, held, actor=actor, fulfilment_line=line,
+                          reference=_ref(fulfilment), reason=fulfilment.status_reason)
+
+
+def _consume_picked(fulfilment: Fulfilment, actor: Actor) -> None:
+    for line in fulfilment.lines:
+        if line.picked:
+            stock.consume(fulfilment.location, line.product, line.picked, actor=actor, fulfilment_line=line,
+                          reference=_ref(fulfilment))
+    _release_all(fulfilment, actor)
+
+
+def _fill_picked(fulfilment: Fulfilment, actor: Actor) -> None:
+    for line in fulfilment.lines:
+        line.picked = line.quantity - line.short
+
+
+EFFECTS = {
+    S.PICKED: _fill_picked,
+    S.SHIPPED: _consume_picked,
+    S.COLLECTED: _consume_picked,
+    S.REJECTED: _release_all,
+    S.CANCELLED: _release_all,
+    S.EXPIRED: _release_all,
+}
+
+
+def transition(fulfilment: Fulfilment, target: str, *, actor: Actor, reason: str = "") -> Fulfilment:
+    """Move a fulfilment to a new state if the state machine allows it, with its stock effects."""
+    current = fulfilment.status
+    if not is_allowed(fulfilment.order.delivery_method, current, target):
+        raise IllegalTransition(current=current, target=target)
+    fulfilment.status, fulfilment.status_reason = target, reason[:200]
+    effect = EFFECTS.get(S(target))
+    if effect:
+        effect(fulfilment, actor)
+    audit.record(actor, f"fulfilment.{target}", fulfilment, {"status": current}, {"status": target, "reason": reason})
+    _settle_order(fulfilment.order)
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        raise ConcurrentChange() from exc
+    return fulfilment
+
+
+def accept_fulfilment(fulfilment: Fulfilment, *, actor: Actor) -> Fulfilment:
+    """Accept the work a location was given."""
+    return transition(fulfilment, S.ACCEPTED, actor=actor)
+
+
+def reject_fulfilment(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> Fulfilment:
+    """Refuse the work with a reason; its reservations are released."""
+    if not reason.strip():
+        raise InvalidInput(N_("A reason is required."), fields={"reason": "required"})
+    return transition(fulfilment, S.REJECTED, actor=actor, reason=reason)
+
+
+def cancel_order(order: Order, *, reason: str, actor: Actor) -> Order:
+    """Cancel an order and every open fulfilment; refused once anything has left a store."""
+    if any(f.status in {S.SHIPPED, S.COLLECTED} for f in order.fulfilments):
+        raise IllegalTransition(N_("Part of this order has already left the store; it cannot be cancelled."))
+    if order.status == OrderStatus.CANCELLED:
+        return order
+    for fulfilment in order.fulfilments:
+        if fulfilment.status in OPEN:
+            transition(fulfilment, S.CANCELLED, actor=actor, reason=reason)
+    order.status = OrderStatus.CANCELLED
+    audit.record(actor, "order.cancel", order, None, {"reason": reason})
+    db.session.flush()
+    return order
+
+
+def _settle_order(order: Order) -> None:
+    statuses = {f.status for f in order.fulfilments}
+    if statuses and statuses <= {S.SHIPPED, S.COLLECTED}:
+        order.status = OrderStatus.COMPLETED

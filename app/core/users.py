@@ -1,0 +1,44 @@
+"""User accounts and store memberships."""
+
+from sqlalchemy import func, select
+
+from app.core import audit
+from app.core.actor import Actor
+from app.core.errors import InvalidInput, N_
+from app.core.models import Role, User
+from app.extensions import db
+
+MIN_PASSWORD = 10
+
+
+def find_user_by_email(email: str) -> User | None:
+    """Look a user up by e-mail, ignoring case."""
+    return db.session.scalar(select(User).where(func.lower(User.email) == (email or "").strip().lower()))
+
+
+def create_user(*, email: str, name: str, password: str, role: str, stores=(), language=None, actor: Actor) -> User:
+    """Create a user with a hashed password and store memberships."""
+    email = (email or "").strip().lower()
+    if "@" not in email:
+        raise InvalidInput(N_("Enter a valid e-mail address."), fields={"email": "invalid"})
+    if role not in set(Role):
+        raise InvalidInput(N_("Unknown role."), fields={"role": "invalid"})
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidInput(N_("The password must have at least %(n)s characters."), fields={"password": "short"}, n=MIN_PASSWORD)
+    if find_user_by_email(email):
+        raise InvalidInput(N_("This e-mail address is already used."), fields={"email": "taken"})
+    user = User(email=email, name=name, role=role, language=language, stores=list(stores))
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor, "user.create", user, None, {"email": email, "role": role, "stores": [s.code for s in stores]})
+    return user
+
+
+def set_language(user: User, language: str, *, actor: Actor) -> None:
+    """Remember a user's interface language."""
+    if language not in {"en", "fr", "it"}:
+        raise InvalidInput(N_("Unknown language."), fields={"language": "invalid"})
+    before = user.language
+    user.language = language
+    audit.record(actor, "user.language", user, {"language": before}, {"language": language})

@@ -1,0 +1,86 @@
+"""Server-rendered screens: one blueprint per area."""
+
+from flask import Flask, request
+from flask_babel import gettext, lazy_gettext
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from app.core.errors import DomainError
+from app.core.models import User
+from app.extensions import db, login_manager
+from app.web.helpers import domain_message, render
+
+HTTP_MESSAGES = {
+    400: "The request could not be understood. Reload the page and try again.",
+    403: "You do not have access to this page.",
+    404: "This page does not exist.",
+    405: "This action is not allowed here.",
+    409: "This conflicts with a change made meanwhile. Reload and try again.",
+    422: "Some values are not valid.",
+    429: "Too many attempts. Wait a minute and try again.",
+    500: "Something went wrong on our side. The error has been logged.",
+}
+
+
+STATUS_LABELS = {
+    "created": lazy_gettext("To accept"),
+    "accepted": lazy_gettext("Accepted"),
+    "picking": lazy_gettext("Picking"),
+    "picked": lazy_gettext("Picked"),
+    "packed": lazy_gettext("Packed"),
+    "shipped": lazy_gettext("Shipped"),
+    "ready_for_pickup": lazy_gettext("Ready for pickup"),
+    "collected": lazy_gettext("Collected"),
+    "expired": lazy_gettext("Expired"),
+    "rejected": lazy_gettext("Rejected"),
+    "cancelled": lazy_gettext("Cancelled"),
+}
+METHOD_LABELS = {"ship": lazy_gettext("Ship from store"), "collect": lazy_gettext("Click & collect")}
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def _error_page(status: int, message: str):
+    return render("errors/error.html", "errors/_error.html", status=status, code=status, message=message)
+
+
+def register_web(app: Flask) -> None:
+    from app.web import auth, queue, stock
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(queue.bp)
+    app.register_blueprint(stock.bp)
+
+    @app.context_processor
+    def navigation():
+        stores = []
+        if current_user.is_authenticated:
+            stores = current_user.stores
+        return {
+            "languages": app.config["LANGUAGES"],
+            "user_stores": stores,
+            "status_label": lambda s: STATUS_LABELS.get(s, s),
+            "method_label": lambda m: METHOD_LABELS.get(m, m),
+        }
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _error_page(400, gettext("Your session expired or the form was sent twice. Reload the page and try again."))
+
+    @app.errorhandler(DomainError)
+    def domain_error(error):
+        return _error_page(error.http_status, domain_message(error))
+
+    for status in HTTP_MESSAGES:
+        app.register_error_handler(status, lambda e, s=status: _error_page(s, gettext(HTTP_MESSAGES[s])))
+
+    @app.after_request
+    def no_store_for_pages(response):
+        if request.endpoint and request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,76 @@
+"""Helpers every web route uses: rendering, store authorisation, the acting user."""
+
+import json
+from functools import wraps
+
+from flask import abort, g, make_response, render_template, request
+from flask_babel import gettext
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.core.actor import Actor
+from app.core.errors import DomainError
+from app.core.models import Location
+from app.extensions import db, htmx
+
+# Every route with a <store_code> must be wrapped by store_route; the test sweep checks it.
+STORE_ROUTES: set[str] = set()
+
+
+def render(page: str, partial: str | None = None, status: int = 200, trigger: dict | None = None, **context):
+    """Render the whole page, or only the partial when htmx targets part of the page."""
+    wants_fragment = partial is not None and htmx and not htmx.boosted and htmx.target
+    response = make_response(render_template(partial if wants_fragment else page, **context), status)
+    response.vary.add("HX-Request")
+    if trigger:
+        response.headers["HX-Trigger"] = json.dumps(trigger)
+    return response
+
+
+def toast(message: str, level: str = "success") -> dict:
+    """An HX-Trigger payload that shows a message in the toast area."""
+    return {"toast": {"message": message, "level": level}}
+
+
+def domain_message(error: DomainError) -> str:
+    """The translated sentence for a domain error."""
+    return gettext(error.message, **error.params)
+
+
+def store_route(view):
+    """Require a signed-in member of the store named by <store_code> (admins see every store)."""
+    STORE_ROUTES.add(view.__name__)
+
+    @login_required
+    @wraps(view)
+    def wrapped(store_code, **kwargs):
+        store = db.session.scalar(select(Location).where(Location.code == store_code))
+        if store is None:
+            abort(404)
+        if not current_user.may_access(store):
+            abort(403)
+        g.store = store
+        return view(store, **kwargs)
+
+    wrapped.store_scoped = True
+    return wrapped
+
+
+def role_required(*roles):
+    """Refuse users whose role is not one of these."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def current_actor() -> Actor:
+    """The signed-in user as the actor of core operations, with their address and device."""
+    return Actor.for_user(current_user, ip=request.remote_addr or "", device=request.user_agent.string)

@@ -1,0 +1,80 @@
+/* Comptoir: toasts, scan feedback (sound + colour) and keyboard-wedge scan capture. No inline code (CSP). */
+(function () {
+  "use strict";
+  var audio = null;
+
+  function beep(ok) {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var tones = ok ? [[1046, 0.08]] : [[220, 0.15], [180, 0.25]];
+      var t = audio.currentTime;
+      tones.forEach(function (tone) {
+        var osc = audio.createOscillator(), gain = audio.createGain();
+        osc.type = ok ? "sine" : "square";
+        osc.frequency.value = tone[0];
+        gain.gain.value = 0.15;
+        osc.connect(gain); gain.connect(audio.destination);
+        osc.start(t); osc.stop(t + tone[1]);
+        t += tone[1] + 0.05;
+      });
+    } catch (e) { /* no audio device: colour still answers */ }
+  }
+
+  function flash(ok) {
+    var cls = ok ? "flash-ok" : "flash-error";
+    document.body.classList.remove("flash-ok", "flash-error");
+    void document.body.offsetWidth;
+    document.body.classList.add(cls);
+    window.setTimeout(function () { document.body.classList.remove(cls); }, 700);
+    document.body.dataset.lastScan = ok ? "ok" : "error";
+  }
+
+  function toast(message, level) {
+    var area = document.getElementById("toasts");
+    if (!area || !message) { return; }
+    var p = document.createElement("p");
+    p.className = "toast " + (level || "success");
+    p.textContent = message;
+    area.appendChild(p);
+    window.setTimeout(function () { p.remove(); }, 6000);
+  }
+
+  document.addEventListener("toast", function (e) { toast(e.detail.message, e.detail.level); });
+  document.addEventListener("scan", function (e) { beep(!!e.detail.ok); flash(!!e.detail.ok); });
+  document.addEventListener("htmx:responseError", function (e) {
+    toast(document.documentElement.dataset.errorMessage || "Error " + e.detail.xhr.status, "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast(document.documentElement.dataset.offlineMessage || "Network error", "error");
+  });
+
+  /* Keyboard-wedge scanners type fast and press Enter. Outside text fields, collect those
+     keystrokes and send them through the scan form, so a scan works on any screen. */
+  var buffer = "", last = 0, MAX_GAP = 60, MIN_LEN = 3;
+  function editable(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+  document.addEventListener("keydown", function (e) {
+    if (editable(e.target) || e.ctrlKey || e.altKey || e.metaKey) { return; }
+    var now = Date.now();
+    if (now - last > MAX_GAP) { buffer = ""; }
+    last = now;
+    if (e.key === "Enter") {
+      var form = document.getElementById("scan-form"), input = document.getElementById("scan-input");
+      if (buffer.length >= MIN_LEN && form && input) {
+        e.preventDefault();
+        input.value = buffer;
+        if (window.htmx) { window.htmx.trigger(form, "submit"); } else { form.submit(); }
+      }
+      buffer = "";
+    } else if (e.key.length === 1) {
+      buffer += e.key;
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.elt && e.detail.elt.id === "scan-form") {
+      var input = document.getElementById("scan-input");
+      if (input) { input.value = ""; }
+    }
+  });
+})();

@@ -13,10 +13,22 @@ users_cli = AppGroup("users", help="User accounts.")
 
 
 @demo_cli.command("load")
-def demo_load():
+@click.option("--if-empty", is_flag=True, help="Only load when the database has no location yet.")
+def demo_load(if_empty):
     """Load the demo retailer (idempotent) and print the demo logins."""
-    from app.demo import DEMO_PASSWORD, load_demo
+    from sqlalchemy import func, select
 
+    from app.core.models import Location
+    from app.demo import DEMO_PASSWORD, load_demo
+    from app.extensions import db
+
+    from app.core.users import find_user_by_email
+    from app.demo import DEMO_ADMIN_EMAIL
+
+    has_data = db.session.scalar(select(func.count()).select_from(Location))
+    if if_empty and has_data and find_user_by_email(DEMO_ADMIN_EMAIL) is None:
+        click.echo("The database already holds a retailer's data: demo not loaded.")
+        return
     with unit_of_work():
         summary = load_demo(actor=Actor.system("demo"))
     click.echo(summary.describe())

@@ -1,24 +1,24 @@
 """Server-rendered screens: one blueprint per area."""
 
-from flask import Flask, request
-from flask_babel import gettext, lazy_gettext
+from flask import Flask, make_response, redirect, request, url_for
+from flask_babel import get_locale, gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from app.core.errors import DomainError
+from app.core.errors import N_, DomainError
 from app.core.models import User
-from app.extensions import db, login_manager
+from app.extensions import db, htmx, login_manager
 from app.web.helpers import domain_message, render
 
 HTTP_MESSAGES = {
-    400: "The request could not be understood. Reload the page and try again.",
-    403: "You do not have access to this page.",
-    404: "This page does not exist.",
-    405: "This action is not allowed here.",
-    409: "This conflicts with a change made meanwhile. Reload and try again.",
-    422: "Some values are not valid.",
-    429: "Too many attempts. Wait a minute and try again.",
-    500: "Something went wrong on our side. The error has been logged.",
+    400: N_("The request could not be understood. Reload the page and try again."),
+    403: N_("You do not have access to this page."),
+    404: N_("This page does not exist."),
+    405: N_("This action is not allowed here."),
+    409: N_("This conflicts with a change made meanwhile. Reload and try again."),
+    422: N_("Some values are not valid."),
+    429: N_("Too many attempts. Wait a minute and try again."),
+    500: N_("Something went wrong on our side. The error has been logged."),
 }
 
 
@@ -43,6 +43,17 @@ def load_user(user_id: str):
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
 
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Send people to the sign-in page; htmx requests are told to load it as a whole page."""
+    target = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    if htmx:
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
 def _error_page(status: int, message: str):
     return render("errors/error.html", "errors/_error.html", status=status, code=status, message=message)
 
@@ -63,6 +74,7 @@ def register_web(app: Flask) -> None:
             stores = current_user.stores
         return {
             "languages": app.config["LANGUAGES"],
+            "get_locale": get_locale,
             "user_stores": stores,
             "status_label": lambda s: STATUS_LABELS.get(s, s),
             "method_label": lambda m: METHOD_LABELS.get(m, m),

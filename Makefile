@@ -28,7 +28,7 @@ translations: $(VENV)/.installed
 
 messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -o app/translations/messages.pot --no-location --sort-output --ignore-dirs=".venv node_modules" .
-	$(BIN)/pybabel update -N --no-location -i app/translations/messages.pot -d app/translations
+	$(BIN)/pybabel update -N --no-wrap -i app/translations/messages.pot -d app/translations
 
 node_modules/.package-lock.json: package.json
 	npm install --no-audit --no-fund --silent

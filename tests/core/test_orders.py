@@ -1,0 +1,143 @@
+import itertools
+
+import pytest
+from sqlalchemy import func, select
+
+from app.core import orders, stock
+from app.core.errors import IllegalTransition, InvalidInput, OrderConflict
+from app.core.models import AuditEvent, DeliveryMethod, Fulfilment, Order, OrderLine, OrderStatus, StockLevel
+from app.core.models import FulfilmentStatus as S
+from app.extensions import db
+from tests.factories import ACTOR, collect_draft, make_location, make_product, random_ref, ship_draft, stocked
+
+
+def _count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_creating_the_same_order_twice_returns_the_first_and_duplicates_nothing(app):
+    product = make_product()
+    draft = ship_draft((product, 2), ref="W-1001")
+    first, created = orders.create_order(draft, actor=ACTOR)
+    again, created_again = orders.create_order(ship_draft((product, 2), ref="W-1001"), actor=ACTOR)
+    assert (created, created_again) == (True, False)
+    assert again.id == first.id
+    assert (_count(Order), _count(OrderLine)) == (1, 1)
+
+
+def test_the_same_reference_on_another_channel_is_another_order(app):
+    product = make_product()
+    orders.create_order(ship_draft((product, 1), ref="X-1"), actor=ACTOR)
+    orders.create_order(ship_draft((product, 1), ref="X-1", channel="app"), actor=ACTOR)
+    assert _count(Order) == 2
+
+
+def test_the_same_reference_with_different_content_is_a_conflict(app):
+    product = make_product()
+    orders.create_order(ship_draft((product, 1), ref="W-7"), actor=ACTOR)
+    with pytest.raises(OrderConflict):
+        orders.create_order(ship_draft((product, 5), ref="W-7"), actor=ACTOR)
+    assert _count(Order) == 1
+
+
+def test_invalid_orders_name_every_bad_field_and_create_nothing(app):
+    product = make_product()
+    draft = ship_draft((product, 0))
+    draft.lines.append(orders.LineDraft(code="NO-SUCH-SKU", quantity=1))
+    draft.ship_to = {"line1": "", "postcode": "75002", "city": "Paris", "country": "FR"}
+    with pytest.raises(InvalidInput) as caught:
+        orders.create_order(draft, actor=ACTOR)
+    assert set(caught.value.fields) == {"lines.0.quantity", "lines.1.sku", "delivery.address.line1"}
+    assert _count(Order) == 0
+
+
+def test_collect_orders_need_an_open_pickup_store(app):
+    product = make_product()
+    closed = make_location(active=False)
+    with pytest.raises(InvalidInput) as caught:
+        orders.create_order(collect_draft(closed, (product, 1)), actor=ACTOR)
+    assert "delivery.pickup_location" in caught.value.fields
+
+
+def _fulfilment(method: str, status: str, *, picked: bool = False) -> Fulfilment:
+    store, product = make_location(), make_product()
+    stocked(store, product, 5)
+    draft = ship_draft((product, 2)) if method == DeliveryMethod.SHIP else collect_draft(store, (product, 2))
+    order, _ = orders.create_order(draft, actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 2}, actor=ACTOR)
+    fulfilment.status = status  # test setup: place the fulfilment directly in the state under test
+    if picked:
+        fulfilment.lines[0].picked = 2
+    db.session.flush()
+    return fulfilment
+
+
+ALL = [(m, a, b) for m in DeliveryMethod for a, b in itertools.product(list(S), repeat=2)]
+FORBIDDEN = [case for case in ALL if not orders.is_allowed(*case)]
+ALLOWED = [case for case in ALL if orders.is_allowed(*case)]
+
+
+def test_transition_table_covers_the_documented_flow():
+    assert len(ALLOWED) == 37  # ship: 5 steps + 6 open states x {rejected, cancelled}; collect: 8 + 12
+    for method, path in [
+        ("ship", ["created", "accepted", "picking", "picked", "packed", "shipped"]),
+        ("collect", ["created", "accepted", "picking", "picked", "ready_for_pickup", "collected"]),
+        ("collect", ["picked", "packed", "ready_for_pickup", "expired"]),
+    ]:
+        assert all(orders.is_allowed(method, a, b) for a, b in itertools.pairwise(path))
+
+
+@pytest.mark.parametrize(("method", "current", "target"), FORBIDDEN)
+def test_every_forbidden_transition_raises_the_domain_error(app, method, current, target):
+    fulfilment = _fulfilment(method, current)
+    audits = _count(AuditEvent)
+    with pytest.raises(IllegalTransition):
+        orders.transition(fulfilment, target, actor=ACTOR)
+    assert fulfilment.status == current
+    assert _count(AuditEvent) == audits
+
+
+@pytest.mark.parametrize(("method", "current", "target"), ALLOWED)
+def test_every_allowed_transition_is_applied_and_audited(app, method, current, target):
+    fulfilment = _fulfilment(method, current, picked=current in {S.PICKED, S.PACKED, S.READY_FOR_PICKUP})
+    orders.transition(fulfilment, target, actor=ACTOR, reason="test")
+    assert fulfilment.status == target
+    event = db.session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
+    assert (event.action, event.before, event.actor) == (f"fulfilment.{target}", {"status": current}, ACTOR.label)
+
+
+def test_shipping_consumes_the_picked_units_from_on_hand_and_reserved(app):
+    fulfilment = _fulfilment("ship", S.PACKED, picked=True)
+    orders.transition(fulfilment, S.SHIPPED, actor=ACTOR)
+    level = db.session.scalar(select(StockLevel))
+    assert (level.on_hand, level.reserved) == (3, 0)
+    assert fulfilment.order.status == OrderStatus.COMPLETED
+
+
+def test_rejecting_releases_the_reservation_and_needs_a_reason(app):
+    fulfilment = _fulfilment("ship", S.CREATED)
+    with pytest.raises(InvalidInput):
+        orders.reject_fulfilment(fulfilment, reason=" ", actor=ACTOR)
+    orders.reject_fulfilment(fulfilment, reason="damaged", actor=ACTOR)
+    level = db.session.scalar(select(StockLevel))
+    assert (level.on_hand, level.reserved) == (5, 0)
+
+
+def test_cancelling_an_order_releases_everything_and_is_refused_once_shipped(app):
+    fulfilment = _fulfilment("ship", S.PICKING)
+    orders.cancel_order(fulfilment.order, reason="customer", actor=ACTOR)
+    assert (fulfilment.status, fulfilment.order.status) == (S.CANCELLED, OrderStatus.CANCELLED)
+    assert db.session.scalar(select(StockLevel.reserved)) == 0
+    shipped = _fulfilment("ship", S.PACKED, picked=True)
+    orders.transition(shipped, S.SHIPPED, actor=ACTOR)
+    with pytest.raises(IllegalTransition):
+        orders.cancel_order(shipped.order, reason="too late", actor=ACTOR)
+
+
+def test_assigning_sets_deadlines_from_the_store_settings(app):
+    store, product = make_location(accept_within_minutes=30, ready_within_minutes=120), make_product()
+    stocked(store, product, 1)
+    order, _ = orders.create_order(ship_draft((product, 1), ref=random_ref()), actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 1}, actor=ACTOR)
+    assert (fulfilment.ready_by - fulfilment.accept_by).total_seconds() == 90 * 60
+    assert stock.reserved_for(fulfilment.lines[0]) == 1

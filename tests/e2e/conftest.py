@@ -1,0 +1,274 @@
+"""End-to-end fixtures: the real app under gunicorn on the demo data, driven by Debian's Chromium.
+
+One server per run (session scope): the test database is emptied, `flask demo load` fills it
+exactly as an operator would, the translations are compiled, and gunicorn serves `wsgi:app`
+on a free 127.0.0.1 port. Screenshots of key steps go to test-artifacts/e2e/<engine>/.
+
+Without /usr/bin/chromium the browser tests fail under CI=true and are skipped (loudly)
+elsewhere.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import CI, ENGINE, empty_database, loud
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+ARTIFACTS = ROOT / "test-artifacts" / "e2e" / ENGINE
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+DEMO_PASSWORD = "comptoir-demo"
+ASSOCIATE = "associate.par01@demo.comptoir.fr"
+MANAGER = "manager.par01@demo.comptoir.fr"
+ADMIN = "admin@demo.comptoir.fr"
+STORE = "PAR01"
+
+_skipped_reasons: list[str] = []
+
+
+# --------------------------------------------------------------------------- loud skips
+
+def skip_or_fail(pytestconfig, reason: str) -> None:
+    """A missing tool fails the run under CI=true; elsewhere the test is skipped with a banner."""
+    if CI:
+        pytest.fail(f"{reason} (CI=true: missing tools are a failure, not a skip)", pytrace=False)
+    message = f"BROWSER/VALIDATOR TESTS SKIPPED: {reason}"
+    if message not in _skipped_reasons:
+        _skipped_reasons.append(message)
+        capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                loud(message)
+        else:
+            loud(message)
+    pytest.skip(message)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for message in _skipped_reasons:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(f"!! {message}", red=True, bold=True)
+        terminalreporter.write_line(bar, red=True, bold=True)
+
+
+# --------------------------------------------------------------------------- the server
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_env(url: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env.update({
+        "FLASK_APP": "wsgi.py",
+        "DATABASE_URL": url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "e2e-" + "s" * 40,
+        "COMPTOIR_ENV": "development",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _empty(url: str) -> None:
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        empty_database()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _run(cmd: list[str], env: dict, what: str, timeout: int = 300) -> str:
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"{what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}", pytrace=False)
+    return result.stdout
+
+
+def _wait_until_up(base: str, proc: subprocess.Popen, log_path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(base + "/login", timeout=2) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    log = log_path.read_text(errors="replace") if log_path.exists() else ""
+    print(f"--- gunicorn log ---\n{log}", file=sys.stderr)
+    pytest.fail(f"gunicorn did not answer on {base} (exit code {proc.poll()}). Log:\n{log}", pytrace=False)
+
+
+class LiveServer(str):
+    """The base URL, which also knows its log file."""
+
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url, tmp_path_factory):
+    started = time.monotonic()
+    env = _server_env(database_url)
+    _empty(database_url)
+    _run([str(VENV_BIN / "pybabel"), "compile", "-f", "-d", "app/translations"], env, "pybabel compile", timeout=60)
+    demo = _run([str(VENV_BIN / "flask"), "demo", "load"], env, "flask demo load")
+    print(demo)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [str(VENV_BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+             "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5", "wsgi:app"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(base)
+    server.log_path = log_path
+    try:
+        _wait_until_up(base, proc, log_path)
+        print(f"live server {base} ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, attach the end of the server log to the report."""
+    report = yield
+    server = item.funcargs.get("live_server") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(server, LiveServer):
+        tail = "\n".join(server.log().splitlines()[-80:])
+        report.sections.append(("gunicorn log (last 80 lines)", tail))
+    return report
+
+
+@pytest.fixture(scope="session")
+def base_url(live_server):
+    """pytest-playwright's contexts resolve relative URLs against the live server."""
+    return str(live_server)
+
+
+@pytest.fixture(scope="session")
+def db_engine(database_url):
+    """Read-only look-ups in the tests (order references, GTINs), through the same database."""
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def query(db_engine, live_server):
+    def run(sql: str, **params):
+        with db_engine.connect() as conn:
+            return conn.execute(text(sql), params).all()
+
+    return run
+
+
+# --------------------------------------------------------------------------- the browser
+
+@pytest.fixture(scope="session")
+def chromium_available(pytestconfig):
+    if not os.path.exists(CHROMIUM):
+        skip_or_fail(pytestconfig, f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args, chromium_available):
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    # A deterministic browser language: English until someone picks another one.
+    return {**browser_context_args, "locale": "en-GB", "timezone_id": "Europe/Paris"}
+
+
+def login(page, email: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in through the real form, like a person would."""
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.fixture(scope="session")
+def auth_states(browser, base_url, browser_context_args, tmp_path_factory):
+    """Storage state (session cookie) per demo login, each signed in once through the form."""
+    folder = tmp_path_factory.mktemp("auth")
+    cache: dict[str, str] = {}
+
+    def state(email: str) -> str:
+        if email not in cache:
+            context = browser.new_context(**browser_context_args)
+            page = context.new_page()
+            login(page, email)
+            path = folder / (re.sub(r"\W", "_", email) + ".json")
+            context.storage_state(path=path)
+            context.close()
+            cache[email] = str(path)
+        return cache[email]
+
+    return state
+
+
+@pytest.fixture
+def shot(request):
+    """shot(page, "step") saves a full-page screenshot under test-artifacts/e2e/<engine>/<test>/."""
+    folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    counter = iter(range(1, 1000))
+
+    def take(page, step: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{next(counter):02d}-{re.sub(r'[^\w.-]+', '_', step)}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+def pretty(data) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+@pytest.fixture(scope="session")
+def scratch_dir():
+    folder = Path(tempfile.mkdtemp(prefix="comptoir-e2e-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

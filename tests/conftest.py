@@ -54,6 +54,20 @@ def _database_url() -> str:
         pytest.exit("PostgreSQL pass skipped", returncode=0)
 
 
+def pytest_sessionstart(session):
+    """Compile the catalogues so tests see the same translations as `make` builds."""
+    from pathlib import Path
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po_path in Path(__file__).parent.parent.glob("app/translations/*/LC_MESSAGES/messages.po"):
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file)
+        with po_path.with_suffix(".mo").open("wb") as mo_file:
+            write_mo(mo_file, catalog)
+
+
 def pytest_report_header(config):
     return f"comptoir test database: {ENGINE}"
 
@@ -118,4 +132,4 @@ def login(client, email: str, password: str):
 
 
 def csrf_token(client, path: str = "/login") -> str:
-    return csrf_from(client.get(path).get_data(as_text=True))
+    return csrf_from(client.get(path, follow_redirects=True).get_data(as_text=True))

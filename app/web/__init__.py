@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 from app.core.errors import N_, DomainError
 from app.core.models import User
 from app.extensions import db, htmx, login_manager
-from app.web.helpers import domain_message, render
+from app.web.helpers import domain_message, render, store_time
 
 HTTP_MESSAGES = {
     400: N_("The request could not be understood. Reload the page and try again."),
@@ -67,6 +67,12 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(queue.bp)
     app.register_blueprint(stock.bp)
 
+    app.jinja_env.globals.update(
+        status_label=lambda s: STATUS_LABELS.get(s, s),
+        method_label=lambda m: METHOD_LABELS.get(m, m),
+        store_time=store_time,
+    )
+
     @app.context_processor
     def navigation():
         stores = []
@@ -76,8 +82,6 @@ def register_web(app: Flask) -> None:
             "languages": app.config["LANGUAGES"],
             "get_locale": get_locale,
             "user_stores": stores,
-            "status_label": lambda s: STATUS_LABELS.get(s, s),
-            "method_label": lambda m: METHOD_LABELS.get(m, m),
         }
 
     @app.errorhandler(CSRFError)

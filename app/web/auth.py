@@ -62,7 +62,7 @@ def set_language():
         flash(gettext("Unknown language."), "error")
     elif current_user.is_authenticated:
         with unit_of_work():
-            users.set_language(current_user, language, actor=current_actor())
+            users.set_language(current_user._get_current_object(), language, actor=current_actor())
     session["language"] = language if language in current_app.config["LANGUAGES"] else session.get("language")
     return redirect(_safe_next(request.form.get("next")) or url_for("queue.home"))
 

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from app.core import orders
@@ -36,7 +37,9 @@ REJECT_REASONS = [
 
 
 class RejectForm(FlaskForm):
-    reason = SelectField(lazy_gettext("Reason"), choices=REJECT_REASONS, validators=[DataRequired()])
+    reason = SelectField(
+        lazy_gettext("Reason"), choices=[SelectChoice(v, label) for v, label in REJECT_REASONS], validators=[DataRequired()]
+    )
     note = StringField(lazy_gettext("Note"), validators=[Length(max=150)])
 
 

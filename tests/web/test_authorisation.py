@@ -1,0 +1,107 @@
+"""Sweeps over every route: store scoping and CSRF, so a new route cannot forget either."""
+
+import pytest
+from flask import url_for
+
+from app.core import orders
+from app.extensions import db
+from tests.conftest import csrf_token, login
+from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
+
+
+@pytest.fixture
+def two_stores(app):
+    store_a, store_b = make_location(name="Lyon Part-Dieu"), make_location(name="Milano Duomo")
+    product = make_product()
+    stocked(store_b, product, 5)
+    order, _ = orders.create_order(ship_draft((product, 1), ref="SECRET-B-1"), actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, store_b, {order.lines[0]: 1}, actor=ACTOR)
+    user_a = make_user(stores=[store_a], role="manager")
+    db.session.commit()
+    return {"a": store_a, "b": store_b, "user_a": user_a, "fulfilment_b": fulfilment, "product": product}
+
+
+def _store_rules(app):
+    return [rule for rule in app.url_map.iter_rules() if "store_code" in rule.arguments]
+
+
+def _url(app, rule, store, ids):
+    values = {"store_code": store.code, **{arg: ids[arg] for arg in rule.arguments if arg != "store_code"}}
+    with app.test_request_context():
+        return url_for(rule.endpoint, **values)
+
+
+def test_every_store_scoped_route_goes_through_the_membership_check(app):
+    rules = _store_rules(app)
+    assert len(rules) >= 6
+    for rule in rules:
+        view = app.view_functions[rule.endpoint]
+        assert getattr(view, "store_scoped", False), f"{rule.rule} does not use store_route"
+
+
+def test_a_user_of_another_store_gets_403_on_every_store_url_and_never_its_data(app, client, two_stores):
+    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id}
+    login(client, two_stores["user_a"].email, PASSWORD)
+    token = csrf_token(client, "/")
+    checked = 0
+    for rule in _store_rules(app):
+        url = _url(app, rule, two_stores["b"], ids)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            data = {"csrf_token": token, "code": two_stores["product"].sku, "on_hand": "0", "reason": "other"}
+            response = client.open(url, method=method, data=data)
+            body = response.get_data(as_text=True)
+            assert response.status_code in {403, 404}, f"{method} {url} -> {response.status_code}"
+            assert "SECRET-B-1" not in body and "Milano Duomo" not in body
+            checked += 1
+    assert checked >= 8
+    level = db.session.scalar(db.select(db.text("on_hand FROM stock_level")))
+    assert level == 5  # nothing was counted to zero
+
+
+def test_unknown_stores_are_404_and_anonymous_users_are_sent_to_login(app, client, two_stores):
+    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id}
+    for rule in _store_rules(app):
+        if "GET" in rule.methods:
+            assert client.get(_url(app, rule, two_stores["b"], ids)).status_code == 302
+    login(client, two_stores["user_a"].email, PASSWORD)
+    assert client.get("/stores/NOPE/queue").status_code == 404
+
+
+def test_a_fulfilment_of_another_store_is_404_even_through_my_own_store_url(app, client, two_stores):
+    login(client, two_stores["user_a"].email, PASSWORD)
+    url = f"/stores/{two_stores['a'].code}/fulfilments/{two_stores['fulfilment_b'].id}"
+    response = client.get(url)
+    assert response.status_code == 404
+    assert "SECRET-B-1" not in response.get_data(as_text=True)
+
+
+def test_admins_see_every_store(app, client, two_stores):
+    admin = make_user(role="admin")
+    db.session.commit()
+    login(client, admin.email, PASSWORD)
+    response = client.get(f"/stores/{two_stores['b'].code}/fulfilments/{two_stores['fulfilment_b'].id}")
+    assert response.status_code == 200 and "SECRET-B-1" in response.get_data(as_text=True)
+
+
+def test_associates_cannot_count_stock(app, client, two_stores):
+    associate = make_user(stores=[two_stores["b"]])
+    db.session.commit()
+    login(client, associate.email, PASSWORD)
+    url = f"/stores/{two_stores['b'].code}/stock/{two_stores['product'].id}/count"
+    assert client.get(url).status_code == 403
+
+
+def test_every_state_changing_request_without_a_csrf_token_gets_400(app, client, two_stores):
+    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id}
+    member = make_user(stores=[two_stores["b"]], role="manager")
+    db.session.commit()
+    login(client, member.email, PASSWORD)
+    posts = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods]
+    assert len(posts) >= 7
+    for rule in posts:
+        url = _url(app, rule, two_stores["b"], ids) if "store_code" in rule.arguments else rule.rule
+        for headers in ({}, {"HX-Request": "true", "X-CSRFToken": "forged"}):
+            response = client.post(url, data={"on_hand": "0", "reason": "other", "language": "fr"}, headers=headers)
+            assert response.status_code == 400, f"POST {url} without a valid token -> {response.status_code}"
+    db.session.expire_all()
+    assert two_stores["fulfilment_b"].status == "created"

@@ -1,0 +1,96 @@
+from app.core import orders
+from app.extensions import db
+from tests.conftest import csrf_token, login
+from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
+
+
+def _store_with_work():
+    store, product = make_location(), make_product(name="Pull laine mérinos")
+    stocked(store, product, 4)
+    order, _ = orders.create_order(ship_draft((product, 2), ref="W-5005"), actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 2}, actor=ACTOR)
+    user = make_user(stores=[store])
+    db.session.commit()
+    return store, product, fulfilment, user
+
+
+def test_a_targeted_htmx_request_gets_only_the_fragment_and_responses_vary_on_hx_request(client):
+    store, _, _, user = _store_with_work()
+    login(client, user.email, PASSWORD)
+    full = client.get(f"/stores/{store.code}/queue")
+    part = client.get(f"/stores/{store.code}/queue", headers={"HX-Request": "true", "HX-Target": "work"})
+    assert "<html" in full.get_data(as_text=True) and "WEB-W-5005" in full.get_data(as_text=True)
+    assert "<html" not in part.get_data(as_text=True) and "WEB-W-5005" in part.get_data(as_text=True)
+    assert "HX-Request" in full.headers["Vary"] and "HX-Request" in part.headers["Vary"]
+    boosted = client.get(f"/stores/{store.code}/queue", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert "<html" in boosted.get_data(as_text=True)
+
+
+def test_accepting_twice_is_idempotent_and_says_so(client):
+    store, _, fulfilment, user = _store_with_work()
+    login(client, user.email, PASSWORD)
+    token = csrf_token(client, "/")
+    url = f"/stores/{store.code}/fulfilments/{fulfilment.id}/accept"
+    headers = {"HX-Request": "true", "HX-Target": "fulfilment", "X-CSRFToken": token}
+    first, again = client.post(url, headers=headers), client.post(url, headers=headers)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert "Order accepted." in again.headers["HX-Trigger"]
+    db.session.expire_all()
+    assert fulfilment.status == "accepted"
+
+
+def test_a_reject_without_a_valid_reason_is_422_swapped_in_and_changes_nothing(client):
+    store, _, fulfilment, user = _store_with_work()
+    login(client, user.email, PASSWORD)
+    token = csrf_token(client, "/")
+    url = f"/stores/{store.code}/fulfilments/{fulfilment.id}/reject"
+    response = client.post(url, data={"reason": "bogus", "csrf_token": token}, headers={"HX-Request": "true", "HX-Target": "fulfilment"})
+    assert response.status_code == 422
+    assert 'aria-invalid="true"' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert fulfilment.status == "created"
+
+
+def test_rejecting_with_a_reason_releases_the_stock(client):
+    store, _, fulfilment, user = _store_with_work()
+    login(client, user.email, PASSWORD)
+    token = csrf_token(client, "/")
+    url = f"/stores/{store.code}/fulfilments/{fulfilment.id}/reject"
+    response = client.post(url, data={"reason": "damaged", "note": "box crushed", "csrf_token": token})
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert (fulfilment.status, fulfilment.status_reason) == ("rejected", "damaged: box crushed")
+
+
+def test_a_scan_answers_with_the_product_or_a_clear_error(client):
+    store, product, _, user = _store_with_work()
+    login(client, user.email, PASSWORD)
+    token = csrf_token(client, "/")
+    ok = client.post(f"/stores/{store.code}/scan", data={"code": product.gtin, "csrf_token": token})
+    assert ok.status_code == 200 and "Pull laine mérinos" in ok.get_data(as_text=True)
+    assert '"ok": true' in ok.headers["HX-Trigger"]
+    bad = client.post(f"/stores/{store.code}/scan", data={"code": "0000", "csrf_token": token})
+    assert bad.status_code == 422 and "Unknown code: 0000" in bad.get_data(as_text=True)
+    assert '"ok": false' in bad.headers["HX-Trigger"]
+
+
+def test_a_manager_count_goes_through_the_ledger_and_bad_counts_change_nothing(client):
+    store, product, _, _ = _store_with_work()
+    manager = make_user(stores=[store], role="manager")
+    db.session.commit()
+    login(client, manager.email, PASSWORD)
+    token = csrf_token(client, "/")
+    url = f"/stores/{store.code}/stock/{product.id}/count"
+    for bad in ["-1", "abc", ""]:
+        assert client.post(url, data={"on_hand": bad, "csrf_token": token}).status_code == 422
+    below_reserved = client.post(url, data={"on_hand": "1", "csrf_token": token})
+    assert below_reserved.status_code == 409
+    assert client.post(url, data={"on_hand": "9", "reason": "inventaire", "csrf_token": token}).status_code == 200
+    from app.core import stock
+
+    assert stock.ledger_totals(store.id, product.id) == (9, 2)
+
+
+def test_unknown_pages_get_a_translated_error_page(client):
+    response = client.get("/nowhere", headers={"Accept-Language": "en"})
+    assert response.status_code == 404 and "This page does not exist." in response.get_data(as_text=True)

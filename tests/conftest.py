@@ -4,6 +4,7 @@ TEST_DATABASE=sqlite|postgresql picks the engine. With CI=true a missing Postgre
 the run; elsewhere the PostgreSQL pass is skipped with a loud message.
 """
 
+import contextvars
 import os
 import re
 import sys
@@ -11,6 +12,9 @@ import tempfile
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 
 from app import create_app
 from app.extensions import db
@@ -96,9 +100,22 @@ def empty_database() -> None:
     db.session.commit()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request gets its own application context, session and `g`, as under a real server,
+    even though the test itself holds an application context for direct database access."""
+
+    def open(self, *args, **kwargs):
+        def run():
+            _cv_app.set(None)
+            return FlaskClient.open(self, *args, **kwargs)
+
+        return contextvars.copy_context().run(run)
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "RATELIMIT_ENABLED": False})
+    app.test_client_class = IsolatedClient
     with app.app_context():
         empty_database()
         yield app

@@ -2,18 +2,116 @@
 
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 
-FR_FIRST = ["Camille", "Louise", "Hugo", "Jules", "Alice", "Lucas", "Chloé", "Nathan", "Sarah", "Arthur", "Manon",
-            "Théo", "Juliette", "Paul", "Zoé", "Gabriel", "Clara", "Maxime", "Anaïs", "Romain", "Élodie", "Karim",
-            "Mélanie", "Yanis", "Pauline", "Quentin", "Aurélie", "Sébastien", "Nadia", "Vincent"]
-FR_LAST = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
-           "Simon", "Laurent", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier", "Morel",
-           "Mercier", "Blanc", "Guérin", "Boyer", "Chevalier", "François", "Lambert", "Faure", "Rousseau", "Haddad"]
-IT_FIRST = ["Giulia", "Alessandro", "Francesca", "Matteo", "Chiara", "Lorenzo", "Sara", "Andrea", "Martina",
-            "Davide", "Elena", "Federico", "Valentina", "Simone", "Alessia", "Riccardo", "Beatrice", "Tommaso",
-            "Giorgia", "Stefano"]
-IT_LAST = ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco",
-           "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti"]
+FR_FIRST = [
+    "Camille",
+    "Louise",
+    "Hugo",
+    "Jules",
+    "Alice",
+    "Lucas",
+    "Chloé",
+    "Nathan",
+    "Sarah",
+    "Arthur",
+    "Manon",
+    "Théo",
+    "Juliette",
+    "Paul",
+    "Zoé",
+    "Gabriel",
+    "Clara",
+    "Maxime",
+    "Anaïs",
+    "Romain",
+    "Élodie",
+    "Karim",
+    "Mélanie",
+    "Yanis",
+    "Pauline",
+    "Quentin",
+    "Aurélie",
+    "Sébastien",
+    "Nadia",
+    "Vincent",
+]
+FR_LAST = [
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Mercier",
+    "Blanc",
+    "Guérin",
+    "Boyer",
+    "Chevalier",
+    "François",
+    "Lambert",
+    "Faure",
+    "Rousseau",
+    "Haddad",
+]
+IT_FIRST = [
+    "Giulia",
+    "Alessandro",
+    "Francesca",
+    "Matteo",
+    "Chiara",
+    "Lorenzo",
+    "Sara",
+    "Andrea",
+    "Martina",
+    "Davide",
+    "Elena",
+    "Federico",
+    "Valentina",
+    "Simone",
+    "Alessia",
+    "Riccardo",
+    "Beatrice",
+    "Tommaso",
+    "Giorgia",
+    "Stefano",
+]
+IT_LAST = [
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
+    "Moretti",
+]
 EN_NAMES = ["Emily Carter", "James O'Neill", "Hannah Schmidt", "Lukas Becker"]
 
 
@@ -27,8 +125,14 @@ class Address:
     longitude: str
 
     def ship_to(self) -> dict:
-        return {"line1": self.line1, "postcode": self.postcode, "city": self.city, "country": self.country,
-                "latitude": self.latitude, "longitude": self.longitude}
+        return {
+            "line1": self.line1,
+            "postcode": self.postcode,
+            "city": self.city,
+            "country": self.country,
+            "latitude": Decimal(self.latitude),
+            "longitude": Decimal(self.longitude),
+        }
 
 
 A = Address

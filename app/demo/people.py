@@ -42,10 +42,14 @@ def user_specs() -> list[UserSpec]:
         associate, manager = STAFF[store.code]
         # The Paris associate has no language of their own: the browser's or the session's applies.
         associate_language = None if store.code == "PAR01" else store.language
-        specs.append(UserSpec(f"associate.{store.code.lower()}@{DOMAIN}", associate, Role.ASSOCIATE, store.code,
-                              associate_language))
-        specs.append(UserSpec(f"manager.{store.code.lower()}@{DOMAIN}", manager, Role.MANAGER, store.code,
-                              store.language))
+        specs.append(
+            UserSpec(
+                f"associate.{store.code.lower()}@{DOMAIN}", associate, Role.ASSOCIATE, store.code, associate_language
+            )
+        )
+        specs.append(
+            UserSpec(f"manager.{store.code.lower()}@{DOMAIN}", manager, Role.MANAGER, store.code, store.language)
+        )
     return specs
 
 
@@ -59,8 +63,15 @@ def ensure_users(locations: dict[str, Location], password: str, *, actor) -> tup
         if spec.email in existing:
             continue
         stores = [locations[spec.store_code]] if spec.store_code else []
-        users.create_user(email=spec.email, name=spec.name, password=password, role=str(spec.role), stores=stores,
-                          language=spec.language, actor=actor)
+        users.create_user(
+            email=spec.email,
+            name=spec.name,
+            password=password,
+            role=str(spec.role),
+            stores=stores,
+            language=spec.language,
+            actor=actor,
+        )
         created += 1
     logins = [(spec.email, str(spec.role), spec.store_code or "all") for spec in specs]
     return logins, created, len(specs) - created

@@ -22,7 +22,8 @@ OLD_PREFIX = "3700413"  # the supplier's previous labels, still found on some st
 
 def ean13(first12: str) -> str:
     """Return the EAN-13 for 12 digits, with its GS1 check digit."""
-    assert len(first12) == 12 and first12.isdigit()
+    if len(first12) != 12 or not first12.isdigit():
+        raise ValueError(f"an EAN-13 is built from 12 digits, not {first12!r}")
     total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
     return first12 + str((10 - total % 10) % 10)
 

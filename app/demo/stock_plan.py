@@ -95,11 +95,18 @@ def apply_stock(plan, locations: dict[str, Location], products: dict[str, Produc
             if (location.id, product.id) in existing:
                 continue
             reference = f"ASN-{spec.code}-{26000 + n // 40:05d}"  # one delivery note per 40 lines
-            stock.receive(location, product, row.received, actor=actor, reference=reference,
-                          reason=RECEIVE_REASONS[language])
+            stock.receive(
+                location, product, row.received, actor=actor, reference=reference, reason=RECEIVE_REASONS[language]
+            )
             if row.damaged:
-                stock.adjust(location, product, -row.damaged, reason=DAMAGE_REASONS[language], actor=actor,
-                             kind=MovementKind.DAMAGE)
+                stock.adjust(
+                    location,
+                    product,
+                    -row.damaged,
+                    reason=DAMAGE_REASONS[language],
+                    actor=actor,
+                    kind=MovementKind.DAMAGE,
+                )
             if row.counted_to_zero:
                 stock.set_count(location, product, 0, actor=actor, reason=COUNT_REASONS[language])
             if row.safety:
@@ -141,5 +148,6 @@ def apply_shelves(plan, product_specs, locations: dict[str, Location], products:
 
 def promisable(plan) -> dict[str, dict[str, int]]:
     """Units each location could promise per SKU, if the plan were applied to empty stock."""
-    return {code: {sku: row.promisable for sku, row in rows.items() if row.promisable > 0} for code, rows in plan.items()}
-
+    return {
+        code: {sku: row.promisable for sku, row in rows.items() if row.promisable > 0} for code, rows in plan.items()
+    }

@@ -144,7 +144,7 @@ def live_server(database_url, tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
              "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5", "wsgi:app"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -166,12 +166,12 @@ def live_server(database_url, tmp_path_factory):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """On a failure, attach the end of the server log to the report."""
+    """On a failure, attach the end of the server log (tracebacks included) to the report."""
     report = yield
     server = item.funcargs.get("live_server") if hasattr(item, "funcargs") else None
     if report.failed and isinstance(server, LiveServer):
-        tail = "\n".join(server.log().splitlines()[-80:])
-        report.sections.append(("gunicorn log (last 80 lines)", tail))
+        lines = [line for line in server.log().splitlines() if "GET /static/" not in line]
+        report.sections.append(("gunicorn log (last 40 lines, static files left out)", "\n".join(lines[-40:])))
     return report
 
 
@@ -227,20 +227,36 @@ def login(page, email: str, password: str = DEMO_PASSWORD) -> None:
     page.wait_for_url(lambda url: "/login" not in url)
 
 
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def api_login(request_context, email: str, password: str = DEMO_PASSWORD):
+    """POST the sign-in form with its CSRF token, as the browser would; returns the final response."""
+    match = CSRF_RE.search(request_context.get("/login").text())
+    assert match, "no CSRF token on /login"
+    return request_context.post("/login", form={"email": email, "password": password, "csrf_token": match.group(1)})
+
+
 @pytest.fixture(scope="session")
-def auth_states(browser, base_url, browser_context_args, tmp_path_factory):
-    """Storage state (session cookie) per demo login, each signed in once through the form."""
+def auth_states(playwright, base_url, tmp_path_factory):
+    """Storage state (session cookie) per demo login, each signed in once through the form.
+
+    Plain HTTP (no browser), so the HTML validity test does not depend on Chromium.
+    """
     folder = tmp_path_factory.mktemp("auth")
     cache: dict[str, str] = {}
 
     def state(email: str) -> str:
         if email not in cache:
-            context = browser.new_context(**browser_context_args)
-            page = context.new_page()
-            login(page, email)
-            path = folder / (re.sub(r"\W", "_", email) + ".json")
-            context.storage_state(path=path)
-            context.close()
+            context = playwright.request.new_context(base_url=base_url)
+            try:
+                response = api_login(context, email)
+                assert response.ok, f"{email} could not sign in: {response.status}"
+                assert "/login" not in response.url, f"{email} was sent back to the sign-in page"
+                path = folder / (re.sub(r"\W", "_", email) + ".json")
+                context.storage_state(path=path)
+            finally:
+                context.dispose()
             cache[email] = str(path)
         return cache[email]
 
@@ -250,13 +266,15 @@ def auth_states(browser, base_url, browser_context_args, tmp_path_factory):
 @pytest.fixture
 def shot(request):
     """shot(page, "step") saves a full-page screenshot under test-artifacts/e2e/<engine>/<test>/."""
-    folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name)
+    name = request.node.name.replace("[chromium-", "[").replace("[chromium]", "")
+    folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", name).strip("_")
     shutil.rmtree(folder, ignore_errors=True)
     counter = iter(range(1, 1000))
 
     def take(page, step: str) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{next(counter):02d}-{re.sub(r'[^\w.-]+', '_', step)}.png"
+        safe = re.sub(r"[^\w.-]+", "_", step)
+        path = folder / f"{next(counter):02d}-{safe}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
 

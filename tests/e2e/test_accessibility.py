@@ -1,0 +1,246 @@
+"""Accessibility (axe-core, WCAG 2.1 A/AA), touch target size, and HTML validity (Nu checker).
+
+Every screen an associate, a manager and an admin use, on a 10" tablet and a small handheld.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import ADMIN, ASSOCIATE, MANAGER, ROOT, STORE, api_login, pretty, skip_or_fail
+
+pytestmark = pytest.mark.e2e
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+VIEWPORTS = {"tablet": {"width": 1280, "height": 800}, "handheld": {"width": 360, "height": 640}}
+TOUCH = 44  # px, WCAG 2.5.5 and the platform guidelines for gloved hands on a shop floor
+WRONG_PASSWORD = "not-the-password"
+
+
+@dataclass(frozen=True)
+class Screen:
+    name: str
+    user: str | None
+    status: int = 200
+
+
+SCREENS = [
+    Screen("login", None),
+    Screen("login-error", None, 422),
+    *(Screen(f"queue-{tab}", ASSOCIATE) for tab in ("accept", "pick", "pack", "ship", "collect")),
+    Screen("fulfilment-created", ASSOCIATE),
+    Screen("stock-search", ASSOCIATE),
+    Screen("stock-manager", MANAGER),  # with the Count buttons
+    Screen("count", MANAGER),
+    Screen("stores-admin", ADMIN),
+    Screen("not-found", ASSOCIATE, 404),
+]
+
+
+@pytest.fixture(scope="session")
+def paths(query) -> dict:
+    """The URL of each screen, from the demo data."""
+    fulfilment_id = query(
+        "SELECT f.id FROM fulfilment f JOIN location l ON l.id = f.location_id "
+        "WHERE l.code = :store AND f.status = 'created' ORDER BY f.id LIMIT 1", store=STORE)[0][0]
+    product_id, product_name = query(
+        "SELECT p.id, p.name FROM product p JOIN stock_level s ON s.product_id = p.id "
+        "JOIN location l ON l.id = s.location_id WHERE l.code = :store ORDER BY p.id LIMIT 1", store=STORE)[0]
+    term = product_name.split()[0]
+    result = {
+        "login": "/login",
+        "login-error": "/login",
+        "fulfilment-created": f"/stores/{STORE}/fulfilments/{fulfilment_id}",
+        "stock-search": f"/stores/{STORE}/stock?q={term}",
+        "stock-manager": f"/stores/{STORE}/stock?q={term}",
+        "count": f"/stores/{STORE}/stock/{product_id}/count",
+        "stores-admin": "/",
+        "not-found": f"/stores/{STORE}/no-such-page",
+        "_search_term": term,
+    }
+    for tab in ("accept", "pick", "pack", "ship", "collect"):
+        result[f"queue-{tab}"] = f"/stores/{STORE}/queue?tab={tab}"
+    return result
+
+
+def open_screen(page, screen: Screen, paths: dict) -> None:
+    """Bring the page to the screen's state the way a person would."""
+    if screen.name == "login-error":
+        page.goto("/login")
+        page.get_by_label("E-mail").fill(ASSOCIATE)
+        page.get_by_label("Password").fill(WRONG_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#password-error")).to_be_visible()
+        return
+    if screen.name == "stock-search":
+        response = page.goto(f"/stores/{STORE}/stock")
+        assert response.status == 200
+        page.locator("#q").fill(paths["_search_term"])  # label text depends on the user's language
+        page.wait_for_url(re.compile(r"[?&]q="))
+        expect(page.locator("#rows tbody tr").first).to_contain_text(paths["_search_term"])
+        return
+    response = page.goto(paths[screen.name])
+    assert response.status == screen.status, f"{paths[screen.name]} answered {response.status}"
+    if screen.name == "stores-admin":
+        expect(page.locator(".tiles .tile").first).to_be_visible()
+    if screen.name.startswith("queue-"):
+        expect(page.locator(".tabs a[aria-current=page]")).to_have_count(1)
+
+
+def axe_violations(page) -> list[dict]:
+    page.add_script_tag(path=str(AXE))  # again after every navigation
+    return page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                nodes: v.nodes.map(n => ({target: n.target.join(' '), html: n.html.slice(0, 200),
+                                          summary: n.failureSummary}))}));
+        }""",
+        WCAG_TAGS,
+    )
+
+
+def describe_violations(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"[{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+        for node in v["nodes"]:
+            lines.append(f"    at {node['target']}\n      {node['html']}")
+            lines.extend(f"      {line}" for line in (node["summary"] or "").splitlines())
+    return "\n".join(lines)
+
+
+# Exceptions to the 44x44 px rule, following WCAG 2.5.5 / 2.5.8:
+#  - "inline": a link inside a sentence or block of text (its block has text besides the link) is
+#    sized by the line height of that text; that is legitimate.
+#  - off-screen until focused (the "skip to content" link): measured while focused instead.
+# Controls that are not rendered (hidden inputs, <noscript> content, display:none) are not targets.
+SMALL_TARGETS_JS = """(min) => {
+    const blockOf = el => {
+        let node = el.parentElement;
+        while (node && getComputedStyle(node).display.startsWith('inline')) node = node.parentElement;
+        return node;
+    };
+    const inlineInText = el => {
+        if (el.tagName !== 'A') return false;
+        const block = blockOf(el);
+        if (!block) return false;
+        const rest = block.textContent.replace(el.textContent, '').trim();
+        return rest.length > 0 && getComputedStyle(el).display.startsWith('inline')
+               && !el.matches('.button, [role=button]');
+    };
+    const describe = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+        + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '')
+        + ' "' + (el.innerText || el.value || el.getAttribute('aria-label') || el.name || '').trim().slice(0, 40) + '"';
+    const small = [];
+    const vw = document.documentElement.clientWidth;
+    for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea')) {
+        const style = getComputedStyle(el);
+        let rect = el.getBoundingClientRect();
+        const unrendered = rect.width === 0 && rect.height === 0;
+        if (style.display === 'none' || style.visibility === 'hidden' || unrendered) continue;
+        if (rect.right <= 0 || rect.left >= vw) {          // off-screen until focused
+            el.focus(); rect = el.getBoundingClientRect(); el.blur();
+        }
+        if (rect.width + 0.5 >= min && rect.height + 0.5 >= min) continue;
+        if (inlineInText(el)) continue;
+        small.push({element: describe(el), width: Math.round(rect.width * 10) / 10,
+                    height: Math.round(rect.height * 10) / 10});
+    }
+    return small;
+}"""
+
+
+@pytest.fixture
+def screen_page(browser, browser_context_args, auth_states, request):
+    """A fresh browser context per screen and viewport, signed in as the screen's user."""
+    contexts = []
+
+    def make(screen: Screen, viewport: dict):
+        if not AXE.exists():
+            skip_or_fail(request.config, f"{AXE} is missing (npm install axe-core)")
+        args = {**browser_context_args, "viewport": viewport, "bypass_csp": True}  # CSP would block axe's inline script
+        if screen.user:
+            args["storage_state"] = auth_states(screen.user)
+        context = browser.new_context(**args)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
+def test_screen_is_accessible(screen, viewport, screen_page, paths, shot):
+    page = screen_page(screen, VIEWPORTS[viewport])
+    open_screen(page, screen, paths)
+    shot(page, f"{screen.name}-{viewport}")
+
+    violations = axe_violations(page)
+    assert not violations, f"axe found on {screen.name} ({viewport}):\n{describe_violations(violations)}"
+
+    if viewport == "handheld":
+        small = page.evaluate(SMALL_TARGETS_JS, TOUCH)
+        assert not small, f"targets under {TOUCH}x{TOUCH} px on {screen.name} ({viewport}):\n{pretty(small)}"
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{screen.name} scrolls sideways by {overflow} px on a {viewport}"
+
+
+def test_html_is_valid(playwright, base_url, auth_states, paths, scratch_dir, request):
+    """The raw HTML the server sends for every screen passes the Nu Html Checker (one JVM run)."""
+    java = shutil.which("java")
+    if not java:
+        skip_or_fail(request.config, "java is missing (apt-get install -y default-jre-headless)")
+    if not VNU.exists():
+        skip_or_fail(request.config, f"{VNU} is missing (npm install vnu-jar)")
+
+    folder = scratch_dir / "html"
+    folder.mkdir(exist_ok=True)
+    files: list[Path] = []
+    contexts = {}
+    try:
+        for screen in SCREENS:
+            if screen.user not in contexts:
+                state = auth_states(screen.user) if screen.user else None
+                contexts[screen.user] = playwright.request.new_context(base_url=base_url, storage_state=state)
+            http = contexts[screen.user]
+            if screen.name == "login-error":
+                response = api_login(http, ASSOCIATE, WRONG_PASSWORD)
+            else:
+                response = http.get(paths[screen.name])
+            assert response.status == screen.status, f"{screen.name}: {response.status}"
+            assert response.headers["content-type"].startswith("text/html")
+            path = folder / f"{screen.name}.html"
+            path.write_text(response.text(), encoding="utf-8")
+            files.append(path)
+    finally:
+        for http in contexts.values():
+            http.dispose()
+
+    result = subprocess.run(
+        [java, "-jar", str(VNU), "--errors-only", "--format", "json", "--stdout", *map(str, files)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    try:
+        messages = json.loads(result.stdout)["messages"]
+    except (ValueError, KeyError):
+        pytest.fail(f"the Nu checker did not answer JSON ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    errors = [m for m in messages if m.get("type") in {"error", "non-document-error"}]
+    report = "\n".join(
+        f"{Path(m.get('url', '?')).name}:{m.get('lastLine', '?')}: {m.get('message')}\n"
+        f"    {m.get('extract', '').strip()}"
+        for m in errors
+    )
+    assert not errors, f"the Nu checker found {len(errors)} error(s):\n{report}"
+    assert len(files) == len(SCREENS)

@@ -31,14 +31,27 @@ def select_locale() -> str:
     return request.accept_languages.best_match(languages) or "en"
 
 
+def _is_sqlite(dbapi_connection) -> bool:
+    return type(dbapi_connection).__module__.startswith("sqlite3")
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+    if _is_sqlite(dbapi_connection):
+        # SQLAlchemy's pysqlite recipe: let SQLAlchemy emit BEGIN itself, so SAVEPOINTs nest
+        # inside a real transaction instead of the driver committing on RELEASE.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
 
 
 def create_app(test_config: dict | None = None) -> Flask:

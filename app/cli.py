@@ -19,11 +19,9 @@ def demo_load(if_empty):
     from sqlalchemy import func, select
 
     from app.core.models import Location
-    from app.demo import DEMO_PASSWORD, load_demo
-    from app.extensions import db
-
     from app.core.users import find_user_by_email
-    from app.demo import DEMO_ADMIN_EMAIL
+    from app.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo
+    from app.extensions import db
 
     has_data = db.session.scalar(select(func.count()).select_from(Location))
     if if_empty and has_data and find_user_by_email(DEMO_ADMIN_EMAIL) is None:
@@ -57,8 +55,9 @@ def users_create(email, name, role, stores, password):
             missing = set(stores) - {loc.code for loc in locations}
             if missing:
                 raise click.BadParameter(f"unknown store code(s): {', '.join(sorted(missing))}")
-            users.create_user(email=email, name=name, password=password, role=role, stores=locations,
-                              actor=Actor.system("cli"))
+            users.create_user(
+                email=email, name=name, password=password, role=role, stores=locations, actor=Actor.system("cli")
+            )
     except DomainError as error:
         raise click.ClickException(f"{error} {error.fields}") from error
     click.echo(f"Created {role} {email}")

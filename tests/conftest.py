@@ -11,10 +11,9 @@ import sys
 import tempfile
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 
 from app import create_app
 from app.extensions import db
@@ -109,7 +108,12 @@ class IsolatedClient(FlaskClient):
             _cv_app.set(None)
             return FlaskClient.open(self, *args, **kwargs)
 
-        return contextvars.copy_context().run(run)
+        # The test's own session ends its transaction around each request: the request sees what
+        # the test wrote, and the test then reads what the request committed (not an old snapshot).
+        db.session.commit()
+        response = contextvars.copy_context().run(run)
+        db.session.commit()
+        return response
 
 
 @pytest.fixture

@@ -33,15 +33,22 @@ def make_location(code: str | None = None, **kwargs) -> Location:
 
 def make_product(**kwargs):
     return catalogue.create_product(
-        sku=kwargs.pop("sku", random_ref("SKU-")), name=kwargs.pop("name", "Product " + random_ref()),
-        gtin=kwargs.pop("gtin", random_gtin()), **kwargs,
+        sku=kwargs.pop("sku", random_ref("SKU-")),
+        name=kwargs.pop("name", "Product " + random_ref()),
+        gtin=kwargs.pop("gtin", random_gtin()),
+        **kwargs,
     )
 
 
 def make_user(stores=(), role="associate", **kwargs):
     return users.create_user(
-        email=kwargs.pop("email", f"{random_ref().lower()}@example.test"), name=kwargs.pop("name", "Test User"),
-        password=PASSWORD, role=role, stores=list(stores), actor=ACTOR, **kwargs,
+        email=kwargs.pop("email", f"{random_ref().lower()}@example.test"),
+        name=kwargs.pop("name", "Test User"),
+        password=PASSWORD,
+        role=role,
+        stores=list(stores),
+        actor=ACTOR,
+        **kwargs,
     )
 
 
@@ -52,7 +59,10 @@ def stocked(location, product, quantity: int):
 
 def ship_draft(*lines, ref: str | None = None, channel: str = "web") -> OrderDraft:
     return OrderDraft(
-        channel=channel, external_ref=ref or random_ref("W-"), customer_name="Léa Martin", delivery_method="ship",
+        channel=channel,
+        external_ref=ref or random_ref("W-"),
+        customer_name="Léa Martin",
+        delivery_method="ship",
         customer_email="lea@example.fr",
         lines=[LineDraft(code=p.sku, quantity=q) for p, q in lines],
         ship_to={"line1": "12 rue de la Paix", "postcode": "75002", "city": "Paris", "country": "FR"},
@@ -61,6 +71,10 @@ def ship_draft(*lines, ref: str | None = None, channel: str = "web") -> OrderDra
 
 def collect_draft(pickup, *lines, ref: str | None = None) -> OrderDraft:
     return OrderDraft(
-        channel="web", external_ref=ref or random_ref("C-"), customer_name="Giulia Rossi", delivery_method="collect",
-        lines=[LineDraft(code=p.sku, quantity=q) for p, q in lines], pickup_location_code=pickup.code,
+        channel="web",
+        external_ref=ref or random_ref("C-"),
+        customer_name="Giulia Rossi",
+        delivery_method="collect",
+        lines=[LineDraft(code=p.sku, quantity=q) for p, q in lines],
+        pickup_location_code=pickup.code,
     )

@@ -3,7 +3,7 @@
 from sqlalchemy import or_, select
 from stdnum import ean
 
-from app.core.errors import InvalidInput, N_
+from app.core.errors import N_, InvalidInput
 from app.core.models import Product, ProductBarcode, ShelfLocation
 from app.extensions import db
 
@@ -14,11 +14,15 @@ def validate_gtin(code: str) -> str:
     """Return the GTIN (EAN-8, UPC-A or EAN-13) if its GS1 check digit is right, else raise."""
     code = (code or "").strip()
     if len(code) not in GTIN_LENGTHS or not code.isdigit() or not ean.is_valid(code):
-        raise InvalidInput(N_("%(code)s is not a valid EAN-13, UPC-A or EAN-8 code."), fields={"gtin": "invalid"}, code=code)
+        raise InvalidInput(
+            N_("%(code)s is not a valid EAN-13, UPC-A or EAN-8 code."), fields={"gtin": "invalid"}, code=code
+        )
     return code
 
 
-def create_product(*, sku: str, name: str, gtin: str | None = None, category: str = "", barcodes=(), **details) -> Product:
+def create_product(
+    *, sku: str, name: str, gtin: str | None = None, category: str = "", barcodes=(), **details
+) -> Product:
     """Add a product to the catalogue, checking its GTIN and that its codes are unused."""
     sku = (sku or "").strip()
     if not sku or not (name or "").strip():
@@ -26,7 +30,9 @@ def create_product(*, sku: str, name: str, gtin: str | None = None, category: st
     gtin = validate_gtin(gtin) if gtin else None
     for code in [sku, gtin, *barcodes]:
         if code and find_product(code) is not None:
-            raise InvalidInput(N_("The code %(code)s is already used by another product."), fields={"sku": "taken"}, code=code)
+            raise InvalidInput(
+                N_("The code %(code)s is already used by another product."), fields={"sku": "taken"}, code=code
+            )
     product = Product(sku=sku, gtin=gtin, name=name.strip(), category=category, **details)
     product.barcodes = [ProductBarcode(code=c) for c in barcodes]
     db.session.add(product)

@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core import audit, stock
 from app.core.actor import Actor
 from app.core.catalogue import find_product
-from app.core.errors import ConcurrentChange, IllegalTransition, InvalidInput, N_, OrderConflict
+from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict
 from app.core.models import (
     DeliveryMethod,
     Fulfilment,
@@ -123,15 +123,27 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     products, pickup = _validate(draft)
     ship = draft.ship_to
     order = Order(
-        channel=draft.channel, external_ref=draft.external_ref, fingerprint=fingerprint,
-        customer_name=draft.customer_name, customer_email=draft.customer_email,
-        customer_phone=draft.customer_phone, customer_language=draft.customer_language,
-        delivery_method=draft.delivery_method, pickup_location_id=pickup.id if pickup else None,
-        ship_line1=ship.get("line1", ""), ship_line2=ship.get("line2", ""), ship_postcode=ship.get("postcode", ""),
-        ship_city=ship.get("city", ""), ship_country=ship.get("country", ""),
-        ship_latitude=ship.get("latitude"), ship_longitude=ship.get("longitude"),
-        promised_by=draft.promised_by, payment_reference=draft.payment_reference,
-        payment_amount=draft.payment_amount, currency=draft.currency, needs_review=draft.needs_review,
+        channel=draft.channel,
+        external_ref=draft.external_ref,
+        fingerprint=fingerprint,
+        customer_name=draft.customer_name,
+        customer_email=draft.customer_email,
+        customer_phone=draft.customer_phone,
+        customer_language=draft.customer_language,
+        delivery_method=draft.delivery_method,
+        pickup_location_id=pickup.id if pickup else None,
+        ship_line1=ship.get("line1", ""),
+        ship_line2=ship.get("line2", ""),
+        ship_postcode=ship.get("postcode", ""),
+        ship_city=ship.get("city", ""),
+        ship_country=ship.get("country", ""),
+        ship_latitude=ship.get("latitude"),
+        ship_longitude=ship.get("longitude"),
+        promised_by=draft.promised_by,
+        payment_reference=draft.payment_reference,
+        payment_amount=draft.payment_amount,
+        currency=draft.currency,
+        needs_review=draft.needs_review,
         lines=[
             OrderLine(line_no=i + 1, product_id=p.id, quantity=line.quantity, unit_price=line.unit_price)
             for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
@@ -142,7 +154,10 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
             db.session.add(order)
             db.session.flush()
     except IntegrityError:  # another request created it between our lookup and our insert
-        return _same_or_conflict(find_order(draft.channel, draft.external_ref), fingerprint), False
+        winner = find_order(draft.channel, draft.external_ref)
+        if winner is None:
+            raise
+        return _same_or_conflict(winner, fingerprint), False
     audit.record(actor, "order.create", order, None, {"reference": order.reference})
     return order, True
 
@@ -158,13 +173,33 @@ def find_order(channel: str, external_ref: str) -> Order | None:
     return db.session.scalar(select(Order).where(Order.channel == channel, Order.external_ref == external_ref))
 
 
+def _assigned(order_line: OrderLine) -> int:
+    """Units of an order line already given to a location and not given back."""
+    return sum(
+        line.quantity - line.short
+        for f in order_line.order.fulfilments
+        if f.status not in {S.REJECTED, S.CANCELLED, S.EXPIRED}
+        for line in f.lines
+        if line.order_line_id == order_line.id
+    )
+
+
 def assign_fulfilment(order: Order, location: Location, quantities: dict, *, actor: Actor, now=None) -> Fulfilment:
     """Give a location part of an order ({order_line: quantity}) and reserve its stock there."""
     now = now or utcnow()
-    if not quantities or any(q <= 0 for q in quantities.values()):
+    if not quantities or any(not isinstance(q, int) or q <= 0 for q in quantities.values()):
         raise InvalidInput(N_("A fulfilment needs at least one unit."), fields={"lines": "empty"})
+    if not location.active:
+        raise InvalidInput(N_("This location is closed."), fields={"location": "inactive"})
+    for order_line, quantity in quantities.items():
+        if order_line.order_id != order.id:
+            raise InvalidInput(N_("This line belongs to another order."), fields={"lines": "foreign"})
+        if quantity > order_line.quantity - _assigned(order_line):
+            raise InvalidInput(N_("More units than the order still needs."), fields={"lines": "too_many"})
     fulfilment = Fulfilment(
-        order=order, location=location, status=S.CREATED,
+        order=order,
+        location=location,
+        status=S.CREATED,
         accept_by=now + timedelta(minutes=location.accept_within_minutes),
         ready_by=now + timedelta(minutes=location.ready_within_minutes),
         lines=[FulfilmentLine(order_line=ol, product_id=ol.product_id, quantity=q) for ol, q in quantities.items()],
@@ -172,7 +207,9 @@ def assign_fulfilment(order: Order, location: Location, quantities: dict, *, act
     db.session.add(fulfilment)
     db.session.flush()
     for line in fulfilment.lines:
-        stock.reserve(location, line.product, line.quantity, actor=actor, fulfilment_line=line, reference=_ref(fulfilment))
+        stock.reserve(
+            location, line.product, line.quantity, actor=actor, fulfilment_line=line, reference=_ref(fulfilment)
+        )
     audit.record(actor, "fulfilment.assign", fulfilment, None, {"location": location.code, "status": S.CREATED})
     return fulfilment
 
@@ -185,15 +222,28 @@ def _release_all(fulfilment: Fulfilment, actor: Actor) -> None:
     for line in fulfilment.lines:
         held = stock.reserved_for(line)
         if held:
-            stock.release(fulfilment.location, line.product, held, actor=actor, fulfilment_line=line,
-                          reference=_ref(fulfilment), reason=fulfilment.status_reason)
+            stock.release(
+                fulfilment.location,
+                line.product,
+                held,
+                actor=actor,
+                fulfilment_line=line,
+                reference=_ref(fulfilment),
+                reason=fulfilment.status_reason,
+            )
 
 
 def _consume_picked(fulfilment: Fulfilment, actor: Actor) -> None:
     for line in fulfilment.lines:
         if line.picked:
-            stock.consume(fulfilment.location, line.product, line.picked, actor=actor, fulfilment_line=line,
-                          reference=_ref(fulfilment))
+            stock.consume(
+                fulfilment.location,
+                line.product,
+                line.picked,
+                actor=actor,
+                fulfilment_line=line,
+                reference=_ref(fulfilment),
+            )
     _release_all(fulfilment, actor)
 
 
@@ -258,6 +308,9 @@ def cancel_order(order: Order, *, reason: str, actor: Actor) -> Order:
 
 
 def _settle_order(order: Order) -> None:
+    """An order is completed once everything it still needs has left a store."""
+    done = {S.SHIPPED, S.COLLECTED}
     statuses = {f.status for f in order.fulfilments}
-    if statuses and statuses <= {S.SHIPPED, S.COLLECTED}:
+    needed = all(_assigned(line) >= line.quantity for line in order.lines)
+    if statuses & done and not statuses & OPEN and needed:
         order.status = OrderStatus.COMPLETED

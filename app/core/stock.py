@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.actor import Actor
-from app.core.errors import ConcurrentChange, InsufficientStock, InvalidInput, N_, OutOfStock
+from app.core.errors import N_, ConcurrentChange, InsufficientStock, InvalidInput, OutOfStock
 from app.core.models import Location, MovementKind, Product, Reservation, StockLevel, StockMovement
 from app.core.models.base import utcnow
 from app.extensions import db
@@ -89,14 +89,18 @@ def receive(location, product, quantity: int, *, actor: Actor, reference: str = 
     """Add received units to on hand."""
     _positive(quantity)
     level = level_for_update(location, product)
-    return _apply(level, location, product, MovementKind.RECEIVE, actor, on_hand=quantity, reason=reason, reference=reference)
+    return _apply(
+        level, location, product, MovementKind.RECEIVE, actor, on_hand=quantity, reason=reason, reference=reference
+    )
 
 
 def return_to_stock(location, product, quantity: int, *, actor: Actor, reference: str = "", reason: str = ""):
     """Put returned, resellable units back on hand."""
     _positive(quantity)
     level = level_for_update(location, product)
-    return _apply(level, location, product, MovementKind.RETURN, actor, on_hand=quantity, reason=reason, reference=reference)
+    return _apply(
+        level, location, product, MovementKind.RETURN, actor, on_hand=quantity, reason=reason, reference=reference
+    )
 
 
 def adjust(location, product, delta: int, *, reason: str, actor: Actor, reference: str = "", kind=MovementKind.ADJUST):
@@ -111,7 +115,9 @@ def adjust(location, product, delta: int, *, reason: str, actor: Actor, referenc
     return _apply(level, location, product, kind, actor, on_hand=delta, reason=reason, reference=reference)
 
 
-def set_count(location, product, on_hand: int, *, actor: Actor, reason: str = "", reference: str = "", kind=MovementKind.COUNT):
+def set_count(
+    location, product, on_hand: int, *, actor: Actor, reason: str = "", reference: str = "", kind=MovementKind.COUNT
+):
     """Set on hand to an absolute counted figure; refuses to drop below units reserved for orders."""
     if kind not in COUNT_KINDS:
         raise InvalidInput(N_("This kind of movement is not a count."), fields={"kind": "invalid"})
@@ -143,14 +149,22 @@ def reserve(location, product, quantity: int, *, actor: Actor, fulfilment_line, 
     _positive(quantity)
     level = level_for_update(location, product)
     movement = _apply(
-        level, location, product, MovementKind.RESERVE, actor,
-        reserved=quantity, need_available=quantity, reference=reference,
+        level,
+        location,
+        product,
+        MovementKind.RESERVE,
+        actor,
+        reserved=quantity,
+        need_available=quantity,
+        reference=reference,
     )
     reservation = db.session.scalar(select(Reservation).where(Reservation.fulfilment_line_id == fulfilment_line.id))
     if reservation is None:
-        db.session.add(Reservation(
-            fulfilment_line_id=fulfilment_line.id, location_id=location.id, product_id=product.id, quantity=quantity
-        ))
+        db.session.add(
+            Reservation(
+                fulfilment_line_id=fulfilment_line.id, location_id=location.id, product_id=product.id, quantity=quantity
+            )
+        )
     else:
         reservation.quantity += quantity
     db.session.flush()
@@ -162,7 +176,9 @@ def _take_reservation(fulfilment_line, quantity: int) -> Reservation:
         select(Reservation).where(Reservation.fulfilment_line_id == fulfilment_line.id).with_for_update()
     )
     if reservation is None or reservation.quantity < quantity:
-        raise InvalidInput(N_("Fewer units are reserved for this line than requested."), fields={"quantity": "too_many"})
+        raise InvalidInput(
+            N_("Fewer units are reserved for this line than requested."), fields={"quantity": "too_many"}
+        )
     reservation.quantity -= quantity
     return reservation
 
@@ -172,7 +188,9 @@ def release(location, product, quantity: int, *, actor: Actor, fulfilment_line, 
     _positive(quantity)
     level = level_for_update(location, product)
     _take_reservation(fulfilment_line, quantity)
-    return _apply(level, location, product, MovementKind.RELEASE, actor, reserved=-quantity, reason=reason, reference=reference)
+    return _apply(
+        level, location, product, MovementKind.RELEASE, actor, reserved=-quantity, reason=reason, reference=reference
+    )
 
 
 def consume(location, product, quantity: int, *, actor: Actor, fulfilment_line, reference: str = ""):
@@ -202,7 +220,9 @@ def available_to_promise(location, product) -> int:
 def ledger_totals(location_id: int, product_id: int) -> tuple[int, int]:
     """Sum of the ledger's on-hand and reserved deltas for one stock row."""
     row = db.session.execute(
-        select(func.coalesce(func.sum(StockMovement.on_hand_delta), 0), func.coalesce(func.sum(StockMovement.reserved_delta), 0))
-        .where(StockMovement.location_id == location_id, StockMovement.product_id == product_id)
+        select(
+            func.coalesce(func.sum(StockMovement.on_hand_delta), 0),
+            func.coalesce(func.sum(StockMovement.reserved_delta), 0),
+        ).where(StockMovement.location_id == location_id, StockMovement.product_id == product_id)
     ).one()
     return int(row[0]), int(row[1])

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from app.core import audit
 from app.core.actor import Actor
-from app.core.errors import InvalidInput, N_
+from app.core.errors import N_, InvalidInput
 from app.core.models import Role, User
 from app.extensions import db
 
@@ -24,7 +24,9 @@ def create_user(*, email: str, name: str, password: str, role: str, stores=(), l
     if role not in set(Role):
         raise InvalidInput(N_("Unknown role."), fields={"role": "invalid"})
     if len(password or "") < MIN_PASSWORD:
-        raise InvalidInput(N_("The password must have at least %(n)s characters."), fields={"password": "short"}, n=MIN_PASSWORD)
+        raise InvalidInput(
+            N_("The password must have at least %(n)s characters."), fields={"password": "short"}, n=MIN_PASSWORD
+        )
     if find_user_by_email(email):
         raise InvalidInput(N_("This e-mail address is already used."), fields={"email": "taken"})
     user = User(email=email, name=name, role=role, language=language, stores=list(stores))

@@ -86,7 +86,9 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return _error_page(400, gettext("Your session expired or the form was sent twice. Reload the page and try again."))
+        return _error_page(
+            400, gettext("Your session expired or the form was sent twice. Reload the page and try again.")
+        )
 
     @app.errorhandler(DomainError)
     def domain_error(error):

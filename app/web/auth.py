@@ -26,7 +26,11 @@ def _safe_next(target: str | None) -> str | None:
     if not target:
         return None
     parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") else None
+    return (
+        target
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//")
+        else None
+    )
 
 
 def _login_limit() -> str:
@@ -65,5 +69,3 @@ def set_language():
             users.set_language(current_user._get_current_object(), language, actor=current_actor())
     session["language"] = language if language in current_app.config["LANGUAGES"] else session.get("language")
     return redirect(_safe_next(request.form.get("next")) or url_for("queue.home"))
-
-

@@ -6,7 +6,6 @@ from functools import wraps
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
-
 from flask import abort, g, make_response, render_template, request
 from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
@@ -16,6 +15,7 @@ from app.core.actor import Actor
 from app.core.errors import DomainError
 from app.core.models import Location
 from app.extensions import db, htmx
+
 
 def store_time(moment, store, fmt: str = "short") -> str:
     """A moment shown in the store's own timezone and the reader's language."""

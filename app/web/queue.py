@@ -38,7 +38,9 @@ REJECT_REASONS = [
 
 class RejectForm(FlaskForm):
     reason = SelectField(
-        lazy_gettext("Reason"), choices=[SelectChoice(v, label) for v, label in REJECT_REASONS], validators=[DataRequired()]
+        lazy_gettext("Reason"),
+        choices=[SelectChoice(v, label) for v, label in REJECT_REASONS],
+        validators=[DataRequired()],
     )
     note = StringField(lazy_gettext("Note"), validators=[Length(max=150)])
 
@@ -81,8 +83,14 @@ def queue(store):
         stmt = stmt.where(Order.delivery_method == method)
     work = db.session.scalars(stmt).all()
     return render(
-        "queue/queue.html", "queue/_work_list.html",
-        store=store, tabs=TABS, tab=tab, method=method, work=work, counts=_counts(store),
+        "queue/queue.html",
+        "queue/_work_list.html",
+        store=store,
+        tabs=TABS,
+        tab=tab,
+        method=method,
+        work=work,
+        counts=_counts(store),
     )
 
 
@@ -103,8 +111,14 @@ def _shelves(store, fulfilment) -> dict:
 
 def _detail(store, fulfilment, form=None, status=200, trigger=None):
     return render(
-        "queue/fulfilment.html", "queue/_fulfilment_panel.html", status=status, trigger=trigger,
-        store=store, fulfilment=fulfilment, shelves=_shelves(store, fulfilment), form=form or RejectForm(),
+        "queue/fulfilment.html",
+        "queue/_fulfilment_panel.html",
+        status=status,
+        trigger=trigger,
+        store=store,
+        fulfilment=fulfilment,
+        shelves=_shelves(store, fulfilment),
+        form=form or RejectForm(),
         lines=sorted(fulfilment.lines, key=lambda line: line.id),
     )
 
@@ -146,7 +160,7 @@ def reject(store, fulfilment_id):
             orders.reject_fulfilment(fulfilment, reason=text, actor=current_actor())
     except DomainError as error:
         db.session.refresh(fulfilment)
-        return _detail(store, fulfilment, form=form, status=error.http_status, trigger=toast(domain_message(error), "error"))
+        return _detail(
+            store, fulfilment, form=form, status=error.http_status, trigger=toast(domain_message(error), "error")
+        )
     return _detail(store, fulfilment, trigger=toast(gettext("Order rejected: %(reason)s", reason=reason)))
-
-

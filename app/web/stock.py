@@ -20,7 +20,9 @@ PAGE = 50
 
 
 class CountForm(FlaskForm):
-    on_hand = IntegerField(lazy_gettext("Counted units"), validators=[InputRequired(), NumberRange(min=0, max=1_000_000)])
+    on_hand = IntegerField(
+        lazy_gettext("Counted units"), validators=[InputRequired(), NumberRange(min=0, max=1_000_000)]
+    )
     reason = StringField(lazy_gettext("Reason"), validators=[Length(max=150)])
 
 
@@ -51,13 +53,20 @@ def scan(store):
     product = find_product(code) if code else None
     if product is None:
         message = gettext("Unknown code: %(code)s", code=code) if code else gettext("Nothing was scanned.")
-        return render("stock/_scan_result.html", status=422, store=store, product=None, message=message,
-                      trigger={"scan": {"ok": False}, **toast(message, "error")})
+        return render(
+            "stock/_scan_result.html",
+            status=422,
+            store=store,
+            product=None,
+            message=message,
+            trigger={"scan": {"ok": False}, **toast(message, "error")},
+        )
     level = db.session.scalar(
         select(StockLevel).where(StockLevel.location_id == store.id, StockLevel.product_id == product.id)
     )
-    return render("stock/_scan_result.html", store=store, product=product, level=level, message="",
-                  trigger={"scan": {"ok": True}})
+    return render(
+        "stock/_scan_result.html", store=store, product=product, level=level, message="", trigger={"scan": {"ok": True}}
+    )
 
 
 def _product(product_id: int) -> Product:
@@ -78,9 +87,17 @@ def count(store, product_id):
         if form.validate():
             try:
                 with unit_of_work():
-                    stock.set_count(store, product, form.on_hand.data, actor=current_actor(),
-                                    reason=form.reason.data or gettext("Shelf count"), kind=MovementKind.COUNT)
-                trigger = toast(gettext("Count saved: %(sku)s is now %(n)s on hand.", sku=product.sku, n=form.on_hand.data))
+                    stock.set_count(
+                        store,
+                        product,
+                        form.on_hand.data,
+                        actor=current_actor(),
+                        reason=form.reason.data or gettext("Shelf count"),
+                        kind=MovementKind.COUNT,
+                    )
+                trigger = toast(
+                    gettext("Count saved: %(sku)s is now %(n)s on hand.", sku=product.sku, n=form.on_hand.data)
+                )
             except DomainError as error:
                 status, trigger = error.http_status, toast(domain_message(error), "error")
                 form.on_hand.errors = [domain_message(error)]
@@ -89,5 +106,13 @@ def count(store, product_id):
     level = db.session.scalar(
         select(StockLevel).where(StockLevel.location_id == store.id, StockLevel.product_id == product.id)
     )
-    return render("stock/count.html", "stock/_count_form.html", status=status, trigger=trigger,
-                  store=store, product=product, level=level, form=form)
+    return render(
+        "stock/count.html",
+        "stock/_count_form.html",
+        status=status,
+        trigger=trigger,
+        store=store,
+        product=product,
+        level=level,
+        form=form,
+    )

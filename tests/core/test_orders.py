@@ -141,3 +141,46 @@ def test_assigning_sets_deadlines_from_the_store_settings(app):
     fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 1}, actor=ACTOR)
     assert (fulfilment.ready_by - fulfilment.accept_by).total_seconds() == 90 * 60
     assert stock.reserved_for(fulfilment.lines[0]) == 1
+
+
+def test_an_order_rejected_by_one_store_and_shipped_by_another_is_completed(app):
+    first, second, product = make_location(), make_location(), make_product()
+    stocked(first, product, 2)
+    stocked(second, product, 2)
+    order, _ = orders.create_order(ship_draft((product, 2)), actor=ACTOR)
+    rejected = orders.assign_fulfilment(order, first, {order.lines[0]: 2}, actor=ACTOR)
+    orders.reject_fulfilment(rejected, reason="damaged", actor=ACTOR)
+    shipped = orders.assign_fulfilment(order, second, {order.lines[0]: 2}, actor=ACTOR)
+    for target in ["accepted", "picking", "picked", "packed"]:
+        orders.transition(shipped, target, actor=ACTOR)
+    assert order.status == OrderStatus.OPEN
+    orders.transition(shipped, "shipped", actor=ACTOR)
+    assert order.status == OrderStatus.COMPLETED
+
+
+def test_a_line_cannot_be_assigned_beyond_what_the_order_needs(app):
+    first, second, product = make_location(), make_location(), make_product()
+    stocked(first, product, 5)
+    stocked(second, product, 5)
+    order, _ = orders.create_order(ship_draft((product, 1)), actor=ACTOR)
+    orders.assign_fulfilment(order, first, {order.lines[0]: 1}, actor=ACTOR)
+    with pytest.raises(InvalidInput):
+        orders.assign_fulfilment(order, second, {order.lines[0]: 1}, actor=ACTOR)
+    other, _ = orders.create_order(ship_draft((product, 1)), actor=ACTOR)
+    with pytest.raises(InvalidInput):
+        orders.assign_fulfilment(order, second, {other.lines[0]: 1}, actor=ACTOR)
+    closed = make_location(active=False)
+    with pytest.raises(InvalidInput):
+        orders.assign_fulfilment(other, closed, {other.lines[0]: 1}, actor=ACTOR)
+
+
+def test_a_failed_unit_of_work_leaves_no_order_behind(app):
+    from app.core.uow import unit_of_work
+
+    product = make_product()
+    db.session.commit()
+    with pytest.raises(RuntimeError), unit_of_work():
+        orders.create_order(ship_draft((product, 1), ref="W-ROLLBACK"), actor=ACTOR)
+        raise RuntimeError("boom after the order was written")
+    assert orders.find_order("web", "W-ROLLBACK") is None
+    assert _count(AuditEvent) == 0

@@ -57,6 +57,7 @@ def test_login_is_rate_limited(database_url):
     client = app.test_client()
     with app.app_context():
         statuses = [login(client, "nobody@example.test", "wrong-password").status_code for _ in range(5)]
+        db.session.remove()
         db.engine.dispose()
     assert statuses[:3] == [422, 422, 422]
     assert statuses[3:] == [429, 429]
@@ -76,7 +77,8 @@ def test_an_open_redirect_after_login_is_ignored(client):
 def test_pages_carry_security_headers(client):
     response = client.get("/login")
     csp = response.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     cookie = response.headers.get("Set-Cookie", "")

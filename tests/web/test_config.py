@@ -10,7 +10,8 @@ def test_production_refuses_to_start_without_a_secret_key_and_says_why(monkeypat
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(ConfigError) as caught:
         create_app()
-    assert "SECRET_KEY" in str(caught.value) and "DATABASE_URL" in str(caught.value)
+    assert "SECRET_KEY" in str(caught.value)
+    assert "DATABASE_URL" in str(caught.value)
 
 
 def test_production_starts_with_a_secure_configuration(monkeypatch, database_url):
@@ -33,5 +34,6 @@ def test_a_secret_key_is_generated_once_into_the_instance_folder(monkeypatch, tm
     monkeypatch.delenv("SECRET_KEY", raising=False)
     first = load_config(str(tmp_path))["SECRET_KEY"]
     second = load_config(str(tmp_path))["SECRET_KEY"]
-    assert first == second and len(first) >= 64
+    assert first == second
+    assert len(first) >= 64
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0

@@ -1,9 +1,9 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models.base import utcnow
+from app.core.models.base import UTCDateTime, utcnow
 from app.extensions import db
 
 
@@ -22,4 +22,4 @@ class AuditEvent(db.Model):
     after: Mapped[dict | None] = mapped_column(JSON)
     ip: Mapped[str] = mapped_column(String(64), default="")
     device: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

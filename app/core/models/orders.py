@@ -5,7 +5,6 @@ from enum import StrEnum
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Integer,
     Numeric,
@@ -14,7 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.models.base import Timestamps
+from app.core.models.base import Timestamps, UTCDateTime
 from app.extensions import db
 
 
@@ -71,7 +70,7 @@ class Order(Timestamps, db.Model):
     ship_latitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
     ship_longitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
     pickup_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
-    promised_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    promised_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payment_reference: Mapped[str] = mapped_column(String(120), default="")
     payment_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
@@ -124,8 +123,8 @@ class Fulfilment(Timestamps, db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("customer_order.id", ondelete="CASCADE"), index=True)
     location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default=FulfilmentStatus.CREATED, index=True)
-    accept_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ready_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accept_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ready_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_reason: Mapped[str] = mapped_column(String(200), default="")
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 

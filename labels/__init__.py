@@ -1,0 +1,1 @@
+"""Label and document rendering: plain data in, PDF/ZPL bytes out. No database, no Flask."""

@@ -97,6 +97,11 @@ def register_web(app: Flask) -> None:
     for status in HTTP_MESSAGES:
         app.register_error_handler(status, lambda e, s=status: _error_page(s, gettext(HTTP_MESSAGES[s])))
 
+    @app.get("/healthz")
+    def healthz():
+        """Liveness probe for load balancers, and the trivial endpoint benchmarks compare against."""
+        return {"status": "ok"}
+
     @app.after_request
     def no_store_for_pages(response):
         if request.endpoint and request.endpoint != "static":

@@ -27,11 +27,18 @@ from sqlalchemy import create_engine, text
 from tests.conftest import CI, ENGINE, empty_database, loud
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # .venv/bin: gunicorn, flask, pybabel
 ARTIFACTS = ROOT / "test-artifacts" / "e2e" / ENGINE
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 DEMO_PASSWORD = "comptoir-demo"
 ASSOCIATE = "associate.par01@demo.comptoir.fr"
@@ -44,11 +51,12 @@ _skipped_reasons: list[str] = []
 
 # --------------------------------------------------------------------------- loud skips
 
-def skip_or_fail(pytestconfig, reason: str) -> None:
+
+def skip_or_fail(pytestconfig, reason: str, what: str = "BROWSER TESTS") -> None:
     """A missing tool fails the run under CI=true; elsewhere the test is skipped with a banner."""
     if CI:
         pytest.fail(f"{reason} (CI=true: missing tools are a failure, not a skip)", pytrace=False)
-    message = f"BROWSER/VALIDATOR TESTS SKIPPED: {reason}"
+    message = f"{what} SKIPPED: {reason}"
     if message not in _skipped_reasons:
         _skipped_reasons.append(message)
         capture = pytestconfig.pluginmanager.getplugin("capturemanager")
@@ -70,6 +78,7 @@ def pytest_terminal_summary(terminalreporter):
 
 # --------------------------------------------------------------------------- the server
 
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,13 +87,15 @@ def _free_port() -> int:
 
 def _server_env(url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
-    env.update({
-        "FLASK_APP": "wsgi.py",
-        "DATABASE_URL": url,
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "e2e-" + "s" * 40,
-        "COMPTOIR_ENV": "development",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "FLASK_APP": "wsgi.py",
+            "DATABASE_URL": url,
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or "e2e-" + "s" * 40,
+            "COMPTOIR_ENV": "development",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -145,9 +156,24 @@ def live_server(database_url, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-             "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                str(VENV_BIN / "gunicorn"),
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--access-logfile",
+                "-",
+                "--error-logfile",
+                "-",
+                "--graceful-timeout",
+                "5",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = LiveServer(base)
     server.log_path = log_path
@@ -199,6 +225,7 @@ def query(db_engine, live_server):
 
 
 # --------------------------------------------------------------------------- the browser
+
 
 @pytest.fixture(scope="session")
 def chromium_available(pytestconfig):

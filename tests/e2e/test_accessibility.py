@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ADMIN, ASSOCIATE, MANAGER, ROOT, STORE, api_login, pretty, skip_or_fail
+from tests.e2e.conftest import ADMIN, ARTIFACTS, ASSOCIATE, MANAGER, ROOT, STORE, api_login, pretty, skip_or_fail
 
 pytestmark = pytest.mark.e2e
 
@@ -50,10 +50,14 @@ def paths(query) -> dict:
     """The URL of each screen, from the demo data."""
     fulfilment_id = query(
         "SELECT f.id FROM fulfilment f JOIN location l ON l.id = f.location_id "
-        "WHERE l.code = :store AND f.status = 'created' ORDER BY f.id LIMIT 1", store=STORE)[0][0]
+        "WHERE l.code = :store AND f.status = 'created' ORDER BY f.id LIMIT 1",
+        store=STORE,
+    )[0][0]
     product_id, product_name = query(
         "SELECT p.id, p.name FROM product p JOIN stock_level s ON s.product_id = p.id "
-        "JOIN location l ON l.id = s.location_id WHERE l.code = :store ORDER BY p.id LIMIT 1", store=STORE)[0]
+        "JOIN location l ON l.id = s.location_id WHERE l.code = :store ORDER BY p.id LIMIT 1",
+        store=STORE,
+    )[0]
     term = product_name.split()[0]
     result = {
         "login": "/login",
@@ -167,7 +171,7 @@ def screen_page(browser, browser_context_args, auth_states, request):
 
     def make(screen: Screen, viewport: dict):
         if not AXE.exists():
-            skip_or_fail(request.config, f"{AXE} is missing (npm install axe-core)")
+            skip_or_fail(request.config, f"{AXE} is missing (npm install axe-core)", "ACCESSIBILITY TESTS")
         args = {**browser_context_args, "viewport": viewport, "bypass_csp": True}  # CSP would block axe's inline script
         if screen.user:
             args["storage_state"] = auth_states(screen.user)
@@ -201,9 +205,9 @@ def test_html_is_valid(playwright, base_url, auth_states, paths, scratch_dir, re
     """The raw HTML the server sends for every screen passes the Nu Html Checker (one JVM run)."""
     java = shutil.which("java")
     if not java:
-        skip_or_fail(request.config, "java is missing (apt-get install -y default-jre-headless)")
+        skip_or_fail(request.config, "java is missing (apt-get install -y default-jre-headless)", "HTML VALIDITY TEST")
     if not VNU.exists():
-        skip_or_fail(request.config, f"{VNU} is missing (npm install vnu-jar)")
+        skip_or_fail(request.config, f"{VNU} is missing (npm install vnu-jar)", "HTML VALIDITY TEST")
 
     folder = scratch_dir / "html"
     folder.mkdir(exist_ok=True)
@@ -230,7 +234,10 @@ def test_html_is_valid(playwright, base_url, auth_states, paths, scratch_dir, re
 
     result = subprocess.run(
         [java, "-jar", str(VNU), "--errors-only", "--format", "json", "--stdout", *map(str, files)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     try:
         messages = json.loads(result.stdout)["messages"]
@@ -242,5 +249,8 @@ def test_html_is_valid(playwright, base_url, auth_states, paths, scratch_dir, re
         f"    {m.get('extract', '').strip()}"
         for m in errors
     )
-    assert not errors, f"the Nu checker found {len(errors)} error(s):\n{report}"
+    if errors:
+        kept = ARTIFACTS / "html"
+        shutil.copytree(folder, kept, dirs_exist_ok=True)
+        pytest.fail(f"the Nu checker found {len(errors)} error(s) (pages kept in {kept}):\n{report}", pytrace=False)
     assert len(files) == len(SCREENS)

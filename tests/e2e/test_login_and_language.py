@@ -89,8 +89,10 @@ def test_keyboard_wedge_scan_on_the_queue(browser, browser_context_args, auth_st
         result = page.locator("#scan-result")
 
         def scan(code: str) -> None:
-            page.evaluate("() => { document.activeElement && document.activeElement.blur(); "
-                          "delete document.body.dataset.lastScan; }")
+            page.evaluate(
+                "() => { document.activeElement && document.activeElement.blur(); "
+                "delete document.body.dataset.lastScan; }"
+            )
             assert page.evaluate("() => document.activeElement === document.body")
             page.keyboard.type(code)
             page.keyboard.press("Enter")

@@ -62,6 +62,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     check_production(app.config)
 
+    if app.config["PROXY_COUNT"]:
+        # Behind a reverse proxy, the client address (used by the login rate limit and the audit
+        # trail) and the scheme come from X-Forwarded-* headers set by that many proxies.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     login_manager.init_app(app)

@@ -1,6 +1,6 @@
 """Server-rendered screens: one blueprint per area."""
 
-from flask import Flask, make_response, redirect, request, url_for
+from flask import Flask, g, make_response, redirect, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -55,7 +55,8 @@ def unauthorized():
 
 
 def _error_page(status: int, message: str):
-    return render("errors/error.html", "errors/_error.html", status=status, code=status, message=message)
+    store = g.get("store")
+    return render("errors/error.html", "errors/_error.html", status=status, code=status, message=message, store=store)
 
 
 def register_web(app: Flask) -> None:

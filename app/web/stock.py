@@ -54,6 +54,7 @@ def scan(store):
     if product is None:
         message = gettext("Unknown code: %(code)s", code=code) if code else gettext("Nothing was scanned.")
         return render(
+            "stock/scan.html",
             "stock/_scan_result.html",
             status=422,
             store=store,
@@ -65,7 +66,13 @@ def scan(store):
         select(StockLevel).where(StockLevel.location_id == store.id, StockLevel.product_id == product.id)
     )
     return render(
-        "stock/_scan_result.html", store=store, product=product, level=level, message="", trigger={"scan": {"ok": True}}
+        "stock/scan.html",
+        "stock/_scan_result.html",
+        store=store,
+        product=product,
+        level=level,
+        message="",
+        trigger={"scan": {"ok": True}},
     )
 
 
@@ -92,7 +99,7 @@ def count(store, product_id):
                         product,
                         form.on_hand.data,
                         actor=current_actor(),
-                        reason=form.reason.data or gettext("Shelf count"),
+                        reason=form.reason.data or "shelf count",
                         kind=MovementKind.COUNT,
                     )
                 trigger = toast(

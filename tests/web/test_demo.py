@@ -10,7 +10,9 @@ from tests.conftest import login
 
 
 def _counts():
-    return {m.__name__: db.session.scalar(select(func.count()).select_from(m)) for m in (Location, Product, Order, User)}
+    return {
+        m.__name__: db.session.scalar(select(func.count()).select_from(m)) for m in (Location, Product, Order, User)
+    }
 
 
 def test_demo_load_on_an_empty_database_gives_the_login_page_and_a_queue(app, client, runner):

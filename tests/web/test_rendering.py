@@ -102,3 +102,12 @@ def test_unknown_pages_get_a_translated_error_page(client):
     response = client.get("/nowhere", headers={"Accept-Language": "en"})
     assert response.status_code == 404
     assert "This page does not exist." in response.get_data(as_text=True)
+
+
+def test_a_scan_without_javascript_gets_a_whole_page(client):
+    store, product, _, user = _store_with_work()
+    login(client, user.email, PASSWORD)
+    token = csrf_token(client, "/")
+    page = client.post(f"/stores/{store.code}/scan", data={"code": product.sku, "csrf_token": token})
+    assert "<html" in page.get_data(as_text=True)
+    assert "Pull laine mérinos" in page.get_data(as_text=True)

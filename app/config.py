@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -58,6 +59,8 @@ def load_config(instance_path: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "SESSION_COOKIE_HTTPONLY": True,
+        # Shared tablets: a sign-in lasts one working day, not the Flask default of a month.
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=int(os.environ.get("SESSION_HOURS", "12"))),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
         "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),

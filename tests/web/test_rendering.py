@@ -14,6 +14,13 @@ def _store_with_work():
     return store, product, fulfilment, user
 
 
+def _signed_in(client):
+    """A store with one order waiting, its associate signed in; returns the store, product, fulfilment and CSRF token."""
+    store, product, fulfilment, user = _store_with_work()
+    login(client, user.email, PASSWORD)
+    return store, product, fulfilment, csrf_token(client, "/")
+
+
 def test_a_targeted_htmx_request_gets_only_the_fragment_and_responses_vary_on_hx_request(client):
     store, _, _, user = _store_with_work()
     login(client, user.email, PASSWORD)
@@ -30,9 +37,7 @@ def test_a_targeted_htmx_request_gets_only_the_fragment_and_responses_vary_on_hx
 
 
 def test_accepting_twice_is_idempotent_and_says_so(client):
-    store, _, fulfilment, user = _store_with_work()
-    login(client, user.email, PASSWORD)
-    token = csrf_token(client, "/")
+    store, _, fulfilment, token = _signed_in(client)
     url = f"/stores/{store.code}/fulfilments/{fulfilment.id}/accept"
     headers = {"HX-Request": "true", "HX-Target": "fulfilment", "X-CSRFToken": token}
     first, again = client.post(url, headers=headers), client.post(url, headers=headers)
@@ -43,9 +48,7 @@ def test_accepting_twice_is_idempotent_and_says_so(client):
 
 
 def test_a_reject_without_a_valid_reason_is_422_swapped_in_and_changes_nothing(client):
-    store, _, fulfilment, user = _store_with_work()
-    login(client, user.email, PASSWORD)
-    token = csrf_token(client, "/")
+    store, _, fulfilment, token = _signed_in(client)
     url = f"/stores/{store.code}/fulfilments/{fulfilment.id}/reject"
     response = client.post(
         url, data={"reason": "bogus", "csrf_token": token}, headers={"HX-Request": "true", "HX-Target": "fulfilment"}
@@ -57,9 +60,7 @@ def test_a_reject_without_a_valid_reason_is_422_swapped_in_and_changes_nothing(c
 
 
 def test_rejecting_with_a_reason_releases_the_stock(client):
-    store, _, fulfilment, user = _store_with_work()
-    login(client, user.email, PASSWORD)
-    token = csrf_token(client, "/")
+    store, _, fulfilment, token = _signed_in(client)
     url = f"/stores/{store.code}/fulfilments/{fulfilment.id}/reject"
     response = client.post(url, data={"reason": "damaged", "note": "box crushed", "csrf_token": token})
     assert response.status_code == 200
@@ -68,9 +69,7 @@ def test_rejecting_with_a_reason_releases_the_stock(client):
 
 
 def test_a_scan_answers_with_the_product_or_a_clear_error(client):
-    store, product, _, user = _store_with_work()
-    login(client, user.email, PASSWORD)
-    token = csrf_token(client, "/")
+    store, product, _, token = _signed_in(client)
     ok = client.post(f"/stores/{store.code}/scan", data={"code": product.gtin, "csrf_token": token})
     assert ok.status_code == 200
     assert "Pull laine mérinos" in ok.get_data(as_text=True)
@@ -105,9 +104,7 @@ def test_unknown_pages_get_a_translated_error_page(client):
 
 
 def test_a_scan_without_javascript_gets_a_whole_page(client):
-    store, product, _, user = _store_with_work()
-    login(client, user.email, PASSWORD)
-    token = csrf_token(client, "/")
+    store, product, _, token = _signed_in(client)
     page = client.post(f"/stores/{store.code}/scan", data={"code": product.sku, "csrf_token": token})
     assert "<html" in page.get_data(as_text=True)
     assert "Pull laine mérinos" in page.get_data(as_text=True)

@@ -88,8 +88,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
 
     from app import cli
+    from app.api import register_api
     from app.web import register_web
 
     register_web(app)
+    register_api(app)
     cli.register(app)
     return app

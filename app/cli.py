@@ -10,6 +10,24 @@ from app.core.uow import unit_of_work
 
 demo_cli = AppGroup("demo", help="Demo data.")
 users_cli = AppGroup("users", help="User accounts.")
+api_client_cli = AppGroup("api-client", help="Systems that call the JSON API.")
+
+
+@api_client_cli.command("create")
+@click.argument("name")
+@click.option("--scopes", required=True, help="Comma-separated: orders:read,orders:write,stock:read,stock:write")
+def api_client_create(name, scopes):
+    """Register an API client and print its token once (only a hash is stored)."""
+    from app.core.api_clients import create_api_client
+
+    try:
+        with unit_of_work():
+            client, token = create_api_client(name, scopes.split(","), actor=Actor.system("cli"))
+    except DomainError as error:
+        raise click.ClickException(f"{error} {error.fields}") from error
+    click.echo(f"API client {client.name} created with scopes {client.scopes}.")
+    click.echo("Token (shown once, store it now):")
+    click.echo(token)
 
 
 @demo_cli.command("load")
@@ -66,3 +84,4 @@ def users_create(email, name, role, stores, password):
 def register(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(api_client_cli)

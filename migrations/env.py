@@ -85,6 +85,15 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
+    def render_item(type_, obj, autogen_context):
+        """Write our UTC datetime type as the plain column type it stores."""
+        from app.core.models.base import UTCDateTime
+
+        if type_ == "type" and isinstance(obj, UTCDateTime):
+            return "sa.DateTime(timezone=True)"
+        return False
+
+    conf_args.setdefault("render_item", render_item)
     connectable = get_engine()
 
     with connectable.connect() as connection:

@@ -1,5 +1,6 @@
 """Database models of the shared core. Only app.core operations write them."""
 
+from app.core.models.api import ApiClient
 from app.core.models.audit import AuditEvent
 from app.core.models.catalogue import Product, ProductBarcode, ShelfLocation
 from app.core.models.location import Location
@@ -16,6 +17,7 @@ from app.core.models.stock import MovementKind, Reservation, StockLevel, StockMo
 from app.core.models.users import Role, User, membership
 
 __all__ = [
+    "ApiClient",
     "AuditEvent",
     "DeliveryMethod",
     "Fulfilment",

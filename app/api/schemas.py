@@ -1,0 +1,111 @@
+"""Request and response schemas: they validate bodies and generate the OpenAPI document."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+CURRENCIES = ["EUR", "CHF", "GBP", "USD"]
+
+
+class CustomerSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.Email(load_default="")
+    phone = fields.String(load_default="", validate=validate.Length(max=32))
+    language = fields.String(load_default="en", validate=validate.OneOf(["en", "fr", "it"]))
+
+
+class AddressSchema(Schema):
+    line1 = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    line2 = fields.String(load_default="", validate=validate.Length(max=200))
+    postcode = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    latitude = fields.Decimal(
+        load_default=None, allow_none=True, places=6, validate=validate.Range(-90, 90), as_string=True
+    )
+    longitude = fields.Decimal(
+        load_default=None, allow_none=True, places=6, validate=validate.Range(-180, 180), as_string=True
+    )
+
+
+class DeliverySchema(Schema):
+    method = fields.String(required=True, validate=validate.OneOf(["ship", "collect"]))
+    address = fields.Nested(AddressSchema)
+    pickup_location = fields.String(validate=validate.Length(min=1, max=16))
+
+    @validates_schema
+    def _needs_destination(self, data, **kwargs):
+        if data.get("method") == "ship" and not data.get("address"):
+            raise ValidationError({"address": ["Required for ship."]})
+        if data.get("method") == "collect" and not data.get("pickup_location"):
+            raise ValidationError({"pickup_location": ["Required for collect."]})
+
+
+class LineSchema(Schema):
+    sku = fields.String(validate=validate.Length(min=1, max=64))
+    gtin = fields.String(validate=validate.Regexp(r"^\d{8,14}$"))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000))
+    unit_price = fields.Decimal(load_default=None, allow_none=True, places=2, as_string=True)
+
+    @validates_schema
+    def _one_code(self, data, **kwargs):
+        if bool(data.get("sku")) == bool(data.get("gtin")):
+            raise ValidationError({"sku": ["Give either sku or gtin."]})
+
+
+class PaymentSchema(Schema):
+    provider = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    reference = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    amount = fields.Decimal(required=True, places=2, validate=validate.Range(min=0), as_string=True)
+    currency = fields.String(required=True, validate=validate.OneOf(CURRENCIES))
+
+
+class OrderInSchema(Schema):
+    channel = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}$"))
+    external_ref = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    customer = fields.Nested(CustomerSchema, required=True)
+    delivery = fields.Nested(DeliverySchema, required=True)
+    lines = fields.List(fields.Nested(LineSchema), required=True, validate=validate.Length(min=1, max=200))
+    promised_by = fields.AwareDateTime(load_default=None, allow_none=True)
+    payment = fields.Nested(PaymentSchema, load_default=None, allow_none=True)
+    review = fields.Boolean(load_default=False)
+
+
+class FulfilmentLineOutSchema(Schema):
+    sku = fields.Function(lambda line: line.product.sku)
+    quantity = fields.Integer()
+    picked = fields.Integer()
+    short = fields.Integer()
+
+
+class FulfilmentOutSchema(Schema):
+    id = fields.Integer()
+    location = fields.Function(lambda f: f.location.code)
+    status = fields.String()
+    accept_by = fields.DateTime()
+    ready_by = fields.DateTime()
+    lines = fields.List(fields.Nested(FulfilmentLineOutSchema))
+
+
+class OrderLineOutSchema(Schema):
+    line_no = fields.Integer()
+    sku = fields.Function(lambda line: line.product.sku)
+    gtin = fields.Function(lambda line: line.product.gtin)
+    quantity = fields.Integer()
+
+
+class OrderOutSchema(Schema):
+    id = fields.Integer()
+    channel = fields.String()
+    external_ref = fields.String()
+    status = fields.String()
+    delivery_method = fields.String()
+    needs_review = fields.Boolean()
+    promised_by = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    lines = fields.List(fields.Nested(OrderLineOutSchema))
+    fulfilments = fields.List(fields.Nested(FulfilmentOutSchema))
+
+
+class ApiErrorSchema(Schema):
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.String())

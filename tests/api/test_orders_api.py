@@ -1,0 +1,163 @@
+import copy
+
+import pytest
+from sqlalchemy import func, select
+
+from app.core.api_clients import create_api_client
+from app.core.models import ApiClient, Order, OrderLine
+from app.extensions import db
+from tests.factories import ACTOR, make_location, make_product, random_ref
+
+BODY = {
+    "channel": "web",
+    "external_ref": "W-1001",
+    "customer": {"name": "Lea Martin", "email": "lea@example.fr", "phone": "+33612345678", "language": "fr"},
+    "delivery": {
+        "method": "ship",
+        "address": {
+            "line1": "12 rue de la Paix",
+            "postcode": "75002",
+            "city": "Paris",
+            "country": "FR",
+            "latitude": 48.8686,
+            "longitude": 2.3314,
+        },
+    },
+    "lines": [{"sku": "TSH-001-M", "quantity": 2}],
+    "promised_by": "2026-12-01T18:00:00Z",
+    "payment": {"provider": "test", "reference": "auth_123", "amount": "59.80", "currency": "EUR"},
+}
+
+
+@pytest.fixture
+def api(app, client):
+    make_product(sku="TSH-001-M", gtin="4006381333931")
+    _, write_token = create_api_client("webshop", ["orders:read", "orders:write"], actor=ACTOR)
+    _, read_token = create_api_client("reporting", ["orders:read"], actor=ACTOR)
+    db.session.commit()
+
+    def call(method, path, token=write_token, **kwargs):
+        return client.open(path, method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    call.read_token = read_token
+    return call
+
+
+def _count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_an_order_is_created_once_and_the_same_body_again_returns_it(api):
+    first = api("POST", "/api/v1/orders", json=BODY)
+    assert first.status_code == 201
+    assert first.json["external_ref"] == "W-1001"
+    assert first.json["lines"] == [{"line_no": 1, "sku": "TSH-001-M", "gtin": "4006381333931", "quantity": 2}]
+    again = api("POST", "/api/v1/orders", json=BODY)
+    assert again.status_code == 200
+    assert again.json["id"] == first.json["id"]
+    assert (_count(Order), _count(OrderLine)) == (1, 1)
+
+
+def test_the_same_reference_with_a_different_body_is_409_with_the_uniform_error(api):
+    api("POST", "/api/v1/orders", json=BODY)
+    changed = copy.deepcopy(BODY)
+    changed["lines"][0]["quantity"] = 3
+    response = api("POST", "/api/v1/orders", json=changed)
+    assert response.status_code == 409
+    assert response.json["error"] == "order_conflict"
+    assert set(response.json) == {"error", "message", "fields"}
+
+
+def test_a_line_may_name_a_gtin_instead_of_a_sku(api):
+    body = copy.deepcopy(BODY)
+    body["lines"] = [{"gtin": "4006381333931", "quantity": 1}]
+    assert api("POST", "/api/v1/orders", json=body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b["lines"][0].update(quantity=0), "lines.0.quantity"),
+        (lambda b: b["lines"][0].update(quantity="2"), "lines.0.quantity"),
+        (lambda b: b["lines"][0].update(sku="NOPE-1"), "lines.0.sku"),
+        (lambda b: b["lines"][0].update(gtin="4006381333931"), "lines.0.sku"),
+        (lambda b: b["delivery"].pop("address"), "delivery.address"),
+        (lambda b: b["delivery"]["address"].update(country="France"), "delivery.address.country"),
+        (lambda b: b["payment"].update(currency="EURO"), "payment.currency"),
+        (lambda b: b["customer"].update(email="not-an-email"), "customer.email"),
+        (lambda b: b.update(promised_by="tomorrow"), "promised_by"),
+        (lambda b: b.update(lines=[]), "lines"),
+        (lambda b: b.pop("customer"), "customer"),
+        (lambda b: b["delivery"].update(method="collect", pickup_location="NOWHERE"), "delivery.pickup_location"),
+        (lambda b: b["delivery"].update(method="drone"), "delivery.method"),
+    ],
+)
+def test_each_bad_field_is_named_in_a_422_and_nothing_is_created(api, change, field):
+    body = copy.deepcopy(BODY)
+    change(body)
+    response = api("POST", "/api/v1/orders", json=body)
+    assert response.status_code == 422, response.json
+    assert field in response.json["fields"], response.json
+    assert response.json["message"]
+    assert _count(Order) == 0
+
+
+def test_a_closed_pickup_store_is_refused(api):
+    make_location(code="CLOSED1", active=False)
+    db.session.commit()
+    body = copy.deepcopy(BODY)
+    body["delivery"] = {"method": "collect", "pickup_location": "CLOSED1"}
+    response = api("POST", "/api/v1/orders", json=body)
+    assert response.status_code == 422
+    assert "delivery.pickup_location" in response.json["fields"]
+
+
+@pytest.mark.parametrize("body", ["not json", "[1, 2]", "{"])
+def test_a_body_that_is_not_an_order_object_is_422(api, body):
+    response = api("POST", "/api/v1/orders", data=body, content_type="application/json")
+    assert response.status_code in {400, 422}
+    assert set(response.json) == {"error", "message", "fields"}
+
+
+def test_requests_without_a_valid_token_are_401_and_without_the_scope_403(api, client):
+    assert client.post("/api/v1/orders", json=BODY).status_code == 401
+    wrong = client.post("/api/v1/orders", json=BODY, headers={"Authorization": "Bearer cpt_wrong"})
+    assert wrong.status_code == 401
+    assert wrong.json["error"] == "unauthorized"
+    assert api("POST", "/api/v1/orders", token=api.read_token, json=BODY).status_code == 403
+    assert _count(Order) == 0
+
+
+def test_an_order_is_read_back_and_an_unknown_one_is_404(api):
+    created = api("POST", "/api/v1/orders", json=BODY).json
+    read = api("GET", f"/api/v1/orders/{created['id']}", token=api.read_token)
+    assert read.status_code == 200
+    assert read.json == created
+    missing = api("GET", "/api/v1/orders/999999", token=api.read_token)
+    assert missing.status_code == 404
+    assert missing.json["error"] == "not_found"
+
+
+def test_tokens_are_stored_only_as_hashes(app):
+    _, token = create_api_client(random_ref("erp-"), ["stock:read"], actor=ACTOR)
+    db.session.flush()
+    stored = db.session.scalars(select(ApiClient.token_hash)).all()
+    assert token not in stored
+    assert all(len(h) == 64 for h in stored)
+
+
+def test_the_openapi_document_describes_the_order_endpoints(client):
+    spec = client.get("/api/v1/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    post = spec["paths"]["/api/v1/orders"]["post"]
+    assert {"201", "200", "401", "403", "409", "422"} <= set(post["responses"])
+    assert "OrderIn" in spec["components"]["schemas"]
+
+
+def test_the_api_client_cli_prints_the_token_once(runner):
+    result = runner.invoke(args=["api-client", "create", "pos", "--scopes", "stock:read,stock:write"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("cpt_")
+    bad = runner.invoke(args=["api-client", "create", "pos2", "--scopes", "orders:fly"])
+    assert bad.exit_code != 0

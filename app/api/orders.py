@@ -5,7 +5,7 @@ from flask.views import MethodView
 
 from app.api import api_blueprint, require_scope
 from app.api.schemas import ApiErrorSchema, OrderInSchema, OrderOutSchema
-from app.core import orders
+from app.core import orders, sourcing
 from app.core.actor import Actor
 from app.core.errors import NotFound
 from app.core.models import Order
@@ -59,6 +59,8 @@ class Orders(MethodView):
         """Capture an order; the same channel and external_ref again returns the first one."""
         with unit_of_work():
             order, created = orders.create_order(_draft(body), actor=_actor())
+            if created:
+                sourcing.source_order(order, actor=_actor())
         return order, 201 if created else 200
 
 

@@ -103,6 +103,18 @@ class OrderOutSchema(Schema):
     created_at = fields.DateTime()
     lines = fields.List(fields.Nested(OrderLineOutSchema))
     fulfilments = fields.List(fields.Nested(FulfilmentOutSchema))
+    unfulfilled = fields.Method("_unfulfilled", metadata={"description": "line_no -> units no location could take"})
+
+    def _unfulfilled(self, order) -> dict:
+        from sqlalchemy import select
+
+        from app.core.models import SourcingDecision
+        from app.extensions import db
+
+        decision = db.session.scalar(
+            select(SourcingDecision).where(SourcingDecision.order_id == order.id).order_by(SourcingDecision.id.desc())
+        )
+        return decision.unfulfilled if decision else {}
 
 
 class ApiErrorSchema(Schema):

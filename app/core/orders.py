@@ -173,7 +173,7 @@ def find_order(channel: str, external_ref: str) -> Order | None:
     return db.session.scalar(select(Order).where(Order.channel == channel, Order.external_ref == external_ref))
 
 
-def _assigned(order_line: OrderLine) -> int:
+def assigned_quantity(order_line: OrderLine) -> int:
     """Units of an order line already given to a location and not given back."""
     return sum(
         line.quantity - line.short
@@ -194,7 +194,7 @@ def assign_fulfilment(order: Order, location: Location, quantities: dict, *, act
     for order_line, quantity in quantities.items():
         if order_line.order_id != order.id:
             raise InvalidInput(N_("This line belongs to another order."), fields={"lines": "foreign"})
-        if quantity > order_line.quantity - _assigned(order_line):
+        if quantity > order_line.quantity - assigned_quantity(order_line):
             raise InvalidInput(N_("More units than the order still needs."), fields={"lines": "too_many"})
     fulfilment = Fulfilment(
         order=order,
@@ -311,6 +311,6 @@ def _settle_order(order: Order) -> None:
     """An order is completed once everything it still needs has left a store."""
     done = {S.SHIPPED, S.COLLECTED}
     statuses = {f.status for f in order.fulfilments}
-    needed = all(_assigned(line) >= line.quantity for line in order.lines)
+    needed = all(assigned_quantity(line) >= line.quantity for line in order.lines)
     if statuses & done and not statuses & OPEN and needed:
         order.status = OrderStatus.COMPLETED

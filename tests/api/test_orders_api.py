@@ -161,3 +161,20 @@ def test_the_api_client_cli_prints_the_token_once(runner):
     assert token.startswith("cpt_")
     bad = runner.invoke(args=["api-client", "create", "pos2", "--scopes", "orders:fly"])
     assert bad.exit_code != 0
+
+
+def test_an_order_is_sourced_at_once_and_says_what_no_store_could_take(api):
+    from app.core.catalogue import find_product
+    from tests.factories import stocked
+
+    store = make_location(code="PAR01")
+    stocked(store, find_product("TSH-001-M"), 1)
+    db.session.commit()
+    response = api("POST", "/api/v1/orders", json=BODY)
+    assert response.status_code == 201
+    [fulfilment] = response.json["fulfilments"]
+    assert fulfilment["location"] == "PAR01"
+    assert fulfilment["status"] == "created"
+    assert fulfilment["lines"] == [{"sku": "TSH-001-M", "quantity": 1, "picked": 0, "short": 0}]
+    assert fulfilment["accept_by"] and fulfilment["ready_by"]
+    assert response.json["unfulfilled"] == {"1": 1}

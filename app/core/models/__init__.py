@@ -13,6 +13,7 @@ from app.core.models.orders import (
     OrderLine,
     OrderStatus,
 )
+from app.core.models.sourcing import SourcingDecision
 from app.core.models.stock import MovementKind, Reservation, StockLevel, StockMovement
 from app.core.models.users import Role, User, membership
 
@@ -33,6 +34,7 @@ __all__ = [
     "Reservation",
     "Role",
     "ShelfLocation",
+    "SourcingDecision",
     "StockLevel",
     "StockMovement",
     "User",

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from sqlalchemy import Boolean, CheckConstraint, Integer, Numeric, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models.base import Timestamps
@@ -34,6 +35,8 @@ class Location(Timestamps, db.Model):
     accept_within_minutes: Mapped[int] = mapped_column(Integer, default=60)
     ready_within_minutes: Mapped[int] = mapped_column(Integer, default=240)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    ship_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    sourcing_priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<Location {self.code}>"

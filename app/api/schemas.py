@@ -99,6 +99,7 @@ class OrderOutSchema(Schema):
     status = fields.String()
     delivery_method = fields.String()
     needs_review = fields.Boolean()
+    needs_customer_service = fields.Boolean()
     promised_by = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
     lines = fields.List(fields.Nested(OrderLineOutSchema))

@@ -21,8 +21,9 @@ from app.core.models import (
     SourcingDecision,
     StockLevel,
 )
+from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.orders import OPEN, assign_fulfilment, assigned_quantity
+from app.core.orders import OPEN, assign_fulfilment, assigned_quantity, reject_fulfilment
 from app.extensions import db
 
 MAX_SPLITS = 2
@@ -177,5 +178,19 @@ def source_order(
         unfulfilled={k: v for k, v in left.items() if v > 0},
     )
     db.session.add(decision)
+    if decision.unfulfilled:
+        order.needs_customer_service = True
     db.session.flush()
     return decision
+
+
+def failed_locations(order: Order) -> set[str]:
+    """Codes of the locations that rejected, or let expire, part of this order."""
+    return {f.location.code for f in order.fulfilments if f.status in {S.REJECTED, S.EXPIRED}}
+
+
+def reject_and_reroute(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> SourcingDecision:
+    """Reject a fulfilment and re-source what it held, never back to a location that already failed it."""
+    reject_fulfilment(fulfilment, reason=reason, actor=actor)
+    order = fulfilment.order
+    return source_order(order, actor=actor, exclude=failed_locations(order), trigger="rejected")

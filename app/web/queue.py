@@ -10,7 +10,7 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from app.core import orders
+from app.core import orders, sourcing
 from app.core.errors import DomainError
 from app.core.models import Fulfilment, Location, Order, ShelfLocation
 from app.core.models import FulfilmentStatus as S
@@ -157,7 +157,7 @@ def reject(store, fulfilment_id):
     text = f"{form.reason.data}: {form.note.data}".strip(": ") if form.note.data else form.reason.data
     try:
         with unit_of_work():
-            orders.reject_fulfilment(fulfilment, reason=text, actor=current_actor())
+            sourcing.reject_and_reroute(fulfilment, reason=text, actor=current_actor())
     except DomainError as error:
         db.session.refresh(fulfilment)
         return _detail(

@@ -110,3 +110,30 @@ def test_without_coordinates_distance_is_neutral_and_the_decision_says_so(app):
     assert "no coordinates: distance neutral" in decision.candidates[0]["reasons"]
     assert db.session.scalar(select(SourcingDecision.order_id)) == order.id
     assert db.session.scalar(select(Fulfilment.location_id)) == store.id
+
+
+def test_a_rejection_reroutes_to_the_next_best_store_and_moves_the_reservation(app):
+    product = make_product(sku="BOOT")
+    near, next_best = _store("NEAR", 48.87, 2.33), _store("NEXT", 49.0, 2.5)
+    stocked(near, product, 2)
+    stocked(next_best, product, 2)
+    order = _ship_order((product, 2))
+    sourcing.source_order(order, actor=ACTOR)
+    [first] = order.fulfilments
+    decision = sourcing.reject_and_reroute(first, reason="damaged", actor=ACTOR)
+    assert decision.trigger == "rejected"
+    assert {f.location.code: f.status for f in order.fulfilments} == {"NEAR": "rejected", "NEXT": "created"}
+    assert (stock.available_to_promise(near, product), stock.available_to_promise(next_best, product)) == (2, 0)
+    assert order.needs_customer_service is False
+
+
+def test_when_no_location_is_left_the_order_is_flagged_for_customer_service(app):
+    product = make_product()
+    only = _store("ONLY", 48.87, 2.33)
+    stocked(only, product, 1)
+    order = _ship_order((product, 1))
+    sourcing.source_order(order, actor=ACTOR)
+    decision = sourcing.reject_and_reroute(order.fulfilments[0], reason="cannot_find", actor=ACTOR)
+    assert decision.unfulfilled == {"1": 1}
+    assert order.needs_customer_service is True
+    assert [c["reasons"] for c in decision.candidates if c["location"] == "ONLY"] == [["already failed this order"]]

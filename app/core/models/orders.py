@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models.base import Timestamps, UTCDateTime
@@ -75,6 +76,8 @@ class Order(Timestamps, db.Model):
     payment_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when some units could not be placed anywhere: customer service must call the customer.
+    needs_customer_service: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     lines: Mapped[list["OrderLine"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.line_no"

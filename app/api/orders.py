@@ -2,13 +2,22 @@
 
 from flask import g
 from flask.views import MethodView
+from sqlalchemy import and_, or_, select
 
 from app.api import api_blueprint, require_scope
-from app.api.schemas import ApiErrorSchema, OrderInSchema, OrderOutSchema
+from app.api.schemas import (
+    ApiErrorSchema,
+    CancelSchema,
+    OrderInSchema,
+    OrderOutSchema,
+    OrderPageSchema,
+    OrderQuerySchema,
+    TimelineEventSchema,
+)
 from app.core import orders, sourcing
 from app.core.actor import Actor
 from app.core.errors import NotFound
-from app.core.models import Order
+from app.core.models import AuditEvent, Fulfilment, Location, Order
 from app.core.uow import unit_of_work
 from app.extensions import db
 
@@ -47,6 +56,28 @@ def _actor() -> Actor:
 
 @blp.route("")
 class Orders(MethodView):
+    @require_scope("orders:read")
+    @blp.arguments(OrderQuerySchema, location="query")
+    @blp.response(200, OrderPageSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def get(self, query):
+        """Orders, oldest first, filtered; follow next_cursor for the next page."""
+        stmt = select(Order).order_by(Order.id).limit(query["limit"] + 1)
+        if "cursor" in query:
+            stmt = stmt.where(Order.id > query["cursor"])
+        if "status" in query:
+            stmt = stmt.where(Order.status == query["status"])
+        if "updated_since" in query:
+            stmt = stmt.where(Order.updated_at >= query["updated_since"])
+        if "location" in query:
+            at_location = select(Fulfilment.order_id).join(Location).where(Location.code == query["location"])
+            stmt = stmt.where(Order.id.in_(at_location))
+        rows = db.session.scalars(stmt).all()
+        more = len(rows) > query["limit"]
+        items = rows[: query["limit"]]
+        return {"items": items, "next_cursor": items[-1].id if more else None}
+
     @require_scope("orders:write")
     @blp.arguments(OrderInSchema)
     @blp.response(201, OrderOutSchema)
@@ -72,7 +103,45 @@ class OrderById(MethodView):
     @blp.alt_response(404, schema=ApiErrorSchema)
     def get(self, order_id):
         """One order with its lines and fulfilments."""
-        order = db.session.get(Order, order_id)
-        if order is None:
-            raise NotFound()
+        return _order(order_id)
+
+
+def _order(order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        raise NotFound()
+    return order
+
+
+@blp.route("/<int:order_id>/cancel")
+class CancelOrder(MethodView):
+    @require_scope("orders:write")
+    @blp.arguments(CancelSchema)
+    @blp.response(200, OrderOutSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    @blp.alt_response(409, schema=ApiErrorSchema)
+    def post(self, body, order_id):
+        """Cancel an order and release its stock; repeating it is harmless; refused once shipped."""
+        with unit_of_work():
+            order = orders.cancel_order(_order(order_id), reason=body["reason"], actor=_actor())
         return order
+
+
+@blp.route("/<int:order_id>/timeline")
+class Timeline(MethodView):
+    @require_scope("orders:read")
+    @blp.response(200, TimelineEventSchema(many=True))
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, order_id):
+        """Every recorded change of the order and its fulfilments, oldest first."""
+        order = _order(order_id)
+        subjects = or_(
+            and_(AuditEvent.subject_type == "customer_order", AuditEvent.subject_id == str(order.id)),
+            and_(
+                AuditEvent.subject_type == "fulfilment",
+                AuditEvent.subject_id.in_([str(f.id) for f in order.fulfilments]),
+            ),
+        )
+        return db.session.scalars(select(AuditEvent).where(subjects).order_by(AuditEvent.id)).all()

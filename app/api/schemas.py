@@ -122,3 +122,29 @@ class ApiErrorSchema(Schema):
     error = fields.String(required=True)
     message = fields.String(required=True)
     fields = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class OrderQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(["open", "completed", "cancelled"]))
+    location = fields.String(validate=validate.Length(min=1, max=16))
+    updated_since = fields.AwareDateTime()
+    cursor = fields.Integer(validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class OrderPageSchema(Schema):
+    items = fields.List(fields.Nested(OrderOutSchema))
+    next_cursor = fields.Integer(allow_none=True)
+
+
+class CancelSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class TimelineEventSchema(Schema):
+    at = fields.DateTime(attribute="created_at")
+    actor = fields.String()
+    action = fields.String()
+    subject = fields.Function(lambda e: f"{e.subject_type}:{e.subject_id}")
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)

@@ -178,3 +178,80 @@ def test_an_order_is_sourced_at_once_and_says_what_no_store_could_take(api):
     assert fulfilment["lines"] == [{"sku": "TSH-001-M", "quantity": 1, "picked": 0, "short": 0}]
     assert fulfilment["accept_by"] and fulfilment["ready_by"]
     assert response.json["unfulfilled"] == {"1": 1}
+
+
+def _create(api, ref):
+    body = copy.deepcopy(BODY)
+    body["external_ref"] = ref
+    response = api("POST", "/api/v1/orders", json=body)
+    assert response.status_code == 201
+    return response.json
+
+
+def test_orders_are_listed_page_by_page_with_a_cursor(api):
+    created = [_create(api, f"W-{n}")["id"] for n in range(5)]
+    seen, cursor = [], None
+    for _ in range(5):
+        query = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api("GET", "/api/v1/orders", token=api.read_token, query_string=query).json
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == created
+
+
+def test_orders_are_filtered_by_status_location_and_update_time(api):
+    from app.core.catalogue import find_product
+    from tests.factories import stocked
+
+    stocked(make_location(code="LYO01"), find_product("TSH-001-M"), 5)
+    db.session.commit()
+    first = _create(api, "W-A")
+    second = _create(api, "W-B")
+    api("POST", f"/api/v1/orders/{second['id']}/cancel", json={"reason": "customer"})
+    by_status = api("GET", "/api/v1/orders", token=api.read_token, query_string={"status": "cancelled"}).json
+    assert [o["id"] for o in by_status["items"]] == [second["id"]]
+    at_lyon = api("GET", "/api/v1/orders", token=api.read_token, query_string={"location": "LYO01"}).json
+    assert {o["id"] for o in at_lyon["items"]} == {first["id"], second["id"]}
+    later = api("GET", "/api/v1/orders", token=api.read_token, query_string={"updated_since": "2999-01-01T00:00:00Z"})
+    assert later.json["items"] == []
+    bad = api("GET", "/api/v1/orders", token=api.read_token, query_string={"limit": 0, "status": "lost"})
+    assert bad.status_code == 422
+    assert {"limit", "status"} <= set(bad.json["fields"])
+
+
+def test_cancelling_releases_stock_is_repeatable_and_shows_in_the_timeline(api):
+    from app.core import stock
+    from app.core.catalogue import find_product
+    from tests.factories import stocked
+
+    store, product = make_location(code="MIL01"), find_product("TSH-001-M")
+    stocked(store, product, 2)
+    db.session.commit()
+    order = _create(api, "W-CANCEL")
+    assert stock.available_to_promise(store, product) == 0
+    first = api("POST", f"/api/v1/orders/{order['id']}/cancel", json={"reason": "customer changed mind"})
+    again = api("POST", f"/api/v1/orders/{order['id']}/cancel", json={"reason": "customer changed mind"})
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json["status"] == "cancelled"
+    assert again.json["fulfilments"][0]["status"] == "cancelled"
+    assert stock.available_to_promise(store, product) == 2
+    timeline = api("GET", f"/api/v1/orders/{order['id']}/timeline", token=api.read_token).json
+    actions = [event["action"] for event in timeline]
+    assert actions[0] == "order.create"
+    assert "fulfilment.assign" in actions and "fulfilment.cancelled" in actions
+    assert actions[-1] == "order.cancel"
+    assert all(event["actor"] == "api:webshop" for event in timeline)
+    assert api("POST", f"/api/v1/orders/{order['id']}/cancel", json={}).status_code == 422
+    assert api("POST", "/api/v1/orders/999999/cancel", json={"reason": "x"}).status_code == 404
+
+
+def test_reading_with_a_write_only_scope_is_refused(api, client, app):
+    from app.core.api_clients import create_api_client
+
+    _, token = create_api_client("stock-only", ["stock:write"], actor=ACTOR)
+    db.session.commit()
+    response = client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    assert response.json["error"] == "forbidden"

@@ -1,6 +1,7 @@
 """Comptoir: store fulfilment on a shared order and stock core."""
 
-from flask import Flask, request, session
+from flask import Flask, abort, request, session
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -86,6 +87,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         frame_options="DENY",
         referrer_policy="same-origin",
     )
+
+    @app.before_request
+    def refuse_nul_characters():
+        """PostgreSQL text cannot hold NUL: refuse such input up front instead of failing in the database."""
+        texts = [request.path, *request.args.values(), *request.form.values()]
+        body = request.get_data(cache=True) if request.is_json else b""
+        if any("\x00" in t for t in texts) or b"\x00" in body or b"\\u0000" in body.lower():
+            abort(400, description=gettext("Text must not contain NUL characters."))
 
     from app import cli
     from app.api import register_api

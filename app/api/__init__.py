@@ -7,11 +7,19 @@ from flask_babel import gettext
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
+from app.api.schemas import ApiErrorSchema
 from app.core import api_clients
 from app.core.errors import DomainError
 from app.extensions import csrf, limiter
 
-api = Api()
+
+class ComptoirApi(Api):
+    """flask-smorest's Api, documenting our one error body as the default response."""
+
+    ERROR_SCHEMA = ApiErrorSchema
+
+
+api = ComptoirApi()
 ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",

@@ -1,11 +1,14 @@
 """Orders through the API: capture (idempotent on channel + external_ref) and read."""
 
+from decimal import Decimal
+
 from flask import g
 from flask.views import MethodView
 from sqlalchemy import and_, or_, select
 
 from app.api import api_blueprint, require_scope
 from app.api.schemas import (
+    MAX_ID,
     ApiErrorSchema,
     CancelSchema,
     OrderInSchema,
@@ -24,6 +27,10 @@ from app.extensions import db
 blp = api_blueprint("api_orders", "/api/v1/orders", "Order capture and status")
 
 
+def _decimal(value: str | None) -> Decimal | None:
+    return Decimal(value) if value else None
+
+
 def _draft(body: dict) -> orders.OrderDraft:
     delivery, customer, payment = body["delivery"], body["customer"], body.get("payment") or {}
     return orders.OrderDraft(
@@ -38,13 +45,15 @@ def _draft(body: dict) -> orders.OrderDraft:
         pickup_location_code=delivery.get("pickup_location"),
         lines=[
             orders.LineDraft(
-                code=line.get("sku") or line["gtin"], quantity=line["quantity"], unit_price=line.get("unit_price")
+                code=line.get("sku") or line["gtin"],
+                quantity=line["quantity"],
+                unit_price=_decimal(line.get("unit_price")),
             )
             for line in body["lines"]
         ],
         promised_by=body.get("promised_by"),
         payment_reference=payment.get("reference", ""),
-        payment_amount=payment.get("amount"),
+        payment_amount=_decimal(payment.get("amount")),
         currency=payment.get("currency", "EUR"),
         needs_review=body.get("review", False),
     )
@@ -107,7 +116,7 @@ class OrderById(MethodView):
 
 
 def _order(order_id: int) -> Order:
-    order = db.session.get(Order, order_id)
+    order = db.session.get(Order, order_id) if order_id <= MAX_ID else None
     if order is None:
         raise NotFound()
     return order

@@ -2,6 +2,15 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+MAX_ID = 2**31 - 1  # database integer keys
+# Money travels as a decimal string ("59.80"), never as a binary float; the API layer makes it a Decimal.
+MONEY_PATTERN = r"^\d{1,9}(\.\d{1,2})?$"
+
+
+def _money(**kwargs):
+    return fields.String(validate=validate.Regexp(MONEY_PATTERN), metadata={"example": "59.80"}, **kwargs)
+
+
 CURRENCIES = ["EUR", "CHF", "GBP", "USD"]
 
 
@@ -18,12 +27,8 @@ class AddressSchema(Schema):
     postcode = fields.String(required=True, validate=validate.Length(min=1, max=16))
     city = fields.String(required=True, validate=validate.Length(min=1, max=100))
     country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
-    latitude = fields.Decimal(
-        load_default=None, allow_none=True, places=6, validate=validate.Range(-90, 90), as_string=True
-    )
-    longitude = fields.Decimal(
-        load_default=None, allow_none=True, places=6, validate=validate.Range(-180, 180), as_string=True
-    )
+    latitude = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90.0, 90.0))
+    longitude = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-180.0, 180.0))
 
 
 class DeliverySchema(Schema):
@@ -43,7 +48,7 @@ class LineSchema(Schema):
     sku = fields.String(validate=validate.Length(min=1, max=64))
     gtin = fields.String(validate=validate.Regexp(r"^\d{8,14}$"))
     quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10_000))
-    unit_price = fields.Decimal(load_default=None, allow_none=True, places=2, as_string=True)
+    unit_price = _money(load_default=None, allow_none=True)
 
     @validates_schema
     def _one_code(self, data, **kwargs):
@@ -54,7 +59,7 @@ class LineSchema(Schema):
 class PaymentSchema(Schema):
     provider = fields.String(required=True, validate=validate.Length(min=1, max=32))
     reference = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    amount = fields.Decimal(required=True, places=2, validate=validate.Range(min=0), as_string=True)
+    amount = _money(required=True)
     currency = fields.String(required=True, validate=validate.OneOf(CURRENCIES))
 
 
@@ -128,7 +133,7 @@ class OrderQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(["open", "completed", "cancelled"]))
     location = fields.String(validate=validate.Length(min=1, max=16))
     updated_since = fields.AwareDateTime()
-    cursor = fields.Integer(validate=validate.Range(min=0))
+    cursor = fields.Integer(validate=validate.Range(min=0, max=MAX_ID))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

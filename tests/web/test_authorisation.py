@@ -103,7 +103,8 @@ def test_every_state_changing_request_without_a_csrf_token_gets_400(app, client,
     api_posts = [rule for rule in rules if rule.rule.startswith("/api/")]
     posts = [rule for rule in rules if rule not in api_posts]
     for rule in api_posts:
-        assert client.post(rule.rule, json={}).status_code == 401
+        url = rule.rule.replace("<int:order_id>", "1")
+        assert client.post(url, json={}).status_code == 401, url
     assert len(posts) >= 7
     for rule in posts:
         url = _url(app, rule, two_stores["b"], ids) if "store_code" in rule.arguments else rule.rule

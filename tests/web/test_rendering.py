@@ -108,3 +108,13 @@ def test_a_scan_without_javascript_gets_a_whole_page(client):
     page = client.post(f"/stores/{store.code}/scan", data={"code": product.sku, "csrf_token": token})
     assert "<html" in page.get_data(as_text=True)
     assert "Pull laine mérinos" in page.get_data(as_text=True)
+
+
+def test_nul_characters_are_refused_before_they_reach_the_database(client):
+    store, _, _, token = _signed_in(client)
+    assert client.post(f"/stores/{store.code}/scan", data={"code": "12\x0034", "csrf_token": token}).status_code == 400
+    assert client.get(f"/stores/{store.code}/stock", query_string={"q": "a\x00"}).status_code == 400
+    assert client.get("/stores/PAR%00/queue").status_code == 400
+    api = client.post("/api/v1/orders", data='{"channel": "a\\u0000"}', content_type="application/json")
+    assert api.status_code == 400
+    assert api.json["error"] == "bad_request"

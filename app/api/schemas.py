@@ -153,3 +153,34 @@ class TimelineEventSchema(Schema):
     subject = fields.Function(lambda e: f"{e.subject_type}:{e.subject_id}")
     before = fields.Dict(allow_none=True)
     after = fields.Dict(allow_none=True)
+
+
+class StockCountSchema(Schema):
+    on_hand = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_ID))
+
+
+class StockLevelOutSchema(Schema):
+    location = fields.String()
+    sku = fields.String()
+    on_hand = fields.Integer()
+    reserved = fields.Integer()
+    safety_stock = fields.Integer()
+    available = fields.Integer()
+    uncovered_reserved = fields.Integer(metadata={"description": "reserved units the count did not cover"})
+    warning = fields.String(allow_none=True)
+
+
+class MovementInSchema(Schema):
+    location = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    delta = fields.Integer(required=True, strict=True, validate=validate.Range(min=-1_000_000, max=1_000_000))
+    reason = fields.String(load_default="", validate=validate.Length(max=200))
+    reference = fields.String(load_default="", validate=validate.Length(max=120))
+
+
+class MovementBatchSchema(Schema):
+    movements = fields.List(fields.Nested(MovementInSchema), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class MovementBatchOutSchema(Schema):
+    applied = fields.Integer()

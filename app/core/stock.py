@@ -226,3 +226,29 @@ def ledger_totals(location_id: int, product_id: int) -> tuple[int, int]:
         ).where(StockMovement.location_id == location_id, StockMovement.product_id == product_id)
     ).one()
     return int(row[0]), int(row[1])
+
+
+def sync_count(location, product, on_hand: int, *, actor: Actor, reference: str = "") -> int:
+    """Apply an absolute count from a POS or ERP; units reserved for open orders stay reserved.
+
+    Returns how many reserved units the count does not cover (0 normally): on hand is then
+    kept at the reserved figure, so no order silently loses its stock, and the caller says so.
+    """
+    if not isinstance(on_hand, int) or isinstance(on_hand, bool) or on_hand < 0:
+        raise InvalidInput(N_("The count must be a whole number, zero or more."), fields={"on_hand": "not_negative"})
+    level = level_for_update(location, product)
+    uncovered = max(0, level.reserved - on_hand)
+    target = on_hand + uncovered
+    reason = f"count {on_hand} below {level.reserved} reserved" if uncovered else "sync"
+    if target != level.on_hand:
+        _apply(
+            level,
+            location,
+            product,
+            MovementKind.SYNC,
+            actor,
+            on_hand=target - level.on_hand,
+            reason=reason,
+            reference=reference,
+        )
+    return uncovered

@@ -1,6 +1,6 @@
 """Database models of the shared core. Only app.core operations write them."""
 
-from app.core.models.api import ApiClient
+from app.core.models.api import ApiClient, IdempotencyRecord
 from app.core.models.audit import AuditEvent
 from app.core.models.catalogue import Product, ProductBarcode, ShelfLocation
 from app.core.models.location import Location
@@ -24,6 +24,7 @@ __all__ = [
     "Fulfilment",
     "FulfilmentLine",
     "FulfilmentStatus",
+    "IdempotencyRecord",
     "Location",
     "MovementKind",
     "Order",

@@ -1,9 +1,9 @@
 from datetime import datetime
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models.base import Timestamps, UTCDateTime
+from app.core.models.base import Timestamps, UTCDateTime, utcnow
 from app.extensions import db
 
 
@@ -23,3 +23,18 @@ class ApiClient(Timestamps, db.Model):
     @property
     def scope_set(self) -> set[str]:
         return {s for s in self.scopes.split(",") if s}
+
+
+class IdempotencyRecord(db.Model):
+    """The stored answer to a state-changing API call, replayed when the same Idempotency-Key comes again."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("client_id", "key", name="uq_idempotency_record_client_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_client.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(120))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -184,3 +184,35 @@ class MovementBatchSchema(Schema):
 
 class MovementBatchOutSchema(Schema):
     applied = fields.Integer()
+
+
+class AvailabilityQuerySchema(Schema):
+    skus = fields.String(
+        required=True, validate=validate.Length(min=1, max=2000), metadata={"description": "comma-separated"}
+    )
+    locations = fields.String(
+        validate=validate.Length(min=1, max=2000), metadata={"description": "comma-separated; all when absent"}
+    )
+    channel = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class AvailabilityRowSchema(Schema):
+    sku = fields.String()
+    location = fields.String()
+    available = fields.Integer()
+
+
+class NearbyQuerySchema(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    latitude = fields.Float(required=True, validate=validate.Range(-90.0, 90.0))
+    longitude = fields.Float(required=True, validate=validate.Range(-180.0, 180.0))
+    radius_km = fields.Float(load_default=25.0, validate=validate.Range(0.1, 500.0))
+    channel = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class NearbyRowSchema(Schema):
+    location = fields.String()
+    name = fields.String()
+    city = fields.String()
+    distance_km = fields.Float()
+    available = fields.Integer()

@@ -14,12 +14,13 @@ from app.core.models.orders import (
     OrderStatus,
 )
 from app.core.models.sourcing import SourcingDecision
-from app.core.models.stock import MovementKind, Reservation, StockLevel, StockMovement
+from app.core.models.stock import ChannelBuffer, MovementKind, Reservation, StockLevel, StockMovement
 from app.core.models.users import Role, User, membership
 
 __all__ = [
     "ApiClient",
     "AuditEvent",
+    "ChannelBuffer",
     "DeliveryMethod",
     "Fulfilment",
     "FulfilmentLine",

@@ -84,3 +84,18 @@ class Reservation(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
     quantity: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelBuffer(db.Model):
+    """Units held back from what a sales channel is shown, per location (e.g. show marketplaces less)."""
+
+    __tablename__ = "channel_buffer"
+    __table_args__ = (
+        UniqueConstraint("channel", "location_id", name="uq_channel_buffer_channel_location"),
+        CheckConstraint("units >= 0", name="units_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
+    units: Mapped[int] = mapped_column(Integer, default=0)

@@ -128,3 +128,4 @@ def register_api(app) -> None:
     api.register_blueprint(orders.blp)
     api.register_blueprint(stock.blp)
     api.register_blueprint(availability.blp)
+    api.register_blueprint(availability.recommendations_blp)

@@ -10,6 +10,8 @@ from app.api.schemas import (
     AvailabilityRowSchema,
     NearbyQuerySchema,
     NearbyRowSchema,
+    RecommendationQuerySchema,
+    RecommendationSchema,
 )
 from app.core import availability as core
 from app.core.errors import N_, InvalidInput
@@ -67,3 +69,23 @@ class Nearby(MethodView):
             {"location": s.code, "name": s.name, "city": s.city, "distance_km": round(d, 1), "available": n}
             for d, s, n in rows
         ]
+
+
+recommendations_blp = api_blueprint("api_recommendations", "/api/v1/recommendations", "Products to suggest together")
+
+
+@recommendations_blp.route("")
+class Recommendations(MethodView):
+    @require_scope("stock:read")
+    @recommendations_blp.arguments(RecommendationQuerySchema, location="query")
+    @recommendations_blp.response(200, RecommendationSchema(many=True))
+    @recommendations_blp.alt_response(422, schema=ApiErrorSchema)
+    def get(self, query):
+        """Products in stock at the same location (same category first), to ship or collect together."""
+        product = db.session.scalar(select(Product).where(Product.sku == query["sku"]))
+        location = db.session.scalar(select(Location).where(Location.code == query["location"], Location.active))
+        fields = {**({} if product else {"sku": "unknown"}), **({} if location else {"location": "unknown"})}
+        if fields:
+            raise InvalidInput(N_("Unknown codes."), fields=fields)
+        rows = core.recommendations(product, location, query["limit"], query.get("channel"))
+        return [{"sku": p.sku, "name": p.name, "category": p.category, "available": n} for p, n in rows]

@@ -216,3 +216,17 @@ class NearbyRowSchema(Schema):
     city = fields.String()
     distance_km = fields.Float()
     available = fields.Integer()
+
+
+class RecommendationQuerySchema(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    location = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    channel = fields.String(validate=validate.Length(min=1, max=32))
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+
+class RecommendationSchema(Schema):
+    sku = fields.String()
+    name = fields.String()
+    category = fields.String()
+    available = fields.Integer()

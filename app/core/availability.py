@@ -35,3 +35,19 @@ def nearby(product: Product, latitude: float, longitude: float, radius_km: float
     units = availability([product], close, channel)
     found = [(distances[s.code], s, units[(s.code, product.sku)]) for s in close if units[(s.code, product.sku)] > 0]
     return sorted(found, key=lambda row: (row[0], row[1].code))
+
+
+def recommendations(product: Product, location: Location, limit: int = 10, channel: str | None = None) -> list:
+    """Other products a location can promise now, same category first, then the best stocked."""
+    rows = db.session.execute(
+        select(Product, StockLevel)
+        .join(StockLevel, StockLevel.product_id == Product.id)
+        .where(StockLevel.location_id == location.id, Product.id != product.id)
+        .where(StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock > 0)
+    ).all()
+    units = availability([p for p, _ in rows], [location], channel) if rows else {}
+    ranked = sorted(
+        ((p, units[(location.code, p.sku)]) for p, _ in rows if units[(location.code, p.sku)] > 0),
+        key=lambda pair: (pair[0].category != product.category, -pair[1], pair[0].sku),
+    )
+    return ranked[:limit]

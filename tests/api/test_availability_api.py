@@ -55,3 +55,26 @@ def test_nearby_lists_stores_with_stock_in_the_radius_nearest_first(shop):
     bad = shop("/api/v1/availability/nearby", sku="TSH", latitude=123, longitude=2.35)
     assert bad.status_code == 422
     assert "latitude" in bad.json["fields"]
+
+
+def test_recommendations_are_in_stock_at_the_same_store_same_category_first(app, client):
+    store = make_location(code="MIL01")
+    shirt = make_product(sku="TSH", category="Clothing")
+    for sku, category, units in [
+        ("POLO", "Clothing", 2),
+        ("SOCK", "Clothing", 9),
+        ("MUG", "Home", 20),
+        ("GONE", "Clothing", 0),
+    ]:
+        product = make_product(sku=sku, category=category)
+        if units:
+            stocked(store, product, units)
+    stocked(store, shirt, 1)
+    _, token = create_api_client("shop2", ["stock:read"], actor=ACTOR)
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    rows = client.get("/api/v1/recommendations", query_string={"sku": "TSH", "location": "MIL01"}, headers=headers).json
+    assert [r["sku"] for r in rows] == ["SOCK", "POLO", "MUG"]
+    bad = client.get("/api/v1/recommendations", query_string={"sku": "NOPE", "location": "MIL01"}, headers=headers)
+    assert bad.status_code == 422
+    assert set(bad.json["fields"]) == {"sku"}

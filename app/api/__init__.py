@@ -111,7 +111,7 @@ def api_blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
 
 
 def register_api(app) -> None:
-    from app.api import availability, orders, stock
+    from app.api import availability, events, orders, stock
 
     app.config.setdefault("API_TITLE", "Comptoir API")
     app.config.setdefault("API_VERSION", "v1")
@@ -129,3 +129,4 @@ def register_api(app) -> None:
     api.register_blueprint(stock.blp)
     api.register_blueprint(availability.blp)
     api.register_blueprint(availability.recommendations_blp)
+    api.register_blueprint(events.blp)

@@ -230,3 +230,15 @@ class RecommendationSchema(Schema):
     name = fields.String()
     category = fields.String()
     available = fields.Integer()
+
+
+class EventQuerySchema(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class EventSchema(Schema):
+    id = fields.Integer()
+    type = fields.String()
+    created_at = fields.DateTime()
+    payload = fields.Dict()

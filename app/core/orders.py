@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core import audit, stock
+from app.core import audit, events, stock
 from app.core.actor import Actor
 from app.core.catalogue import find_product
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict
@@ -159,6 +159,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
             raise
         return _same_or_conflict(winner, fingerprint), False
     audit.record(actor, "order.create", order, None, {"reference": order.reference})
+    events.emit("order.created", order)
     return order, True
 
 
@@ -211,6 +212,7 @@ def assign_fulfilment(order: Order, location: Location, quantities: dict, *, act
             location, line.product, line.quantity, actor=actor, fulfilment_line=line, reference=_ref(fulfilment)
         )
     audit.record(actor, "fulfilment.assign", fulfilment, None, {"location": location.code, "status": S.CREATED})
+    events.emit("fulfilment.created", order, fulfilment)
     return fulfilment
 
 
@@ -273,6 +275,7 @@ def transition(fulfilment: Fulfilment, target: str, *, actor: Actor, reason: str
         effect(fulfilment, actor)
     audit.record(actor, f"fulfilment.{target}", fulfilment, {"status": current}, {"status": target, "reason": reason})
     _settle_order(fulfilment.order)
+    events.emit(f"fulfilment.{target}", fulfilment.order, fulfilment, reason=reason)
     try:
         db.session.flush()
     except StaleDataError as exc:
@@ -303,6 +306,7 @@ def cancel_order(order: Order, *, reason: str, actor: Actor) -> Order:
             transition(fulfilment, S.CANCELLED, actor=actor, reason=reason)
     order.status = OrderStatus.CANCELLED
     audit.record(actor, "order.cancel", order, None, {"reason": reason})
+    events.emit("order.cancelled", order, reason=reason)
     db.session.flush()
     return order
 
@@ -312,5 +316,6 @@ def _settle_order(order: Order) -> None:
     done = {S.SHIPPED, S.COLLECTED}
     statuses = {f.status for f in order.fulfilments}
     needed = all(assigned_quantity(line) >= line.quantity for line in order.lines)
-    if statuses & done and not statuses & OPEN and needed:
+    if statuses & done and not statuses & OPEN and needed and order.status != OrderStatus.COMPLETED:
         order.status = OrderStatus.COMPLETED
+        events.emit("order.completed", order)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from app.core import events
 from app.core.actor import Actor
 from app.core.models import (
     DeliveryMethod,
@@ -180,6 +181,7 @@ def source_order(
     db.session.add(decision)
     if decision.unfulfilled:
         order.needs_customer_service = True
+        events.emit("order.needs_customer_service", order, unfulfilled=decision.unfulfilled)
     db.session.flush()
     return decision
 

@@ -255,3 +255,13 @@ def test_reading_with_a_write_only_scope_is_refused(api, client, app):
     response = client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403
     assert response.json["error"] == "forbidden"
+
+
+def test_the_event_feed_is_read_from_where_the_client_stopped(api):
+    _create(api, "W-EV1")
+    _create(api, "W-EV2")
+    first = api("GET", "/api/v1/events", token=api.read_token, query_string={"limit": 1}).json
+    assert [e["type"] for e in first] == ["order.created"]
+    rest = api("GET", "/api/v1/events", token=api.read_token, query_string={"after": first[-1]["id"]}).json
+    assert all(e["id"] > first[-1]["id"] for e in rest)
+    assert {e["payload"]["external_ref"] for e in rest} == {"W-EV1", "W-EV2"}

@@ -3,6 +3,7 @@
 from app.core.models.api import ApiClient, IdempotencyRecord
 from app.core.models.audit import AuditEvent
 from app.core.models.catalogue import Product, ProductBarcode, ShelfLocation
+from app.core.models.events import OutboxEvent
 from app.core.models.location import Location
 from app.core.models.orders import (
     DeliveryMethod,
@@ -31,6 +32,7 @@ __all__ = [
     "Order",
     "OrderLine",
     "OrderStatus",
+    "OutboxEvent",
     "Product",
     "ProductBarcode",
     "Reservation",

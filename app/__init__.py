@@ -52,7 +52,10 @@ def _sqlite_pragmas(dbapi_connection, _record):
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        # A transaction that will write says so up front, so it waits for the lock (busy_timeout)
+        # instead of failing when it tries to upgrade a stale read snapshot.
+        immediate = connection.get_execution_options().get("sqlite_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_app(test_config: dict | None = None) -> Flask:

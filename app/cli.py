@@ -81,7 +81,75 @@ def users_create(email, name, role, stores, password):
     click.echo(f"Created {role} {email}")
 
 
+webhooks_cli = AppGroup("webhooks", help="Webhook subscriptions and dead letters.")
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run every job once and stop.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between passes.")
+def worker(once, interval):
+    """Run background jobs (webhook delivery, missed acceptances); several workers may run at once."""
+    import time
+
+    from app.core import worker as jobs
+
+    while True:
+        result = jobs.run_once()
+        if once or any(result.values()):
+            click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+        if once:
+            return
+        time.sleep(interval)
+
+
+@webhooks_cli.command("add")
+@click.argument("url")
+@click.option("--secret", required=True, help="Shared secret for the HMAC-SHA256 signature.")
+@click.option("--events", default="*", show_default=True, help="Comma-separated event types, or *.")
+def webhooks_add(url, secret, events):
+    """Subscribe a URL to events."""
+    from app.core.models import WebhookSubscription
+    from app.extensions import db
+
+    if not url.startswith(("http://", "https://")) or len(secret) < 16:
+        raise click.ClickException("The URL must be http(s) and the secret at least 16 characters.")
+    with unit_of_work():
+        subscription = WebhookSubscription(url=url, secret=secret, event_types=events)
+        db.session.add(subscription)
+    click.echo(f"Subscription {subscription.id} -> {url} ({events})")
+
+
+@webhooks_cli.command("dead")
+def webhooks_dead():
+    """List dead-lettered deliveries."""
+    from sqlalchemy import select
+
+    from app.core.models import WebhookDelivery
+    from app.extensions import db
+
+    for d in db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.status == "dead")):
+        click.echo(f"{d.id}\tevent {d.event_id}\t{d.subscription.url}\t{d.attempts} attempts\t{d.last_error}")
+
+
+@webhooks_cli.command("replay")
+@click.argument("delivery_id", type=int)
+def webhooks_replay(delivery_id):
+    """Queue a dead-lettered delivery again."""
+    from app.core import worker as jobs
+    from app.core.models import WebhookDelivery
+    from app.extensions import db
+
+    with unit_of_work():
+        delivery = db.session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            raise click.ClickException(f"No delivery {delivery_id}.")
+        jobs.replay(delivery)
+    click.echo(f"Delivery {delivery_id} queued again.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(api_client_cli)
+    app.cli.add_command(webhooks_cli)
+    app.cli.add_command(worker)

@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 
-from app.core.models import Fulfilment, Order, OutboxEvent
+from app.core.models import Fulfilment, Order, OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.extensions import db
 
 
@@ -19,6 +19,11 @@ def emit(event_type: str, order: Order, fulfilment: Fulfilment | None = None, **
         payload.update(fulfilment_id=fulfilment.id, location=fulfilment.location.code, status=fulfilment.status)
     event = OutboxEvent(type=event_type, order_id=order.id, payload=payload)
     db.session.add(event)
+    subscribers = db.session.scalars(select(WebhookSubscription).where(WebhookSubscription.active)).all()
+    wanted = [s for s in subscribers if s.wants(event_type)]
+    if wanted:
+        db.session.flush()
+        db.session.add_all(WebhookDelivery(event_id=event.id, subscription_id=s.id) for s in wanted)
     return event
 
 

@@ -6,9 +6,15 @@ from app.extensions import db
 
 
 @contextmanager
-def unit_of_work():
-    """Commit the session when the block ends normally; roll back when it raises."""
+def unit_of_work(*, writes: bool = False):
+    """Commit the session when the block ends normally; roll back when it raises.
+
+    writes=True takes the write lock at the start on SQLite (BEGIN IMMEDIATE), for jobs that read
+    then write while other processes write too; PostgreSQL is unaffected.
+    """
     try:
+        if writes and not db.session().in_transaction():
+            db.session.connection(execution_options={"sqlite_immediate": True})
         yield db.session
         db.session.commit()
     except BaseException:

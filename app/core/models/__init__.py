@@ -3,7 +3,7 @@
 from app.core.models.api import ApiClient, IdempotencyRecord
 from app.core.models.audit import AuditEvent
 from app.core.models.catalogue import Product, ProductBarcode, ShelfLocation
-from app.core.models.events import OutboxEvent
+from app.core.models.events import OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.core.models.location import Location
 from app.core.models.orders import (
     DeliveryMethod,
@@ -42,5 +42,7 @@ __all__ = [
     "StockLevel",
     "StockMovement",
     "User",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "membership",
 ]

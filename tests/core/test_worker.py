@@ -1,0 +1,129 @@
+"""Webhook delivery and background jobs, against a real HTTP receiver on 127.0.0.1."""
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.core import orders, sourcing, worker
+from app.core.models import WebhookDelivery, WebhookSubscription
+from app.core.models.base import utcnow
+from app.extensions import db
+from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "s3cret-for-webhooks-0123"
+
+
+@pytest.fixture
+def receiver():
+    received, lock = [], threading.Lock()
+    answers = {"status": 204}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                received.append((dict(self.headers), body))
+            self.send_response(answers["status"])
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{server.server_port}/hook", "received": received, "answers": answers}
+    server.shutdown()
+    server.server_close()
+
+
+def _subscribe(url, events="*"):
+    db.session.add(WebhookSubscription(url=url, secret=SECRET, event_types=events))
+    db.session.flush()
+
+
+def _orders(count):
+    product = make_product()
+    for _ in range(count):
+        orders.create_order(ship_draft((product, 1)), actor=ACTOR)
+    db.session.commit()
+
+
+def test_events_are_delivered_signed_and_only_once(app, receiver):
+    _subscribe(receiver["url"], events="order.created")
+    _orders(3)
+    result = worker.run_once()
+    assert result["delivered"] == 3
+    assert worker.run_once()["delivered"] == 0
+    assert len(receiver["received"]) == 3
+    for headers, body in receiver["received"]:
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Comptoir-Signature"] == expected
+        assert json.loads(body)["type"] == "order.created"
+
+
+def test_a_failing_webhook_is_retried_with_backoff_then_dead_lettered_and_can_be_replayed(app, receiver):
+    receiver["answers"]["status"] = 500
+    _subscribe(receiver["url"])
+    _orders(1)
+    now = utcnow()
+    statuses = []
+    for _ in range(worker.MAX_ATTEMPTS):
+        statuses.append(worker.run_once(now=now))
+        db.session.rollback()
+        delivery = db.session.scalar(select(WebhookDelivery))
+        now = delivery.next_attempt_at + timedelta(seconds=1)
+    assert [s["retrying"] for s in statuses[:-1]] == [1] * (worker.MAX_ATTEMPTS - 1)
+    assert statuses[-1]["dead"] == 1
+    assert delivery.status == "dead" and "500" in delivery.last_error
+    assert len(receiver["received"]) == worker.MAX_ATTEMPTS
+    receiver["answers"]["status"] = 200
+    worker.replay(delivery)
+    db.session.commit()
+    assert worker.run_once()["delivered"] == 1
+
+
+def test_two_worker_processes_never_deliver_the_same_event_twice(app, receiver):
+    _subscribe(receiver["url"])
+    _orders(30)
+    total = db.session.scalar(select(func.count()).select_from(WebhookDelivery))
+    assert total == 30
+    script = (
+        "from app import create_app\nfrom app.core import worker\napp = create_app()\n"
+        "with app.app_context():\n    idle = 0\n    while idle < 3:\n"
+        "        idle = idle + 1 if not sum(worker.run_once().values()) else 0\n"
+    )
+    env = {**os.environ, "RATELIMIT_ENABLED": "false"}
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    ids = [headers["X-Comptoir-Delivery"] for headers, _ in receiver["received"]]
+    assert len(ids) == total
+    assert len(set(ids)) == total
+    db.session.rollback()  # end the test's read transaction to see what the workers committed
+    assert db.session.scalar(select(func.count()).where(WebhookDelivery.status == "delivered")) == total
+
+
+def test_a_missed_acceptance_is_rejected_and_rerouted(app):
+    product = make_product()
+    first, second = make_location(code="SLOW"), make_location(code="NEXT")
+    stocked(first, product, 1)
+    stocked(second, product, 1)
+    order, _ = orders.create_order(ship_draft((product, 1)), actor=ACTOR)
+    sourcing.source_order(order, actor=ACTOR)
+    db.session.commit()
+    late = order.fulfilments[0].accept_by + timedelta(minutes=1)
+    assert worker.expire_late_acceptances(now=late) == 1
+    db.session.rollback()
+    assert {(f.location.code, f.status) for f in order.fulfilments} == {("NEXT", "rejected"), ("SLOW", "created")}
+    assert order.fulfilments[0].status_reason == "acceptance deadline missed"

@@ -99,6 +99,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         if any("\x00" in t for t in texts) or b"\x00" in body or b"\\u0000" in body.lower():
             abort(400, description=gettext("Text must not contain NUL characters."))
 
+    @app.before_request
+    def writers_take_the_sqlite_write_lock_first():
+        """On SQLite a state-changing request starts with BEGIN IMMEDIATE: concurrent writers then queue
+        (busy_timeout) instead of failing on a stale read snapshot. PostgreSQL is unaffected."""
+        writes = request.method not in {"GET", "HEAD", "OPTIONS"}
+        if writes and db.engine.dialect.name == "sqlite" and not db.session().in_transaction():
+            db.session.connection(execution_options={"sqlite_immediate": True})
+
     from app import cli
     from app.api import register_api
     from app.web import register_web

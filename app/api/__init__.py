@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.api.schemas import ApiErrorSchema
 from app.core import api_clients
+from app.core.actor import Actor
 from app.core.errors import DomainError
 from app.extensions import csrf, limiter
 
@@ -64,8 +65,15 @@ def handle_http_error(error: HTTPException):
     return error_body(error.code or 500, message, fields)
 
 
+def _translate(text):
+    """A field message is a msgid, or (msgid, params) when it carries values."""
+    if isinstance(text, tuple):
+        return gettext(text[0], **text[1])
+    return gettext(text) if isinstance(text, str) else text
+
+
 def handle_domain_error(error: DomainError):
-    fields = {path: gettext(text) if isinstance(text, str) else text for path, text in error.fields.items()}
+    fields = {path: _translate(text) for path, text in error.fields.items()}
     return error_body(error.http_status, gettext(error.message, **error.params), fields, error.code)
 
 
@@ -90,6 +98,11 @@ def require_scope(scope: str):
         return wrapped
 
     return decorator
+
+
+def api_actor() -> Actor:
+    """The authenticated API client as the actor of core operations."""
+    return Actor(label=f"api:{g.api_client.name}")
 
 
 def client_key() -> str:

@@ -2,11 +2,10 @@
 
 from decimal import Decimal
 
-from flask import g
 from flask.views import MethodView
 from sqlalchemy import and_, or_, select
 
-from app.api import api_blueprint, require_scope
+from app.api import api_actor, api_blueprint, require_scope
 from app.api.schemas import (
     MAX_ID,
     ApiErrorSchema,
@@ -18,7 +17,6 @@ from app.api.schemas import (
     TimelineEventSchema,
 )
 from app.core import orders, sourcing
-from app.core.actor import Actor
 from app.core.errors import NotFound
 from app.core.models import AuditEvent, Fulfilment, Location, Order
 from app.core.uow import unit_of_work
@@ -59,10 +57,6 @@ def _draft(body: dict) -> orders.OrderDraft:
     )
 
 
-def _actor() -> Actor:
-    return Actor(label=f"api:{g.api_client.name}")
-
-
 @blp.route("")
 class Orders(MethodView):
     @require_scope("orders:read")
@@ -98,9 +92,9 @@ class Orders(MethodView):
     def post(self, body):
         """Capture an order; the same channel and external_ref again returns the first one."""
         with unit_of_work():
-            order, created = orders.create_order(_draft(body), actor=_actor())
+            order, created = orders.create_order(_draft(body), actor=api_actor())
             if created:
-                sourcing.source_order(order, actor=_actor())
+                sourcing.source_order(order, actor=api_actor())
         return order, 201 if created else 200
 
 
@@ -133,7 +127,7 @@ class CancelOrder(MethodView):
     def post(self, body, order_id):
         """Cancel an order and release its stock; repeating it is harmless; refused once shipped."""
         with unit_of_work():
-            order = orders.cancel_order(_order(order_id), reason=body["reason"], actor=_actor())
+            order = orders.cancel_order(_order(order_id), reason=body["reason"], actor=api_actor())
         return order
 
 

@@ -1,11 +1,10 @@
 """Stock sync from POS and ERP: absolute counts and batches of movements, both idempotent."""
 
-from flask import g
 from flask.views import MethodView
 from flask_babel import gettext
 from sqlalchemy import select
 
-from app.api import api_blueprint, require_scope
+from app.api import api_actor, api_blueprint, require_scope
 from app.api.idempotency import idempotent
 from app.api.schemas import (
     ApiErrorSchema,
@@ -15,9 +14,8 @@ from app.api.schemas import (
     StockLevelOutSchema,
 )
 from app.core import stock
-from app.core.actor import Actor
-from app.core.errors import N_, DomainError, InvalidInput, NotFound
-from app.core.models import Location, MovementKind, Product, StockLevel
+from app.core.errors import N_, NotFound
+from app.core.models import Location, Product, StockLevel
 from app.extensions import db
 
 blp = api_blueprint("api_stock", "/api/v1/stock", "Stock counts and movements from POS and ERP")
@@ -27,10 +25,6 @@ IDEMPOTENCY_HEADER = {
     "required": True,
     "schema": {"type": "string", "maxLength": 120},
 }
-
-
-def _actor() -> Actor:
-    return Actor(label=f"api:{g.api_client.name}")
 
 
 def _location_and_product(code: str, sku: str) -> tuple[Location, Product]:
@@ -75,7 +69,7 @@ class StockCount(MethodView):
     def put(self, body, location_code, sku):
         """Set the absolute on-hand count; reservations of open orders are never dropped."""
         location, product = _location_and_product(location_code, sku)
-        uncovered = stock.sync_count(location, product, body["on_hand"], actor=_actor(), reference="api:count")
+        uncovered = stock.sync_count(location, product, body["on_hand"], actor=api_actor(), reference="api:count")
         return _level_out(location, product, uncovered)
 
     @require_scope("stock:read")
@@ -98,48 +92,4 @@ class Movements(MethodView):
     @blp.alt_response(422, schema=ApiErrorSchema)
     def post(self, body):
         """Apply up to 10,000 signed deltas, all or nothing; every refused line is named."""
-        rows = body["movements"]
-        locations = {
-            loc.code: loc
-            for loc in db.session.scalars(select(Location).where(Location.code.in_({r["location"] for r in rows})))
-        }
-        products = {
-            p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_({r["sku"] for r in rows})))
-        }
-        errors, actor = {}, _actor()
-        for i, row in enumerate(rows):
-            location, product = locations.get(row["location"]), products.get(row["sku"])
-            if location is None:
-                errors[f"movements.{i}.location"] = gettext("Unknown location.")
-            if product is None:
-                errors[f"movements.{i}.sku"] = gettext("Unknown SKU.")
-            if row["delta"] == 0:
-                errors[f"movements.{i}.delta"] = gettext("Must not be zero.")
-            if errors:
-                continue  # keep validating, apply nothing
-            try:
-                with db.session.begin_nested():
-                    if row["delta"] > 0:
-                        stock.receive(
-                            location,
-                            product,
-                            row["delta"],
-                            actor=actor,
-                            reference=row["reference"],
-                            reason=row["reason"],
-                        )
-                    else:
-                        stock.adjust(
-                            location,
-                            product,
-                            row["delta"],
-                            actor=actor,
-                            reference=row["reference"],
-                            reason=row["reason"] or "api adjustment",
-                            kind=MovementKind.ADJUST,
-                        )
-            except DomainError as error:
-                errors[f"movements.{i}.delta"] = gettext(error.message, **error.params)
-        if errors:
-            raise InvalidInput(N_("Some movements were refused; none was applied."), fields=errors)
-        return {"applied": len(rows)}
+        return {"applied": stock.apply_movements(body["movements"], actor=api_actor())}

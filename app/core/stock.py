@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.actor import Actor
-from app.core.errors import N_, ConcurrentChange, InsufficientStock, InvalidInput, OutOfStock
+from app.core.errors import N_, ConcurrentChange, DomainError, InsufficientStock, InvalidInput, OutOfStock
 from app.core.models import Location, MovementKind, Product, Reservation, StockLevel, StockMovement
 from app.core.models.base import utcnow
 from app.extensions import db
@@ -252,3 +252,41 @@ def sync_count(location, product, on_hand: int, *, actor: Actor, reference: str 
             reference=reference,
         )
     return uncovered
+
+
+def apply_movements(rows: list[dict], *, actor: Actor) -> int:
+    """Apply signed deltas ({location, sku, delta, reason, reference}) all or nothing, naming each refused line."""
+    codes, skus = {r["location"] for r in rows}, {r["sku"] for r in rows}
+    locations = {loc.code: loc for loc in db.session.scalars(select(Location).where(Location.code.in_(codes)))}
+    products = {p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_(skus)))}
+    errors = {}
+    for i, row in enumerate(rows):
+        location, product = locations.get(row["location"]), products.get(row["sku"])
+        if location is None:
+            errors[f"movements.{i}.location"] = N_("Unknown location.")
+        if product is None:
+            errors[f"movements.{i}.sku"] = N_("Unknown SKU.")
+        if row["delta"] == 0:
+            errors[f"movements.{i}.delta"] = N_("Must not be zero.")
+        if errors:
+            continue  # keep validating, apply nothing
+        try:
+            with db.session.begin_nested():
+                if row["delta"] > 0:
+                    receive(
+                        location, product, row["delta"], actor=actor, reference=row["reference"], reason=row["reason"]
+                    )
+                else:
+                    adjust(
+                        location,
+                        product,
+                        row["delta"],
+                        actor=actor,
+                        reference=row["reference"],
+                        reason=row["reason"] or "api adjustment",
+                    )
+        except DomainError as error:
+            errors[f"movements.{i}.delta"] = (error.message, error.params)  # translated where it is shown
+    if errors:
+        raise InvalidInput(N_("Some movements were refused; none was applied."), fields=errors)
+    return len(rows)

@@ -74,7 +74,11 @@ class Orders(MethodView):
         if "updated_since" in query:
             stmt = stmt.where(Order.updated_at >= query["updated_since"])
         if "location" in query:
-            at_location = select(Fulfilment.order_id).join(Location).where(Location.code == query["location"])
+            at_location = (
+                select(Fulfilment.order_id)
+                .join(Location, Fulfilment.location_id == Location.id)
+                .where(Location.code == query["location"])
+            )
             stmt = stmt.where(Order.id.in_(at_location))
         rows = db.session.scalars(stmt).all()
         more = len(rows) > query["limit"]

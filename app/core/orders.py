@@ -3,14 +3,14 @@
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core import audit, events, stock
+from app.core import audit, events, hours, stock
 from app.core.actor import Actor
 from app.core.catalogue import find_product
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict
@@ -185,8 +185,22 @@ def assigned_quantity(order_line: OrderLine) -> int:
     )
 
 
-def assign_fulfilment(order: Order, location: Location, quantities: dict, *, actor: Actor, now=None) -> Fulfilment:
-    """Give a location part of an order ({order_line: quantity}) and reserve its stock there."""
+def deadlines(location: Location, now: datetime) -> tuple[datetime, datetime]:
+    """accept_by and ready_by: the store's allowed minutes counted in its opening hours, in its timezone."""
+    opening = location.opening_hours or hours.DEFAULT_HOURS
+    return (
+        hours.add_open_minutes(opening, location.timezone, now, location.accept_within_minutes),
+        hours.add_open_minutes(opening, location.timezone, now, location.ready_within_minutes),
+    )
+
+
+def assign_fulfilment(
+    order: Order, location: Location, quantities: dict, *, actor: Actor, now=None, transfer_to: Location | None = None
+) -> Fulfilment:
+    """Give a location part of an order ({order_line: quantity}) and reserve its stock there.
+
+    transfer_to: for click & collect served elsewhere, the pickup store the goods travel to.
+    """
     now = now or utcnow()
     if not quantities or any(not isinstance(q, int) or q <= 0 for q in quantities.values()):
         raise InvalidInput(N_("A fulfilment needs at least one unit."), fields={"lines": "empty"})
@@ -197,12 +211,15 @@ def assign_fulfilment(order: Order, location: Location, quantities: dict, *, act
             raise InvalidInput(N_("This line belongs to another order."), fields={"lines": "foreign"})
         if quantity > order_line.quantity - assigned_quantity(order_line):
             raise InvalidInput(N_("More units than the order still needs."), fields={"lines": "too_many"})
+    accept_by, ready_by = deadlines(location, now)
     fulfilment = Fulfilment(
         order=order,
         location=location,
+        transfer_to=transfer_to,
         status=S.CREATED,
-        accept_by=now + timedelta(minutes=location.accept_within_minutes),
-        ready_by=now + timedelta(minutes=location.ready_within_minutes),
+        created_at=now,
+        accept_by=accept_by,
+        ready_by=ready_by,
         lines=[FulfilmentLine(order_line=ol, product_id=ol.product_id, quantity=q) for ol, q in quantities.items()],
     )
     db.session.add(fulfilment)
@@ -211,7 +228,10 @@ def assign_fulfilment(order: Order, location: Location, quantities: dict, *, act
         stock.reserve(
             location, line.product, line.quantity, actor=actor, fulfilment_line=line, reference=_ref(fulfilment)
         )
-    audit.record(actor, "fulfilment.assign", fulfilment, None, {"location": location.code, "status": S.CREATED})
+    after = {"location": location.code, "status": S.CREATED}
+    if transfer_to is not None:
+        after["transfer_to"] = transfer_to.code
+    audit.record(actor, "fulfilment.assign", fulfilment, None, after)
     events.emit("fulfilment.created", order, fulfilment)
     return fulfilment
 

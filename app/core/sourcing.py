@@ -1,18 +1,21 @@
 """Sourcing: which locations serve an order, ranked with reasons, every decision stored.
 
-Ship orders: eligible locations (active, ship-from-store offered and not paused, capacity left
-today, not excluded) are ranked by: serves everything, distance to the customer, priority, open
-workload. One location serves the order when it can; otherwise the fewest-split plan up to
-max_splits. Click & collect orders are served by the pickup store only.
+Rules live in the database (app.core.rules, edited by admins), not here. Ship orders: eligible
+locations (active, ship-from-store offered and not paused, warehouses if the rules allow, capacity
+left in the store's local day, not excluded, product not blocked) are ranked: serves everything
+first, then most units, then a score in kilometre-equivalents (distance to the customer, open
+workload, share of today's capacity used, priority). One location serves the order when it can;
+otherwise the fewest-split plan up to the rules' max_splits. Click & collect orders are served by
+the pickup store; what it lacks is either refused or transferred from other locations, by rule.
 """
 
 import math
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.core import events
+from app.core import events, geo, hours, rules
 from app.core.actor import Actor
 from app.core.models import (
     DeliveryMethod,
@@ -20,14 +23,13 @@ from app.core.models import (
     Location,
     Order,
     SourcingDecision,
+    SourcingRules,
     StockLevel,
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.orders import OPEN, assign_fulfilment, assigned_quantity, reject_fulfilment
 from app.extensions import db
-
-MAX_SPLITS = 2
 
 
 def distance_km(lat1, lon1, lat2, lon2) -> float | None:
@@ -47,21 +49,37 @@ class Candidate:
     distance: float | None
     open_work: int
     capacity_left: int
-    reasons: list = field(default_factory=list)
+    rules: SourcingRules
+    blocked: list = field(default_factory=list)
 
     def covers(self, needed: dict) -> int:
         return sum(min(self.available.get(line, 0), qty) for line, qty in needed.items())
 
+    @property
+    def score(self) -> float:
+        """Kilometre-equivalents, lower is better."""
+        r, loc = self.rules, self.location
+        used = 1 - self.capacity_left / loc.daily_capacity if loc.daily_capacity else 1
+        distance = self.distance if self.distance is not None else r.unknown_distance_km
+        return (
+            distance
+            + r.workload_km_per_order * self.open_work
+            + r.capacity_km * used
+            - r.priority_km * loc.sourcing_priority
+        )
+
     def rank(self, needed: dict) -> tuple:
         full = self.covers(needed) == sum(needed.values())
-        return (
-            not full,
-            -self.covers(needed),
-            self.distance if self.distance is not None else 0.0,
-            -self.location.sourcing_priority,
-            self.open_work,
-            self.location.code,
-        )
+        return (not full, -self.covers(needed), round(self.score, 3), self.location.code)
+
+
+@dataclass
+class Origin:
+    """Where the goods must go, for distances: the customer, or the pickup store of a transfer."""
+
+    latitude: float | None
+    longitude: float | None
+    note: str
 
 
 def _needed(order: Order) -> dict:
@@ -70,54 +88,84 @@ def _needed(order: Order) -> dict:
     }
 
 
-def _workload(location_ids, now) -> tuple[dict, dict]:
-    open_rows = db.session.execute(
-        select(Fulfilment.location_id, func.count())
-        .where(Fulfilment.location_id.in_(location_ids), Fulfilment.status.in_(OPEN))
-        .group_by(Fulfilment.location_id)
-    ).all()
-    today_rows = db.session.execute(
-        select(Fulfilment.location_id, func.count())
-        .where(Fulfilment.location_id.in_(location_ids), Fulfilment.created_at >= now - timedelta(hours=24))
-        .group_by(Fulfilment.location_id)
-    ).all()
-    return dict(open_rows), dict(today_rows)
+def _customer_origin(order: Order) -> Origin:
+    if order.ship_latitude is not None and order.ship_longitude is not None:
+        return Origin(order.ship_latitude, order.ship_longitude, "customer coordinates from the address")
+    found = geo.locate(order.ship_country or "", order.ship_postcode or "")
+    if found:
+        lat, lon, area = found
+        return Origin(lat, lon, f"customer coordinates from postcode area {area}")
+    return Origin(None, None, "no coordinates for the address or its postcode: distance neutral")
 
 
-def _candidates(order: Order, needed: dict, exclude: set, now) -> tuple[list[Candidate], list[dict]]:
-    if order.delivery_method == DeliveryMethod.COLLECT:
-        locations = [order.pickup_location]
-    else:
-        locations = db.session.scalars(select(Location).where(Location.active).order_by(Location.code)).all()
-    open_work, today = _workload([loc.id for loc in locations], now)
-    products = {line.product_id for line in needed}
-    levels = db.session.scalars(
-        select(StockLevel).where(
-            StockLevel.location_id.in_([loc.id for loc in locations]), StockLevel.product_id.in_(products)
+def _today_start(location: Location, now):
+    return hours.local_day_start(location.timezone, now)
+
+
+def _workload(locations, now) -> tuple[dict, dict]:
+    """Open fulfilments per location, and fulfilments created since local midnight at each."""
+    ids = [loc.id for loc in locations]
+    rows = db.session.execute(
+        select(Fulfilment.location_id, Fulfilment.status, Fulfilment.created_at).where(
+            Fulfilment.location_id.in_(ids),
+            (Fulfilment.status.in_(OPEN)) | (Fulfilment.created_at >= now - timedelta(hours=48)),
         )
     ).all()
+    starts = {loc.id: _today_start(loc, now) for loc in locations}
+    open_work, today = {}, {}
+    for location_id, status, created_at in rows:
+        if status in OPEN:
+            open_work[location_id] = open_work.get(location_id, 0) + 1
+        created = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+        if created >= starts[location_id]:
+            today[location_id] = today.get(location_id, 0) + 1
+    return open_work, today
+
+
+def _shipping_locations(r: SourcingRules) -> list[Location]:
+    stmt = select(Location).where(Location.active).order_by(Location.code)
+    if not r.ship_from_warehouses:
+        stmt = stmt.where(Location.kind != "warehouse")
+    return list(db.session.scalars(stmt))
+
+
+def _candidates(
+    locations, needed: dict, exclude: set, now, r: SourcingRules, origin: Origin | None, shipping: bool
+) -> tuple[list[Candidate], list[dict]]:
+    open_work, today = _workload(locations, now)
+    products = {line.product_id for line in needed}
+    ids = [loc.id for loc in locations]
+    levels = db.session.scalars(
+        select(StockLevel).where(StockLevel.location_id.in_(ids), StockLevel.product_id.in_(products))
+    ).all()
     atp = {(lv.location_id, lv.product_id): lv.available for lv in levels}
+    blocked = rules.blocked_product_ids(ids)
     ranked, refused = [], []
     for loc in locations:
         why_not = None
         if loc.code in exclude:
             why_not = "already failed this order"
-        elif order.delivery_method == DeliveryMethod.SHIP and (not loc.ships_from_store or loc.ship_paused):
+        elif shipping and (not loc.ships_from_store or loc.ship_paused):
             why_not = "ship-from-store paused" if loc.ship_paused else "does not ship"
         elif loc.daily_capacity - today.get(loc.id, 0) <= 0:
             why_not = "no capacity left today"
-        available = {line: atp.get((loc.id, line.product_id), 0) for line in needed}
+        available = {
+            line: 0 if (loc.id, line.product_id) in blocked else atp.get((loc.id, line.product_id), 0)
+            for line in needed
+        }
+        blocked_here = sorted({line.product.sku for line in needed if (loc.id, line.product_id) in blocked})
         if why_not is None and not any(available.values()):
             why_not = "no stock of any line"
+            if blocked_here:
+                why_not = "product blocked here: " + ", ".join(blocked_here)
         if why_not:
             refused.append({"location": loc.code, "eligible": False, "reasons": [why_not]})
             continue
         distance = None
-        if order.delivery_method == DeliveryMethod.SHIP:
-            distance = distance_km(order.ship_latitude, order.ship_longitude, loc.latitude, loc.longitude)
-        ranked.append(
-            Candidate(loc, available, distance, open_work.get(loc.id, 0), loc.daily_capacity - today.get(loc.id, 0))
-        )
+        if origin is not None:
+            distance = distance_km(origin.latitude, origin.longitude, loc.latitude, loc.longitude)
+        capacity = loc.daily_capacity - today.get(loc.id, 0)
+        ranked.append(Candidate(loc, available, distance, open_work.get(loc.id, 0), capacity, r, blocked_here))
     ranked.sort(key=lambda c: c.rank(needed))
     return ranked, refused
 
@@ -138,45 +186,86 @@ def _plan(ranked: list[Candidate], needed: dict, max_splits: int) -> list[tuple[
     return plan
 
 
-def _describe(c: Candidate, needed: dict, chosen: bool) -> dict:
+def _describe(c: Candidate, needed: dict, chosen: bool, role: str = "") -> dict:
     total = sum(needed.values())
     reasons = [f"can serve {c.covers(needed)} of {total} units"]
-    reasons.append(
-        f"{c.distance:.1f} km from the customer" if c.distance is not None else "no coordinates: distance neutral"
-    )
+    if role:
+        reasons.append(role)
+    reasons.append(f"{c.distance:.1f} km away" if c.distance is not None else "no coordinates: distance neutral")
     reasons += [
         f"priority {c.location.sourcing_priority}",
         f"{c.open_work} open fulfilments",
         f"capacity left today {c.capacity_left}",
+        f"score {c.score:.1f}",
     ]
+    if c.blocked:
+        reasons.append("product blocked here: " + ", ".join(c.blocked))
     return {
         "location": c.location.code,
         "eligible": True,
         "chosen": chosen,
         "distance_km": round(c.distance, 1) if c.distance is not None else None,
+        "score": round(c.score, 1),
         "reasons": reasons,
     }
 
 
-def source_order(
-    order: Order, *, actor: Actor, exclude=(), trigger: str = "new_order", max_splits: int = MAX_SPLITS, now=None
-) -> SourcingDecision:
+def _subtract(needed: dict, plan) -> dict:
+    left = {line: qty - sum(t.get(line, 0) for _, t in plan) for line, qty in needed.items()}
+    return {line: qty for line, qty in left.items() if qty > 0}
+
+
+def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_order", now=None) -> SourcingDecision:
     """Assign what an order still needs to the best locations, reserve stock there, and record why."""
     now = now or utcnow()
-    needed = _needed(order)
-    ranked, refused = _candidates(order, needed, set(exclude), now)
-    plan = _plan(ranked, needed, max_splits if order.delivery_method == DeliveryMethod.SHIP else 1)
-    chosen = {c.location.code for c, _ in plan}
-    for candidate, take in plan:
-        assign_fulfilment(order, candidate.location, take, actor=actor, now=now)
-    left = {str(line.line_no): qty - sum(t.get(line, 0) for _, t in plan) for line, qty in needed.items()}
+    r = rules.current_rules()
+    needed, exclude = _needed(order), set(exclude)
+    notes = [f"max splits {r.max_splits}"]
+    candidates: list[dict] = []
+    transfers = []
+    if order.delivery_method == DeliveryMethod.COLLECT:
+        pickup = order.pickup_location
+        ranked, refused = _candidates([pickup], needed, exclude, now, r, None, shipping=False)
+        plan = _plan(ranked, needed, 1)
+        candidates += [_describe(c, needed, bool(plan), "pickup store") for c in ranked] + refused
+        missing = _subtract(needed, plan)
+        if missing and r.collect_shortage == "transfer" and r.max_splits > len(plan):
+            notes.append(f"pickup store {pickup.code} lacks stock: transfer from another location (rule)")
+            origin = Origin(pickup.latitude, pickup.longitude, f"transfers go to {pickup.code}")
+            others = [loc for loc in _shipping_locations(r) if loc.id != pickup.id]
+            ranked2, refused2 = _candidates(others, missing, exclude, now, r, origin, shipping=True)
+            transfers = _plan(ranked2, missing, r.max_splits - len(plan))
+            chosen = {c.location.code for c, _ in transfers}
+            candidates += [_describe(c, missing, c.location.code in chosen, "transfer") for c in ranked2] + refused2
+        elif missing:
+            notes.append(f"pickup store {pickup.code} lacks stock: refused (rule)")
+    else:
+        origin = _customer_origin(order)
+        notes.insert(0, origin.note)
+        ranked, refused = _candidates(_shipping_locations(r), needed, exclude, now, r, origin, shipping=True)
+        plan = _plan(ranked, needed, r.max_splits)
+        chosen = {c.location.code for c, _ in plan}
+        candidates = [_describe(c, needed, c.location.code in chosen) for c in ranked] + refused
+    pickup_code = order.pickup_location.code if order.pickup_location else None
+    rows = [(c, t, None) for c, t in plan] + [(c, t, order.pickup_location) for c, t in transfers]
+    for candidate, take, transfer_to in rows:
+        assign_fulfilment(order, candidate.location, take, actor=actor, now=now, transfer_to=transfer_to)
+    left = _subtract(needed, plan + transfers)
     decision = SourcingDecision(
         order_id=order.id,
         trigger=trigger,
         actor=actor.label,
-        candidates=[_describe(c, needed, c.location.code in chosen) for c in ranked] + refused,
-        plan=[{"location": c.location.code, "lines": {str(line.line_no): q for line, q in t.items()}} for c, t in plan],
-        unfulfilled={k: v for k, v in left.items() if v > 0},
+        candidates=candidates,
+        plan=[
+            {
+                "location": c.location.code,
+                "lines": {str(line.line_no): q for line, q in t.items()},
+                **({"transfer_to": pickup_code} if transfer_to is not None else {}),
+            }
+            for c, t, transfer_to in rows
+        ],
+        unfulfilled={str(line.line_no): qty for line, qty in left.items()},
+        notes=notes,
     )
     db.session.add(decision)
     if decision.unfulfilled:

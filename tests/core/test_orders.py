@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 import itertools
 
 import pytest
@@ -134,13 +135,35 @@ def test_cancelling_an_order_releases_everything_and_is_refused_once_shipped(app
         orders.cancel_order(shipped.order, reason="too late", actor=ACTOR)
 
 
-def test_assigning_sets_deadlines_from_the_store_settings(app):
-    store, product = make_location(accept_within_minutes=30, ready_within_minutes=120), make_product()
-    stocked(store, product, 1)
-    order, _ = orders.create_order(ship_draft((product, 1), ref=random_ref()), actor=ACTOR)
-    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 1}, actor=ACTOR)
-    assert (fulfilment.ready_by - fulfilment.accept_by).total_seconds() == 90 * 60
-    assert stock.reserved_for(fulfilment.lines[0]) == 1
+def test_deadlines_count_the_store_minutes_in_its_opening_hours_and_timezone(app):
+    paris = make_location(accept_within_minutes=60, ready_within_minutes=240, timezone="Europe/Paris")
+    reunion = make_location(accept_within_minutes=60, ready_within_minutes=240, timezone="Indian/Reunion")
+    lunch = make_location(
+        accept_within_minutes=60,
+        ready_within_minutes=240,
+        opening_hours={day: [["09:00", "12:30"], ["14:00", "19:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
+    )
+    product = make_product()
+    for store in (paris, reunion, lunch):
+        stocked(store, product, 1)
+    order, _ = orders.create_order(ship_draft((product, 3), ref=random_ref()), actor=ACTOR)
+    # Tuesday 24 November 2026, 18:30 in Paris (17:30 UTC): half an hour before closing.
+    now = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)
+    at_paris = orders.assign_fulfilment(order, paris, {order.lines[0]: 1}, actor=ACTOR, now=now)
+    assert _utc(at_paris.accept_by) == datetime(2026, 11, 25, 8, 30, tzinfo=UTC)  # Wed 09:30 Paris
+    assert _utc(at_paris.ready_by) == datetime(2026, 11, 25, 11, 30, tzinfo=UTC)  # Wed 12:30 Paris
+    # The same instant is 21:30 on the island (UTC+4): closed, so the clock starts at 09:00 there.
+    at_reunion = orders.assign_fulfilment(order, reunion, {order.lines[0]: 1}, actor=ACTOR, now=now)
+    assert _utc(at_reunion.accept_by) == datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # Wed 10:00 Réunion
+    # Noon in Paris with a lunch break: 30 minutes before it, 30 after 14:00.
+    noon = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
+    at_lunch = orders.assign_fulfilment(order, lunch, {order.lines[0]: 1}, actor=ACTOR, now=noon)
+    assert _utc(at_lunch.accept_by) == datetime(2026, 11, 24, 13, 30, tzinfo=UTC)  # 14:30 Paris
+    assert stock.reserved_for(at_paris.lines[0]) == 1
+
+
+def _utc(moment):
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def test_an_order_rejected_by_one_store_and_shipped_by_another_is_completed(app):

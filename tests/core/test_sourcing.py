@@ -1,9 +1,13 @@
+from datetime import UTC, datetime
 from decimal import Decimal
+
+import pytest
 
 from sqlalchemy import select
 
-from app.core import orders, sourcing, stock
-from app.core.models import Fulfilment, SourcingDecision
+from app.core import orders, rules, sourcing, stock
+from app.core.errors import InvalidInput
+from app.core.models import AuditEvent, Fulfilment, SourcingDecision
 from app.extensions import db
 from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, stocked
 
@@ -137,3 +141,109 @@ def test_when_no_location_is_left_the_order_is_flagged_for_customer_service(app)
     assert decision.unfulfilled == {"1": 1}
     assert order.needs_customer_service is True
     assert [c["reasons"] for c in decision.candidates if c["location"] == "ONLY"] == [["already failed this order"]]
+
+
+def test_the_maximum_number_of_splits_is_a_rule_admins_change(app):
+    a, b, c = make_product(sku="A"), make_product(sku="B"), make_product(sku="C")
+    stores = [_store(f"S{i}", 48.87 + i / 100, 2.33) for i in range(3)]
+    for store, product in zip(stores, (a, b, c), strict=True):
+        stocked(store, product, 1)
+    first = _ship_order((a, 1), (b, 1), (c, 1))
+    assert sourcing.source_order(first, actor=ACTOR).unfulfilled == {"3": 1}  # default: 2 locations at most
+    assert len(first.fulfilments) == 2
+    rules.update_rules({"max_splits": 3}, actor=ACTOR)
+    stocked(stores[0], a, 1)
+    stocked(stores[1], b, 1)
+    second = _ship_order((a, 1), (b, 1), (c, 1))
+    stocked(stores[2], c, 1)
+    decision = sourcing.source_order(second, actor=ACTOR)
+    assert decision.unfulfilled == {} and len(second.fulfilments) == 3
+    assert "max splits 3" in decision.notes
+    change = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "sourcing.rules"))
+    assert change.before == {"max_splits": 2} and change.after == {"max_splits": 3}
+
+
+def test_a_product_blocked_at_a_store_is_never_sourced_there(app):
+    product = make_product(sku="RECALL")
+    near, far = _store("NEAR", 48.87, 2.33), _store("FAR", 45.76, 4.84)
+    stocked(near, product, 5)
+    stocked(far, product, 5)
+    rules.block_product(near, product, reason="display stock only", actor=ACTOR)
+    rules.block_product(near, product, reason="again", actor=ACTOR)  # blocking twice changes nothing
+    decision = sourcing.source_order(_ship_order((product, 1)), actor=ACTOR)
+    assert decision.plan[0]["location"] == "FAR"
+    assert {c["location"]: c["reasons"] for c in decision.candidates}["NEAR"] == ["product blocked here: RECALL"]
+    assert rules.unblock_product(near, product, actor=ACTOR) is True
+    assert sourcing.source_order(_ship_order((product, 1)), actor=ACTOR).plan[0]["location"] == "NEAR"
+
+
+def test_priority_and_workload_weights_come_from_the_rules(app):
+    product = make_product()
+    near, favoured = _store("NEAR", 48.87, 2.33), _store("FAV", 48.95, 2.45, sourcing_priority=1)  # ~12 km
+    stocked(near, product, 5)
+    stocked(favoured, product, 5)
+    rules.update_rules({"priority_km": 0}, actor=ACTOR)
+    assert sourcing.source_order(_ship_order((product, 1)), actor=ACTOR).plan[0]["location"] == "NEAR"
+    rules.update_rules({"priority_km": 100}, actor=ACTOR)
+    decision = sourcing.source_order(_ship_order((product, 1)), actor=ACTOR)
+    assert decision.plan[0]["location"] == "FAV"
+    scores = {c["location"]: c["score"] for c in decision.candidates}
+    assert scores["FAV"] < scores["NEAR"]
+
+
+def test_invalid_rules_are_refused_whole_and_name_each_field(app):
+    with pytest.raises(InvalidInput) as refused:
+        rules.update_rules({"max_splits": 0, "collect_shortage": "teleport", "capacity_km": 10, "x": 1}, actor=ACTOR)
+    assert set(refused.value.fields) == {"max_splits", "collect_shortage", "x"}
+    assert rules.current_rules().capacity_km == 50  # nothing applied
+
+
+def test_click_and_collect_short_at_the_pickup_store_is_refused_or_transferred_by_rule(app):
+    product = make_product(sku="BAG")
+    pickup, other = _store("PICK", 45.76, 4.84), _store("OTHER", 45.75, 4.85)
+    stocked(pickup, product, 1)
+    stocked(other, product, 5)
+    refused = orders.create_order(collect_draft(pickup, (product, 3)), actor=ACTOR)[0]
+    decision = sourcing.source_order(refused, actor=ACTOR)
+    assert _served(refused) == {"PICK": {"BAG": 1}}
+    assert decision.unfulfilled == {"1": 2} and refused.needs_customer_service
+    assert "pickup store PICK lacks stock: refused (rule)" in decision.notes
+    rules.update_rules({"collect_shortage": "transfer"}, actor=ACTOR)
+    stocked(pickup, product, 1)
+    moved = orders.create_order(collect_draft(pickup, (product, 3)), actor=ACTOR)[0]
+    decision = sourcing.source_order(moved, actor=ACTOR)
+    assert _served(moved) == {"PICK": {"BAG": 1}, "OTHER": {"BAG": 2}}
+    assert decision.unfulfilled == {}
+    transfer = next(f for f in moved.fulfilments if f.location.code == "OTHER")
+    assert transfer.transfer_to.code == "PICK"
+    assert {"location": "OTHER", "lines": {"1": 2}, "transfer_to": "PICK"} in decision.plan
+
+
+def test_without_coordinates_the_postcode_area_gives_them(app):
+    product = make_product()
+    paris, marseille = _store("PAR", 48.87, 2.33), _store("MRS", 43.30, 5.37)
+    stocked(paris, product, 1)
+    stocked(marseille, product, 1)
+    draft = ship_draft((product, 1))
+    draft.ship_to.update(postcode="13001", city="Marseille")
+    decision = sourcing.source_order(orders.create_order(draft, actor=ACTOR)[0], actor=ACTOR)
+    assert decision.plan[0]["location"] == "MRS"
+    assert any(note.startswith("customer coordinates from postcode area") for note in decision.notes)
+    unknown = ship_draft((product, 1))
+    unknown.ship_to.update(postcode="10115", city="Berlin", country="DE")
+    decision = sourcing.source_order(orders.create_order(unknown, actor=ACTOR)[0], actor=ACTOR)
+    assert "no coordinates for the address or its postcode: distance neutral" in decision.notes
+
+
+def test_capacity_counts_the_store_local_day(app):
+    product = make_product()
+    store = _store("ONE", 48.87, 2.33, daily_capacity=1)
+    stocked(store, product, 5)
+    # Work from before local midnight does not count against the new day.
+    late_evening = datetime(2026, 6, 10, 21, 30, tzinfo=UTC)  # 23:30 Paris, 10 June
+    after_midnight = datetime(2026, 6, 10, 22, 30, tzinfo=UTC)  # 00:30 Paris, 11 June
+    sourcing.source_order(_ship_order((product, 1)), actor=ACTOR, now=late_evening)
+    full = sourcing.source_order(_ship_order((product, 1)), actor=ACTOR, now=late_evening)
+    assert full.unfulfilled == {"1": 1}
+    next_day = sourcing.source_order(_ship_order((product, 1)), actor=ACTOR, now=after_midnight)
+    assert next_day.unfulfilled == {}

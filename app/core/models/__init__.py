@@ -14,7 +14,7 @@ from app.core.models.orders import (
     OrderLine,
     OrderStatus,
 )
-from app.core.models.sourcing import SourcingDecision
+from app.core.models.sourcing import ProductBlock, SourcingDecision, SourcingRules
 from app.core.models.stock import ChannelBuffer, MovementKind, Reservation, StockLevel, StockMovement
 from app.core.models.users import Role, User, membership
 
@@ -35,10 +35,12 @@ __all__ = [
     "OutboxEvent",
     "Product",
     "ProductBarcode",
+    "ProductBlock",
     "Reservation",
     "Role",
     "ShelfLocation",
     "SourcingDecision",
+    "SourcingRules",
     "StockLevel",
     "StockMovement",
     "User",

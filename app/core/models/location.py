@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, Integer, Numeric, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, Integer, Numeric, String
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,6 +37,8 @@ class Location(Timestamps, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     ship_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     sourcing_priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # {"mon": [["09:00", "19:00"]], ...} in the store's timezone; None means app.core.hours.DEFAULT_HOURS.
+    opening_hours: Mapped[dict | None] = mapped_column(JSON)
 
     def __repr__(self) -> str:
         return f"<Location {self.code}>"

@@ -129,10 +129,13 @@ class Fulfilment(Timestamps, db.Model):
     accept_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ready_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Click & collect served from another location: the parcel travels to this pickup store.
+    transfer_to_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     order: Mapped[Order] = relationship(back_populates="fulfilments")
-    location = relationship("Location")
+    location = relationship("Location", foreign_keys=[location_id])
+    transfer_to = relationship("Location", foreign_keys=[transfer_to_id])
     lines: Mapped[list["FulfilmentLine"]] = relationship(
         back_populates="fulfilment", cascade="all, delete-orphan", order_by="FulfilmentLine.id"
     )

@@ -1,0 +1,185 @@
+"""Retailer-editable sourcing rules and per-location routing settings, every change audited.
+
+The web admin screens and the JSON API both go through these functions, so both validate alike.
+"""
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.core import audit, hours
+from app.core.actor import Actor
+from app.core.errors import N_, InvalidInput
+from app.core.models import Location, Product, ProductBlock, SourcingRules
+from app.extensions import db
+
+RULES_ID = 1
+COLLECT_SHORTAGE = ("refuse", "transfer")
+# name -> (lowest, highest) for the whole-number rules
+RULE_RANGES = {
+    "max_splits": (1, 5),
+    "workload_km_per_order": (0, 1000),
+    "capacity_km": (0, 1000),
+    "priority_km": (0, 1000),
+    "unknown_distance_km": (0, 2000),
+}
+RULE_FLAGS = ("ship_from_warehouses",)
+LOCATION_RANGES = {
+    "sourcing_priority": (-100, 100),
+    "daily_capacity": (0, 10_000),
+    "accept_within_minutes": (5, 7 * 24 * 60),
+    "ready_within_minutes": (5, 14 * 24 * 60),
+}
+LOCATION_FLAGS = ("ships_from_store", "ship_paused", "click_and_collect")
+
+
+def current_rules() -> SourcingRules:
+    """The rules in force; the defaults are stored the first time they are needed."""
+    rules = db.session.get(SourcingRules, RULES_ID)
+    if rules is None:
+        try:
+            with db.session.begin_nested():
+                rules = SourcingRules(id=RULES_ID, updated_by="defaults")
+                db.session.add(rules)
+                db.session.flush()
+        except IntegrityError:  # another request stored them first
+            rules = db.session.get(SourcingRules, RULES_ID, populate_existing=True)
+    return rules
+
+
+def rules_as_dict(rules: SourcingRules) -> dict:
+    return {
+        "collect_shortage": rules.collect_shortage,
+        **{name: getattr(rules, name) for name in (*RULE_RANGES, *RULE_FLAGS)},
+    }
+
+
+def _whole(values: dict, name: str, low: int, high: int, errors: dict):
+    value = values[name]
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        errors[name] = (N_("Must be a whole number from %(low)s to %(high)s."), {"low": low, "high": high})
+        return None
+    return value
+
+
+def _flag(values: dict, name: str, errors: dict):
+    value = values[name]
+    if not isinstance(value, bool):
+        errors[name] = N_("Must be true or false.")
+    return value
+
+
+def _check(values: dict, ranges: dict, flags: tuple, errors: dict) -> dict:
+    clean = {}
+    for name, (low, high) in ranges.items():
+        if name in values:
+            clean[name] = _whole(values, name, low, high, errors)
+    for name in flags:
+        if name in values:
+            clean[name] = _flag(values, name, errors)
+    return clean
+
+
+def _apply(subject, clean: dict, *, actor: Actor, action: str) -> dict:
+    before = {name: getattr(subject, name) for name in clean}
+    changed = {name: value for name, value in clean.items() if before[name] != value}
+    for name, value in changed.items():
+        setattr(subject, name, value)
+    if changed:
+        audit.record(actor, action, subject, {k: before[k] for k in changed}, changed)
+        db.session.flush()
+    return changed
+
+
+def update_rules(values: dict, *, actor: Actor) -> SourcingRules:
+    """Change some rules (others stay); refuses everything when one value is invalid."""
+    errors = {}
+    unknown = set(values) - {*RULE_RANGES, *RULE_FLAGS, "collect_shortage"}
+    for name in unknown:
+        errors[name] = N_("Unknown setting.")
+    clean = _check(values, RULE_RANGES, RULE_FLAGS, errors)
+    if "collect_shortage" in values:
+        if values["collect_shortage"] not in COLLECT_SHORTAGE:
+            errors["collect_shortage"] = N_("Must be refuse or transfer.")
+        clean["collect_shortage"] = values["collect_shortage"]
+    if errors:
+        raise InvalidInput(N_("Some values are not valid."), fields=errors)
+    rules = current_rules()
+    if _apply(rules, clean, actor=actor, action="sourcing.rules"):
+        rules.updated_by = actor.label
+    return rules
+
+
+def location_settings(location: Location) -> dict:
+    return {
+        "code": location.code,
+        "name": location.name,
+        "kind": location.kind,
+        "timezone": location.timezone,
+        **{name: getattr(location, name) for name in (*LOCATION_FLAGS, *LOCATION_RANGES)},
+        "opening_hours": location.opening_hours or hours.DEFAULT_HOURS,
+        "blocked_skus": blocked_skus(location),
+    }
+
+
+def update_location(location: Location, values: dict, *, actor: Actor) -> Location:
+    """Change a location's routing settings and opening hours (a dict, or the text form); all or nothing."""
+    errors = {}
+    unknown = set(values) - {*LOCATION_RANGES, *LOCATION_FLAGS, "opening_hours"}
+    for name in unknown:
+        errors[name] = N_("Unknown setting.")
+    clean = _check(values, LOCATION_RANGES, LOCATION_FLAGS, errors)
+    if "opening_hours" in values:
+        raw = values["opening_hours"]
+        try:
+            clean["opening_hours"] = hours.parse_hours_text(raw) if isinstance(raw, str) else hours.validate_hours(raw)
+        except InvalidInput as error:  # one message for the field, naming the day
+            errors["opening_hours"] = (error.message, error.params)
+    if errors:
+        raise InvalidInput(N_("Some values are not valid."), fields=errors)
+    _apply(location, clean, actor=actor, action="location.settings")
+    return location
+
+
+def blocked_skus(location: Location) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(Product.sku).join(ProductBlock).where(ProductBlock.location_id == location.id).order_by(Product.sku)
+        )
+    )
+
+
+def blocked_product_ids(location_ids) -> set[tuple[int, int]]:
+    """(location_id, product_id) pairs that sourcing must not use."""
+    rows = db.session.execute(
+        select(ProductBlock.location_id, ProductBlock.product_id).where(ProductBlock.location_id.in_(location_ids))
+    )
+    return {tuple(row) for row in rows}
+
+
+def block_product(location: Location, product: Product, *, reason: str, actor: Actor) -> ProductBlock:
+    """Keep a product away from a location's new work; blocking twice changes nothing."""
+    existing = db.session.scalar(
+        select(ProductBlock).where(ProductBlock.location_id == location.id, ProductBlock.product_id == product.id)
+    )
+    if existing is not None:
+        return existing
+    block = ProductBlock(location=location, product=product, reason=reason.strip()[:200], created_by=actor.label)
+    db.session.add(block)
+    db.session.flush()
+    audit.record(actor, "location.block_product", location, None, {"sku": product.sku, "reason": block.reason})
+    return block
+
+
+def unblock_product(location: Location, product: Product, *, actor: Actor) -> bool:
+    """Let sourcing use the product at the location again; False when it was not blocked."""
+    block = db.session.scalar(
+        select(ProductBlock).where(ProductBlock.location_id == location.id, ProductBlock.product_id == product.id)
+    )
+    if block is None:
+        return False
+    db.session.delete(block)
+    audit.record(actor, "location.unblock_product", location, {"sku": product.sku}, None)
+    db.session.flush()
+    return True

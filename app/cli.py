@@ -1,4 +1,8 @@
-"""Operator commands: `flask demo load`, `flask users create`."""
+"""Operator commands: `flask demo load`, `flask users create`, `flask orders import`, `flask stock import`."""
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -11,6 +15,9 @@ from app.core.uow import unit_of_work
 demo_cli = AppGroup("demo", help="Demo data.")
 users_cli = AppGroup("users", help="User accounts.")
 api_client_cli = AppGroup("api-client", help="Systems that call the JSON API.")
+orders_cli = AppGroup("orders", help="Orders.")
+stock_cli = AppGroup("stock", help="Stock.")
+IMPORT_ACTOR = "cli-import"
 
 
 @api_client_cli.command("create")
@@ -81,6 +88,95 @@ def users_create(email, name, role, stores, password):
     click.echo(f"Created {role} {email}")
 
 
+@contextmanager
+def _progress(label: str, length: int):
+    """A progress bar on stderr; yields the function that advances it by n rows."""
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _report(result, what: str) -> None:
+    """The summary, one line per rejected row, and exit status 1 when anything was rejected."""
+    click.echo(result.describe())
+    for line in result.rejection_lines():
+        click.echo(f"  {line}")
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning}")
+    if result.rejected:
+        if not result.written:
+            click.echo(
+                f"Fix the rejected rows and import the file again, or pass --skip-invalid to import the valid {what}.",
+                err=True,
+            )
+        click.get_current_context().exit(1)
+
+
+@orders_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "jsonl"]),
+    help="csv: one row per order line; jsonl: one API order body per line. Default: from the extension.",
+)
+@click.option("--skip-invalid", is_flag=True, help="Import the valid orders even when others are rejected.")
+def orders_import(file, file_format, skip_invalid):
+    """Import orders from FILE (.csv, .jsonl or .ndjson): all of them, or nothing unless --skip-invalid.
+
+    \b
+    CSV columns: channel,external_ref,customer_name,method,sku,quantity (required) and
+    customer_email,customer_phone,customer_language,pickup_location,line1,line2,postcode,city,
+    country,latitude,longitude,unit_price,promised_by,currency. Rows with the same channel and
+    external_ref are the lines of one order. Orders already there with the same content are left alone.
+    Exit status 1 when a row is rejected.
+    """
+    from app.core import imports
+
+    file_format = file_format or imports.detect_format(file)
+    if file_format is None:
+        raise click.UsageError(
+            f"Cannot tell the format of {file.name}: name it .csv, .jsonl or .ndjson, or pass --format."
+        )
+    try:
+        records = imports.read_orders(file, file_format)
+    except imports.ImportFileError as error:
+        raise click.ClickException(str(error)) from error
+    with _progress("Importing orders", sum(len(r.rows) for r in records)) as advance:
+        result = imports.import_orders(
+            records, actor=Actor.system(IMPORT_ACTOR), skip_invalid=skip_invalid, progress=advance
+        )
+    _report(result, "orders")
+
+
+@stock_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Apply the valid rows even when others are rejected.")
+def stock_import(file, skip_invalid):
+    """Import stock from a CSV FILE: all rows, or nothing unless --skip-invalid.
+
+    \b
+    location,sku,on_hand                   absolute counts; units reserved for open orders stay reserved
+    location,sku,delta[,reason,reference]  signed changes (importing the file twice applies them twice)
+    Exit status 1 when a row is rejected.
+    """
+    from app.core import imports
+
+    try:
+        mode, records = imports.read_stock(file)
+    except imports.ImportFileError as error:
+        raise click.ClickException(str(error)) from error
+    with _progress(f"Importing stock {'counts' if mode == 'count' else 'changes'}", len(records)) as advance:
+        result = imports.import_stock(
+            mode,
+            records,
+            actor=Actor.system(IMPORT_ACTOR),
+            reference=f"import:{file.name}"[:120],
+            skip_invalid=skip_invalid,
+            progress=advance,
+        )
+    _report(result, "rows")
+
+
 webhooks_cli = AppGroup("webhooks", help="Webhook subscriptions and dead letters.")
 
 
@@ -108,15 +204,14 @@ def worker(once, interval):
 @click.option("--events", default="*", show_default=True, help="Comma-separated event types, or *.")
 def webhooks_add(url, secret, events):
     """Subscribe a URL to events."""
-    from app.core.models import WebhookSubscription
-    from app.extensions import db
+    from app.core import worker as jobs
 
-    if not url.startswith(("http://", "https://")) or len(secret) < 16:
-        raise click.ClickException("The URL must be http(s) and the secret at least 16 characters.")
-    with unit_of_work():
-        subscription = WebhookSubscription(url=url, secret=secret, event_types=events)
-        db.session.add(subscription)
-    click.echo(f"Subscription {subscription.id} -> {url} ({events})")
+    try:
+        with unit_of_work():
+            subscription = jobs.subscribe(url, secret, events, actor=Actor.system("cli"))
+    except DomainError as error:
+        raise click.ClickException(f"{error} {error.fields}") from error
+    click.echo(f"Subscription {subscription.id} -> {subscription.url} ({subscription.event_types})")
 
 
 @webhooks_cli.command("dead")
@@ -143,7 +238,7 @@ def webhooks_replay(delivery_id):
         delivery = db.session.get(WebhookDelivery, delivery_id)
         if delivery is None:
             raise click.ClickException(f"No delivery {delivery_id}.")
-        jobs.replay(delivery)
+        jobs.replay(delivery, actor=Actor.system("cli"))
     click.echo(f"Delivery {delivery_id} queued again.")
 
 
@@ -153,3 +248,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(api_client_cli)
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(worker)
+    app.cli.add_command(orders_cli)
+    app.cli.add_command(stock_cli)

@@ -84,6 +84,10 @@ class FulfilmentLineOutSchema(Schema):
 class FulfilmentOutSchema(Schema):
     id = fields.Integer()
     location = fields.Function(lambda f: f.location.code)
+    transfer_to = fields.Function(
+        lambda f: f.transfer_to.code if f.transfer_to else None,
+        metadata={"description": "Click & collect served from another location: the pickup store it goes to"},
+    )
     status = fields.String()
     accept_by = fields.DateTime()
     ready_by = fields.DateTime()
@@ -242,3 +246,52 @@ class EventSchema(Schema):
     type = fields.String()
     created_at = fields.DateTime()
     payload = fields.Dict()
+
+
+def _whole(low: int, high: int, **kwargs):
+    return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **kwargs)
+
+
+class SourcingRulesSchema(Schema):
+    """The retailer's routing rules. Ship orders: full coverage first, then the lowest score in km-equivalents."""
+
+    max_splits = _whole(1, 5, metadata={"description": "Most locations one order may be split over"})
+    collect_shortage = fields.String(
+        validate=validate.OneOf(["refuse", "transfer"]),
+        metadata={"description": "Click & collect when the pickup store lacks stock"},
+    )
+    ship_from_warehouses = fields.Boolean()
+    workload_km_per_order = _whole(0, 1000, metadata={"description": "Score added per open fulfilment"})
+    capacity_km = _whole(0, 1000, metadata={"description": "Score added at 100% of today's capacity used"})
+    priority_km = _whole(0, 1000, metadata={"description": "Score removed per point of location priority"})
+    unknown_distance_km = _whole(0, 2000, metadata={"description": "Distance assumed without coordinates"})
+
+
+def _day():
+    interval = fields.List(fields.String(validate=validate.Regexp(r"^\d{2}:\d{2}$")), validate=validate.Length(equal=2))
+    return fields.List(interval, validate=validate.Length(max=6), metadata={"example": [["09:00", "19:00"]]})
+
+
+OpeningHoursSchema = Schema.from_dict(
+    {day: _day() for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}, name="OpeningHours"
+)
+
+
+class LocationSettingsSchema(Schema):
+    code = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    kind = fields.String(dump_only=True)
+    timezone = fields.String(dump_only=True)
+    ships_from_store = fields.Boolean()
+    ship_paused = fields.Boolean()
+    click_and_collect = fields.Boolean()
+    sourcing_priority = _whole(-100, 100)
+    daily_capacity = _whole(0, 10_000)
+    accept_within_minutes = _whole(5, 7 * 24 * 60, metadata={"description": "Counted in opening hours"})
+    ready_within_minutes = _whole(5, 14 * 24 * 60, metadata={"description": "Counted in opening hours"})
+    opening_hours = fields.Nested(OpeningHoursSchema, metadata={"description": "Per weekday, [open, close] HH:MM"})
+    blocked_skus = fields.List(fields.String(), dump_only=True)
+
+
+class BlockSchema(Schema):
+    reason = fields.String(load_default="", validate=validate.Length(max=200))

@@ -12,7 +12,7 @@ from app.core.models import ApiClient
 from app.core.models.base import utcnow
 from app.extensions import db
 
-SCOPES = {"orders:read", "orders:write", "stock:read", "stock:write"}
+SCOPES = {"orders:read", "orders:write", "stock:read", "stock:write", "settings:read", "settings:write"}
 PREFIX_LENGTH = 8
 
 
@@ -51,4 +51,13 @@ def authenticate(token: str) -> ApiClient | None:
     client = db.session.scalar(select(ApiClient).where(ApiClient.token_hash == _hash(token), ApiClient.active))
     if client is not None:
         client.last_used_at = utcnow()
+    return client
+
+
+def revoke_api_client(client: ApiClient, *, actor: Actor) -> ApiClient:
+    """Refuse the client's token from now on; revoking twice changes nothing."""
+    if client.active:
+        client.active = False
+        audit.record(actor, "api_client.revoke", client, {"active": True}, {"active": False})
+        db.session.flush()
     return client

@@ -14,8 +14,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from app.core import audit
 from app.core.actor import Actor
-from app.core.models import Fulfilment, WebhookDelivery
+from app.core.errors import N_, InvalidInput
+from app.core.models import Fulfilment, WebhookDelivery, WebhookSubscription
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.uow import unit_of_work
@@ -102,10 +104,31 @@ def deliver(delivery_id: int, now=None) -> str:
         return delivery.status
 
 
-def replay(delivery: WebhookDelivery) -> WebhookDelivery:
+def replay(delivery: WebhookDelivery, *, actor: Actor) -> WebhookDelivery:
     """Send a dead-lettered delivery again from scratch."""
+    before = {"status": delivery.status, "attempts": delivery.attempts}
     delivery.status, delivery.attempts, delivery.next_attempt_at, delivery.last_error = "pending", 0, utcnow(), ""
+    audit.record(actor, "webhook.replay", delivery, before, {"status": "pending"})
     return delivery
+
+
+def subscribe(url: str, secret: str, event_types: str = "*", *, actor: Actor) -> WebhookSubscription:
+    """Send events to a URL, signed with the shared secret."""
+    url, event_types = (url or "").strip(), ",".join(t.strip() for t in (event_types or "*").split(",") if t.strip())
+    errors = {}
+    if not url.startswith(("http://", "https://")) or len(url) > 500:
+        errors["url"] = N_("Must be an http or https address.")
+    if len(secret or "") < 16 or len(secret) > 128:
+        errors["secret"] = N_("Must be 16 to 128 characters.")
+    if not event_types:
+        errors["event_types"] = N_("Required.")
+    if errors:
+        raise InvalidInput(N_("Some values are not valid."), fields=errors)
+    subscription = WebhookSubscription(url=url, secret=secret, event_types=event_types)
+    db.session.add(subscription)
+    db.session.flush()
+    audit.record(actor, "webhook.subscribe", subscription, None, {"url": url, "event_types": event_types})
+    return subscription
 
 
 def expire_late_acceptances(now=None, limit: int = 50) -> int:

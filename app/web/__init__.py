@@ -60,13 +60,14 @@ def _error_page(status: int, message: str):
 
 
 def register_web(app: Flask) -> None:
-    from app.web import auth, queue, stock
+    from app.web import admin, auth, queue, stock
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     app.register_blueprint(auth.bp)
     app.register_blueprint(queue.bp)
     app.register_blueprint(stock.bp)
+    app.register_blueprint(admin.bp)
 
     app.jinja_env.globals.update(
         status_label=lambda s: STATUS_LABELS.get(s, s),

@@ -1,5 +1,5 @@
-from datetime import UTC, datetime
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select

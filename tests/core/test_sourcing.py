@@ -2,7 +2,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-
 from sqlalchemy import select
 
 from app.core import orders, rules, sourcing, stock

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core import orders, sourcing, worker
-from app.core.models import WebhookDelivery, WebhookSubscription
+from app.core.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.core.models.base import utcnow
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
@@ -89,7 +89,7 @@ def test_a_failing_webhook_is_retried_with_backoff_then_dead_lettered_and_can_be
     assert delivery.status == "dead" and "500" in delivery.last_error
     assert len(receiver["received"]) == worker.MAX_ATTEMPTS
     receiver["answers"]["status"] = 200
-    worker.replay(delivery)
+    worker.replay(delivery, actor=ACTOR)
     db.session.commit()
     assert worker.run_once()["delivered"] == 1
 
@@ -127,3 +127,23 @@ def test_a_missed_acceptance_is_rejected_and_rerouted(app):
     db.session.rollback()
     assert {(f.location.code, f.status) for f in order.fulfilments} == {("NEXT", "rejected"), ("SLOW", "created")}
     assert order.fulfilments[0].status_reason == "acceptance deadline missed"
+
+
+def test_the_webhook_commands_subscribe_list_dead_letters_and_replay(app, runner):
+    bad = runner.invoke(args=["webhooks", "add", "ftp://x", "--secret", "short"])
+    assert bad.exit_code != 0 and "url" in bad.output and "secret" in bad.output
+    added = runner.invoke(args=["webhooks", "add", "https://erp.example/h", "--secret", "s" * 20])
+    assert added.exit_code == 0, added.output
+    subscription = db.session.scalar(select(WebhookSubscription))
+    event = OutboxEvent(type="order.created", payload={})
+    db.session.add(event)
+    db.session.flush()
+    dead = WebhookDelivery(event=event, subscription=subscription, status="dead", attempts=8, last_error="HTTP 503")
+    db.session.add(dead)
+    db.session.commit()
+    listed = runner.invoke(args=["webhooks", "dead"])
+    assert f"{dead.id}\tevent {event.id}\thttps://erp.example/h\t8 attempts\tHTTP 503" in listed.output
+    assert runner.invoke(args=["webhooks", "replay", str(dead.id)]).exit_code == 0
+    db.session.expire_all()
+    assert db.session.get(WebhookDelivery, dead.id).status == "pending"
+    assert runner.invoke(args=["webhooks", "replay", "999999"]).exit_code != 0

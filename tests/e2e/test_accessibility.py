@@ -41,6 +41,11 @@ SCREENS = [
     Screen("stock-manager", MANAGER),  # with the Count buttons
     Screen("count", MANAGER),
     Screen("stores-admin", ADMIN),
+    Screen("admin-sourcing", ADMIN),
+    Screen("admin-location", ADMIN),
+    Screen("admin-api-clients", ADMIN),
+    Screen("admin-webhooks", ADMIN),
+    Screen("api-docs", None),
     Screen("not-found", ASSOCIATE, 404),
 ]
 
@@ -67,6 +72,11 @@ def paths(query) -> dict:
         "stock-manager": f"/stores/{STORE}/stock?q={term}",
         "count": f"/stores/{STORE}/stock/{product_id}/count",
         "stores-admin": "/",
+        "admin-sourcing": "/admin/sourcing",
+        "admin-location": f"/admin/locations/{STORE}",
+        "admin-api-clients": "/admin/api-clients",
+        "admin-webhooks": "/admin/webhooks",
+        "api-docs": "/api/v1/docs",
         "not-found": f"/stores/{STORE}/no-such-page",
         "_search_term": term,
     }

@@ -1,5 +1,7 @@
 """Sweeps over every route: store scoping and CSRF, so a new route cannot forget either."""
 
+import re
+
 import pytest
 from flask import url_for
 
@@ -93,21 +95,29 @@ def test_associates_cannot_count_stock(app, client, two_stores):
     assert client.get(url).status_code == 403
 
 
+def _any_ids(path: str) -> str:
+    """A concrete URL for a rule outside the store routes: 1 for every id, "X" for every code."""
+    return re.sub(r"<[^>]+>", "X", re.sub(r"<int:[^>]+>", "1", path))
+
+
 def test_every_state_changing_request_without_a_csrf_token_gets_400(app, client, two_stores):
     ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id}
     member = make_user(stores=[two_stores["b"]], role="manager")
     db.session.commit()
     login(client, member.email, PASSWORD)
-    rules = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods]
+    writes = {"POST", "PUT", "PATCH", "DELETE"}
+    rules = [rule for rule in app.url_map.iter_rules() if rule.methods & writes]
     # The JSON API takes no cookies: it is authenticated by bearer token instead (checked below).
-    api_posts = [rule for rule in rules if rule.rule.startswith("/api/")]
-    posts = [rule for rule in rules if rule not in api_posts]
-    for rule in api_posts:
-        url = rule.rule.replace("<int:order_id>", "1")
-        assert client.post(url, json={}).status_code == 401, url
+    api_writes = [rule for rule in rules if rule.rule.startswith("/api/")]
+    posts = [rule for rule in rules if rule not in api_writes]
+    assert {frozenset(rule.methods & writes) for rule in posts} == {frozenset({"POST"})}  # screens: POST only
+    for rule in api_writes:
+        url = _any_ids(rule.rule)
+        for method in rule.methods & writes:
+            assert client.open(url, method=method, json={}).status_code == 401, f"{method} {url}"
     assert len(posts) >= 7
     for rule in posts:
-        url = _url(app, rule, two_stores["b"], ids) if "store_code" in rule.arguments else rule.rule
+        url = _url(app, rule, two_stores["b"], ids) if "store_code" in rule.arguments else _any_ids(rule.rule)
         for headers in ({}, {"HX-Request": "true", "X-CSRFToken": "forged"}):
             response = client.post(url, data={"on_hand": "0", "reason": "other", "language": "fr"}, headers=headers)
             assert response.status_code == 400, f"POST {url} without a valid token -> {response.status_code}"

@@ -31,7 +31,9 @@ def test_demo_load_on_an_empty_database_gives_the_login_page_and_a_queue(app, cl
     page = client.get("/", follow_redirects=True)
     assert page.request.path == "/stores/PAR01/queue"
     waiting = db.session.scalars(
-        select(Fulfilment).join(Location).where(Location.code == "PAR01", Fulfilment.status == "created")
+        select(Fulfilment)
+        .join(Location, Fulfilment.location_id == Location.id)
+        .where(Location.code == "PAR01", Fulfilment.status == "created")
     ).first()
     assert waiting.order.reference in page.get_data(as_text=True)
 

@@ -1,0 +1,116 @@
+"""Sourcing rules and per-location routing settings: what admins edit on screen, for systems too."""
+
+from flask.views import MethodView
+from sqlalchemy import select
+
+from app.api import api_actor, api_blueprint, require_scope
+from app.api.schemas import ApiErrorSchema, BlockSchema, LocationSettingsSchema, SourcingRulesSchema
+from app.core import rules
+from app.core.catalogue import find_product
+from app.core.errors import N_, NotFound
+from app.core.models import Location
+from app.core.uow import unit_of_work
+from app.extensions import db
+
+blp = api_blueprint("api_settings", "/api/v1", "Sourcing rules and location settings")
+
+
+@blp.route("/sourcing/rules")
+class Rules(MethodView):
+    @require_scope("settings:read")
+    @blp.response(200, SourcingRulesSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    def get(self):
+        """The routing rules in force."""
+        with unit_of_work():
+            return rules.rules_as_dict(rules.current_rules())
+
+    @require_scope("settings:write")
+    @blp.arguments(SourcingRulesSchema)
+    @blp.response(200, SourcingRulesSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def patch(self, body):
+        """Change some rules; the others stay. Applies to orders sourced from now on."""
+        with unit_of_work():
+            return rules.rules_as_dict(rules.update_rules(body, actor=api_actor()))
+
+
+def _location(code: str) -> Location:
+    location = db.session.scalar(select(Location).where(Location.code == code))
+    if location is None:
+        raise NotFound(N_("Unknown location."))
+    return location
+
+
+@blp.route("/locations")
+class Locations(MethodView):
+    @require_scope("settings:read")
+    @blp.response(200, LocationSettingsSchema(many=True))
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    def get(self):
+        """Every location with its routing settings."""
+        locations = db.session.scalars(select(Location).order_by(Location.code))
+        return [rules.location_settings(loc) for loc in locations]
+
+
+@blp.route("/locations/<code>")
+class LocationSettings(MethodView):
+    @require_scope("settings:read")
+    @blp.response(200, LocationSettingsSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, code):
+        """One location's routing settings, opening hours and blocked products."""
+        return rules.location_settings(_location(code))
+
+    @require_scope("settings:write")
+    @blp.arguments(LocationSettingsSchema)
+    @blp.response(200, LocationSettingsSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def patch(self, body, code):
+        """Pause ship-from-store, change priority, capacity, deadlines or opening hours."""
+        with unit_of_work():
+            location = rules.update_location(_location(code), body, actor=api_actor())
+            return rules.location_settings(location)
+
+
+@blp.route("/locations/<code>/blocked/<sku>")
+class Blocked(MethodView):
+    @require_scope("settings:write")
+    @blp.arguments(BlockSchema)
+    @blp.response(200, LocationSettingsSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def put(self, body, code, sku):
+        """Keep a product away from this location's new work (repeating it changes nothing)."""
+        with unit_of_work():
+            location, product = _location(code), _product(sku)
+            rules.block_product(location, product, reason=body["reason"], actor=api_actor())
+            return rules.location_settings(location)
+
+    @require_scope("settings:write")
+    @blp.response(200, LocationSettingsSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def delete(self, code, sku):
+        """Let sourcing use the product here again (repeating it changes nothing)."""
+        with unit_of_work():
+            location, product = _location(code), _product(sku)
+            rules.unblock_product(location, product, actor=api_actor())
+            return rules.location_settings(location)
+
+
+def _product(code: str):
+    product = find_product(code)
+    if product is None:
+        raise NotFound(N_("Unknown SKU."))
+    return product

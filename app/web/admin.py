@@ -1,0 +1,278 @@
+"""Admin screens: sourcing rules, location routing settings, API clients, webhooks and dead letters."""
+
+from flask import Blueprint, abort, redirect, request, url_for
+from flask_babel import gettext, lazy_gettext
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.core import api_clients, hours, rules
+from app.core import worker as jobs
+from app.core.catalogue import find_product
+from app.core.errors import N_, DomainError, InvalidInput
+from app.core.models import ApiClient, Location, WebhookDelivery, WebhookSubscription
+from app.core.uow import unit_of_work
+from app.extensions import db
+from app.web.helpers import current_actor, domain_message, render, role_required, toast
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+@login_required
+@role_required("admin")
+def admins_only():
+    """Every admin screen is for admins only."""
+
+
+def _number(label, bounds):
+    low, high = bounds
+    return IntegerField(label, validators=[InputRequired(), NumberRange(min=low, max=high)])
+
+
+class RulesForm(FlaskForm):
+    max_splits = _number(lazy_gettext("Most locations one order may be split over"), rules.RULE_RANGES["max_splits"])
+    collect_shortage = SelectField(
+        lazy_gettext("Click & collect when the pickup store lacks stock"),
+        choices=[
+            SelectChoice("refuse", lazy_gettext("Refuse the missing units, with a reason")),
+            SelectChoice("transfer", lazy_gettext("Transfer them from another location")),
+        ],
+    )
+    ship_from_warehouses = BooleanField(lazy_gettext("Warehouses may ship orders"))
+    workload_km_per_order = _number(
+        lazy_gettext("Weight of open work (km per open fulfilment)"), rules.RULE_RANGES["workload_km_per_order"]
+    )
+    capacity_km = _number(
+        lazy_gettext("Weight of a full day (km at 100% of today's capacity)"), rules.RULE_RANGES["capacity_km"]
+    )
+    priority_km = _number(lazy_gettext("Weight of priority (km per point)"), rules.RULE_RANGES["priority_km"])
+    unknown_distance_km = _number(
+        lazy_gettext("Distance assumed without coordinates (km)"), rules.RULE_RANGES["unknown_distance_km"]
+    )
+
+
+class LocationForm(FlaskForm):
+    ships_from_store = BooleanField(lazy_gettext("Ships orders"))
+    ship_paused = BooleanField(lazy_gettext("Ship-from-store paused"))
+    click_and_collect = BooleanField(lazy_gettext("Offers click & collect"))
+    sourcing_priority = _number(
+        lazy_gettext("Priority (higher is preferred)"), rules.LOCATION_RANGES["sourcing_priority"]
+    )
+    daily_capacity = _number(lazy_gettext("Fulfilments per day"), rules.LOCATION_RANGES["daily_capacity"])
+    accept_within_minutes = _number(
+        lazy_gettext("Minutes to accept (opening hours)"), rules.LOCATION_RANGES["accept_within_minutes"]
+    )
+    ready_within_minutes = _number(
+        lazy_gettext("Minutes to be ready (opening hours)"), rules.LOCATION_RANGES["ready_within_minutes"]
+    )
+    opening_hours = TextAreaField(
+        lazy_gettext("Opening hours, one line per day (mon 09:00-12:30, 14:00-19:00 / sun closed)"),
+        validators=[DataRequired(), Length(max=800)],
+    )
+
+
+class BlockForm(FlaskForm):
+    code = StringField(lazy_gettext("SKU or EAN"), validators=[DataRequired(), Length(max=64)])
+    reason = StringField(lazy_gettext("Reason"), validators=[Length(max=150)])
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ApiClientForm(FlaskForm):
+    name = StringField(lazy_gettext("Name of the system"), validators=[DataRequired(), Length(max=80)])
+    scopes = MultiCheckboxField(
+        lazy_gettext("Scopes"),
+        choices=[SelectChoice(s, s) for s in sorted(api_clients.SCOPES)],
+        validators=[DataRequired()],
+    )
+
+
+class WebhookForm(FlaskForm):
+    url = StringField(lazy_gettext("URL"), validators=[DataRequired(), URL(require_tld=False), Length(max=500)])
+    secret = StringField(lazy_gettext("Shared secret (16 characters or more)"), validators=[Length(min=16, max=128)])
+    event_types = StringField(lazy_gettext("Event types (comma-separated, or *)"), validators=[Length(min=1, max=500)])
+
+
+def _field_message(error: DomainError, text) -> str:
+    """A field's message: its own sentence, or the error's when the core gave only a code ("taken")."""
+    if isinstance(text, tuple):
+        return gettext(text[0], **text[1])
+    return gettext(text) if " " in text else domain_message(error)
+
+
+def _save(form: FlaskForm, change) -> tuple[int, dict | None]:
+    """Validate a form, run the change in one transaction; (status, toast trigger)."""
+    if not form.validate():
+        return 422, toast(gettext("Some values are not valid."), "error")
+    try:
+        with unit_of_work():
+            change()
+    except DomainError as error:
+        for name, text in error.fields.items():
+            field = getattr(form, name.split(".")[0], None)
+            if field is not None:
+                field.errors = [*field.errors, _field_message(error, text)]
+        return error.http_status, toast(domain_message(error), "error")
+    return 200, toast(gettext("Saved."))
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("admin.sourcing"))
+
+
+@bp.route("/sourcing", methods=["GET", "POST"])
+def sourcing():
+    current = rules.current_rules()
+    form = RulesForm(obj=current)
+    status, trigger = 200, None
+    if request.method == "POST":
+        values = {name: getattr(form, name).data for name in rules.rules_as_dict(current)}
+        status, trigger = _save(form, lambda: rules.update_rules(values, actor=current_actor()))
+    locations = db.session.scalars(select(Location).order_by(Location.kind, Location.code)).all()
+    return render("admin/sourcing.html", status=status, trigger=trigger, form=form, rules=current, locations=locations)
+
+
+def _location(code: str) -> Location:
+    location = db.session.scalar(select(Location).where(Location.code == code))
+    if location is None:
+        abort(404)
+    return location
+
+
+@bp.route("/locations/<location_code>", methods=["GET", "POST"])
+def location(location_code):
+    place = _location(location_code)
+    form = LocationForm(obj=place)
+    if request.method == "GET":
+        form.opening_hours.data = hours.format_hours_text(place.opening_hours or hours.DEFAULT_HOURS)
+    status, trigger = 200, None
+    if request.method == "POST":
+
+        def change():
+            values = {name: getattr(form, name).data for name in (*rules.LOCATION_FLAGS, *rules.LOCATION_RANGES)}
+            values["opening_hours"] = form.opening_hours.data
+            rules.update_location(place, values, actor=current_actor())
+
+        status, trigger = _save(form, change)
+    return _location_page(place, form, BlockForm(formdata=None, prefix="block"), status, trigger)
+
+
+def _location_page(place, form, block_form, status, trigger):
+    return render(
+        "admin/location.html",
+        status=status,
+        trigger=trigger,
+        place=place,
+        form=form,
+        block_form=block_form,
+        blocked=rules.blocked_skus(place),
+    )
+
+
+@bp.post("/locations/<location_code>/blocked")
+def block(location_code):
+    place = _location(location_code)
+    block_form = BlockForm(prefix="block")
+
+    def change():
+        product = find_product(block_form.code.data.strip())
+        if product is None:
+            raise InvalidInput(N_("Unknown product code."), fields={"code": N_("Unknown product code.")})
+        rules.block_product(place, product, reason=block_form.reason.data or "", actor=current_actor())
+
+    status, trigger = _save(block_form, change)
+    if status == 200:
+        return redirect(url_for("admin.location", location_code=place.code), 303)
+    form = LocationForm(obj=place, formdata=None)
+    form.opening_hours.data = hours.format_hours_text(place.opening_hours or hours.DEFAULT_HOURS)
+    return _location_page(place, form, block_form, status, trigger)
+
+
+@bp.post("/locations/<location_code>/blocked/<sku>/remove")
+def unblock(location_code, sku):
+    place = _location(location_code)
+    product = find_product(sku)
+    if product is None:
+        abort(404)
+    with unit_of_work():
+        rules.unblock_product(place, product, actor=current_actor())
+    return redirect(url_for("admin.location", location_code=place.code), 303)
+
+
+@bp.route("/api-clients", methods=["GET", "POST"])
+def api_client_list():
+    form = ApiClientForm(formdata=request.form if request.method == "POST" else None)
+    status, trigger, created = 200, None, None
+    if request.method == "POST":
+        result = {}
+
+        def change():
+            result["client"], result["token"] = api_clients.create_api_client(
+                form.name.data, form.scopes.data, actor=current_actor()
+            )
+
+        status, trigger = _save(form, change)
+        if status == 200:
+            created = result
+            form = ApiClientForm(formdata=None)
+    clients = db.session.scalars(select(ApiClient).order_by(ApiClient.active.desc(), ApiClient.name)).all()
+    return render("admin/api_clients.html", status=status, trigger=trigger, form=form, clients=clients, created=created)
+
+
+@bp.post("/api-clients/<int:client_id>/revoke")
+def api_client_revoke(client_id):
+    with unit_of_work():
+        client = db.session.get(ApiClient, client_id)
+        if client is None:
+            abort(404)
+        api_clients.revoke_api_client(client, actor=current_actor())
+    return redirect(url_for("admin.api_client_list"), 303)
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+def webhooks():
+    form = WebhookForm(formdata=request.form if request.method == "POST" else None, event_types="*")
+    status, trigger = 200, None
+    if request.method == "POST":
+        status, trigger = _save(
+            form,
+            lambda: jobs.subscribe(form.url.data, form.secret.data, form.event_types.data, actor=current_actor()),
+        )
+        if status == 200:
+            return redirect(url_for("admin.webhooks"), 303)
+    subscriptions = db.session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id)).all()
+    counts = dict(
+        db.session.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all()
+    )
+    dead = db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.status == "dead").order_by(WebhookDelivery.id.desc()).limit(100)
+    ).all()
+    return render(
+        "admin/webhooks.html",
+        status=status,
+        trigger=trigger,
+        form=form,
+        subscriptions=subscriptions,
+        counts=counts,
+        dead=dead,
+    )
+
+
+@bp.post("/webhooks/deliveries/<int:delivery_id>/replay")
+def replay(delivery_id):
+    with unit_of_work():
+        delivery = db.session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            abort(404)
+        if delivery.status == "dead":  # replaying twice, or a delivered one, changes nothing
+            jobs.replay(delivery, actor=current_actor())
+    return redirect(url_for("admin.webhooks"), 303)

@@ -48,7 +48,7 @@ class RulesForm(FlaskForm):
         lazy_gettext("Weight of open work (km per open fulfilment)"), rules.RULE_RANGES["workload_km_per_order"]
     )
     capacity_km = _number(
-        lazy_gettext("Weight of a full day (km at 100% of today's capacity)"), rules.RULE_RANGES["capacity_km"]
+        lazy_gettext("Weight of a full day (km when today's capacity is used up)"), rules.RULE_RANGES["capacity_km"]
     )
     priority_km = _number(lazy_gettext("Weight of priority (km per point)"), rules.RULE_RANGES["priority_km"])
     unknown_distance_km = _number(

@@ -15,11 +15,13 @@ from datetime import UTC, timedelta
 
 from sqlalchemy import select
 
-from app.core import events, geo, hours, rules
+from app.core import audit, events, geo, hours, rules, stock
 from app.core.actor import Actor
+from app.core.errors import N_, IllegalTransition, InvalidInput
 from app.core.models import (
     DeliveryMethod,
     Fulfilment,
+    FulfilmentLine,
     Location,
     Order,
     SourcingDecision,
@@ -28,7 +30,7 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.orders import OPEN, assign_fulfilment, assigned_quantity, reject_fulfilment
+from app.core.orders import OPEN, assign_fulfilment, assigned_quantity, reject_fulfilment, transition
 from app.extensions import db
 
 
@@ -142,24 +144,33 @@ def _candidates(
     blocked = rules.blocked_product_ids(ids)
     ranked, refused = [], []
     for loc in locations:
-        why_not = None
+        why_not = refusal = None
         if loc.code in exclude:
-            why_not = "already failed this order"
+            why_not, refusal = "already failed this order", "failed"
         elif shipping and (not loc.ships_from_store or loc.ship_paused):
             why_not = "ship-from-store paused" if loc.ship_paused else "does not ship"
+            refusal = "paused" if loc.ship_paused else "no_ship"
         elif loc.daily_capacity - today.get(loc.id, 0) <= 0:
-            why_not = "no capacity left today"
+            why_not, refusal = "no capacity left today", "no_capacity"
         available = {
             line: 0 if (loc.id, line.product_id) in blocked else atp.get((loc.id, line.product_id), 0)
             for line in needed
         }
         blocked_here = sorted({line.product.sku for line in needed if (loc.id, line.product_id) in blocked})
         if why_not is None and not any(available.values()):
-            why_not = "no stock of any line"
+            why_not, refusal = "no stock of any line", "no_stock"
             if blocked_here:
-                why_not = "product blocked here: " + ", ".join(blocked_here)
+                why_not, refusal = "product blocked here: " + ", ".join(blocked_here), "blocked"
         if why_not:
-            refused.append({"location": loc.code, "eligible": False, "reasons": [why_not]})
+            refused.append(
+                {
+                    "location": loc.code,
+                    "eligible": False,
+                    "reasons": [why_not],
+                    "refusal": refusal,
+                    "skus": blocked_here,
+                }
+            )
             continue
         distance = None
         if origin is not None:
@@ -200,12 +211,19 @@ def _describe(c: Candidate, needed: dict, chosen: bool, role: str = "") -> dict:
     ]
     if c.blocked:
         reasons.append("product blocked here: " + ", ".join(c.blocked))
-    return {
+    return {  # reasons in English for integrations; the other keys let screens say it in the reader's language
         "location": c.location.code,
         "eligible": True,
         "chosen": chosen,
+        "role": role,
+        "covers": c.covers(needed),
+        "needed": total,
         "distance_km": round(c.distance, 1) if c.distance is not None else None,
+        "priority": c.location.sourcing_priority,
+        "open_work": c.open_work,
+        "capacity_left": c.capacity_left,
         "score": round(c.score, 1),
+        "skus": c.blocked,
         "reasons": reasons,
     }
 
@@ -276,8 +294,12 @@ def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_
 
 
 def failed_locations(order: Order) -> set[str]:
-    """Codes of the locations that rejected, or let expire, part of this order."""
-    return {f.location.code for f in order.fulfilments if f.status in {S.REJECTED, S.EXPIRED}}
+    """Codes of the locations that rejected, let expire, or could not find part of this order."""
+    return {
+        f.location.code
+        for f in order.fulfilments
+        if f.status in {S.REJECTED, S.EXPIRED} or any(line.short for line in f.lines)
+    }
 
 
 def reject_and_reroute(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> SourcingDecision:
@@ -285,3 +307,40 @@ def reject_and_reroute(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> 
     reject_fulfilment(fulfilment, reason=reason, actor=actor)
     order = fulfilment.order
     return source_order(order, actor=actor, exclude=failed_locations(order), trigger="rejected")
+
+
+def short_pick(line: FulfilmentLine, quantity: int, *, reason: str, actor: Actor) -> SourcingDecision:
+    """Units of a line cannot be found: give their reservation back and re-source them elsewhere.
+
+    The rest of the fulfilment goes on; a fulfilment left with nothing to pick is rejected.
+    """
+    fulfilment = line.fulfilment
+    if fulfilment.status not in {S.ACCEPTED, S.PICKING}:
+        raise IllegalTransition(N_("Only work being picked can be short-picked."))
+    left = line.quantity - line.picked - line.short
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= left:
+        raise InvalidInput(
+            N_("Short quantity must be from 1 to %(left)s."), fields={"quantity": "range"}, left=max(left, 0)
+        )
+    if not reason.strip():
+        raise InvalidInput(N_("A reason is required."), fields={"reason": "required"})
+    reference = f"{fulfilment.order.reference}/F{fulfilment.id}"
+    stock.release(
+        fulfilment.location,
+        line.product,
+        quantity,
+        actor=actor,
+        fulfilment_line=line,
+        reference=reference,
+        reason=f"short pick: {reason}",
+    )
+    line.short += quantity
+    audit.record(
+        actor, "fulfilment.short", fulfilment, None, {"sku": line.product.sku, "short": quantity, "reason": reason}
+    )
+    events.emit("fulfilment.short_picked", fulfilment.order, fulfilment, sku=line.product.sku, quantity=quantity)
+    if all(item.short == item.quantity for item in fulfilment.lines):
+        transition(fulfilment, S.REJECTED, actor=actor, reason=f"short pick: {reason}")
+    db.session.flush()
+    order = fulfilment.order
+    return source_order(order, actor=actor, exclude=failed_locations(order), trigger="short_pick")

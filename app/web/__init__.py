@@ -35,6 +35,14 @@ STATUS_LABELS = {
     "rejected": lazy_gettext("Rejected"),
     "cancelled": lazy_gettext("Cancelled"),
 }
+REFUSAL_LABELS = {
+    "failed": lazy_gettext("already failed this order"),
+    "paused": lazy_gettext("ship-from-store paused"),
+    "no_ship": lazy_gettext("does not ship"),
+    "no_capacity": lazy_gettext("no capacity left today"),
+    "no_stock": lazy_gettext("no stock of any line"),
+    "blocked": lazy_gettext("product blocked here: %(skus)s"),
+}
 METHOD_LABELS = {"ship": lazy_gettext("Ship from store"), "collect": lazy_gettext("Click & collect")}
 
 
@@ -52,6 +60,13 @@ def unauthorized():
         response.headers["HX-Redirect"] = target
         return response
     return redirect(target)
+
+
+def _refusal_label(code: str, skus=()) -> str:
+    """Why sourcing passed a location over, in the reader's language."""
+    if code == "blocked":
+        return gettext("product blocked here: %(skus)s", skus=", ".join(skus or ()))
+    return str(REFUSAL_LABELS.get(code, code))
 
 
 def _error_page(status: int, message: str):
@@ -73,6 +88,7 @@ def register_web(app: Flask) -> None:
         status_label=lambda s: STATUS_LABELS.get(s, s),
         method_label=lambda m: METHOD_LABELS.get(m, m),
         store_time=store_time,
+        refusal_label=_refusal_label,
     )
 
     @app.context_processor

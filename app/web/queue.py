@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.core import orders, sourcing
 from app.core.errors import DomainError
-from app.core.models import Fulfilment, Location, Order, ShelfLocation
+from app.core.models import Fulfilment, Location, Order, ShelfLocation, SourcingDecision
 from app.core.models import FulfilmentStatus as S
 from app.core.uow import unit_of_work
 from app.extensions import db
@@ -109,6 +109,17 @@ def _shelves(store, fulfilment) -> dict:
     return {row.product_id: row for row in rows}
 
 
+def _decision(fulfilment) -> SourcingDecision | None:
+    """The sourcing decision that gave this fulfilment to its location (the latest one naming it)."""
+    decisions = db.session.scalars(
+        select(SourcingDecision)
+        .where(SourcingDecision.order_id == fulfilment.order_id)
+        .order_by(SourcingDecision.id.desc())
+    )
+    code = fulfilment.location.code
+    return next((d for d in decisions if any(step["location"] == code for step in d.plan)), None)
+
+
 def _detail(store, fulfilment, form=None, status=200, trigger=None):
     return render(
         "queue/fulfilment.html",
@@ -119,6 +130,7 @@ def _detail(store, fulfilment, form=None, status=200, trigger=None):
         fulfilment=fulfilment,
         shelves=_shelves(store, fulfilment),
         form=form or RejectForm(),
+        decision=_decision(fulfilment),
         lines=sorted(fulfilment.lines, key=lambda line: line.id),
     )
 

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from app.core import orders, rules, sourcing, stock
-from app.core.errors import InvalidInput
-from app.core.models import AuditEvent, Fulfilment, SourcingDecision
+from app.core.errors import IllegalTransition, InvalidInput
+from app.core.models import AuditEvent, Fulfilment, SourcingDecision, StockLevel
 from app.extensions import db
 from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, stocked
 
@@ -246,3 +246,31 @@ def test_capacity_counts_the_store_local_day(app):
     assert full.unfulfilled == {"1": 1}
     next_day = sourcing.source_order(_ship_order((product, 1)), actor=ACTOR, now=after_midnight)
     assert next_day.unfulfilled == {}
+
+
+def test_a_short_pick_reroutes_the_missing_units_and_the_rest_goes_on(app):
+    product, other = make_product(sku="MUG"), make_product(sku="CUP")
+    near, next_best = _store("NEAR", 48.87, 2.33), _store("NEXT", 49.0, 2.5)
+    stocked(near, product, 3)
+    stocked(near, other, 1)
+    stocked(next_best, product, 3)
+    order = _ship_order((product, 3), (other, 1))
+    sourcing.source_order(order, actor=ACTOR)
+    [first] = order.fulfilments
+    with pytest.raises(IllegalTransition):  # not accepted yet
+        sourcing.short_pick(first.lines[0], 1, reason="cannot_find", actor=ACTOR)
+    orders.accept_fulfilment(first, actor=ACTOR)
+    with pytest.raises(InvalidInput):
+        sourcing.short_pick(first.lines[0], 4, reason="cannot_find", actor=ACTOR)
+    decision = sourcing.short_pick(first.lines[0], 2, reason="cannot_find", actor=ACTOR)
+    assert decision.trigger == "short_pick"
+    assert first.status == "accepted" and first.lines[0].short == 2
+    assert _served(order)["NEXT"] == {"MUG": 2}
+    assert stock.available_to_promise(near, product) == 2  # the 2 missing units were given back
+    assert stock.available_to_promise(next_best, product) == 1
+    assert {c["location"]: c.get("refusal") for c in decision.candidates}["NEAR"] == "failed"
+    sourcing.short_pick(first.lines[0], 1, reason="cannot_find", actor=ACTOR)
+    sourcing.short_pick(first.lines[1], 1, reason="damaged", actor=ACTOR)
+    assert first.status == "rejected"  # nothing left to pick there
+    assert order.needs_customer_service is True  # 1 MUG and the CUP have nowhere else to go
+    assert db.session.scalar(select(StockLevel.reserved).where(StockLevel.location_id == near.id).limit(1)) == 0

@@ -118,3 +118,27 @@ def test_nul_characters_are_refused_before_they_reach_the_database(client):
     api = client.post("/api/v1/orders", data='{"channel": "a\\u0000"}', content_type="application/json")
     assert api.status_code == 400
     assert api.json["error"] == "bad_request"
+
+
+def test_the_fulfilment_screen_says_why_the_order_came_to_this_store_in_the_readers_language(app, client):
+    from decimal import Decimal
+
+    from app.core import orders, sourcing
+    from app.extensions import db
+    from tests.conftest import login
+    from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
+
+    here = make_location(code="HERE", latitude=Decimal("48.87"), longitude=Decimal("2.33"))
+    paused = make_location(code="PAUSED", ship_paused=True)
+    product = make_product()
+    stocked(here, product, 2)
+    stocked(paused, product, 2)
+    order = orders.create_order(ship_draft((product, 1)), actor=ACTOR)[0]
+    sourcing.source_order(order, actor=ACTOR)
+    user = make_user(stores=[here], language="fr")
+    db.session.commit()
+    login(client, user.email, PASSWORD)
+    body = client.get(f"/stores/HERE/fulfilments/{order.fulfilments[0].id}").get_data(as_text=True)
+    assert "Pourquoi ce magasin ?" in body
+    assert "peut fournir 1 unités sur 1" in body and "choisi" in body
+    assert "expédition en pause" in body

@@ -34,6 +34,12 @@ DEFAULT_HOURS: dict[str, list[list[str]]] = {
 }
 """Monday to Saturday 09:00-19:00, Sunday closed. Treat as read-only; ``validate_hours`` returns a fresh copy."""
 
+
+def store_hours(location) -> dict:
+    """A location's opening hours, or DEFAULT_HOURS when it has none of its own."""
+    return location.opening_hours or DEFAULT_HOURS
+
+
 SEARCH_DAYS = 14
 """How many days without any opening ``add_open_minutes`` searches before giving up."""
 

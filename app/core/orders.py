@@ -187,7 +187,7 @@ def assigned_quantity(order_line: OrderLine) -> int:
 
 def deadlines(location: Location, now: datetime) -> tuple[datetime, datetime]:
     """accept_by and ready_by: the store's allowed minutes counted in its opening hours, in its timezone."""
-    opening = location.opening_hours or hours.DEFAULT_HOURS
+    opening = hours.store_hours(location)
     return (
         hours.add_open_minutes(opening, location.timezone, now, location.accept_within_minutes),
         hours.add_open_minutes(opening, location.timezone, now, location.ready_within_minutes),
@@ -226,7 +226,12 @@ def assign_fulfilment(
     db.session.flush()
     for line in fulfilment.lines:
         stock.reserve(
-            location, line.product, line.quantity, actor=actor, fulfilment_line=line, reference=_ref(fulfilment)
+            location,
+            line.product,
+            line.quantity,
+            actor=actor,
+            fulfilment_line=line,
+            reference=fulfilment_reference(fulfilment),
         )
     after = {"location": location.code, "status": S.CREATED}
     if transfer_to is not None:
@@ -236,7 +241,8 @@ def assign_fulfilment(
     return fulfilment
 
 
-def _ref(fulfilment: Fulfilment) -> str:
+def fulfilment_reference(fulfilment: Fulfilment) -> str:
+    """The reference of a fulfilment's ledger rows: order reference / F<id>."""
     return f"{fulfilment.order.reference}/F{fulfilment.id}"
 
 
@@ -250,7 +256,7 @@ def _release_all(fulfilment: Fulfilment, actor: Actor) -> None:
                 held,
                 actor=actor,
                 fulfilment_line=line,
-                reference=_ref(fulfilment),
+                reference=fulfilment_reference(fulfilment),
                 reason=fulfilment.status_reason,
             )
 
@@ -264,7 +270,7 @@ def _consume_picked(fulfilment: Fulfilment, actor: Actor) -> None:
                 line.picked,
                 actor=actor,
                 fulfilment_line=line,
-                reference=_ref(fulfilment),
+                reference=fulfilment_reference(fulfilment),
             )
     _release_all(fulfilment, actor)
 

@@ -70,7 +70,10 @@ def _flag(values: dict, name: str, errors: dict):
     return value
 
 
-def _check(values: dict, ranges: dict, flags: tuple, errors: dict) -> dict:
+def _check(values: dict, ranges: dict, flags: tuple, errors: dict, others: tuple = ()) -> dict:
+    """Whole numbers in range and true/false flags; names that are none of these are refused."""
+    for name in set(values) - {*ranges, *flags, *others}:
+        errors[name] = N_("Unknown setting.")
     clean = {}
     for name, (low, high) in ranges.items():
         if name in values:
@@ -95,10 +98,7 @@ def _apply(subject, clean: dict, *, actor: Actor, action: str) -> dict:
 def update_rules(values: dict, *, actor: Actor) -> SourcingRules:
     """Change some rules (others stay); refuses everything when one value is invalid."""
     errors = {}
-    unknown = set(values) - {*RULE_RANGES, *RULE_FLAGS, "collect_shortage"}
-    for name in unknown:
-        errors[name] = N_("Unknown setting.")
-    clean = _check(values, RULE_RANGES, RULE_FLAGS, errors)
+    clean = _check(values, RULE_RANGES, RULE_FLAGS, errors, others=("collect_shortage",))
     if "collect_shortage" in values:
         if values["collect_shortage"] not in COLLECT_SHORTAGE:
             errors["collect_shortage"] = N_("Must be refuse or transfer.")
@@ -118,7 +118,7 @@ def location_settings(location: Location) -> dict:
         "kind": location.kind,
         "timezone": location.timezone,
         **{name: getattr(location, name) for name in (*LOCATION_FLAGS, *LOCATION_RANGES)},
-        "opening_hours": location.opening_hours or hours.DEFAULT_HOURS,
+        "opening_hours": hours.store_hours(location),
         "blocked_skus": blocked_skus(location),
     }
 
@@ -126,10 +126,7 @@ def location_settings(location: Location) -> dict:
 def update_location(location: Location, values: dict, *, actor: Actor) -> Location:
     """Change a location's routing settings and opening hours (a dict, or the text form); all or nothing."""
     errors = {}
-    unknown = set(values) - {*LOCATION_RANGES, *LOCATION_FLAGS, "opening_hours"}
-    for name in unknown:
-        errors[name] = N_("Unknown setting.")
-    clean = _check(values, LOCATION_RANGES, LOCATION_FLAGS, errors)
+    clean = _check(values, LOCATION_RANGES, LOCATION_FLAGS, errors, others=("opening_hours",))
     if "opening_hours" in values:
         raw = values["opening_hours"]
         try:

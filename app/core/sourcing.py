@@ -30,7 +30,14 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.orders import OPEN, assign_fulfilment, assigned_quantity, reject_fulfilment, transition
+from app.core.orders import (
+    OPEN,
+    assign_fulfilment,
+    assigned_quantity,
+    fulfilment_reference,
+    reject_fulfilment,
+    transition,
+)
 from app.extensions import db
 
 
@@ -100,10 +107,6 @@ def _customer_origin(order: Order) -> Origin:
     return Origin(None, None, "no coordinates for the address or its postcode: distance neutral")
 
 
-def _today_start(location: Location, now):
-    return hours.local_day_start(location.timezone, now)
-
-
 def _workload(locations, now) -> tuple[dict, dict]:
     """Open fulfilments per location, and fulfilments created since local midnight at each."""
     ids = [loc.id for loc in locations]
@@ -113,7 +116,7 @@ def _workload(locations, now) -> tuple[dict, dict]:
             (Fulfilment.status.in_(OPEN)) | (Fulfilment.created_at >= now - timedelta(hours=48)),
         )
     ).all()
-    starts = {loc.id: _today_start(loc, now) for loc in locations}
+    starts = {loc.id: hours.local_day_start(loc.timezone, now) for loc in locations}
     open_work, today = {}, {}
     for location_id, status, created_at in rows:
         if status in OPEN:
@@ -324,7 +327,7 @@ def short_pick(line: FulfilmentLine, quantity: int, *, reason: str, actor: Actor
         )
     if not reason.strip():
         raise InvalidInput(N_("A reason is required."), fields={"reason": "required"})
-    reference = f"{fulfilment.order.reference}/F{fulfilment.id}"
+    reference = fulfilment_reference(fulfilment)
     stock.release(
         fulfilment.location,
         line.product,

@@ -105,7 +105,9 @@ def deliver(delivery_id: int, now=None) -> str:
 
 
 def replay(delivery: WebhookDelivery, *, actor: Actor) -> WebhookDelivery:
-    """Send a dead-lettered delivery again from scratch."""
+    """Send a dead-lettered delivery again from scratch; any other delivery is left as it is (a repeat is harmless)."""
+    if delivery.status != "dead":
+        return delivery
     before = {"status": delivery.status, "attempts": delivery.attempts}
     delivery.status, delivery.attempts, delivery.next_attempt_at, delivery.last_error = "pending", 0, utcnow(), ""
     audit.record(actor, "webhook.replay", delivery, before, {"status": "pending"})

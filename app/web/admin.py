@@ -151,9 +151,7 @@ def _location(code: str) -> Location:
 @bp.route("/locations/<location_code>", methods=["GET", "POST"])
 def location(location_code):
     place = _location(location_code)
-    form = LocationForm(obj=place)
-    if request.method == "GET":
-        form.opening_hours.data = hours.format_hours_text(place.opening_hours or hours.DEFAULT_HOURS)
+    form = _location_form(place, request.form if request.method == "POST" else None)
     status, trigger = 200, None
     if request.method == "POST":
 
@@ -164,6 +162,14 @@ def location(location_code):
 
         status, trigger = _save(form, change)
     return _location_page(place, form, BlockForm(formdata=None, prefix="block"), status, trigger)
+
+
+def _location_form(place, formdata) -> LocationForm:
+    """The settings form: what was posted, or the location's values with its hours as text."""
+    form = LocationForm(formdata=formdata, obj=place)
+    if formdata is None:
+        form.opening_hours.data = hours.format_hours_text(hours.store_hours(place))
+    return form
 
 
 def _location_page(place, form, block_form, status, trigger):
@@ -192,8 +198,7 @@ def block(location_code):
     status, trigger = _save(block_form, change)
     if status == 200:
         return redirect(url_for("admin.location", location_code=place.code), 303)
-    form = LocationForm(obj=place, formdata=None)
-    form.opening_hours.data = hours.format_hours_text(place.opening_hours or hours.DEFAULT_HOURS)
+    form = _location_form(place, None)
     return _location_page(place, form, block_form, status, trigger)
 
 
@@ -273,6 +278,5 @@ def replay(delivery_id):
         delivery = db.session.get(WebhookDelivery, delivery_id)
         if delivery is None:
             abort(404)
-        if delivery.status == "dead":  # replaying twice, or a delivered one, changes nothing
-            jobs.replay(delivery, actor=current_actor())
+        jobs.replay(delivery, actor=current_actor())
     return redirect(url_for("admin.webhooks"), 303)

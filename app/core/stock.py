@@ -45,7 +45,9 @@ def level_for_update(location: Location, product: Product) -> StockLevel:
     return db.session.scalars(stmt).one()
 
 
-def _apply(level, location, product, kind, actor, *, on_hand=0, reserved=0, need_available=0, reason="", reference=""):
+def _apply(
+    level, location, product, kind, actor, *, on_hand=0, reserved=0, damaged=0, need_available=0, reason="", reference=""
+):
     """Change one stock row by the given deltas and append the matching ledger row."""
     new_on_hand, new_reserved = level.on_hand + on_hand, level.reserved + reserved
     params = {"sku": product.sku, "location": location.code}
@@ -64,7 +66,12 @@ def _apply(level, location, product, kind, actor, *, on_hand=0, reserved=0, need
     result = db.session.execute(
         update(StockLevel)
         .where(*guards)
-        .values(on_hand=StockLevel.on_hand + on_hand, reserved=StockLevel.reserved + reserved, updated_at=utcnow())
+        .values(
+            on_hand=StockLevel.on_hand + on_hand,
+            reserved=StockLevel.reserved + reserved,
+            damaged=StockLevel.damaged + damaged,
+            updated_at=utcnow(),
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # only reachable without row locks (SQLite): someone got there first
@@ -75,6 +82,7 @@ def _apply(level, location, product, kind, actor, *, on_hand=0, reserved=0, need
         kind=str(kind),
         on_hand_delta=on_hand,
         reserved_delta=reserved,
+        damaged_delta=damaged,
         reason=reason[:200],
         reference=reference[:120],
         actor=actor.label,
@@ -128,6 +136,40 @@ def set_count(
     if delta == 0:
         return None
     return _apply(level, location, product, kind, actor, on_hand=delta, reason=reason, reference=reference)
+
+
+def mark_damaged(location, product, quantity: int, *, actor: Actor, reason: str = "damaged", reference: str = ""):
+    """Move units from on hand to the damaged count: they stay in the store but are never sold or reserved."""
+    _positive(quantity)
+    level = level_for_update(location, product)
+    return _apply(
+        level,
+        location,
+        product,
+        MovementKind.DAMAGE,
+        actor,
+        on_hand=-quantity,
+        damaged=quantity,
+        reason=reason,
+        reference=reference,
+    )
+
+
+def report_out_of_stock(location, product, *, actor: Actor, reason: str = "reported out of stock", reference=""):
+    """An associate found none on the shelf: nothing more is available here (units held for other orders stay)."""
+    level = level_for_update(location, product)
+    if level.on_hand == level.reserved:
+        return None
+    return _apply(
+        level,
+        location,
+        product,
+        MovementKind.COUNT,
+        actor,
+        on_hand=level.reserved - level.on_hand,
+        reason=reason,
+        reference=reference,
+    )
 
 
 def set_safety_stock(location, product, quantity: int, *, actor: Actor) -> StockLevel:

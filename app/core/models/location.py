@@ -15,6 +15,8 @@ class Location(Timestamps, db.Model):
     __table_args__ = (
         CheckConstraint("kind IN ('store', 'warehouse')", name="kind"),
         CheckConstraint("daily_capacity >= 0", name="daily_capacity"),
+        CheckConstraint("pick_batch_size BETWEEN 1 AND 50", name="pick_batch_size"),
+        CheckConstraint("scan_mode IN ('every', 'first', 'none')", name="scan_mode"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,6 +41,12 @@ class Location(Timestamps, db.Model):
     sourcing_priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # {"mon": [["09:00", "19:00"]], ...} in the store's timezone; None means app.core.hours.DEFAULT_HOURS.
     opening_hours: Mapped[dict | None] = mapped_column(JSON)
+    # Floor settings: orders per batch pick list (1-50), scan mode (every, first, none), scanning while packing,
+    # and the thermal printer that takes ZPL on host:port (empty: print PDFs from the tablet).
+    pick_batch_size: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    scan_mode: Mapped[str] = mapped_column(String(8), default="every", server_default="every")
+    scan_to_pack: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    zpl_printer: Mapped[str] = mapped_column(String(120), default="", server_default="")
 
     def __repr__(self) -> str:
         return f"<Location {self.code}>"

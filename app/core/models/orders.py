@@ -78,6 +78,9 @@ class Order(Timestamps, db.Model):
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set when some units could not be placed anywhere: customer service must call the customer.
     needs_customer_service: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # Value-added services asked for with the order: their own step when packing.
+    gift_wrap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    gift_message: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
     lines: Mapped[list["OrderLine"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.line_no"
@@ -132,10 +135,18 @@ class Fulfilment(Timestamps, db.Model):
     # Click & collect served from another location: the parcel travels to this pickup store.
     transfer_to_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Floor work: who is picking it, on which pick list and into which tote; the gift step once done.
+    picker_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    pick_list_id: Mapped[int | None] = mapped_column(ForeignKey("pick_list.id"), index=True)
+    tote: Mapped[str] = mapped_column(String(2), default="", server_default="")
+    gift_done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     order: Mapped[Order] = relationship(back_populates="fulfilments")
     location = relationship("Location", foreign_keys=[location_id])
     transfer_to = relationship("Location", foreign_keys=[transfer_to_id])
+    picker = relationship("User")
+    pick_list = relationship("PickList", back_populates="fulfilments")
+    parcels = relationship("Parcel", back_populates="fulfilment", cascade="all, delete-orphan", order_by="Parcel.number")
     lines: Mapped[list["FulfilmentLine"]] = relationship(
         back_populates="fulfilment", cascade="all, delete-orphan", order_by="FulfilmentLine.id"
     )

@@ -75,7 +75,7 @@ def _error_page(status: int, message: str):
 
 
 def register_web(app: Flask) -> None:
-    from app.web import admin, auth, queue, stock
+    from app.web import admin, auth, pack, pick, queue, stock
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -83,6 +83,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(queue.bp)
     app.register_blueprint(stock.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(pick.bp)
+    app.register_blueprint(pack.bp)
 
     app.jinja_env.globals.update(
         status_label=lambda s: STATUS_LABELS.get(s, s),

@@ -71,8 +71,25 @@
       buffer += e.key;
     }
   });
+  /* Every scan carries an id made on this device. When the network drops, scanning the same code
+     again sends the same id, so the server counts it once; any answer from the server ends it. */
+  var pending = null;
+  function newScanId() {
+    var bytes = new Uint8Array(16), out = "";
+    window.crypto.getRandomValues(bytes);  /* works on plain http inside a store network, unlike randomUUID */
+    bytes.forEach(function (b) { out += ("0" + b.toString(16)).slice(-2); });
+    return out;
+  }
+  document.addEventListener("submit", function (e) {
+    if (!e.target || e.target.id !== "scan-form") { return; }
+    var input = document.getElementById("scan-input"), field = document.getElementById("scan-id");
+    var code = input ? input.value.trim() : "";
+    if (!pending || pending.code !== code) { pending = {id: newScanId(), code: code}; }
+    if (field) { field.value = pending.id; }
+  }, true);
   document.addEventListener("htmx:afterRequest", function (e) {
     if (e.detail.elt && e.detail.elt.id === "scan-form") {
+      if (e.detail.xhr && e.detail.xhr.status) { pending = null; }  /* answered: the next scan is a new one */
       var input = document.getElementById("scan-input");
       if (input) { input.value = ""; }
     }

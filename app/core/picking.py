@@ -1,0 +1,563 @@
+"""Picking: one or a batch of fulfilments on a pick list, walked in the store's pick sequence.
+
+Every scan is stored under the id the device gave it, so a resend after a network drop is
+answered with the first outcome and never counts twice. Units are counted on the fulfilment
+lines (picked); stock stays reserved until the parcel leaves (orders.transition to shipped).
+"""
+
+import string
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.core import audit, commands, orders, sourcing, stock
+from app.core.actor import Actor
+from app.core.catalogue import find_product
+from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
+from app.core.models import Fulfilment, FulfilmentLine, Location, PickList, Scan, ScanMode, ShelfLocation, User
+from app.core.models import FulfilmentStatus as S
+from app.core.models.base import utcnow
+from app.extensions import db
+
+TOTES = string.ascii_uppercase  # A..Z, then AA.. for the 27th and on
+MAX_BATCH = 50
+CLIENT_ID_CHARS = set(string.ascii_letters + string.digits + "-_")
+
+# Why units could not be picked, and what that says about the stock on the shelf.
+SHORT_REASONS = ("out_of_stock", "damaged", "cannot_find", "other")
+
+
+class PickRefused(DomainError):
+    code = "pick_refused"
+    http_status = 409
+
+
+def tote_name(index: int) -> str:
+    """A, B, ... Z, AA, AB, ...: the tote each order of a batch goes into."""
+    return TOTES[index] if index < len(TOTES) else TOTES[index // len(TOTES) - 1] + TOTES[index % len(TOTES)]
+
+
+@dataclass
+class Split:
+    """The units of one product that go into one tote."""
+
+    line: FulfilmentLine
+    tote: str
+    reference: str
+
+    @property
+    def left(self) -> int:
+        return self.line.quantity - self.line.picked - self.line.short
+
+
+@dataclass
+class Group:
+    """One product on the pick list: where it is and how its units split across the totes."""
+
+    product: object
+    shelf: ShelfLocation | None
+    splits: list[Split] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(s.line.quantity for s in self.splits)
+
+    @property
+    def picked(self) -> int:
+        return sum(s.line.picked for s in self.splits)
+
+    @property
+    def short(self) -> int:
+        return sum(s.line.short for s in self.splits)
+
+    @property
+    def left(self) -> int:
+        return sum(s.left for s in self.splits)
+
+    @property
+    def shelf_text(self) -> str:
+        return f"{self.shelf.aisle}-{self.shelf.bay}" if self.shelf else ""
+
+
+@dataclass
+class Outcome:
+    """What a scan or tap did, replayed as is when the same scan id comes again."""
+
+    ok: bool
+    outcome: str
+    message: str
+    params: dict = field(default_factory=dict)
+    line_id: int | None = None
+    replayed: bool = False
+
+
+def active_fulfilments(pick_list: PickList) -> list[Fulfilment]:
+    return [f for f in pick_list.fulfilments if f.status == S.PICKING]
+
+
+def groups(pick_list: PickList) -> list[Group]:
+    """The pick list's products in the store's pick sequence (then aisle, bay, SKU), each split by tote."""
+    fulfilments = active_fulfilments(pick_list)
+    product_ids = {line.product_id for f in fulfilments for line in f.lines}
+    shelves = {
+        row.product_id: row
+        for row in db.session.scalars(
+            select(ShelfLocation).where(
+                ShelfLocation.location_id == pick_list.location_id, ShelfLocation.product_id.in_(product_ids)
+            )
+        )
+    }
+    by_product: dict[int, Group] = {}
+    for f in fulfilments:
+        for line in f.lines:
+            group = by_product.setdefault(line.product_id, Group(line.product, shelves.get(line.product_id)))
+            group.splits.append(Split(line, f.tote, f.order.reference))
+
+    def order_key(g: Group):
+        shelf = g.shelf
+        return (shelf is None, shelf.pick_sequence if shelf else 0, shelf.aisle if shelf else "", g.product.sku)
+
+    return sorted(by_product.values(), key=order_key)
+
+
+def current_group(pick_list: PickList, all_groups: list[Group] | None = None) -> Group | None:
+    """The next product to pick: the first unfinished one in sequence that was not skipped with NEXT."""
+    all_groups = groups(pick_list) if all_groups is None else all_groups
+    open_groups = [g for g in all_groups if g.left]
+    if not open_groups:
+        return None
+    skipped = _skipped_products(pick_list)
+    waiting = [g for g in open_groups if g.product.id not in skipped]
+    return (waiting or open_groups)[0]
+
+
+def _skipped_products(pick_list: PickList) -> set[int]:
+    """Products put off with NEXT since they were last counted (they come back once everything else is done)."""
+    skipped: set[int] = set()
+    rows = db.session.scalars(
+        select(Scan).where(Scan.pick_list_id == pick_list.id, Scan.undone_at.is_(None)).order_by(Scan.id)
+    )
+    for row in rows:
+        product_id = (row.details or {}).get("product_id")
+        if row.outcome == "skipped" and product_id:
+            skipped.add(product_id)
+        elif row.quantity and product_id:
+            skipped.discard(product_id)
+    return skipped
+
+
+def _check_client_id(client_id: str) -> str:
+    client_id = (client_id or "").strip()
+    if not 8 <= len(client_id) <= 64 or set(client_id) - CLIENT_ID_CHARS:
+        raise InvalidInput(N_("This scan has no valid scan id; scan again."), fields={"scan_id": "invalid"})
+    return client_id
+
+
+def _replay(client_id: str, pick_list: PickList) -> Outcome | None:
+    earlier = db.session.scalar(select(Scan).where(Scan.client_id == client_id))
+    if earlier is None:
+        return None
+    if earlier.pick_list_id != pick_list.id:
+        raise InvalidInput(N_("This scan id was already used for other work; scan again."), fields={"scan_id": "used"})
+    d = earlier.details or {}
+    return Outcome(
+        ok=d.get("ok", False),
+        outcome=earlier.outcome,
+        message=d.get("message", ""),
+        params=d.get("params", {}),
+        line_id=earlier.fulfilment_line_id,
+        replayed=True,
+    )
+
+
+def _record(pick_list, user, client_id, code, result: Outcome, quantity=0, product_id=None) -> Outcome:
+    """Store the scan under its client id; a concurrent resend of the same id loses and gets the stored outcome."""
+    row = Scan(
+        client_id=client_id,
+        location_id=pick_list.location_id,
+        user_id=user.id if user else None,
+        purpose="pick",
+        pick_list_id=pick_list.id,
+        fulfilment_line_id=result.line_id,
+        code=code[:64],
+        outcome=result.outcome,
+        quantity=quantity,
+        details={"ok": result.ok, "message": result.message, "params": result.params, "product_id": product_id},
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+            db.session.flush()
+    except IntegrityError:
+        raise PickRefused(N_("This scan was already received; scan again."), fields={"scan_id": "used"}) from None
+    return result
+
+
+def _require_picker(pick_list: PickList, user: User) -> None:
+    if pick_list.status != "open":
+        raise PickRefused(N_("This pick list is finished."))
+    if pick_list.user_id != user.id:
+        raise PickRefused(
+            N_("%(name)s is picking this list. Take it over to go on."),
+            name=pick_list.user.name if pick_list.user else "",
+        )
+
+
+def start_pick(location: Location, fulfilments: list[Fulfilment], *, user: User, actor: Actor) -> PickList:
+    """Put accepted fulfilments on a new pick list for this user, each into its own tote, and start picking them.
+
+    Starting the same fulfilments again (a resend) returns the user's open pick list that already has them.
+    """
+    if not fulfilments:
+        raise InvalidInput(N_("Choose at least one order to pick."), fields={"fulfilments": "empty"})
+    limit = min(location.pick_batch_size, MAX_BATCH)
+    if len(fulfilments) > limit:
+        raise InvalidInput(
+            N_("A pick list takes at most %(limit)s orders at this store."),
+            fields={"fulfilments": "too_many"},
+            limit=limit,
+        )
+    ids = {f.id for f in fulfilments}
+    if all(f.pick_list is not None and f.pick_list.status == "open" for f in fulfilments):
+        lists = {f.pick_list_id for f in fulfilments}
+        existing = fulfilments[0].pick_list
+        if len(lists) == 1 and existing.user_id == user.id and ids <= {f.id for f in existing.fulfilments}:
+            return existing
+    for f in fulfilments:
+        if f.location_id != location.id:
+            raise InvalidInput(N_("This order is not for this store."), fields={"fulfilments": "foreign"})
+        orders.ensure_not_held(f)
+        if f.status == S.PICKING and f.pick_list is not None and f.pick_list.status == "open":
+            raise PickRefused(
+                N_("Order %(ref)s is already being picked by %(name)s."),
+                ref=f.order.reference,
+                name=f.picker.name if f.picker else "",
+            )
+        if f.status not in {S.ACCEPTED, S.PICKING}:
+            raise IllegalTransition(current=f.status, target=S.PICKING)
+    pick_list = PickList(location_id=location.id, user_id=user.id, status="open")
+    db.session.add(pick_list)
+    db.session.flush()
+    ordered = sorted(fulfilments, key=lambda f: (f.ready_by or utcnow(), f.id))
+    for index, f in enumerate(ordered):
+        f.pick_list, f.tote, f.picker_id = pick_list, tote_name(index), user.id
+        if f.status == S.ACCEPTED:
+            orders.transition(f, S.PICKING, actor=actor)
+    audit.record(actor, "pick.start", pick_list, None, {"fulfilments": [f.id for f in ordered]})
+    db.session.flush()
+    return pick_list
+
+
+def take_over(pick_list: PickList, *, user: User, actor: Actor) -> PickList:
+    """Another associate goes on with someone's pick list (they were warned; the audit keeps both names)."""
+    if pick_list.status != "open":
+        raise PickRefused(N_("This pick list is finished."))
+    if pick_list.user_id == user.id:
+        return pick_list
+    before = pick_list.user.email if pick_list.user else None
+    pick_list.user_id = user.id
+    for f in active_fulfilments(pick_list):
+        f.picker_id = user.id
+    audit.record(actor, "pick.takeover", pick_list, {"user": before}, {"user": user.email})
+    db.session.flush()
+    return pick_list
+
+
+def _lines_for(pick_list: PickList, product_id: int) -> list[FulfilmentLine]:
+    return [
+        line
+        for f in sorted(active_fulfilments(pick_list), key=lambda f: f.tote)
+        for line in f.lines
+        if line.product_id == product_id
+    ]
+
+
+def _put_back(pick_list: PickList, product) -> Outcome | None:
+    """The product belongs to an order cancelled (or taken away) mid-pick: say so, and where it goes back."""
+    for f in pick_list.fulfilments:
+        if f.status in {S.CANCELLED, S.REJECTED} and any(line.product_id == product.id for line in f.lines):
+            shelf = db.session.scalar(
+                select(ShelfLocation).where(
+                    ShelfLocation.location_id == pick_list.location_id, ShelfLocation.product_id == product.id
+                )
+            )
+            return Outcome(
+                False,
+                "cancelled",
+                N_("Order %(ref)s was cancelled: stop picking it and put %(name)s back at %(shelf)s."),
+                {
+                    "ref": f.order.reference,
+                    "name": product.name,
+                    "shelf": f"{shelf.aisle}-{shelf.bay}" if shelf else "—",
+                },
+            )
+    return None
+
+
+def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: Actor) -> Outcome:
+    """Handle one scan on a pick list: a product (counts one unit, never more than needed) or a command barcode."""
+    client_id = _check_client_id(client_id)
+    replay = _replay(client_id, pick_list)
+    if replay is not None:
+        return replay
+    _require_picker(pick_list, user)
+    code = (code or "").strip()
+    if not code:
+        raise InvalidInput(N_("Scan or type a code."), fields={"code": "required"})
+    cmd = commands.command(code)
+    if cmd is not None:
+        return _command(pick_list, cmd, code, client_id, user=user, actor=actor)
+    product = find_product(code)
+    if product is None:
+        return _record(
+            pick_list,
+            user,
+            client_id,
+            code,
+            Outcome(False, "unknown", N_("Unknown code %(code)s."), {"code": code[:64]}),
+        )
+    lines = _lines_for(pick_list, product.id)
+    if not lines:
+        result = _put_back(pick_list, product) or Outcome(
+            False, "wrong_product", N_("Wrong product: %(name)s is not on this pick list."), {"name": product.name}
+        )
+        return _record(pick_list, user, client_id, code, result, product_id=product.id)
+    line = next((line for line in lines if line.quantity - line.picked - line.short > 0), None)
+    if line is None:
+        total = sum(line.quantity - line.short for line in lines)
+        result = Outcome(
+            False, "over", N_("All %(total)s of %(name)s are already picked."), {"total": total, "name": product.name}
+        )
+        return _record(pick_list, user, client_id, code, result, product_id=product.id)
+    mode = pick_list.location.scan_mode
+    line.picked += 1
+    left = line.quantity - line.picked - line.short
+    tote = line.fulfilment.tote
+    if mode == ScanMode.FIRST and left:
+        result = Outcome(
+            True,
+            "verified",
+            N_("%(name)s: right product. Put it in tote %(tote)s and confirm the quantity."),
+            {"name": product.name, "tote": tote, "left": left},
+            line.id,
+        )
+    else:
+        result = Outcome(
+            True,
+            "counted",
+            N_("%(name)s into tote %(tote)s: %(left)s more for this order."),
+            {"name": product.name, "tote": tote, "left": left},
+            line.id,
+        )
+    _audit_count(actor, line, 1, client_id)
+    return _record(pick_list, user, client_id, code, result, quantity=1, product_id=product.id)
+
+
+def _audit_count(actor: Actor, line: FulfilmentLine, quantity: int, client_id: str) -> None:
+    audit.record(
+        actor,
+        "pick.count",
+        line.fulfilment,
+        None,
+        {"sku": line.product.sku, "quantity": quantity, "picked": line.picked, "scan_id": client_id},
+    )
+    db.session.flush()
+
+
+def confirm(pick_list: PickList, line: FulfilmentLine, quantity: int, client_id: str, *, user: User, actor: Actor):
+    """Tap to confirm units of a line (no-scan stores, and the quantity after a first-unit scan)."""
+    client_id = _check_client_id(client_id)
+    replay = _replay(client_id, pick_list)
+    if replay is not None:
+        return replay
+    _require_picker(pick_list, user)
+    if line.fulfilment.pick_list_id != pick_list.id or line.fulfilment.status != S.PICKING:
+        raise InvalidInput(N_("This line is not on this pick list."), fields={"line": "foreign"})
+    left = line.quantity - line.picked - line.short
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= left:
+        raise InvalidInput(
+            N_("The quantity must be from 1 to %(left)s."), fields={"quantity": "range"}, left=max(left, 0)
+        )
+    line.picked += quantity
+    _audit_count(actor, line, quantity, client_id)
+    result = Outcome(
+        True,
+        "confirmed",
+        N_("%(quantity)s × %(name)s into tote %(tote)s."),
+        {"quantity": quantity, "name": line.product.name, "tote": line.fulfilment.tote},
+        line.id,
+    )
+    return _record(pick_list, user, client_id, f"confirm:{line.id}", result, quantity, line.product_id)
+
+
+def _command(pick_list, cmd, code, client_id, *, user, actor) -> Outcome:
+    if cmd == commands.UNDO:
+        return undo_last(pick_list, client_id, user=user, actor=actor)
+    if cmd == commands.CONFIRM:
+        last = _last_counted(pick_list)
+        if last is not None and last.outcome == "verified":
+            line = last.fulfilment_line
+            left = line.quantity - line.picked - line.short
+            if left and line.fulfilment.status == S.PICKING:
+                return confirm(pick_list, line, left, client_id, user=user, actor=actor)
+        if current_group(pick_list) is None:
+            finish(pick_list, user=user, actor=actor)
+            return _record(pick_list, user, client_id, code, Outcome(True, "finished", N_("Picking finished.")))
+        return _record(
+            pick_list, user, client_id, code, Outcome(False, "not_done", N_("There are still items to pick."))
+        )
+    group = current_group(pick_list)
+    if cmd == commands.NEXT:
+        if group is None:
+            return _record(pick_list, user, client_id, code, Outcome(True, "skipped", N_("Nothing left to pick.")))
+        result = Outcome(True, "skipped", N_("%(name)s put off until the end."), {"name": group.product.name})
+        return _record(pick_list, user, client_id, code, result, product_id=group.product.id)
+    if cmd == commands.SHORT:
+        result = Outcome(True, "short_prompt", N_("Say why the item is short."), {})
+        if group is not None:
+            split = next(s for s in group.splits if s.left)
+            result.line_id = split.line.id
+        return _record(pick_list, user, client_id, code, result)
+    return _record(
+        pick_list, user, client_id, code, Outcome(False, "command", N_("This command is not used while picking."))
+    )
+
+
+def _last_counted(pick_list: PickList) -> Scan | None:
+    return db.session.scalar(
+        select(Scan)
+        .where(Scan.pick_list_id == pick_list.id, Scan.quantity > 0, Scan.undone_at.is_(None))
+        .order_by(Scan.id.desc())
+        .limit(1)
+    )
+
+
+def last_scan(pick_list: PickList) -> Scan | None:
+    """The latest scan that counted units and can still be undone."""
+    return _last_counted(pick_list)
+
+
+def undo_last(pick_list: PickList, client_id: str, *, user: User, actor: Actor, expected: int | None = None):
+    """Take back the latest counted scan (audited). `expected` is the scan the screen showed: a resend undoes nothing."""
+    client_id = _check_client_id(client_id)
+    replay = _replay(client_id, pick_list)
+    if replay is not None:
+        return replay
+    _require_picker(pick_list, user)
+    last = _last_counted(pick_list)
+    if last is None or (expected is not None and last.id != expected):
+        return _record(pick_list, user, client_id, "undo", Outcome(False, "nothing_to_undo", N_("Nothing to undo.")))
+    line = last.fulfilment_line
+    if line.fulfilment.status != S.PICKING:
+        return _record(pick_list, user, client_id, "undo", Outcome(False, "nothing_to_undo", N_("Nothing to undo.")))
+    line.picked -= last.quantity
+    last.undone_at = utcnow()
+    audit.record(
+        actor,
+        "pick.undo",
+        line.fulfilment,
+        {"picked": line.picked + last.quantity},
+        {"picked": line.picked, "sku": line.product.sku, "scan_id": last.client_id},
+    )
+    result = Outcome(
+        True,
+        "undone",
+        N_("Undone: %(quantity)s × %(name)s out of tote %(tote)s."),
+        {"quantity": last.quantity, "name": line.product.name, "tote": line.fulfilment.tote},
+        line.id,
+    )
+    return _record(pick_list, user, client_id, "undo", result)
+
+
+STOCK_EFFECTS = {"out_of_stock", "damaged"}
+
+
+def short(
+    pick_list: PickList, line: FulfilmentLine, quantity: int, reason: str, note: str, *, user: User, actor: Actor
+):
+    """Units of a line cannot be picked: they re-route elsewhere (sourcing.short_pick) and the rest goes on.
+
+    out_of_stock tells the stock that nothing more is on the shelf; damaged moves the units to the damaged count.
+    """
+    _require_picker(pick_list, user)
+    if line.fulfilment.pick_list_id != pick_list.id or line.fulfilment.status != S.PICKING:
+        raise InvalidInput(N_("This line is not on this pick list."), fields={"line": "foreign"})
+    if reason not in SHORT_REASONS:
+        raise InvalidInput(N_("Choose a reason."), fields={"reason": "invalid"})
+    if reason == "other" and not note.strip():
+        raise InvalidInput(N_("Say what happened."), fields={"note": "required"})
+    text = f"{reason}: {note.strip()}" if note.strip() else reason
+    fulfilment, product, location = line.fulfilment, line.product, pick_list.location
+    sourcing.short_pick(line, quantity, reason=text, actor=actor)
+    reference = orders.fulfilment_reference(fulfilment)
+    if reason == "out_of_stock":
+        stock.report_out_of_stock(location, product, actor=actor, reason=f"short pick: {text}", reference=reference)
+    elif reason == "damaged":
+        level = stock.level_for_update(location, product)
+        movable = min(quantity, level.on_hand - level.reserved)
+        if movable > 0:
+            stock.mark_damaged(
+                location, product, movable, actor=actor, reason=f"short pick: {text}", reference=reference
+            )
+    _close_if_done(pick_list, actor)
+    return fulfilment
+
+
+def finish(pick_list: PickList, *, user: User, actor: Actor) -> PickList:
+    """Every unit is picked or short: the orders move on to packing (or to ready for pickup steps)."""
+    if pick_list.status != "open":
+        return pick_list
+    _require_picker(pick_list, user)
+    left = sum(g.left for g in groups(pick_list))
+    if left:
+        raise PickRefused(N_("%(left)s units are still to pick or to mark short."), left=left)
+    for f in active_fulfilments(pick_list):
+        orders.transition(f, S.PICKED, actor=actor)
+    _close_if_done(pick_list, actor)
+    return pick_list
+
+
+def _close_if_done(pick_list: PickList, actor: Actor) -> None:
+    if pick_list.status == "open" and not active_fulfilments(pick_list):
+        pick_list.status, pick_list.closed_at = "done", utcnow()
+        audit.record(actor, "pick.finish", pick_list, None, {"status": "done"})
+        db.session.flush()
+
+
+def stop_cancelled(pick_list: PickList) -> list[dict]:
+    """Orders on this list cancelled or taken away mid-pick, with what was already picked and where it goes back."""
+    notices = []
+    for f in pick_list.fulfilments:
+        if f.status not in {S.CANCELLED, S.REJECTED}:
+            continue
+        shelves = {
+            row.product_id: row
+            for row in db.session.scalars(
+                select(ShelfLocation).where(ShelfLocation.location_id == pick_list.location_id)
+            )
+            if any(line.product_id == row.product_id for line in f.lines)
+        }
+        items = [
+            {
+                "name": line.product.name,
+                "quantity": line.picked,
+                "shelf": f"{shelves[line.product_id].aisle}-{shelves[line.product_id].bay}"
+                if line.product_id in shelves
+                else "—",
+            }
+            for line in f.lines
+            if line.picked
+        ]
+        notices.append({"reference": f.order.reference, "status": f.status, "tote": f.tote, "items": items})
+    return notices
+
+
+def open_pick_list_for(user: User, location: Location) -> PickList | None:
+    """The user's pick list in progress at this store, if any (to resume after a refresh or a break)."""
+    return db.session.scalar(
+        select(PickList)
+        .where(PickList.location_id == location.id, PickList.user_id == user.id, PickList.status == "open")
+        .order_by(PickList.id.desc())
+        .limit(1)
+    )

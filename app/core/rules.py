@@ -3,6 +3,8 @@
 The web admin screens and the JSON API both go through these functions, so both validate alike.
 """
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,8 +30,11 @@ LOCATION_RANGES = {
     "daily_capacity": (0, 10_000),
     "accept_within_minutes": (5, 7 * 24 * 60),
     "ready_within_minutes": (5, 14 * 24 * 60),
+    "pick_batch_size": (1, 50),
 }
-LOCATION_FLAGS = ("ships_from_store", "ship_paused", "click_and_collect")
+LOCATION_FLAGS = ("ships_from_store", "ship_paused", "click_and_collect", "scan_to_pack")
+SCAN_MODES = ("every", "first", "none")
+PRINTER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,100}[A-Za-z0-9])?:(\d{1,5})$")
 
 
 def current_rules() -> SourcingRules:
@@ -118,6 +123,8 @@ def location_settings(location: Location) -> dict:
         "kind": location.kind,
         "timezone": location.timezone,
         **{name: getattr(location, name) for name in (*LOCATION_FLAGS, *LOCATION_RANGES)},
+        "scan_mode": location.scan_mode,
+        "zpl_printer": location.zpl_printer,
         "opening_hours": hours.store_hours(location),
         "blocked_skus": blocked_skus(location),
     }
@@ -126,7 +133,13 @@ def location_settings(location: Location) -> dict:
 def update_location(location: Location, values: dict, *, actor: Actor) -> Location:
     """Change a location's routing settings and opening hours (a dict, or the text form); all or nothing."""
     errors = {}
-    clean = _check(values, LOCATION_RANGES, LOCATION_FLAGS, errors, others=("opening_hours",))
+    clean = _check(values, LOCATION_RANGES, LOCATION_FLAGS, errors, others=("opening_hours", "scan_mode", "zpl_printer"))
+    if "scan_mode" in values:
+        if values["scan_mode"] not in SCAN_MODES:
+            errors["scan_mode"] = N_("Must be every, first or none.")
+        clean["scan_mode"] = values["scan_mode"]
+    if "zpl_printer" in values:
+        clean["zpl_printer"] = _printer(values["zpl_printer"], errors)
     if "opening_hours" in values:
         raw = values["opening_hours"]
         try:
@@ -137,6 +150,17 @@ def update_location(location: Location, values: dict, *, actor: Actor) -> Locati
         raise InvalidInput(N_("Some values are not valid."), fields=errors)
     _apply(location, clean, actor=actor, action="location.settings")
     return location
+
+
+def _printer(value, errors: dict) -> str:
+    """A thermal printer's host:port (port 1-65535), or empty for none."""
+    value = value.strip() if isinstance(value, str) else value
+    if value == "":
+        return ""
+    match = PRINTER_RE.match(value) if isinstance(value, str) else None
+    if match is None or not 0 < int(match.group(1)) < 65536:
+        errors["zpl_printer"] = N_("Must be host:port, e.g. 192.168.1.50:9100, or empty.")
+    return value
 
 
 def blocked_skus(location: Location) -> list[str]:

@@ -70,6 +70,19 @@ class LocationForm(FlaskForm):
     ready_within_minutes = _number(
         lazy_gettext("Minutes to be ready (opening hours)"), rules.LOCATION_RANGES["ready_within_minutes"]
     )
+    pick_batch_size = _number(lazy_gettext("Orders per batch pick list"), rules.LOCATION_RANGES["pick_batch_size"])
+    scan_mode = SelectField(
+        lazy_gettext("Scanning while picking"),
+        choices=[
+            SelectChoice("every", lazy_gettext("Scan every unit")),
+            SelectChoice("first", lazy_gettext("Scan the first unit, then confirm the quantity")),
+            SelectChoice("none", lazy_gettext("No scan: tap to confirm")),
+        ],
+    )
+    scan_to_pack = BooleanField(lazy_gettext("Scan each unit when packing"))
+    zpl_printer = StringField(
+        lazy_gettext("Thermal label printer (host:port, empty for none)"), validators=[Length(max=120)]
+    )
     opening_hours = TextAreaField(
         lazy_gettext("Opening hours, one line per day (mon 09:00-12:30, 14:00-19:00 / sun closed)"),
         validators=[DataRequired(), Length(max=800)],
@@ -158,6 +171,7 @@ def location(location_code):
         def change():
             values = {name: getattr(form, name).data for name in (*rules.LOCATION_FLAGS, *rules.LOCATION_RANGES)}
             values["opening_hours"] = form.opening_hours.data
+            values["scan_mode"], values["zpl_printer"] = form.scan_mode.data, form.zpl_printer.data or ""
             rules.update_location(place, values, actor=current_actor())
 
         status, trigger = _save(form, change)

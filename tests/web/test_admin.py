@@ -106,12 +106,16 @@ def test_an_admin_pauses_a_store_and_edits_its_opening_hours(app, client, admin)
         "daily_capacity": "40",
         "accept_within_minutes": "45",
         "ready_within_minutes": "180",
+        "pick_batch_size": "12",
+        "scan_mode": "first",
+        "zpl_printer": "192.168.1.50:9100",
         "opening_hours": "mon 10:00-19:00\ntue 09:00-12:30, 14:00-19:00\nsun closed",
     }
     assert _post(client, "/admin/locations/LYO01", form).status_code == 200
     store = db.session.scalar(select(Location).where(Location.code == "LYO01"))
     db.session.refresh(store)
     assert store.ship_paused is True and store.daily_capacity == 40
+    assert (store.pick_batch_size, store.scan_mode, store.zpl_printer) == (12, "first", "192.168.1.50:9100")
     assert store.opening_hours["tue"] == [["09:00", "12:30"], ["14:00", "19:00"]]
     assert store.opening_hours["wed"] == []
     bad = _post(client, "/admin/locations/LYO01", {**form, "opening_hours": "mon 19:00-09:00", "daily_capacity": "1"})
@@ -119,6 +123,15 @@ def test_an_admin_pauses_a_store_and_edits_its_opening_hours(app, client, admin)
     assert "19:00 must be before 09:00" in bad.get_data(as_text=True)
     db.session.refresh(store)
     assert store.daily_capacity == 40  # nothing applied
+    for name, value, message in (
+        ("pick_batch_size", "51", "between 1 and 50"),
+        ("zpl_printer", "printer; rm -rf", "host:port"),
+        ("scan_mode", "sometimes", "Not a valid choice"),
+    ):
+        refused = _post(client, "/admin/locations/LYO01", {**form, name: value, "daily_capacity": "2"})
+        assert refused.status_code == 422 and message in refused.get_data(as_text=True), name
+    db.session.refresh(store)
+    assert (store.daily_capacity, store.pick_batch_size) == (40, 12)
     assert client.get("/admin/locations/NOPE").status_code == 404
 
 

@@ -1,0 +1,127 @@
+"""The pick screens over HTTP: start, scan through the scan bar, resend, short form, takeover warning."""
+
+import json
+import re
+import uuid
+
+from app.core import catalogue, orders
+from app.core.models import FulfilmentStatus as S
+from app.core.models import PickList
+from app.extensions import db
+from tests.conftest import csrf_token, login
+from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
+
+HTMX = {"HX-Request": "true", "HX-Target": "pick"}
+
+
+def _floor():
+    store = make_location(code="NTE9")
+    lamp, mug = make_product(sku="LAMP-1", name="Lampe"), make_product(sku="MUG-1", name="Mug")
+    catalogue.place_on_shelf(store, lamp, aisle="2", bay="5", pick_sequence=1)
+    for product in (lamp, mug):
+        stocked(store, product, 5)
+    order, _ = orders.create_order(ship_draft((lamp, 2), ref="P-100"), actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 2}, actor=ACTOR)
+    orders.accept_fulfilment(fulfilment, actor=ACTOR)
+    alice = make_user(stores=[store], name="Alice")
+    bruno = make_user(stores=[store], name="Bruno")
+    db.session.commit()
+    return store, fulfilment, alice, bruno
+
+
+def _start(client, store, fulfilment, user):
+    login(client, user.email, PASSWORD)
+    token = csrf_token(client, f"/stores/{store.code}/picks/new")
+    response = client.post(f"/stores/{store.code}/picks", data={"csrf_token": token, "fulfilment": fulfilment.id})
+    assert response.status_code == 303
+    pick_list = db.session.scalar(db.select(PickList))
+    assert response.headers["Location"].endswith(f"/picks/{pick_list.id}")
+    return pick_list, token
+
+
+def _scan(client, store, pick_list, token, code, scan_id=None):
+    return client.post(
+        f"/stores/{store.code}/picks/{pick_list.id}/scan",
+        data={"code": code, "scan_id": scan_id or uuid.uuid4().hex},
+        headers={**HTMX, "X-CSRFToken": token},
+    )
+
+
+def test_the_choose_screen_ticks_the_batch_and_the_pick_screen_takes_scans(client):
+    store, fulfilment, alice, _ = _floor()
+    login(client, alice.email, PASSWORD)
+    choose = client.get(f"/stores/{store.code}/picks/new").get_data(as_text=True)
+    assert re.search(rf'value="{fulfilment.id}" checked', choose)
+    pick_list, token = _start(client, store, fulfilment, alice)
+    page = client.get(f"/stores/{store.code}/picks/{pick_list.id}").get_data(as_text=True)
+    assert f'action="/stores/{store.code}/picks/{pick_list.id}/scan"' in page  # the scan bar posts here
+    assert "Aisle 2, bay 5" in page
+    ok = _scan(client, store, pick_list, token, "LAMP-1")
+    assert ok.status_code == 200 and "<html" not in ok.get_data(as_text=True)
+    assert json.loads(ok.headers["HX-Trigger"])["scan"] == {"ok": True}
+    assert "Lampe into tote A: 1 more for this order." in ok.get_data(as_text=True)
+
+
+def test_wrong_unknown_and_resent_scans_over_http(client):
+    store, fulfilment, alice, _ = _floor()
+    pick_list, token = _start(client, store, fulfilment, alice)
+    wrong = _scan(client, store, pick_list, token, "MUG-1")
+    assert json.loads(wrong.headers["HX-Trigger"])["scan"] == {"ok": False}
+    assert "Wrong product: Mug is not on this pick list." in wrong.get_data(as_text=True)
+    unknown = _scan(client, store, pick_list, token, "<b>nope</b>")
+    assert "Unknown code &lt;b&gt;nope&lt;/b&gt;." in unknown.get_data(as_text=True)
+    scan_id = uuid.uuid4().hex
+    _scan(client, store, pick_list, token, "LAMP-1", scan_id)
+    again = _scan(client, store, pick_list, token, "LAMP-1", scan_id)
+    assert "already received: counted once" in again.get_data(as_text=True)
+    db.session.expire_all()
+    assert fulfilment.lines[0].picked == 1
+    missing_id = _scan(client, store, pick_list, token, "LAMP-1", "")
+    assert missing_id.status_code == 422
+    db.session.expire_all()
+    assert fulfilment.lines[0].picked == 1
+
+
+def test_a_bad_short_form_is_422_and_changes_nothing_then_a_good_one_reroutes(client):
+    store, fulfilment, alice, _ = _floor()
+    pick_list, token = _start(client, store, fulfilment, alice)
+    line = fulfilment.lines[0]
+    url = f"/stores/{store.code}/picks/{pick_list.id}/short"
+    bad = client.post(
+        url,
+        data={"csrf_token": token, "line": line.id, "expected_short": 0, "quantity": "lots", "reason": "bogus"},
+        headers=HTMX,
+    )
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.get_data(as_text=True)
+    db.session.expire_all()
+    assert line.short == 0
+    good = {"csrf_token": token, "line": line.id, "expected_short": 0, "quantity": 1, "reason": "cannot_find"}
+    assert client.post(url, data=good, headers=HTMX).status_code == 200
+    resent = client.post(url, data=good, headers=HTMX)
+    assert "already recorded" in resent.headers["HX-Trigger"]
+    db.session.expire_all()
+    assert line.short == 1 and fulfilment.status == S.PICKING
+
+
+def test_a_second_associate_sees_who_is_picking_and_can_take_over(client):
+    store, fulfilment, alice, bruno = _floor()
+    pick_list, _ = _start(client, store, fulfilment, alice)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    login(client, bruno.email, PASSWORD)
+    page = client.get(f"/stores/{store.code}/picks/{pick_list.id}").get_data(as_text=True)
+    assert "Alice is picking this list" in page and "Take over" in page
+    token = csrf_token(client, f"/stores/{store.code}/picks/{pick_list.id}")
+    refused = _scan(client, store, pick_list, token, "LAMP-1")
+    assert refused.status_code == 409
+    taken = client.post(f"/stores/{store.code}/picks/{pick_list.id}/takeover", headers={**HTMX, "X-CSRFToken": token})
+    assert "You are now picking this list." in taken.headers["HX-Trigger"]
+    assert _scan(client, store, pick_list, token, "LAMP-1").status_code == 200
+    db.session.expire_all()
+    assert pick_list.user_id == bruno.id and fulfilment.lines[0].picked == 1
+
+
+def test_the_printed_pick_list_is_a_pdf(client):
+    store, fulfilment, alice, _ = _floor()
+    pick_list, _ = _start(client, store, fulfilment, alice)
+    response = client.get(f"/stores/{store.code}/picks/{pick_list.id}/pick-list.pdf")
+    assert response.status_code == 200 and response.data.startswith(b"%PDF")

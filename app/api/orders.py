@@ -54,6 +54,8 @@ def _draft(body: dict) -> orders.OrderDraft:
         payment_amount=_decimal(payment.get("amount")),
         currency=payment.get("currency", "EUR"),
         needs_review=body.get("review", False),
+        gift_wrap=bool((body.get("gift") or {}).get("wrap")),
+        gift_message=(body.get("gift") or {}).get("message", "").strip(),
     )
 
 

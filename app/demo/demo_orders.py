@@ -10,9 +10,10 @@ from app.core import orders, stock
 from app.core.models import Location, Order
 from app.core.orders import LineDraft, OrderDraft
 from app.demo.customers import ADDRESSES, Address, Customer, make_customer
+from app.demo.floor import advance, gift_for
 from app.demo.locations import BY_CODE
 from app.demo.products import ProductSpec
-from app.demo.scenarios import AGE_MINUTES, COLLECT, SCENARIOS, SHIP, path_to
+from app.demo.scenarios import AGE_MINUTES, COLLECT, SCENARIOS, SHIP
 from app.extensions import db
 
 WAREHOUSE = "WH01"
@@ -144,7 +145,10 @@ def _draft(plan: OrderPlan, specs: dict[str, ProductSpec], now: datetime) -> Ord
     )
     if promised < now + timedelta(hours=2):
         promised += timedelta(days=1)
+    gift_wrap, gift_message = gift_for(plan.external_ref, plan.method, plan.customer.language)
     return OrderDraft(
+        gift_wrap=gift_wrap,
+        gift_message=gift_message,
         channel=plan.channel,
         external_ref=plan.external_ref,
         customer_name=plan.customer.name,
@@ -177,11 +181,6 @@ def _choose_location(code: str, method: str, quantities: dict, locations: dict[s
     return next((loc for loc in candidates if _can_serve(loc, quantities)), None)
 
 
-def _advance(fulfilment, method: str, final: str, *, actor) -> None:
-    for target in path_to(method, final):
-        orders.transition(fulfilment, target, actor=actor)
-
-
 def _fulfil(order, plan: OrderPlan, part: PartPlan, locations, received: datetime, *, actor) -> int:
     """Assign one part of an order and take it as far as planned; return fulfilments created."""
     quantities = {order.lines[i]: order.lines[i].quantity for i in part.line_indexes}
@@ -192,7 +191,7 @@ def _fulfil(order, plan: OrderPlan, part: PartPlan, locations, received: datetim
         return 0
     fulfilment = orders.assign_fulfilment(order, location, quantities, actor=actor, now=received)
     if part.final != "rejected":
-        _advance(fulfilment, plan.method, part.final, actor=actor)
+        advance(fulfilment, plan.method, part.final, actor=actor, received=received)
         return 1
     orders.reject_fulfilment(fulfilment, reason="out_of_stock", actor=actor)
     rerouted = _choose_location(part.reroute_to, plan.method, quantities, locations)
@@ -200,7 +199,7 @@ def _fulfil(order, plan: OrderPlan, part: PartPlan, locations, received: datetim
         return 1
     later = received + timedelta(minutes=25)
     second = orders.assign_fulfilment(order, rerouted, quantities, actor=actor, now=later)
-    _advance(second, plan.method, part.reroute_final, actor=actor)
+    advance(second, plan.method, part.reroute_final, actor=actor, received=later)
     return 2
 
 

@@ -1,10 +1,14 @@
 import copy
+import hashlib
+import json
+from dataclasses import asdict
 
 import pytest
 from sqlalchemy import func, select
 
 from app.core.api_clients import create_api_client
 from app.core.models import ApiClient, Order, OrderLine
+from app.core.orders import OrderDraft
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, random_ref
 
@@ -265,3 +269,24 @@ def test_the_event_feed_is_read_from_where_the_client_stopped(api):
     rest = api("GET", "/api/v1/events", token=api.read_token, query_string={"after": first[-1]["id"]}).json
     assert all(e["id"] > first[-1]["id"] for e in rest)
     assert {e["payload"]["external_ref"] for e in rest} == {"W-EV1", "W-EV2"}
+
+
+def test_gift_wrap_and_message_travel_with_the_order_and_a_body_without_them_keeps_its_fingerprint(api):
+    plain = api("POST", "/api/v1/orders", json=BODY).json
+    assert (plain["gift_wrap"], plain["gift_message"]) == (False, "")
+    # Without a gift, the fingerprint is computed as before gifts existed, so resends of older orders still match.
+    draft = OrderDraft(channel="web", external_ref="X", customer_name="A", delivery_method="ship", lines=[])
+    before_gifts = {k: v for k, v in asdict(draft).items() if k not in ("gift_wrap", "gift_message")}
+    assert draft.fingerprint() == hashlib.sha256(json.dumps(before_gifts, sort_keys=True).encode()).hexdigest()
+    assert OrderDraft(**{**asdict(draft), "gift_wrap": True}).fingerprint() != draft.fingerprint()
+    gift = {
+        **copy.deepcopy(BODY),
+        "external_ref": "W-GIFT",
+        "gift": {"wrap": True, "message": " Joyeux anniversaire ! "},
+    }
+    created = api("POST", "/api/v1/orders", json=gift)
+    assert created.status_code == 201
+    assert (created.json["gift_wrap"], created.json["gift_message"]) == (True, "Joyeux anniversaire !")
+    too_long = {**copy.deepcopy(BODY), "external_ref": "W-GIFT-2", "gift": {"message": "x" * 501}}
+    refused = api("POST", "/api/v1/orders", json=too_long)
+    assert refused.status_code == 422 and "gift.message" in str(refused.json)

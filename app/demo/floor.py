@@ -1,0 +1,130 @@
+"""Demo floor work: boxes per store, the built-in carriers, and fulfilments taken through the real steps.
+
+Picking goes through pick lists, packing through parcels and labels, shipping through the hand-over scan,
+so the demo shows parcels, labels, manifests and customer e-mails exactly as the stores would make them.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from app.core import carriers, dispatch, orders, packing, picking
+from app.core.models import FulfilmentStatus as S
+from app.core.models import Location, PackageType, User
+from app.demo.people import DOMAIN
+from app.demo.scenarios import SHIP, path_to
+from app.extensions import db
+
+# (name, length, width, height in mm, tare in grams), in the store's language
+BOXES = {
+    "FR": [
+        ("Pochette matelassée", 350, 250, 40, 40),
+        ("Petit carton", 250, 200, 100, 150),
+        ("Carton moyen", 400, 300, 200, 350),
+        ("Grand carton", 600, 400, 400, 700),
+    ],
+    "IT": [
+        ("Busta imbottita", 350, 250, 40, 40),
+        ("Scatola piccola", 250, 200, 100, 150),
+        ("Scatola media", 400, 300, 200, 350),
+        ("Scatola grande", 600, 400, 400, 700),
+    ],
+}
+GIFT_MESSAGES = {
+    "fr": "Joyeux anniversaire ! Avec toute mon affection.",
+    "it": "Buon compleanno! Con affetto.",
+    "en": "Happy birthday! With love.",
+}
+
+
+def ensure_floor(locations: dict[str, Location], *, actor) -> int:
+    """The built-in carriers, and each location's boxes when it has none; returns boxes created."""
+    carriers.ensure_builtin_carriers()
+    have = set(db.session.scalars(select(PackageType.location_id).distinct()))
+    created = 0
+    for location in locations.values():
+        if location.id in have:
+            continue
+        for name, length, width, height, tare in BOXES.get(location.country, BOXES["FR"]):
+            values = {"name": name, "length_mm": length, "width_mm": width, "height_mm": height, "tare_grams": tare}
+            packing.add_package_type(location, values, actor=actor)
+            created += 1
+    return created
+
+
+def gift_for(external_ref: str, method: str, language: str) -> tuple[bool, str]:
+    """About one delivery in four is a gift: wrapped, and every other one with a message."""
+    number = int("".join(ch for ch in external_ref if ch.isdigit()) or 0)
+    if method != SHIP or number % 4:
+        return False, ""
+    return True, GIFT_MESSAGES.get(language, GIFT_MESSAGES["en"]) if number % 8 == 0 else ""
+
+
+def _associate(location: Location) -> User | None:
+    email = f"associate.{location.code.lower()}@{DOMAIN}"
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def _scan_id(*parts) -> str:
+    return "demo-" + "-".join(str(p) for p in parts)
+
+
+def _pick(fulfilment, *, actor, complete: bool) -> bool:
+    """Put the fulfilment on a pick list of the store's associate and pick all of it (or one unit)."""
+    picker = _associate(fulfilment.location)
+    if picker is None:
+        return False
+    pick_list = picking.start_pick(fulfilment.location, [fulfilment], user=picker, actor=actor)
+    for line in fulfilment.lines:
+        quantity = line.quantity if complete else min(1, line.quantity)
+        picking.confirm(pick_list, line, quantity, _scan_id("pick", line.id), user=picker, actor=actor)
+        if not complete:
+            break
+    if complete:
+        picking.finish(pick_list, user=picker, actor=actor)
+    return True
+
+
+def _pack(fulfilment, *, actor, when: datetime) -> None:
+    """Parcels by the store's boxes (orders of several lines go in two), weighed, gift step done, labels issued."""
+    parcels = packing.start_packing(fulfilment, actor=actor)
+    lines = [line for line in fulfilment.lines if line.picked]
+    if len(lines) > 1:
+        second = packing.new_parcel(fulfilment, actor=actor)
+        packing.move_items(fulfilment, second, {lines[-1]: lines[-1].picked}, actor=actor, source=parcels[0])
+    boxes = packing.package_types(fulfilment.location)
+    db.session.refresh(fulfilment)
+    for parcel in fulfilment.parcels:
+        box = boxes[min(len(parcel.items), len(boxes) - 1)] if boxes else None
+        weight = max(packing.estimated_weight(parcel, box), 100)
+        packing.set_parcel(parcel, package_type=box, weight_grams=weight, actor=actor)
+    if packing.needs_gift_step(fulfilment):
+        packing.gift_done(fulfilment, actor=actor)
+    packing.finish_packing(fulfilment, actor=actor, now=when)
+
+
+def _ship(fulfilment, *, actor, when: datetime) -> None:
+    for parcel in fulfilment.parcels:
+        label = parcel.label
+        dispatch.hand_over(
+            fulfilment.location, label.tracking_number, _scan_id("ship", parcel.id), actor=actor, now=when
+        )
+
+
+def advance(fulfilment, method: str, final: str, *, actor, received: datetime) -> None:
+    """Take a fulfilment to `final` through the floor operations a store would use."""
+    steps = path_to(method, final)
+    picked_by_list = False
+    for target in steps:
+        if target == S.PICKING:
+            picked_by_list = _pick(fulfilment, actor=actor, complete=S.PICKED in steps)
+            if picked_by_list:
+                continue
+        if target == S.PICKED and picked_by_list:
+            continue
+        if method == SHIP and target == S.PACKED:
+            _pack(fulfilment, actor=actor, when=received + timedelta(minutes=90))
+        elif method == SHIP and target == S.SHIPPED:
+            _ship(fulfilment, actor=actor, when=received + timedelta(minutes=180))
+        else:
+            orders.transition(fulfilment, target, actor=actor)

@@ -1,0 +1,591 @@
+"""Paper documents: packing slip (A4 or 4x6), carrier manifest (A4) and pick list (A4).
+
+Built with reportlab's platypus so long tables flow onto more pages; every page carries a header
+(and, where it matters, its barcode) and "Page n of m".
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.pagesizes import A4, inch
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from labels.barcodes import DOT, code128_module_width, code128_modules, draw_code128
+from labels.data import (
+    MANIFEST_CAPTIONS,
+    PICK_CAPTIONS,
+    SLIP_CAPTIONS,
+    Address,
+    Manifest,
+    PackingSlip,
+    PickList,
+    barcode_value,
+    caption,
+    kilograms,
+    printable,
+)
+from labels.shipping import fit
+
+REGULAR, BOLD = "Helvetica", "Helvetica-Bold"
+SIZES = {"a4": A4, "4x6": (4 * inch, 6 * inch)}
+
+
+# --- building blocks ---------------------------------------------------------------------------------
+
+
+def _p(text: object) -> str:
+    """Text for a Paragraph: printable, with markup characters escaped (a name may contain "<" or "&")."""
+    return escape(printable(text))
+
+
+def _style(name: str, size: float, *, font: str = REGULAR, leading: float | None = None, **kw: Any) -> ParagraphStyle:
+    return ParagraphStyle(name, fontName=font, fontSize=size, leading=leading or size * 1.2, **kw)
+
+
+_STYLES = {
+    "a4": {
+        "body": _style("body", 10),
+        "small": _style("small", 8, textColor=colors.HexColor("#333333")),
+        "bold": _style("bold", 10, font=BOLD),
+        "cell": _style("cell", 9.5),
+        "cell_bold": _style("cell_bold", 9.5, font=BOLD),
+        "head": _style("head", 9, font=BOLD),
+        "head_right": _style("head_right", 9, font=BOLD, alignment=TA_RIGHT),
+        "big": _style("big", 16, font=BOLD),
+        "right": _style("right", 9.5, alignment=TA_RIGHT),
+        "right_bold": _style("right_bold", 12, font=BOLD, alignment=TA_RIGHT),
+        "center": _style("center", 11, alignment=TA_CENTER),
+    },
+    "4x6": {
+        "body": _style("body6", 8),
+        "small": _style("small6", 6.5, textColor=colors.HexColor("#333333")),
+        "bold": _style("bold6", 8, font=BOLD),
+        "cell": _style("cell6", 7.5),
+        "cell_bold": _style("cell_bold6", 7.5, font=BOLD),
+        "head": _style("head6", 7, font=BOLD),
+        "head_right": _style("head_right6", 7, font=BOLD, alignment=TA_RIGHT),
+        "big": _style("big6", 11, font=BOLD),
+        "right": _style("right6", 7.5, alignment=TA_RIGHT),
+        "right_bold": _style("right_bold6", 9, font=BOLD, alignment=TA_RIGHT),
+        "center": _style("center6", 8, alignment=TA_CENTER),
+    },
+}
+
+
+class Code128Flowable(Flowable):
+    """A Code128 with its quiet zones and, optionally, its text under the bars (for tables and stories)."""
+
+    def __init__(self, value: str, max_width: float, height: float, *, text: str | None = None, font_size: float = 8):
+        super().__init__()
+        self.value = barcode_value(value)
+        self.module = code128_module_width(self.value, max_width)
+        self.bars_width = code128_modules(self.value) * self.module
+        self.quiet = 10 * self.module
+        self.bar_height = height
+        self.text = printable(text) if text is not None else None
+        self.font_size = font_size
+        self.width = self.bars_width + 2 * self.quiet
+        self.height = height + (font_size + 3 if self.text else 0)
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        text_height = self.height - self.bar_height
+        draw_code128(self.canv, self.value, self.quiet, text_height, self.module, self.bar_height)
+        if self.text:
+            text, size = fit(self.text, BOLD, self.font_size, self.width)
+            self.canv.setFont(BOLD, size)
+            self.canv.drawCentredString(self.width / 2, 1.5, text)
+
+
+def _draw_code128(canvas: Canvas, value: str, right: float, top: float, max_width: float, height: float) -> float:
+    """Code128 of value right-aligned at right (quiet zone inside), bars' top at top; return its left edge."""
+    module = code128_module_width(value, max_width)
+    bars = code128_modules(value) * module
+    x = round((right - 10 * module - bars) / DOT) * DOT
+    draw_code128(canvas, value, x, top - height, module, height)
+    return x - 10 * module
+
+
+def _address_lines(address: Address) -> list[str]:
+    city = f"{address.postcode} {address.city}".strip()
+    return [line for line in (address.name, address.line1, address.line2, city, address.country, address.phone) if line]
+
+
+class _NumberedCanvas(Canvas):
+    """Holds pages back until the end so each page's footer can say "Page n of m"."""
+
+    footer: Callable[[Canvas, int, int], None] = staticmethod(lambda canvas, page, total: None)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, start=1):
+            self.__dict__.update(state)
+            type(self).footer(self, number, total)
+            super().showPage()
+        super().save()
+
+
+def _build(
+    story: list[Flowable],
+    pagesize: tuple[float, float],
+    margins: tuple[float, float, float, float],  # top, right, bottom, left
+    header: Callable[[Canvas, Any], None],
+    footer: Callable[[Canvas, int, int], None],
+    title: str,
+) -> bytes:
+    buffer = io.BytesIO()
+    top, right, bottom, left = margins
+    doc = BaseDocTemplate(
+        buffer,
+        pagesize=pagesize,
+        topMargin=top,
+        rightMargin=right,
+        bottomMargin=bottom,
+        leftMargin=left,
+        title=printable(title),
+        author="Comptoir",
+        creator="Comptoir",
+        invariant=1,
+        pageCompression=1,
+    )
+    frame = Frame(left, bottom, pagesize[0] - left - right, pagesize[1] - top - bottom, id="body", showBoundary=0)
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=header)])
+    canvasmaker = type("NumberedCanvas", (_NumberedCanvas,), {"footer": staticmethod(footer)})
+    doc.build(story, canvasmaker=canvasmaker)
+    return buffer.getvalue()
+
+
+def _page_footer(
+    captions: Mapping[str, str],
+    defaults: Mapping[str, str],
+    label: str,
+    left: float,
+    right: float,
+    y: float,
+    size: float,
+) -> Callable[[Canvas, int, int], None]:
+    def footer(canvas: Canvas, page: int, total: int) -> None:
+        canvas.saveState()
+        canvas.setFont(REGULAR, size)
+        canvas.drawString(left, y, printable(label))
+        canvas.drawRightString(right, y, caption(captions, defaults, "page", n=page, m=total))
+        canvas.restoreState()
+
+    return footer
+
+
+_GRID = colors.HexColor("#999999")
+_SHADE = colors.HexColor("#eeeeee")
+
+
+# --- packing slip ------------------------------------------------------------------------------------
+
+
+def packing_slip_pdf(slip: PackingSlip, size: str = "a4") -> bytes:
+    """The packing slip that goes in the parcel: A4 or 4x6 inch ("a4" / "4x6"; ValueError otherwise).
+
+    Every page has the store, the title and the order reference as Code128; the items table flows
+    onto as many pages as it needs, its header repeated; then the gift message (boxed) and thanks.
+    """
+    if size not in SIZES:
+        raise ValueError(f"packing slip size must be one of {sorted(SIZES)}, not {size!r}")
+    order_reference = barcode_value(slip.order_reference, "order reference")
+    small = size == "4x6"
+    pagesize = SIZES[size]
+    page_width, page_height = pagesize
+    margin = 14.0 if small else 36.0
+    header_height = 78.0 if small else 96.0
+    styles = _STYLES[size]
+    captions = slip.captions
+
+    def cap(key: str, **values: object) -> str:
+        return caption(captions, SLIP_CAPTIONS, key, **values)
+
+    def header(canvas: Canvas, doc: Any) -> None:
+        canvas.saveState()
+        top = page_height - margin
+        if small:
+            canvas.setFont(BOLD, 10)
+            canvas.drawString(margin, top - 9, *fit(printable(slip.store_name), BOLD, 10, 130)[:1])
+            canvas.setFont(BOLD, 12)
+            title, title_size = fit(cap("title"), BOLD, 12, page_width - 2 * margin - 140)
+            canvas.setFont(BOLD, title_size)
+            canvas.drawRightString(page_width - margin, top - 10, title)
+            _draw_code128(canvas, order_reference, page_width - margin, top - 18, page_width - 2 * margin, 40)
+            canvas.setFont(BOLD, 8)
+            canvas.drawString(margin, top - 70, f"{cap('order')}: {printable(slip.order_reference)}")
+        else:
+            canvas.setFont(BOLD, 14)
+            canvas.drawString(margin, top - 12, *fit(printable(slip.store_name), BOLD, 14, 250)[:1])
+            canvas.setFont(REGULAR, 8)
+            y = top - 24
+            for line in _address_lines(slip.store_address)[1:]:
+                canvas.drawString(margin, y, *fit(printable(line), REGULAR, 8, 250)[:1])
+                y -= 9.5
+            canvas.setFont(BOLD, 18)
+            canvas.drawCentredString(page_width / 2 + 20, top - 14, *fit(cap("title"), BOLD, 18, 150)[:1])
+            left = _draw_code128(canvas, order_reference, page_width - margin, top, 240, 48)
+            canvas.setFont(BOLD, 10)
+            canvas.drawCentredString(
+                (left + page_width - margin) / 2, top - 62, *fit(printable(slip.order_reference), BOLD, 10, 240)[:1]
+            )
+        canvas.setLineWidth(0.8)
+        canvas.line(
+            margin,
+            page_height - margin - header_height + 6,
+            page_width - margin,
+            page_height - margin - header_height + 6,
+        )
+        canvas.restoreState()
+
+    footer_size = 6.5 if small else 8
+    footer = _page_footer(
+        captions,
+        SLIP_CAPTIONS,
+        f"{slip.store_name} - {slip.order_reference}",
+        margin,
+        page_width - margin,
+        margin - 4 if small else 22,
+        footer_size,
+    )
+    width = page_width - 2 * margin
+
+    ship_to = [Paragraph(_p(cap("ship_to")), styles["head"])]
+    ship_to += [
+        Paragraph(_p(line), styles["bold" if i == 0 else "body"])
+        for i, line in enumerate(_address_lines(slip.customer))
+    ]
+    facts = [
+        Paragraph(f"{_p(cap('order'))}: <b>{_p(slip.order_reference)}</b>", styles["body"]),
+        Paragraph(f"{_p(cap('date'))}: {slip.order_date.isoformat()}", styles["body"]),
+    ]
+    if slip.parcel_summary:
+        facts.append(Paragraph(_p(slip.parcel_summary), styles["body"]))
+    top_table = Table([[ship_to, facts]], colWidths=[width * 0.6, width * 0.4])
+    top_table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, -1), 0)]))
+
+    sku_width = 62 if small else 110
+    qty_width = 30 if small else 50
+    rows: list[list[Any]] = [
+        [
+            Paragraph(_p(cap("sku")), styles["head"]),
+            Paragraph(_p(cap("item")), styles["head"]),
+            Paragraph(_p(cap("quantity")), styles["head_right"]),
+        ]
+    ]
+    for item in slip.items:
+        name = _p(item.name)
+        if item.gtin:
+            name += f'<br/><font size="{6 if small else 7.5}">{_p(cap("gtin"))} {_p(item.gtin)}</font>'
+        rows.append(
+            [
+                Paragraph(_p(item.sku), styles["cell"]),
+                Paragraph(name, styles["cell"]),
+                Paragraph(str(item.quantity), styles["right_bold"]),
+            ]
+        )
+    rows.append(["", "", Paragraph(str(sum(item.quantity for item in slip.items)), styles["right_bold"])])
+    items = Table(rows, colWidths=[sku_width, width - sku_width - qty_width, qty_width], repeatRows=1)
+    items.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("BACKGROUND", (0, 0), (-1, 0), _SHADE),
+                ("LINEBELOW", (0, 0), (-1, -2), 0.4, _GRID),
+                ("LINEABOVE", (-1, -1), (-1, -1), 1, colors.black),
+                ("TOPPADDING", (0, 0), (-1, -1), 2 if small else 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2 if small else 3),
+            ]
+        )
+    )
+    story: list[Flowable] = [top_table, Spacer(1, 6 if small else 12), items]
+    if slip.gift_message:
+        box = Table(
+            [[Paragraph(_p(cap("gift_message")), styles["head"])], [Paragraph(_p(slip.gift_message), styles["body"])]],
+            colWidths=[width],
+        )
+        box.setStyle(
+            TableStyle([("BOX", (0, 0), (-1, -1), 1.2, colors.black), ("BACKGROUND", (0, 0), (-1, 0), _SHADE)])
+        )
+        story += [Spacer(1, 8 if small else 16), KeepTogether([box])]
+    story += [Spacer(1, 8 if small else 18), Paragraph(_p(cap("thanks")), styles["center"])]
+    bottom = margin + (6 if small else 10)
+    return _build(
+        story,
+        pagesize,
+        (margin + header_height, margin, bottom, margin),
+        header,
+        footer,
+        f"{cap('title')} {slip.order_reference}",
+    )
+
+
+# --- carrier manifest -----------------------------------------------------------------------------------
+
+
+def manifest_pdf(manifest: Manifest) -> bytes:
+    """The carrier manifest (A4): the manifest number as Code128 at the top of every page (scanning it
+    hands over every parcel), carrier, store, date, one row per parcel with its tracking number as Code128,
+    then the totals and signature boxes."""
+    number = barcode_value(manifest.number, "manifest number")
+    page_width, page_height = A4
+    margin = 36.0
+    header_height = 104.0
+    styles = _STYLES["a4"]
+    captions = manifest.captions
+    decimal = captions.get("decimal") or MANIFEST_CAPTIONS["decimal"]
+
+    def cap(key: str, **values: object) -> str:
+        return caption(captions, MANIFEST_CAPTIONS, key, **values)
+
+    created = manifest.created.strftime("%Y-%m-%d %H:%M")
+
+    def header(canvas: Canvas, doc: Any) -> None:
+        canvas.saveState()
+        top = page_height - margin
+        canvas.setFont(BOLD, 18)
+        canvas.drawString(margin, top - 14, *fit(cap("title"), BOLD, 18, 250)[:1])
+        canvas.setFont(BOLD, 13)
+        canvas.drawString(margin, top - 32, printable(manifest.number))
+        rows = (
+            (cap("carrier"), manifest.carrier_name),
+            (cap("store"), f"{manifest.store_name}, {manifest.store_address.postcode} {manifest.store_address.city}"),
+            (cap("date"), created),
+        )
+        y = top - 50
+        for name, value in rows:
+            canvas.setFont(REGULAR, 9)
+            canvas.drawString(margin, y, *fit(name, REGULAR, 9, 70)[:1])
+            canvas.setFont(BOLD, 9)
+            canvas.drawString(margin + 74, y, *fit(printable(value), BOLD, 9, 200)[:1])
+            y -= 12
+        left = _draw_code128(canvas, number, page_width - margin, top, 240, 56)
+        canvas.setFont(BOLD, 10)
+        canvas.drawCentredString((left + page_width - margin) / 2, top - 70, printable(manifest.number))
+        canvas.setLineWidth(0.8)
+        canvas.line(margin, top - header_height + 8, page_width - margin, top - header_height + 8)
+        canvas.restoreState()
+
+    footer = _page_footer(
+        captions, MANIFEST_CAPTIONS, f"{manifest.number} - {manifest.carrier_name}", margin, page_width - margin, 22, 8
+    )
+    width = page_width - 2 * margin
+    barcode_width = 192.0
+    widths = [24, barcode_width + 8, 0, 80, 40, 58]
+    widths[2] = width - sum(widths)
+    rows: list[list[Any]] = [
+        [
+            Paragraph("#", styles["head"]),
+            Paragraph(_p(cap("tracking")), styles["head"]),
+            Paragraph(_p(cap("order")), styles["head"]),
+            Paragraph(_p(cap("service")), styles["head"]),
+            Paragraph(_p(cap("parcel")), styles["head"]),
+            Paragraph(_p(cap("weight")), styles["head"]),
+        ]
+    ]
+    total_grams = 0
+    for index, parcel in enumerate(manifest.parcels, start=1):
+        total_grams += parcel.weight_grams
+        tracking = barcode_value(parcel.tracking_number, "tracking number")
+        rows.append(
+            [
+                Paragraph(str(index), styles["cell"]),
+                Code128Flowable(tracking, barcode_width, 30, text=tracking),
+                Paragraph(_p(parcel.order_reference), styles["cell"]),
+                Paragraph(_p(parcel.service_name), styles["cell"]),
+                Paragraph(f"{parcel.parcel_no}/{parcel.parcel_count}", styles["cell"]),
+                Paragraph(kilograms(parcel.weight_grams, decimal), styles["right"]),
+            ]
+        )
+    table = Table(rows, colWidths=widths, repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("BACKGROUND", (0, 0), (-1, 0), _SHADE),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.4, _GRID),
+                ("ALIGN", (1, 1), (1, -1), "LEFT"),
+                ("TOPPADDING", (0, 1), (-1, -1), 5),
+                ("BOTTOMPADDING", (0, 1), (-1, -1), 5),
+            ]
+        )
+    )
+    totals = Table(
+        [
+            [
+                Paragraph(_p(cap("parcels_total")), styles["bold"]),
+                Paragraph(str(len(manifest.parcels)), styles["right_bold"]),
+            ],
+            [
+                Paragraph(_p(cap("weight_total")), styles["bold"]),
+                Paragraph(kilograms(total_grams, decimal), styles["right_bold"]),
+            ],
+        ],
+        colWidths=[150, 100],
+        hAlign="RIGHT",
+    )
+    totals.setStyle(
+        TableStyle([("BOX", (0, 0), (-1, -1), 1, colors.black), ("LINEBELOW", (0, 0), (-1, 0), 0.4, _GRID)])
+    )
+    signature = Table(
+        [[Paragraph(_p(cap("signature")), styles["head"]), Paragraph(_p(cap("date")), styles["head"])], ["", ""]],
+        colWidths=[width * 0.6, width * 0.4],
+        rowHeights=[16, 56],
+    )
+    signature.setStyle(
+        TableStyle([("BOX", (0, 0), (-1, -1), 1, colors.black), ("INNERGRID", (0, 0), (-1, -1), 0.4, _GRID)])
+    )
+    story: list[Flowable] = [table, Spacer(1, 14), KeepTogether([totals, Spacer(1, 18), signature])]
+    return _build(
+        story,
+        A4,
+        (margin + header_height, margin, margin + 10, margin),
+        header,
+        footer,
+        f"{cap('title')} {manifest.number}",
+    )
+
+
+# --- pick list ----------------------------------------------------------------------------------------------
+
+
+def _command_grid(commands: Sequence[tuple[str, str]], width: float) -> tuple[int, float, float]:
+    """(columns, column width, band height) for the command barcodes at the foot of each pick list page."""
+    if not commands:
+        return 1, width, 0.0
+    columns = max(1, min(len(commands), 4))
+    while columns > 1:
+        column = width / columns
+        if all(code128_module_width(value, column - 6, min_dots=2) >= 2 * DOT for value, _ in commands):
+            break
+        columns -= 1
+    rows = -(-len(commands) // columns)
+    columns = -(-len(commands) // rows)  # balance: 4 commands in 2 x 2 rather than 3 + 1
+    return columns, width / columns, rows * 62.0 + 14
+
+
+def pick_list_pdf(pick_list: PickList) -> bytes:
+    """The pick list (A4): one row per product in the given order (shelf, product, total, units per tote),
+    and at the foot of every page the command barcodes (Code128 of each value, its caption under it)."""
+    commands = [(barcode_value(value, "command"), label) for value, label in pick_list.commands]
+    page_width, page_height = A4
+    margin = 36.0
+    header_height = 56.0
+    styles = _STYLES["a4"]
+    captions = pick_list.captions
+    width = page_width - 2 * margin
+    columns, column_width, band = _command_grid(commands, width)
+
+    def cap(key: str, **values: object) -> str:
+        return caption(captions, PICK_CAPTIONS, key, **values)
+
+    created = pick_list.created.strftime("%Y-%m-%d %H:%M")
+
+    def header(canvas: Canvas, doc: Any) -> None:
+        canvas.saveState()
+        top = page_height - margin
+        canvas.setFont(BOLD, 18)
+        title = f"{cap('title')} {printable(pick_list.number)}"
+        canvas.drawString(margin, top - 14, *fit(title, BOLD, 18, width * 0.6)[:1])
+        canvas.setFont(REGULAR, 9)
+        canvas.drawRightString(
+            page_width - margin, top - 8, *fit(printable(pick_list.store_name), REGULAR, 9, width * 0.38)[:1]
+        )
+        canvas.drawRightString(page_width - margin, top - 20, f"{cap('date')}: {created}")
+        canvas.setLineWidth(0.8)
+        canvas.line(margin, top - header_height + 16, page_width - margin, top - header_height + 16)
+        # Command barcodes, above the footer line.
+        if commands:
+            canvas.line(margin, margin + 10 + band, page_width - margin, margin + 10 + band)
+            canvas.setFont(BOLD, 7)
+            canvas.drawString(margin, margin + band + 2, cap("commands").upper())
+            for index, (value, label) in enumerate(commands):
+                row, column = divmod(index, columns)
+                x = margin + column * column_width
+                y = margin + 10 + band - 14 - (row + 1) * 62
+                module = code128_module_width(value, column_width - 6)
+                bars = code128_modules(value) * module
+                left = round((x + (column_width - bars) / 2) / DOT) * DOT
+                draw_code128(canvas, value, left, y + 16, module, 38)
+                text, size = fit(printable(label), BOLD, 10, column_width - 6)
+                canvas.setFont(BOLD, size)
+                canvas.drawCentredString(x + column_width / 2, y + 4, text)
+        canvas.restoreState()
+
+    footer = _page_footer(
+        captions, PICK_CAPTIONS, f"{pick_list.number} - {pick_list.store_name}", margin, page_width - margin, 22, 8
+    )
+    widths = [70, 0, 48, 150]
+    widths[1] = width - sum(widths)
+    rows: list[list[Any]] = [
+        [
+            Paragraph(_p(cap("shelf")), styles["head"]),
+            Paragraph(_p(cap("product")), styles["head"]),
+            Paragraph(_p(cap("total")), styles["head"]),
+            Paragraph(_p(cap("split")), styles["head"]),
+        ]
+    ]
+    for group in pick_list.groups:
+        product = f"<b>{_p(group.name)}</b><br/>{_p(cap('sku'))} {_p(group.sku)}"
+        if group.gtin:
+            product += f" &middot; {_p(cap('gtin'))} {_p(group.gtin)}"
+        split = "<br/>".join(
+            f"<b>{_p(tote)}</b> &nbsp;{_p(order)} &nbsp;<b>&times; {qty}</b>" for tote, order, qty in group.split
+        )
+        rows.append(
+            [
+                Paragraph(_p(group.shelf), styles["big"]),
+                Paragraph(product, styles["cell"]),
+                Paragraph(str(group.total), styles["big"]),
+                Paragraph(split, styles["cell"]),
+            ]
+        )
+    table = Table(rows, colWidths=widths, repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("BACKGROUND", (0, 0), (-1, 0), _SHADE),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.4, _GRID),
+                ("TOPPADDING", (0, 1), (-1, -1), 6),
+                ("BOTTOMPADDING", (0, 1), (-1, -1), 6),
+            ]
+        )
+    )
+    story: list[Flowable] = [table]
+    return _build(
+        story,
+        A4,
+        (margin + header_height, margin, margin + 14 + band, margin),
+        header,
+        footer,
+        f"{cap('title')} {pick_list.number}",
+    )

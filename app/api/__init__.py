@@ -124,7 +124,7 @@ def api_blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
 
 
 def register_api(app) -> None:
-    from app.api import availability, events, orders, settings, stock
+    from app.api import availability, events, orders, parcels, settings, stock
 
     app.config.setdefault("API_TITLE", "Comptoir API")
     app.config.setdefault("API_VERSION", "v1")
@@ -144,6 +144,7 @@ def register_api(app) -> None:
     api.register_blueprint(availability.recommendations_blp)
     api.register_blueprint(events.blp)
     api.register_blueprint(settings.blp)
+    api.register_blueprint(parcels.blp)
     from app.api import docs
 
     app.register_blueprint(docs.bp)

@@ -72,6 +72,18 @@ class OrderInSchema(Schema):
     promised_by = fields.AwareDateTime(load_default=None, allow_none=True)
     payment = fields.Nested(PaymentSchema, load_default=None, allow_none=True)
     review = fields.Boolean(load_default=False)
+    gift = fields.Nested(
+        Schema.from_dict(
+            {
+                "wrap": fields.Boolean(load_default=False),
+                "message": fields.String(load_default="", validate=validate.Length(max=500)),
+            },
+            name="Gift",
+        ),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Gift wrap and a gift message: their own step when the store packs"},
+    )
 
 
 class FulfilmentLineOutSchema(Schema):
@@ -79,6 +91,26 @@ class FulfilmentLineOutSchema(Schema):
     quantity = fields.Integer()
     picked = fields.Integer()
     short = fields.Integer()
+
+
+class ParcelOutSchema(Schema):
+    number = fields.Integer()
+    carrier = fields.Function(lambda p: p.label.carrier.name if p.label else None, allow_none=True)
+    service = fields.Function(lambda p: p.label.service.name if p.label else None, allow_none=True)
+    tracking_number = fields.Function(lambda p: p.label.tracking_number if p.label else None, allow_none=True)
+    weight_grams = fields.Integer(allow_none=True)
+    handed_over_at = fields.DateTime(allow_none=True)
+    label_pdf_url = fields.Function(lambda p: _label_url(p, "pdf"), allow_none=True)
+    label_zpl_url = fields.Function(lambda p: _label_url(p, "zpl"), allow_none=True)
+
+
+def _label_url(parcel, kind: str) -> str | None:
+    from flask import url_for
+
+    if parcel.label is None:
+        return None
+    endpoint = "api_parcels.LabelPdf" if kind == "pdf" else "api_parcels.LabelZpl"
+    return url_for(endpoint, parcel_id=parcel.id, _external=True)
 
 
 class FulfilmentOutSchema(Schema):
@@ -92,6 +124,7 @@ class FulfilmentOutSchema(Schema):
     accept_by = fields.DateTime()
     ready_by = fields.DateTime()
     lines = fields.List(fields.Nested(FulfilmentLineOutSchema))
+    parcels = fields.List(fields.Nested(ParcelOutSchema))
 
 
 class OrderLineOutSchema(Schema):
@@ -108,6 +141,8 @@ class OrderOutSchema(Schema):
     status = fields.String()
     delivery_method = fields.String()
     needs_review = fields.Boolean()
+    gift_wrap = fields.Boolean()
+    gift_message = fields.String()
     needs_customer_service = fields.Boolean()
     promised_by = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
@@ -290,6 +325,15 @@ class LocationSettingsSchema(Schema):
     accept_within_minutes = _whole(5, 7 * 24 * 60, metadata={"description": "Counted in opening hours"})
     ready_within_minutes = _whole(5, 14 * 24 * 60, metadata={"description": "Counted in opening hours"})
     opening_hours = fields.Nested(OpeningHoursSchema, metadata={"description": "Per weekday, [open, close] HH:MM"})
+    pick_batch_size = _whole(1, 50, metadata={"description": "Orders on one batch pick list"})
+    scan_mode = fields.String(
+        validate=validate.OneOf(["every", "first", "none"]),
+        metadata={"description": "Scan every unit, the first unit then confirm the quantity, or tap to confirm"},
+    )
+    scan_to_pack = fields.Boolean(metadata={"description": "Scan each unit into its parcel when packing"})
+    zpl_printer = fields.String(
+        validate=validate.Length(max=120), metadata={"description": "Thermal printer host:port for ZPL, or empty"}
+    )
     blocked_skus = fields.List(fields.String(), dump_only=True)
 
 

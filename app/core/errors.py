@@ -59,3 +59,9 @@ class OrderConflict(DomainError):
     code = "order_conflict"
     http_status = 409
     message = N_("Order %(ref)s already exists on channel %(channel)s with different content.")
+
+
+class OrderHeld(DomainError):
+    code = "order_held"
+    http_status = 409
+    message = N_("This order is held for review; a manager must release it first.")

@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core import audit, events, hours, stock
 from app.core.actor import Actor
 from app.core.catalogue import find_product
-from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict
+from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict, OrderHeld
 from app.core.models import (
     DeliveryMethod,
     Fulfilment,
@@ -77,9 +77,15 @@ class OrderDraft:
     payment_amount: Decimal | None = None
     currency: str = "EUR"
     needs_review: bool = False
+    gift_wrap: bool = False
+    gift_message: str = ""
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+        content = asdict(self)
+        for name in ("gift_wrap", "gift_message"):  # added later: left out when unused, so older orders still match
+            if not content[name]:
+                del content[name]
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _validate(draft: OrderDraft) -> tuple[list, Location | None]:
@@ -144,6 +150,8 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         payment_amount=draft.payment_amount,
         currency=draft.currency,
         needs_review=draft.needs_review,
+        gift_wrap=draft.gift_wrap,
+        gift_message=draft.gift_message,
         lines=[
             OrderLine(line_no=i + 1, product_id=p.id, quantity=line.quantity, unit_price=line.unit_price)
             for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
@@ -345,3 +353,23 @@ def _settle_order(order: Order) -> None:
     if statuses & done and not statuses & OPEN and needed and order.status != OrderStatus.COMPLETED:
         order.status = OrderStatus.COMPLETED
         events.emit("order.completed", order)
+
+
+def ensure_not_held(fulfilment: Fulfilment) -> None:
+    """Refuse floor work (picking) on an order held for a manager's review."""
+    if fulfilment.order.needs_review:
+        raise OrderHeld()
+
+
+def release_review(order: Order, note: str, actor: Actor) -> Order:
+    """A manager lets a held order go on, with a note; releasing an order no longer held changes nothing."""
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput(N_("A note is required."), fields={"note": "required"})
+    if not order.needs_review:
+        return order
+    order.needs_review = False
+    audit.record(actor, "order.review_released", order, {"needs_review": True}, {"needs_review": False, "note": note})
+    events.emit("order.review_released", order, note=note)
+    db.session.flush()
+    return order

@@ -1,5 +1,8 @@
 """Picking: one or a batch of fulfilments on a pick list, walked in the store's pick sequence.
 
+Each counted unit is a Scan row (who, when, which line, which code); undo, takeover, start and finish are
+also in the audit trail.
+
 Every scan is stored under the id the device gave it, so a resend after a network drop is
 answered with the first outcome and never counts twice. Units are counted on the fulfilment
 lines (picked); stock stays reserved until the parcel leaves (orders.transition to shipped).
@@ -8,7 +11,7 @@ lines (picked); stock stays reserved until the parcel leaves (orders.transition 
 import string
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core import audit, commands, orders, sourcing, stock
@@ -133,18 +136,27 @@ def current_group(pick_list: PickList, all_groups: list[Group] | None = None) ->
 
 
 def _skipped_products(pick_list: PickList) -> set[int]:
-    """Products put off with NEXT since they were last counted (they come back once everything else is done)."""
-    skipped: set[int] = set()
-    rows = db.session.scalars(
-        select(Scan).where(Scan.pick_list_id == pick_list.id, Scan.undone_at.is_(None)).order_by(Scan.id)
-    )
-    for row in rows:
-        product_id = (row.details or {}).get("product_id")
-        if row.outcome == "skipped" and product_id:
-            skipped.add(product_id)
-        elif row.quantity and product_id:
-            skipped.discard(product_id)
-    return skipped
+    """Products put off with NEXT and not counted since (they come back once everything else is done)."""
+    skips = db.session.execute(
+        select(Scan.id, Scan.details).where(
+            Scan.pick_list_id == pick_list.id, Scan.outcome == "skipped", Scan.undone_at.is_(None)
+        )
+    ).all()
+    if not skips:  # the usual case: one small query
+        return set()
+    last_skip = {}
+    for scan_id, details in skips:
+        product_id = (details or {}).get("product_id")
+        if product_id:
+            last_skip[product_id] = max(scan_id, last_skip.get(product_id, 0))
+    counted = db.session.execute(
+        select(FulfilmentLine.product_id, func.max(Scan.id))
+        .join(FulfilmentLine, FulfilmentLine.id == Scan.fulfilment_line_id)
+        .where(Scan.pick_list_id == pick_list.id, Scan.quantity > 0, Scan.undone_at.is_(None))
+        .group_by(FulfilmentLine.product_id)
+    ).all()
+    last_count = dict(counted)
+    return {product_id for product_id, skip in last_skip.items() if last_count.get(product_id, 0) < skip}
 
 
 def _check_client_id(client_id: str) -> str:
@@ -350,19 +362,7 @@ def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: A
             {"name": product.name, "tote": tote, "left": left},
             line.id,
         )
-    _audit_count(actor, line, 1, client_id)
     return _record(pick_list, user, client_id, code, result, quantity=1, product_id=product.id)
-
-
-def _audit_count(actor: Actor, line: FulfilmentLine, quantity: int, client_id: str) -> None:
-    audit.record(
-        actor,
-        "pick.count",
-        line.fulfilment,
-        None,
-        {"sku": line.product.sku, "quantity": quantity, "picked": line.picked, "scan_id": client_id},
-    )
-    db.session.flush()
 
 
 def confirm(pick_list: PickList, line: FulfilmentLine, quantity: int, client_id: str, *, user: User, actor: Actor):
@@ -380,7 +380,6 @@ def confirm(pick_list: PickList, line: FulfilmentLine, quantity: int, client_id:
             N_("The quantity must be from 1 to %(left)s."), fields={"quantity": "range"}, left=max(left, 0)
         )
     line.picked += quantity
-    _audit_count(actor, line, quantity, client_id)
     result = Outcome(
         True,
         "confirmed",

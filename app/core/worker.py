@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from app.core import audit
+from app.core import audit, mail
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.models import Fulfilment, WebhookDelivery, WebhookSubscription
@@ -160,4 +160,5 @@ def run_once(now=None) -> dict:
         "delivered": outcomes.count("delivered"),
         "retrying": outcomes.count("pending"),
         "dead": outcomes.count("dead"),
+        "emailed": mail.send_pending(),
     }

@@ -8,7 +8,7 @@ from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -50,7 +50,16 @@ class ShortForm(FlaskForm):
 
 
 def _pick_list(store, pick_list_id: int) -> PickList:
-    pick_list = db.session.get(PickList, pick_list_id)
+    fulfilments = selectinload(PickList.fulfilments)
+    pick_list = db.session.get(
+        PickList,
+        pick_list_id,
+        options=[
+            fulfilments.selectinload(Fulfilment.lines).joinedload(FulfilmentLine.product),
+            fulfilments.joinedload(Fulfilment.order),
+            joinedload(PickList.location),
+        ],
+    )
     if pick_list is None or pick_list.location_id != store.id:
         abort(404)
     return pick_list
@@ -169,7 +178,7 @@ def scan(store, pick_list_id):
     pick_list = _pick_list(store, pick_list_id)
     code = request.form.get("code", "")[:64]
     try:
-        with unit_of_work():
+        with unit_of_work(keep_loaded=True):
             result = picking.scan(
                 pick_list, code, request.form.get("scan_id", ""), user=current_user, actor=current_actor()
             )

@@ -37,6 +37,10 @@ SCREENS = [
     Screen("login-error", None, 422),
     *(Screen(f"queue-{tab}", ASSOCIATE) for tab in ("accept", "pick", "pack", "ship", "collect")),
     Screen("fulfilment-created", ASSOCIATE),
+    Screen("fulfilment-held", ASSOCIATE),
+    Screen("fulfilment-accepted", ASSOCIATE),
+    Screen("pick-choose", ASSOCIATE),
+    Screen("pick-list", ASSOCIATE),
     Screen("stock-search", ASSOCIATE),
     Screen("stock-manager", MANAGER),  # with the Count buttons
     Screen("count", MANAGER),
@@ -64,10 +68,25 @@ def paths(query) -> dict:
         store=STORE,
     )[0]
     term = product_name.split()[0]
+
+    def first(sql: str):
+        rows = query(sql, store=STORE)
+        assert rows, f"the demo has no row for: {sql}"
+        return rows[0][0]
+
+    at_store = "FROM fulfilment f JOIN location l ON l.id = f.location_id JOIN customer_order o ON o.id = f.order_id "
+    at_store += "WHERE l.code = :store AND "
+    held = first(f"SELECT f.id {at_store} o.needs_review ORDER BY f.id LIMIT 1")
+    accepted = first(f"SELECT f.id {at_store} f.status = 'accepted' AND NOT o.needs_review ORDER BY f.id LIMIT 1")
+    pick_list = first(f"SELECT f.pick_list_id {at_store} f.status = 'picking' ORDER BY f.id LIMIT 1")
     result = {
         "login": "/login",
         "login-error": "/login",
         "fulfilment-created": f"/stores/{STORE}/fulfilments/{fulfilment_id}",
+        "fulfilment-held": f"/stores/{STORE}/fulfilments/{held}",
+        "fulfilment-accepted": f"/stores/{STORE}/fulfilments/{accepted}",
+        "pick-choose": f"/stores/{STORE}/picks/new",
+        "pick-list": f"/stores/{STORE}/picks/{pick_list}",
         "stock-search": f"/stores/{STORE}/stock?q={term}",
         "stock-manager": f"/stores/{STORE}/stock?q={term}",
         "count": f"/stores/{STORE}/stock/{product_id}/count",

@@ -5,7 +5,7 @@ import re
 import pytest
 from flask import url_for
 
-from app.core import orders
+from app.core import dispatch, orders, packing, picking, printing
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
@@ -19,8 +19,40 @@ def two_stores(app):
     order, _ = orders.create_order(ship_draft((product, 1), ref="SECRET-B-1"), actor=ACTOR)
     fulfilment = orders.assign_fulfilment(order, store_b, {order.lines[0]: 1}, actor=ACTOR)
     user_a = make_user(stores=[store_a], role="manager")
+    floor = _floor_work(store_b, make_product())
     db.session.commit()
-    return {"a": store_a, "b": store_b, "user_a": user_a, "fulfilment_b": fulfilment, "product": product}
+    return {"a": store_a, "b": store_b, "user_a": user_a, "fulfilment_b": fulfilment, "product": product, **floor}
+
+
+def _floor_work(store, product) -> dict:
+    """Store B's floor records (pick list, parcel, label, manifest, print job, box): ids for every route argument."""
+    stocked(store, product, 5)
+    order, _ = orders.create_order(ship_draft((product, 1), ref="SECRET-B-2"), actor=ACTOR)
+    packed = orders.assign_fulfilment(order, store, {order.lines[0]: 1}, actor=ACTOR)
+    orders.accept_fulfilment(packed, actor=ACTOR)
+    picker = make_user(stores=[store])
+    pick_list = picking.start_pick(store, [packed], user=picker, actor=ACTOR)
+    picking.confirm(pick_list, packed.lines[0], 1, "authorisation-1", user=picker, actor=ACTOR)
+    picking.finish(pick_list, user=picker, actor=ACTOR)
+    box = packing.add_package_type(
+        store, {"name": "Box", "length_mm": 300, "width_mm": 200, "height_mm": 100, "tare_grams": 100}, actor=ACTOR
+    )
+    (parcel,) = packing.start_packing(packed, actor=ACTOR)
+    packing.set_parcel(parcel, package_type=box, weight_grams=800, actor=ACTOR)
+    packing.finish_packing(packed, actor=ACTOR)
+    manifest = dispatch.open_manifest(store, parcel.label.carrier, actor=ACTOR)
+    job = printing.start_print_job(store, [parcel.label.id], actor=ACTOR)
+    return {
+        "ids": {
+            "pick_list_id": pick_list.id,
+            "parcel_id": parcel.id,
+            "label_id": parcel.label.id,
+            "manifest_id": manifest.id,
+            "job_id": job.id,
+            "package_type_id": box.id,
+        },
+        "packed_b": packed,
+    }
 
 
 def _store_rules(app):
@@ -42,7 +74,7 @@ def test_every_store_scoped_route_goes_through_the_membership_check(app):
 
 
 def test_a_user_of_another_store_gets_403_on_every_store_url_and_never_its_data(app, client, two_stores):
-    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id}
+    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id, **two_stores["ids"]}
     login(client, two_stores["user_a"].email, PASSWORD)
     token = csrf_token(client, "/")
     checked = 0
@@ -57,12 +89,18 @@ def test_a_user_of_another_store_gets_403_on_every_store_url_and_never_its_data(
             assert "Milano Duomo" not in body
             checked += 1
     assert checked >= 8
-    level = db.session.scalar(db.select(db.text("on_hand FROM stock_level")))
+    level = db.session.scalar(
+        db.select(db.text("on_hand FROM stock_level")).where(db.text(f"product_id = {two_stores['product'].id}"))
+    )
     assert level == 5  # nothing was counted to zero
+    db.session.expire_all()
+    packed = two_stores["packed_b"]
+    assert packed.status == "packed" and packed.parcels[0].label.status == "active"  # nothing voided or shipped
+    assert packed.parcels[0].handed_over_at is None
 
 
 def test_unknown_stores_are_404_and_anonymous_users_are_sent_to_login(app, client, two_stores):
-    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id}
+    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id, **two_stores["ids"]}
     for rule in _store_rules(app):
         if "GET" in rule.methods:
             assert client.get(_url(app, rule, two_stores["b"], ids)).status_code == 302
@@ -101,7 +139,7 @@ def _any_ids(path: str) -> str:
 
 
 def test_every_state_changing_request_without_a_csrf_token_gets_400(app, client, two_stores):
-    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id}
+    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id, **two_stores["ids"]}
     member = make_user(stores=[two_stores["b"]], role="manager")
     db.session.commit()
     login(client, member.email, PASSWORD)

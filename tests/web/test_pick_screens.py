@@ -42,7 +42,7 @@ def _start(client, store, fulfilment, user):
 def _scan(client, store, pick_list, token, code, scan_id=None):
     return client.post(
         f"/stores/{store.code}/picks/{pick_list.id}/scan",
-        data={"code": code, "scan_id": scan_id or uuid.uuid4().hex},
+        data={"code": code, "scan_id": uuid.uuid4().hex if scan_id is None else scan_id},
         headers={**HTMX, "X-CSRFToken": token},
     )
 

@@ -1,0 +1,76 @@
+"""Sending the customer emails written to the outbox (OutboundEmail) over SMTP.
+
+Each email is sent inside its own short transaction that holds its row (FOR UPDATE SKIP LOCKED on
+PostgreSQL, the write lock on SQLite), so two workers never send the same one. Without MAIL_SERVER
+the emails stay pending.
+"""
+
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.core.models import OutboundEmail
+from app.core.models.base import utcnow
+from app.core.uow import unit_of_work
+from app.extensions import db
+
+MAX_ATTEMPTS = 5
+TIMEOUT_SECONDS = 10
+
+
+def _message(email: OutboundEmail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(idstring=f"comptoir-{email.id}")
+    message.set_content(email.body)
+    return message
+
+
+def _send(message: EmailMessage, host: str, port: int) -> None:
+    with smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS) as smtp:
+        smtp.send_message(message)
+
+
+def send_pending(limit: int = 20, now=None) -> int:
+    """Send up to `limit` pending emails; returns how many were sent (commits).
+
+    A temporary failure leaves the email pending for the next pass (up to MAX_ATTEMPTS); a refused
+    recipient or the last attempt marks it failed. last_error says why.
+    """
+    config = current_app.config
+    host = config.get("MAIL_SERVER") or ""
+    if not host:
+        return 0
+    port, sender = int(config.get("MAIL_PORT") or 25), config.get("MAIL_FROM") or "comptoir@localhost"
+    sent, skipped = 0, set()
+    for _ in range(limit):
+        with unit_of_work(writes=True):
+            email = db.session.scalar(
+                select(OutboundEmail)
+                .where(OutboundEmail.status == "pending", OutboundEmail.id.not_in(skipped or {0}))
+                .order_by(OutboundEmail.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if email is None:
+                break
+            email.attempts += 1
+            try:
+                _send(_message(email, sender), host, port)
+            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+                email.status, email.last_error = "failed", f"{type(exc).__name__}: {exc}"[:500]
+            except (OSError, smtplib.SMTPException) as exc:
+                email.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                if email.attempts >= MAX_ATTEMPTS:
+                    email.status = "failed"
+                skipped.add(email.id)  # tried in this pass: the next pass tries it again
+            else:
+                email.status, email.sent_at, email.last_error = "sent", now or utcnow(), ""
+                sent += 1
+    return sent

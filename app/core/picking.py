@@ -93,6 +93,7 @@ class Outcome:
     params: dict = field(default_factory=dict)
     line_id: int | None = None
     replayed: bool = False
+    product_id: int | None = None
 
 
 def active_fulfilments(pick_list: PickList) -> list[Fulfilment]:
@@ -180,11 +181,13 @@ def _replay(client_id: str, pick_list: PickList) -> Outcome | None:
         params=d.get("params", {}),
         line_id=earlier.fulfilment_line_id,
         replayed=True,
+        product_id=d.get("product_id"),
     )
 
 
 def _record(pick_list, user, client_id, code, result: Outcome, quantity=0, product_id=None) -> Outcome:
     """Store the scan under its client id; a concurrent resend of the same id loses and gets the stored outcome."""
+    result.product_id = product_id
     row = Scan(
         client_id=client_id,
         location_id=pick_list.location_id,
@@ -197,11 +200,10 @@ def _record(pick_list, user, client_id, code, result: Outcome, quantity=0, produ
         quantity=quantity,
         details={"ok": result.ok, "message": result.message, "params": result.params, "product_id": product_id},
     )
+    db.session.add(row)
     try:
-        with db.session.begin_nested():
-            db.session.add(row)
-            db.session.flush()
-    except IntegrityError:
+        db.session.flush()
+    except IntegrityError:  # the same id sent twice at once: the other request counted it; this one rolls back
         raise PickRefused(N_("This scan was already received; scan again."), fields={"scan_id": "used"}) from None
     return result
 
@@ -466,7 +468,7 @@ def undo_last(pick_list: PickList, client_id: str, *, user: User, actor: Actor, 
         {"quantity": last.quantity, "name": line.product.name, "tote": line.fulfilment.tote},
         line.id,
     )
-    return _record(pick_list, user, client_id, "undo", result)
+    return _record(pick_list, user, client_id, "undo", result, product_id=line.product_id)
 
 
 STOCK_EFFECTS = {"out_of_stock", "damaged"}

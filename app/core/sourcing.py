@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import audit, events, geo, hours, rules, stock
 from app.core.actor import Actor
-from app.core.errors import N_, IllegalTransition, InvalidInput
+from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput
 from app.core.models import (
     DeliveryMethod,
     Fulfilment,
@@ -347,3 +348,138 @@ def short_pick(line: FulfilmentLine, quantity: int, *, reason: str, actor: Actor
     db.session.flush()
     order = fulfilment.order
     return source_order(order, actor=actor, exclude=failed_locations(order), trigger="short_pick")
+
+
+# Why a store gives work back; the screens show each in the reader's language.
+REJECT_REASONS = ("out_of_stock", "damaged", "cannot_find", "too_busy", "other")
+REJECTABLE = {S.CREATED, S.ACCEPTED}  # once picking has started, missing units are short-picked instead
+
+
+@dataclass
+class Rejection:
+    """What reject_lines did: the new sourcing decision, and damaged units that were not on the shelf to move."""
+
+    decision: SourcingDecision
+    units: int
+    full: bool
+    damaged_missing: dict = field(default_factory=dict)  # sku -> units that could not be set aside as damaged
+
+
+def _units_left(line: FulfilmentLine) -> int:
+    return line.quantity - line.picked - line.short
+
+
+def _check_rejection(fulfilment: Fulfilment, quantities: dict, reason_code: str, note: str) -> dict:
+    """Every rule of a rejection, checked before anything changes; returns {line: units} above zero."""
+    errors, params = {}, {}
+    if fulfilment.status not in REJECTABLE:
+        raise IllegalTransition(N_("Only work not yet being picked can be rejected."))
+    if reason_code not in REJECT_REASONS:
+        errors["reason"] = N_("Choose a reason from the list.")
+    if reason_code == "other" and not note.strip():
+        errors["note"] = N_("Say why in the note when the reason is Other.")
+    chosen = {}
+    for line, quantity in quantities.items():
+        if line.fulfilment_id != fulfilment.id:
+            raise InvalidInput(N_("This line belongs to another order."), fields={"lines": "foreign"})
+        left = _units_left(line)
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= left:
+            errors[f"lines.{line.id}"] = (N_("Must be a whole number from 0 to %(left)s."), {"left": max(left, 0)})
+        elif quantity:
+            chosen[line] = quantity
+    if not chosen and not any(key.startswith("lines.") for key in errors):
+        errors["lines"] = N_("Choose at least one unit to reject.")
+    if errors:
+        first = next(iter(errors.values()))
+        message, params = first if isinstance(first, tuple) else (first, {})
+        raise InvalidInput(message, fields=errors, **params)
+    return chosen
+
+
+def _stock_effect(fulfilment: Fulfilment, chosen: dict, reason_code: str, reason: str, actor: Actor) -> dict:
+    """What the rejection says about the shelf: none left (out of stock), or units set aside as damaged."""
+    location, reference, missing = fulfilment.location, fulfilment_reference(fulfilment), {}
+    if reason_code == "out_of_stock":
+        for product in {line.product.id: line.product for line in chosen}.values():
+            stock.report_out_of_stock(location, product, actor=actor, reason=f"rejected: {reason}", reference=reference)
+    elif reason_code == "damaged":
+        units: dict = {}
+        for line, quantity in chosen.items():
+            units[line.product] = units.get(line.product, 0) + quantity
+        for product, quantity in units.items():
+            level = stock.level_for_update(location, product)
+            movable = min(quantity, max(0, level.on_hand - level.reserved))
+            if movable:
+                stock.mark_damaged(
+                    location, product, movable, actor=actor, reason=f"rejected: {reason}", reference=reference
+                )
+            if movable < quantity:
+                missing[product.sku] = quantity - movable
+    return missing
+
+
+def reject_lines(fulfilment: Fulfilment, quantities: dict, reason_code: str, note: str, actor: Actor) -> Rejection:
+    """Give back all or some units of a fulfilment ({line: units}) with a reason, and re-source them elsewhere.
+
+    All the remaining units: the fulfilment is rejected (reject_and_reroute). Some: their reservations are
+    released, the lines remember them as short, and the rest of the fulfilment stays to be accepted.
+    Out of stock leaves nothing available here (units held for other orders stay); damaged sets the
+    units aside (as many as are on the shelf unreserved; the rest are reported in damaged_missing).
+    """
+    note = (note or "").strip()
+    chosen = _check_rejection(fulfilment, quantities, reason_code, note)
+    reason = f"{reason_code}: {note}" if note else reason_code
+    order = fulfilment.order
+    units = sum(chosen.values())
+    full = all(chosen.get(line, 0) == _units_left(line) for line in fulfilment.lines)
+    if full:
+        decision = reject_and_reroute(fulfilment, reason=reason, actor=actor)
+        missing = _stock_effect(fulfilment, chosen, reason_code, reason, actor)
+        db.session.flush()
+        return Rejection(decision, units, True, missing)
+    reference = fulfilment_reference(fulfilment)
+    for line, quantity in chosen.items():
+        stock.release(
+            fulfilment.location,
+            line.product,
+            quantity,
+            actor=actor,
+            fulfilment_line=line,
+            reference=reference,
+            reason=f"rejected: {reason}",
+        )
+        line.short += quantity
+    fulfilment.updated_at = utcnow()  # a new version: a resent or stale form is refused
+    rejected = {line.product.sku: quantity for line, quantity in chosen.items()}
+    audit.record(actor, "fulfilment.lines_rejected", fulfilment, None, {"lines": rejected, "reason": reason})
+    events.emit("fulfilment.lines_rejected", order, fulfilment, lines=rejected, reason=reason)
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        raise ConcurrentChange() from exc
+    missing = _stock_effect(fulfilment, chosen, reason_code, reason, actor)
+    decision = source_order(order, actor=actor, exclude=failed_locations(order), trigger="rejected")
+    return Rejection(decision, units, False, missing)
+
+
+def reject_all_open(location: Location, reason: str, actor: Actor) -> int:
+    """Give back every fulfilment of a store not yet being picked, each re-sourced elsewhere; returns how many.
+
+    A repeat finds nothing left to reject and returns 0.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(N_("A reason is required."), fields={"reason": "required"})
+    open_work = db.session.scalars(
+        select(Fulfilment)
+        .where(Fulfilment.location_id == location.id, Fulfilment.status.in_(REJECTABLE))
+        .order_by(Fulfilment.id)
+    ).all()
+    for fulfilment in open_work:
+        reject_and_reroute(fulfilment, reason=reason, actor=actor)
+    if open_work:
+        audit.record(
+            actor, "location.reject_all", location, None, {"reason": reason, "fulfilments": [f.id for f in open_work]}
+        )
+        db.session.flush()
+    return len(open_work)

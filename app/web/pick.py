@@ -71,15 +71,19 @@ def _new_scan_id() -> str:
 
 
 def _panel(store, pick_list, *, result=None, status=200, short_form=None, trigger=None):
+    """The pick screen, or for the scan bar (which targets #pick-live) only what a scan changes."""
     groups = picking.groups(pick_list)
+    live_only = htmx and htmx.target == "pick-live"
+    changed = {result.product_id} if result is not None and result.product_id else set()
     current = picking.current_group(pick_list, groups)
     last = picking.last_scan(pick_list)
     if result is not None:
         trigger = {"scan": {"ok": result.ok}, **(trigger or {})}
     return render(
         "pick/pick.html",
-        "pick/_panel.html",
+        "pick/_live.html" if live_only else "pick/_panel.html",
         status=status,
+        oob_rows=[g for g in groups if g.product.id in changed] if live_only else [],
         trigger=trigger,
         store=store,
         pick_list=pick_list,
@@ -95,7 +99,7 @@ def _panel(store, pick_list, *, result=None, status=200, short_form=None, trigge
         new_scan_id=_new_scan_id,
         command_captions=COMMAND_CAPTIONS,
         scan_url=url_for("pick.scan", store_code=store.code, pick_list_id=pick_list.id),
-        scan_target="#pick",
+        scan_target="#pick-live",
     )
 
 

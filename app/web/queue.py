@@ -1,22 +1,23 @@
 """The store's work queue and the fulfilment screen (accept / reject)."""
 
-from flask import Blueprint, abort, redirect, request, url_for
-from flask_babel import gettext, lazy_gettext
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
-from wtforms import SelectField, StringField
+from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length
 
-from app.core import orders, sourcing
-from app.core.errors import DomainError
-from app.core.models import Fulfilment, Location, Order, ShelfLocation, SourcingDecision
+from app.core import orders, rules, sourcing, urgency
+from app.core.errors import DomainError, InvalidInput
+from app.core.models import AuditEvent, Fulfilment, Location, Order, ShelfLocation, SourcingDecision
 from app.core.models import FulfilmentStatus as S
+from app.core.models.base import utcnow
 from app.core.uow import unit_of_work
 from app.extensions import db
-from app.web.helpers import current_actor, domain_message, render, store_route, toast
+from app.web.helpers import current_actor, domain_message, render, role_required, store_route, toast
 
 bp = Blueprint("queue", __name__)
 
@@ -36,13 +37,84 @@ REJECT_REASONS = [
 ]
 
 
+MANAGERS = ("manager", "admin")
+REVIEW_ACTIONS = ("release", "cancel")
+
+
+def _reason_choices():
+    return [SelectChoice(v, label) for v, label in REJECT_REASONS]
+
+
 class RejectForm(FlaskForm):
+    reason = SelectField(lazy_gettext("Reason"), choices=_reason_choices(), validators=[DataRequired()])
+    note = StringField(lazy_gettext("Note (required for Other)"), validators=[Length(max=150)])
+    # The version of the fulfilment the form was shown for: a resent or stale form is refused.
+    version = HiddenField(validators=[InputRequired()])
+
+
+class RejectAllForm(FlaskForm):
     reason = SelectField(
         lazy_gettext("Reason"),
-        choices=[SelectChoice(v, label) for v, label in REJECT_REASONS],
+        choices=[SelectChoice(v, label) for v, label in REJECT_REASONS if v in {"too_busy", "other"}],
         validators=[DataRequired()],
     )
-    note = StringField(lazy_gettext("Note"), validators=[Length(max=150)])
+    note = StringField(lazy_gettext("Note (required for Other)"), validators=[Length(max=150)])
+
+
+class ReviewForm(FlaskForm):
+    """Made with prefix="review": its fields do not clash with the reject form's on the same screen."""
+
+    note = StringField(lazy_gettext("Review note"), validators=[DataRequired(), Length(max=150)])
+
+
+def is_manager() -> bool:
+    return current_user.role in MANAGERS
+
+
+def _duration(minutes: int) -> str:
+    if minutes < 60:
+        return gettext("%(min)s min", min=minutes)
+    return gettext("%(h)s h %(min)s min", h=minutes // 60, min=f"{minutes % 60:02d}")
+
+
+def countdown_text(state: str, seconds: int | None) -> str:
+    """ "in 35 min" or "late by 12 min", whole minutes rounded up (the same rule as static/js/queue.js)."""
+    if seconds is None:
+        return ""
+    minutes = max(1, -(-abs(seconds) // 60))
+    if state == "late":
+        return gettext("late by %(time)s", time=_duration(minutes))
+    return gettext("in %(time)s", time=_duration(minutes))
+
+
+URGENCY_LABELS = {"ok": lazy_gettext("On time"), "soon": lazy_gettext("Due soon"), "late": lazy_gettext("Late")}
+
+
+def _row(fulfilment, now) -> dict:
+    state, seconds = urgency.urgency(fulfilment, now)
+    due = urgency.deadline(fulfilment)
+    return {
+        "f": fulfilment,
+        "state": state if due is not None else None,
+        "label": URGENCY_LABELS[state],
+        "text": countdown_text(state, seconds),
+        "deadline": due.isoformat() if due else "",
+        "start": fulfilment.created_at.isoformat() if fulfilment.created_at else "",
+    }
+
+
+def countdown_texts() -> dict:
+    """The sentences static/js/queue.js fills in, in the reader's language ({time}, {min}, {h} are filled there)."""
+    return {
+        "in": gettext("in %(time)s", time="{time}"),
+        "lateby": gettext("late by %(time)s", time="{time}"),
+        "min": gettext("%(min)s min", min="{min}"),
+        "hmin": gettext("%(h)s h %(min)s min", h="{h}", min="{min}"),
+        "labelok": str(URGENCY_LABELS["ok"]),
+        "labelsoon": str(URGENCY_LABELS["soon"]),
+        "labellate": str(URGENCY_LABELS["late"]),
+        "new": gettext("New work arrived."),
+    }
 
 
 @bp.get("/")
@@ -64,34 +136,107 @@ def _counts(store) -> dict:
     return {tab: sum(by_status.get(s, 0) for s in statuses) for tab, (_, statuses) in TABS.items()}
 
 
+def _latest(store) -> int:
+    """The newest fulfilment given to the store: when it grows between two polls, new work arrived."""
+    return db.session.scalar(select(func.max(Fulfilment.id)).where(Fulfilment.location_id == store.id)) or 0
+
+
 @bp.get("/stores/<store_code>/queue")
 @store_route
 def queue(store):
+    """The store's work, most urgent first; htmx polls the same URL for the tabs and list (partial)."""
     tab = request.args.get("tab", "accept")
     if tab not in TABS:
         abort(404)
     method = request.args.get("method", "")
+    if method not in {"ship", "collect"}:
+        method = ""
+    due = case((Fulfilment.status == S.CREATED, Fulfilment.accept_by), else_=Fulfilment.ready_by)
     stmt = (
         select(Fulfilment)
         .join(Order)
         .where(Fulfilment.location_id == store.id, Fulfilment.status.in_(TABS[tab][1]))
         .options(selectinload(Fulfilment.order), selectinload(Fulfilment.lines))
-        .order_by(Fulfilment.ready_by, Fulfilment.id)
+        .order_by(due, Fulfilment.id)
         .limit(200)
     )
-    if method in {"ship", "collect"}:
+    if method:
         stmt = stmt.where(Order.delivery_method == method)
-    work = db.session.scalars(stmt).all()
+    now = utcnow()
+    work = [_row(f, now) for f in db.session.scalars(stmt).all()]
     return render(
         "queue/queue.html",
-        "queue/_work_list.html",
+        "queue/_live.html",
         store=store,
         tabs=TABS,
         tab=tab,
         method=method,
         work=work,
         counts=_counts(store),
+        latest=_latest(store),
+        texts=countdown_texts(),
+        manager=is_manager(),
     )
+
+
+@bp.post("/stores/<store_code>/ship-paused")
+@store_route
+@role_required(*MANAGERS)
+def ship_paused(store):
+    """Pause or resume ship-from-store (paused=1 or 0): setting the same state again changes nothing."""
+    value = request.form.get("paused")
+    if value not in {"0", "1"}:
+        abort(400)
+    paused = value == "1"
+    try:
+        with unit_of_work():
+            rules.update_location(store, {"ship_paused": paused}, actor=current_actor())
+    except DomainError as error:
+        flash(domain_message(error), "error")
+    else:
+        flash(gettext("Ship-from-store is paused.") if paused else gettext("Ship-from-store is on again."), "success")
+    return redirect(url_for("queue.queue", store_code=store.code), code=303)
+
+
+@bp.route("/stores/<store_code>/reject-all", methods=["GET", "POST"])
+@store_route
+@role_required(*MANAGERS)
+def reject_all(store):
+    """Give back every order not yet being picked (confirm with a reason); each is re-routed elsewhere."""
+    form = RejectAllForm()
+    status = 200
+    open_count = db.session.scalar(
+        select(func.count())
+        .select_from(Fulfilment)
+        .where(Fulfilment.location_id == store.id, Fulfilment.status.in_(sourcing.REJECTABLE))
+    )
+    if request.method == "POST":
+        note = (form.note.data or "").strip()
+        if not form.validate():
+            status = 422
+        elif form.reason.data == "other" and not note:
+            form.note.errors = [gettext("Say why in the note when the reason is Other.")]
+            status = 422
+        else:
+            reason = f"{form.reason.data}: {note}" if note else form.reason.data
+            try:
+                with unit_of_work():
+                    count = sourcing.reject_all_open(store, reason, current_actor())
+            except DomainError as error:
+                status = error.http_status
+                flash(domain_message(error), "error")
+            else:
+                if count:
+                    message = ngettext(
+                        "%(num)d order given back and sent to other stores.",
+                        "%(num)d orders given back and sent to other stores.",
+                        count,
+                    )
+                else:
+                    message = gettext("Nothing left to give back.")
+                flash(message, "success")
+                return redirect(url_for("queue.queue", store_code=store.code), code=303)
+    return render("queue/reject_all.html", status=status, store=store, form=form, open_count=open_count)
 
 
 def _fulfilment(store, fulfilment_id: int) -> Fulfilment:
@@ -120,7 +265,27 @@ def _decision(fulfilment) -> SourcingDecision | None:
     return next((d for d in decisions if any(step["location"] == code for step in d.plan)), None)
 
 
-def _detail(store, fulfilment, form=None, status=200, trigger=None):
+def _review_note(order) -> AuditEvent | None:
+    """The latest manager note about the review hold (release), from the audit trail."""
+    return db.session.scalar(
+        select(AuditEvent)
+        .where(
+            AuditEvent.subject_type == Order.__tablename__,
+            AuditEvent.subject_id == str(order.id),
+            AuditEvent.action == "order.review_released",
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+
+
+def _detail(
+    store, fulfilment, form=None, status=200, trigger=None, review_form=None, quantities=None, line_errors=None
+):
+    now = utcnow()
+    state, seconds = urgency.urgency(fulfilment, now)
+    form = form or RejectForm(formdata=None)
+    form.version.data = str(fulfilment.version)  # what the screen shows now: the next submit is checked against it
     return render(
         "queue/fulfilment.html",
         "queue/_fulfilment_panel.html",
@@ -129,9 +294,18 @@ def _detail(store, fulfilment, form=None, status=200, trigger=None):
         store=store,
         fulfilment=fulfilment,
         shelves=_shelves(store, fulfilment),
-        form=form or RejectForm(),
+        form=form,
+        review_form=review_form or ReviewForm(formdata=None, prefix="review"),
         decision=_decision(fulfilment),
         lines=sorted(fulfilment.lines, key=lambda line: line.id),
+        quantities=quantities or {},
+        line_errors=line_errors or {},
+        rejectable=fulfilment.status in sourcing.REJECTABLE,
+        held=fulfilment.order.needs_review and fulfilment.status in orders.OPEN,
+        review_note=_review_note(fulfilment.order),
+        manager=is_manager(),
+        due=urgency.deadline(fulfilment) and {"state": state, "label": URGENCY_LABELS[state]},
+        due_text=countdown_text(state, seconds),
     )
 
 
@@ -156,23 +330,125 @@ def accept(store, fulfilment_id):
     return _detail(store, fulfilment, trigger=toast(gettext("Order accepted.")))
 
 
+def _quantities(fulfilment, scope: str) -> dict:
+    """{line: units} from the form: every unit left for "all", else the per-line fields (blank is 0)."""
+    quantities = {}
+    for line in fulfilment.lines:
+        left = line.quantity - line.picked - line.short
+        if scope == "all":
+            quantities[line] = left
+            continue
+        raw = (request.form.get(f"qty-{line.id}") or "").strip()
+        quantities[line] = 0 if raw == "" else int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 7 else raw
+    return quantities
+
+
+def _reject_message(result, reason_label: str) -> str:
+    if result.full:
+        message = gettext("Order rejected: %(reason)s", reason=reason_label)
+    else:
+        message = ngettext(
+            "%(num)d unit given back (%(reason)s); the rest stays to be accepted.",
+            "%(num)d units given back (%(reason)s); the rest stays to be accepted.",
+            result.units,
+            reason=reason_label,
+        )
+    if result.damaged_missing:
+        missing = ", ".join(f"{sku} × {n}" for sku, n in sorted(result.damaged_missing.items()))
+        message += " " + gettext(
+            "Fewer damaged units were on the shelf than given back; not set aside: %(items)s.", items=missing
+        )
+    return message
+
+
 @bp.post("/stores/<store_code>/fulfilments/<int:fulfilment_id>/reject")
 @store_route
 def reject(store, fulfilment_id):
+    """Reject all the units (scope=all) or those chosen per line (scope=some), with a reason."""
     fulfilment = _fulfilment(store, fulfilment_id)
     form = RejectForm()
+    scope = request.form.get("scope", "all")
+    if scope not in {"all", "some"}:
+        scope = "all"
     if not form.validate():
-        return _detail(store, fulfilment, form=form, status=422)
-    if fulfilment.status == S.REJECTED:
+        return _detail(
+            store, fulfilment, form=form, status=422, trigger=toast(gettext("Some values are not valid."), "error")
+        )
+    if fulfilment.status == S.REJECTED:  # a resend of the same rejection: already done
         return _detail(store, fulfilment, trigger=toast(gettext("Order rejected.")))
-    reason = dict(REJECT_REASONS)[form.reason.data]
-    text = f"{form.reason.data}: {form.note.data}".strip(": ") if form.note.data else form.reason.data
+    if form.version.data != str(fulfilment.version):
+        message = gettext("This order changed since you opened it (it may already be done). Check it and try again.")
+        return _detail(store, fulfilment, status=409, trigger=toast(message, "error"))
+    quantities = _quantities(fulfilment, scope)
     try:
         with unit_of_work():
-            sourcing.reject_and_reroute(fulfilment, reason=text, actor=current_actor())
+            result = sourcing.reject_lines(
+                fulfilment, quantities, form.reason.data, form.note.data or "", current_actor()
+            )
+    except InvalidInput as error:
+        db.session.refresh(fulfilment)
+        line_errors = {}
+        for key, value in error.fields.items():
+            message, params = value if isinstance(value, tuple) else (value, {})
+            text = gettext(message, **params)
+            if key.startswith("lines."):
+                line_errors[int(key.split(".")[1])] = text
+            elif key == "lines":
+                line_errors["all"] = text
+            elif key in {"reason", "note"}:
+                getattr(form, key).errors = [text]
+        shown = {line.id: request.form.get(f"qty-{line.id}", "") for line in fulfilment.lines}
+        return _detail(
+            store,
+            fulfilment,
+            form=form,
+            status=error.http_status,
+            trigger=toast(domain_message(error), "error"),
+            quantities=shown,
+            line_errors=line_errors,
+        )
     except DomainError as error:
         db.session.refresh(fulfilment)
         return _detail(
             store, fulfilment, form=form, status=error.http_status, trigger=toast(domain_message(error), "error")
         )
-    return _detail(store, fulfilment, trigger=toast(gettext("Order rejected: %(reason)s", reason=reason)))
+    reason = str(dict(REJECT_REASONS)[form.reason.data])
+    return _detail(store, fulfilment, trigger=toast(_reject_message(result, reason)))
+
+
+@bp.post("/stores/<store_code>/fulfilments/<int:fulfilment_id>/review")
+@store_route
+@role_required(*MANAGERS)
+def review(store, fulfilment_id):
+    """A manager releases a held order (action=release) or cancels it (action=cancel), with a note."""
+    fulfilment = _fulfilment(store, fulfilment_id)
+    form = ReviewForm(prefix="review")
+    action = request.form.get("action", "")
+    if action not in REVIEW_ACTIONS:
+        abort(400)
+    if not form.validate():
+        return _detail(
+            store,
+            fulfilment,
+            review_form=form,
+            status=422,
+            trigger=toast(gettext("A note is required."), "error"),
+        )
+    order, note = fulfilment.order, form.note.data.strip()
+    if action == "cancel" and not order.needs_review and order.status != "cancelled":
+        message = gettext("This order is not held for review.")
+        return _detail(store, fulfilment, status=409, trigger=toast(message, "error"))
+    try:
+        with unit_of_work():
+            if action == "release":
+                orders.release_review(order, note, current_actor())
+            else:
+                orders.cancel_order(order, reason=note, actor=current_actor())
+    except DomainError as error:
+        db.session.refresh(fulfilment)
+        return _detail(
+            store, fulfilment, review_form=form, status=error.http_status, trigger=toast(domain_message(error), "error")
+        )
+    db.session.refresh(fulfilment)
+    message = gettext("Order released for picking.") if action == "release" else gettext("Order cancelled.")
+    return _detail(store, fulfilment, trigger=toast(message))

@@ -12,6 +12,7 @@ from tests.conftest import csrf_token, login
 from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
 
 HTMX = {"HX-Request": "true", "HX-Target": "pick"}
+SCAN_BAR = {"HX-Request": "true", "HX-Target": "pick-live"}  # what base.html's scan bar sends on the pick screen
 
 
 def _floor():
@@ -43,7 +44,7 @@ def _scan(client, store, pick_list, token, code, scan_id=None):
     return client.post(
         f"/stores/{store.code}/picks/{pick_list.id}/scan",
         data={"code": code, "scan_id": uuid.uuid4().hex if scan_id is None else scan_id},
-        headers={**HTMX, "X-CSRFToken": token},
+        headers={**SCAN_BAR, "X-CSRFToken": token},
     )
 
 
@@ -59,7 +60,12 @@ def test_the_choose_screen_ticks_the_batch_and_the_pick_screen_takes_scans(clien
     ok = _scan(client, store, pick_list, token, "LAMP-1")
     assert ok.status_code == 200 and "<html" not in ok.get_data(as_text=True)
     assert json.loads(ok.headers["HX-Trigger"])["scan"] == {"ok": True}
-    assert "Lampe into tote A: 1 more for this order." in ok.get_data(as_text=True)
+    body = ok.get_data(as_text=True)
+    assert "Lampe into tote A: 1 more for this order." in body
+    # Only what the scan changed: the live area and, out of band, the pick path row of the lamp.
+    assert 'id="pick-live"' in body and "Pick path" not in body
+    assert re.search(r'<template><tr id="group-\d+" class="[^"]*" data-hx-swap-oob="true">', body)
+    assert "1 unit left" in body
 
 
 def test_wrong_unknown_and_resent_scans_over_http(client):

@@ -94,6 +94,7 @@ class Outcome:
     line_id: int | None = None
     replayed: bool = False
     product_id: int | None = None
+    scan: Scan | None = None  # the row that counted units, when this answer counted some
 
 
 def active_fulfilments(pick_list: PickList) -> list[Fulfilment]:
@@ -201,6 +202,8 @@ def _record(pick_list, user, client_id, code, result: Outcome, quantity=0, produ
         details={"ok": result.ok, "message": result.message, "params": result.params, "product_id": product_id},
     )
     db.session.add(row)
+    if quantity:
+        result.scan = row
     try:
         db.session.flush()
     except IntegrityError:  # the same id sent twice at once: the other request counted it; this one rolls back
@@ -434,8 +437,10 @@ def _last_counted(pick_list: PickList) -> Scan | None:
     )
 
 
-def last_scan(pick_list: PickList) -> Scan | None:
-    """The latest scan that counted units and can still be undone."""
+def last_scan(pick_list: PickList, answer: Outcome | None = None) -> Scan | None:
+    """The latest scan that counted units and can still be undone (the answer's own row when it just counted)."""
+    if answer is not None and answer.scan is not None and not answer.replayed:
+        return answer.scan
     return _last_counted(pick_list)
 
 

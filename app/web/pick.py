@@ -50,15 +50,20 @@ class ShortForm(FlaskForm):
 
 
 def _pick_list(store, pick_list_id: int) -> PickList:
-    fulfilments = selectinload(PickList.fulfilments)
-    pick_list = db.session.get(
-        PickList,
-        pick_list_id,
-        options=[
-            fulfilments.selectinload(Fulfilment.lines).joinedload(FulfilmentLine.product),
-            fulfilments.joinedload(Fulfilment.order),
-            joinedload(PickList.location),
-        ],
+    """The pick list with its orders, lines and products in one query (a scan needs all of them)."""
+    fulfilments = joinedload(PickList.fulfilments)
+    pick_list = (
+        db.session.execute(
+            select(PickList)
+            .where(PickList.id == pick_list_id)
+            .options(
+                fulfilments.joinedload(Fulfilment.lines).joinedload(FulfilmentLine.product),
+                fulfilments.joinedload(Fulfilment.order),
+                joinedload(PickList.location),
+            )
+        )
+        .unique()
+        .scalar_one_or_none()
     )
     if pick_list is None or pick_list.location_id != store.id:
         abort(404)
@@ -76,7 +81,7 @@ def _panel(store, pick_list, *, result=None, status=200, short_form=None, trigge
     live_only = htmx and htmx.target == "pick-live"
     changed = {result.product_id} if result is not None and result.product_id else set()
     current = picking.current_group(pick_list, groups)
-    last = picking.last_scan(pick_list)
+    last = picking.last_scan(pick_list, result)
     if result is not None:
         trigger = {"scan": {"ok": result.ok}, **(trigger or {})}
     return render(
@@ -95,17 +100,11 @@ def _panel(store, pick_list, *, result=None, status=200, short_form=None, trigge
         notices=picking.stop_cancelled(pick_list),
         mine=pick_list.user_id == current_user.id,
         short_form=short_form,
-        short_form_for=_short_form_for,
         new_scan_id=_new_scan_id,
         command_captions=COMMAND_CAPTIONS,
         scan_url=url_for("pick.scan", store_code=store.code, pick_list_id=pick_list.id),
         scan_target="#pick-live",
     )
-
-
-def _short_form_for(split) -> ShortForm:
-    """The short form for the tote line in front of the associate, prefilled with what is left."""
-    return ShortForm(formdata=None, line=split.line.id, expected_short=split.line.short, quantity=split.left)
 
 
 def _error(store, pick_list, error: DomainError, short_form=None):
@@ -246,6 +245,17 @@ def undo(store, pick_list_id):
     except DomainError as error:
         return _error(store, pick_list, error)
     return _panel(store, pick_list, result=result)
+
+
+@bp.get("/stores/<store_code>/picks/<int:pick_list_id>/short-form")
+@store_route
+def short_form(store, pick_list_id):
+    """The short form for one line of the list, prefilled with what is left (fetched when "Mark short" opens)."""
+    pick_list = _pick_list(store, pick_list_id)
+    line = _line(pick_list, _whole(request.args.get("line", "")))
+    left = line.quantity - line.picked - line.short
+    form = ShortForm(formdata=None, line=line.id, expected_short=line.short, quantity=max(left, 1))
+    return render("pick/_short_form.html", store=store, pick_list=pick_list, form=form)
 
 
 @bp.post("/stores/<store_code>/picks/<int:pick_list_id>/short")

@@ -120,6 +120,8 @@ def test_accept_batch_pick_short_pack_label_and_dispatch(page, flow_data, query,
     for ref in (first, second):
         page.goto(f"/stores/{STORE}/queue")
         page.get_by_role("link", name=re.compile(ref)).click()
+        expect(page).to_have_url(re.compile(r"/fulfilments/\d+$"))
+        expect(page.locator("header.topbar")).to_have_count(1)  # a whole page, not one swapped into the list
         page.get_by_role("button", name="Accept").click()
         expect(page.locator("#fulfilment")).to_contain_text("Accepted")
     shot(page, "accepted")
@@ -206,6 +208,8 @@ def test_accept_batch_pick_short_pack_label_and_dispatch(page, flow_data, query,
     page.goto(f"/stores/{STORE}/queue?tab=pack")
     page.get_by_role("link", name=re.compile(first)).click()
     page.get_by_role("link", name="Pack").click()
+    expect(page).to_have_url(re.compile(r"/pack$"))
+    expect(page.locator("header.topbar")).to_have_count(1)
     expect(page.locator("#pack")).to_contain_text("Parcel 1")
     shot(page, "pack-one-parcel")
     page.get_by_role("button", name="New parcel").click()

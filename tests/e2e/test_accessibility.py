@@ -13,7 +13,18 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ADMIN, ARTIFACTS, ASSOCIATE, MANAGER, ROOT, STORE, api_login, pretty, skip_or_fail
+from tests.e2e.conftest import (
+    ADMIN,
+    ARTIFACTS,
+    ASSOCIATE,
+    CSRF_RE,
+    MANAGER,
+    ROOT,
+    STORE,
+    api_login,
+    pretty,
+    skip_or_fail,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +52,14 @@ SCREENS = [
     Screen("fulfilment-accepted", ASSOCIATE),
     Screen("pick-choose", ASSOCIATE),
     Screen("pick-list", ASSOCIATE),
+    Screen("pack-picked", ASSOCIATE),
+    Screen("pack-packed", ASSOCIATE),
+    Screen("dispatch", ASSOCIATE),
+    Screen("print-job", ASSOCIATE),
+    Screen("queue-manager", MANAGER),
+    Screen("reject-all", MANAGER),
+    Screen("package-types", MANAGER),
+    Screen("admin-carriers", ADMIN),
     Screen("stock-search", ASSOCIATE),
     Screen("stock-manager", MANAGER),  # with the Count buttons
     Screen("count", MANAGER),
@@ -79,6 +98,10 @@ def paths(query) -> dict:
     held = first(f"SELECT f.id {at_store} o.needs_review ORDER BY f.id LIMIT 1")
     accepted = first(f"SELECT f.id {at_store} f.status = 'accepted' AND NOT o.needs_review ORDER BY f.id LIMIT 1")
     pick_list = first(f"SELECT f.pick_list_id {at_store} f.status = 'picking' ORDER BY f.id LIMIT 1")
+    shipping = "o.delivery_method = 'ship' AND "
+    # a picked delivery, a gift one when there is one (the gift step is part of the screen)
+    picked = first(f"SELECT f.id {at_store} {shipping} f.status = 'picked' ORDER BY o.gift_wrap DESC, f.id LIMIT 1")
+    packed = first(f"SELECT f.id {at_store} {shipping} f.status = 'packed' ORDER BY f.id LIMIT 1")
     result = {
         "login": "/login",
         "login-error": "/login",
@@ -87,6 +110,13 @@ def paths(query) -> dict:
         "fulfilment-accepted": f"/stores/{STORE}/fulfilments/{accepted}",
         "pick-choose": f"/stores/{STORE}/picks/new",
         "pick-list": f"/stores/{STORE}/picks/{pick_list}",
+        "pack-picked": f"/stores/{STORE}/fulfilments/{picked}/pack",
+        "pack-packed": f"/stores/{STORE}/fulfilments/{packed}/pack",
+        "dispatch": f"/stores/{STORE}/dispatch",
+        "queue-manager": f"/stores/{STORE}/queue",
+        "reject-all": f"/stores/{STORE}/reject-all",
+        "package-types": f"/stores/{STORE}/package-types",
+        "admin-carriers": "/admin/carriers",
         "stock-search": f"/stores/{STORE}/stock?q={term}",
         "stock-manager": f"/stores/{STORE}/stock?q={term}",
         "count": f"/stores/{STORE}/stock/{product_id}/count",
@@ -119,6 +149,12 @@ def open_screen(page, screen: Screen, paths: dict) -> None:
         page.locator("#q").fill(paths["_search_term"])  # label text depends on the user's language
         page.wait_for_url(re.compile(r"[?&]q="))
         expect(page.locator("#rows tbody tr").first).to_contain_text(paths["_search_term"])
+        return
+    if screen.name == "print-job":
+        page.goto(f"/stores/{STORE}/dispatch")
+        page.locator("form[action$='/print-jobs'] button").click()  # the label is in the reader's language
+        expect(page.locator("progress")).to_be_visible()
+        expect(page.locator("#job-progress a.button")).to_be_visible(timeout=20_000)
         return
     response = page.goto(paths[screen.name])
     assert response.status == screen.status, f"{paths[screen.name]} answered {response.status}"
@@ -250,6 +286,9 @@ def test_html_is_valid(playwright, base_url, auth_states, paths, scratch_dir, re
             http = contexts[screen.user]
             if screen.name == "login-error":
                 response = api_login(http, ASSOCIATE, WRONG_PASSWORD)
+            elif screen.name == "print-job":  # a job is made by a POST; the answer leads to its page
+                token = CSRF_RE.search(http.get(paths["dispatch"]).text()).group(1)
+                response = http.post(f"/stores/{STORE}/print-jobs", form={"csrf_token": token})
             else:
                 response = http.get(paths[screen.name])
             assert response.status == screen.status, f"{screen.name}: {response.status}"

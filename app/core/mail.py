@@ -1,7 +1,7 @@
 """Sending the customer emails written to the outbox (OutboundEmail) over SMTP.
 
 Each email is sent inside its own short transaction that holds its row (FOR UPDATE SKIP LOCKED on
-PostgreSQL, the write lock on SQLite), so two workers never send the same one. Without MAIL_SERVER
+PostgreSQL, the write lock on SQLite), so two workers never send the same one. Without SMTP_HOST
 the emails stay pending.
 """
 
@@ -32,8 +32,12 @@ def _message(email: OutboundEmail, sender: str) -> EmailMessage:
     return message
 
 
-def _send(message: EmailMessage, host: str, port: int) -> None:
-    with smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS) as smtp:
+def _send(message: EmailMessage, config) -> None:
+    with smtplib.SMTP(config["SMTP_HOST"], int(config.get("SMTP_PORT") or 25), timeout=TIMEOUT_SECONDS) as smtp:
+        if config.get("SMTP_STARTTLS"):
+            smtp.starttls()
+        if config.get("SMTP_USER"):
+            smtp.login(config["SMTP_USER"], config.get("SMTP_PASSWORD") or "")
         smtp.send_message(message)
 
 
@@ -44,10 +48,9 @@ def send_pending(limit: int = 20, now=None) -> int:
     recipient or the last attempt marks it failed. last_error says why.
     """
     config = current_app.config
-    host = config.get("MAIL_SERVER") or ""
-    if not host:
+    if not config.get("SMTP_HOST"):
         return 0
-    port, sender = int(config.get("MAIL_PORT") or 25), config.get("MAIL_FROM") or "comptoir@localhost"
+    sender = config.get("SMTP_FROM") or "comptoir@localhost"
     sent, skipped = 0, set()
     for _ in range(limit):
         with unit_of_work(writes=True):
@@ -62,7 +65,7 @@ def send_pending(limit: int = 20, now=None) -> int:
                 break
             email.attempts += 1
             try:
-                _send(_message(email, sender), host, port)
+                _send(_message(email, sender), config)
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
                 email.status, email.last_error = "failed", f"{type(exc).__name__}: {exc}"[:500]
             except (OSError, smtplib.SMTPException) as exc:

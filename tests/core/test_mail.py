@@ -51,7 +51,7 @@ def _email(**kwargs):
 
 def test_pending_emails_are_sent_over_smtp_once(app, smtp):
     controller, inbox = smtp
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, MAIL_FROM="Comptoir <shop@example.test>")
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_FROM="Comptoir <shop@example.test>")
     first, second = _email(), _email(to="giulia@example.it", subject="Ordine in viaggio")
     assert mail.send_pending() == 2
     assert mail.send_pending() == 0
@@ -67,14 +67,14 @@ def test_pending_emails_are_sent_over_smtp_once(app, smtp):
 
 def test_the_worker_pass_sends_them_and_counts_them(app, smtp):
     controller, inbox = smtp
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
     _email()
     assert worker.run_once()["emailed"] == 1
     assert len(inbox.messages) == 1
 
 
 def test_without_a_mail_server_emails_stay_pending(app):
-    app.config.update(MAIL_SERVER="")
+    app.config.update(SMTP_HOST="")
     email = _email()
     assert mail.send_pending() == 0
     db.session.expire_all()
@@ -82,7 +82,7 @@ def test_without_a_mail_server_emails_stay_pending(app):
 
 
 def test_an_unreachable_server_is_retried_then_failed(app):
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=_free_port())  # nothing listens there
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=_free_port())  # nothing listens there
     email = _email()
     for _ in range(mail.MAX_ATTEMPTS - 1):
         assert mail.send_pending() == 0
@@ -98,7 +98,7 @@ def test_a_refused_recipient_fails_at_once(app):
     controller = Controller(Refusing(), hostname="127.0.0.1", port=_free_port())
     controller.start()
     try:
-        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
         email = _email(to="nobody@example.test")
         assert mail.send_pending() == 0
     finally:

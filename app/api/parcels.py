@@ -14,6 +14,7 @@ from app.api import api_blueprint, error_body, require_scope
 from app.api.schemas import MAX_ID, ApiErrorSchema
 from app.core.errors import NotFound
 from app.core.models import Parcel
+from app.documents import label_document
 from app.extensions import db
 
 blp = api_blueprint("api_parcels", "/api/v1/parcels", "Parcel labels (PDF and ZPL)")
@@ -65,7 +66,6 @@ class LabelPdf(MethodView):
     @blp.alt_response(404, schema=ApiErrorSchema)
     def get(self, parcel_id):
         """The parcel's shipping label in force, as a 4x6 inch PDF."""
-        from app.web.pack import label_document
         from labels.shipping import label_pdf
 
         label, refused = _parcel_label(parcel_id)
@@ -83,7 +83,6 @@ class LabelZpl(MethodView):
     @blp.alt_response(404, schema=ApiErrorSchema)
     def get(self, parcel_id):
         """The parcel's shipping label in force, as ZPL II."""
-        from app.web.pack import label_document
         from labels.shipping import label_zpl
 
         label, refused = _parcel_label(parcel_id)

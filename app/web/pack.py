@@ -1,11 +1,9 @@
 """Packing, labels, printing and dispatch screens; package types per store; carriers for admins."""
 
 import re
-from datetime import UTC
 
-from babel.numbers import get_decimal_symbol
 from flask import Blueprint, Response, abort, redirect, request, url_for
-from flask_babel import get_locale, gettext, lazy_gettext, ngettext
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -29,6 +27,15 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.uow import unit_of_work
+from app.documents import (
+    customer_address,
+    label_document,
+    local_date,
+    manifest_captions,
+    shipping_captions,
+    slip_captions,
+    store_address,
+)
 from app.extensions import db
 from app.web.helpers import current_actor, domain_message, render, role_required, store_route, toast
 from labels import data as ld
@@ -45,128 +52,6 @@ FORMAT_LABELS = {
     "s10": lazy_gettext("UPU S10 (letters, digits, check digit, country)"),
     "luhn": lazy_gettext("Digits with a Luhn check digit"),
 }
-
-
-# --- documents: model -> labels data, with the reader's words -------------------------------------------
-
-
-def _decimal() -> str:
-    return get_decimal_symbol(str(get_locale() or "en"))
-
-
-def shipping_captions() -> ld.Captions:
-    return ld.Captions(
-        {
-            "from": gettext("From"),
-            "to": gettext("To"),
-            "service": gettext("Service"),
-            "weight": gettext("Weight"),
-            "parcel": gettext("Parcel {n} of {m}"),
-            "order": gettext("Order"),
-            "date": gettext("Date"),
-            "tracking": gettext("Tracking"),
-            "decimal": _decimal(),
-        }
-    )
-
-
-def slip_captions() -> ld.Captions:
-    return ld.Captions(
-        {
-            "title": gettext("Packing slip"),
-            "order": gettext("Order"),
-            "date": gettext("Date"),
-            "ship_to": gettext("Ship to"),
-            "sku": gettext("SKU"),
-            "item": gettext("Item"),
-            "quantity": gettext("Qty"),
-            "gift_message": gettext("Gift message"),
-            "thanks": gettext("Thank you for your order!"),
-            "gtin": gettext("GTIN"),
-            "page": gettext("Page {n} of {m}"),
-        }
-    )
-
-
-def manifest_captions() -> ld.Captions:
-    return ld.Captions(
-        {
-            "title": gettext("Carrier manifest"),
-            "carrier": gettext("Carrier"),
-            "date": gettext("Date"),
-            "tracking": gettext("Tracking number"),
-            "order": gettext("Order"),
-            "service": gettext("Service"),
-            "weight": gettext("Weight"),
-            "parcel": gettext("Parcel"),
-            "parcels_total": gettext("Parcels"),
-            "weight_total": gettext("Total weight"),
-            "signature": gettext("Driver signature"),
-            "store": gettext("Store"),
-            "page": gettext("Page {n} of {m}"),
-            "decimal": _decimal(),
-        }
-    )
-
-
-def _store_address(store) -> ld.Address:
-    return ld.Address(
-        name=store.name,
-        line1=store.address_line1 or store.name,
-        postcode=store.postcode or "",
-        city=store.city or "",
-        country=store.country or "FR",
-    )
-
-
-def _customer(order) -> ld.Address:
-    return ld.Address(
-        name=order.customer_name,
-        line1=order.ship_line1 or "",
-        postcode=order.ship_postcode or "",
-        city=order.ship_city or "",
-        country=order.ship_country or "",
-        line2=order.ship_line2 or "",
-        phone=order.customer_phone or "",
-    )
-
-
-def _local_date(moment, store):
-    from zoneinfo import ZoneInfo
-
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.astimezone(ZoneInfo(store.timezone)).date()
-
-
-def label_document(label: ShippingLabel, captions=None) -> ld.ShippingLabel:
-    """The printable label of a ShippingLabel row."""
-    parcel = label.parcel
-    fulfilment = parcel.fulfilment
-    order, store = fulfilment.order, fulfilment.location
-    count = len(fulfilment.parcels)
-    return ld.ShippingLabel(
-        sender=_store_address(store),
-        recipient=_customer(order),
-        carrier_name=label.carrier.name,
-        service_name=label.service.name,
-        tracking_number=label.tracking_number,
-        weight_grams=parcel.weight_grams or 0,
-        parcel_no=parcel.number,
-        parcel_count=count,
-        order_reference=order.reference,
-        ship_date=_local_date(label.created_at, store),
-        routing="|".join(
-            [
-                label.carrier.code,
-                label.service.code,
-                order.ship_country or "",
-                order.ship_postcode or "",
-                label.tracking_number,
-                f"{parcel.number}/{count}",
-            ]
-        ),
-        captions=captions or shipping_captions(),
-    )
 
 
 def _pdf(body: bytes, filename: str, mimetype: str = "application/pdf") -> Response:
@@ -697,10 +582,10 @@ def packing_slip(store, fulfilment_id):
     count = len(fulfilment.parcels)
     slip = ld.PackingSlip(
         store_name=store.name,
-        store_address=_store_address(store),
+        store_address=store_address(store),
         order_reference=order.reference,
-        order_date=_local_date(order.created_at, store),
-        customer=_customer(order),
+        order_date=local_date(order.created_at, store),
+        customer=customer_address(order),
         items=items,
         gift_message=order.gift_message or "",
         parcel_summary=ngettext("%(num)s parcel", "%(num)s parcels", count) if count else "",
@@ -826,7 +711,7 @@ def manifest_pdf_view(store, manifest_id):
         number=manifest.number,
         carrier_name=manifest.carrier.name,
         store_name=store.name,
-        store_address=_store_address(store),
+        store_address=store_address(store),
         created=manifest.created_at,
         parcels=parcels,
         captions=manifest_captions(),

@@ -36,7 +36,7 @@ node_modules/.package-lock.json: package.json
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load --if-empty
-	$(BIN)/gunicorn --workers 2 --bind 127.0.0.1:8000 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --workers 2 --worker-class gthread --threads 12 --bind 127.0.0.1:8000 --access-logfile - wsgi:app
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

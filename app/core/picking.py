@@ -8,11 +8,13 @@ answered with the first outcome and never counts twice. Units are counted on the
 lines (picked); stock stays reserved until the parcel leaves (orders.transition to shipped).
 """
 
+import functools
 import string
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import audit, commands, orders, sourcing, stock
 from app.core.actor import Actor
@@ -101,18 +103,22 @@ def active_fulfilments(pick_list: PickList) -> list[Fulfilment]:
     return [f for f in pick_list.fulfilments if f.status == S.PICKING]
 
 
-def groups(pick_list: PickList) -> list[Group]:
-    """The pick list's products in the store's pick sequence (then aisle, bay, SKU), each split by tote."""
+def groups(pick_list: PickList, shelves: dict[int, ShelfLocation] | None = None) -> list[Group]:
+    """The pick list's products in the store's pick sequence (then aisle, bay, SKU), each split by tote.
+
+    shelves: the store's shelf places of the list's products by product id, when the caller loaded them already.
+    """
     fulfilments = active_fulfilments(pick_list)
-    product_ids = {line.product_id for f in fulfilments for line in f.lines}
-    shelves = {
-        row.product_id: row
-        for row in db.session.scalars(
-            select(ShelfLocation).where(
-                ShelfLocation.location_id == pick_list.location_id, ShelfLocation.product_id.in_(product_ids)
+    if shelves is None:
+        product_ids = {line.product_id for f in fulfilments for line in f.lines}
+        shelves = {
+            row.product_id: row
+            for row in db.session.scalars(
+                select(ShelfLocation).where(
+                    ShelfLocation.location_id == pick_list.location_id, ShelfLocation.product_id.in_(product_ids)
+                )
             )
-        )
-    }
+        }
     by_product: dict[int, Group] = {}
     for f in fulfilments:
         for line in f.lines:
@@ -132,6 +138,8 @@ def current_group(pick_list: PickList, all_groups: list[Group] | None = None) ->
     open_groups = [g for g in all_groups if g.left]
     if not open_groups:
         return None
+    if len(open_groups) == 1:  # nothing to choose between: whether it was put off with NEXT changes nothing
+        return open_groups[0]
     skipped = _skipped_products(pick_list)
     waiting = [g for g in open_groups if g.product.id not in skipped]
     return (waiting or open_groups)[0]
@@ -169,7 +177,11 @@ def _check_client_id(client_id: str) -> str:
 
 
 def _replay(client_id: str, pick_list: PickList) -> Outcome | None:
-    earlier = db.session.scalar(select(Scan).where(Scan.client_id == client_id))
+    earlier = db.session.execute(
+        select(Scan.pick_list_id, Scan.outcome, Scan.details, Scan.fulfilment_line_id).where(
+            Scan.client_id == client_id
+        )
+    ).first()
     if earlier is None:
         return None
     if earlier.pick_list_id != pick_list.id:
@@ -189,25 +201,27 @@ def _replay(client_id: str, pick_list: PickList) -> Outcome | None:
 def _record(pick_list, user, client_id, code, result: Outcome, quantity=0, product_id=None) -> Outcome:
     """Store the scan under its client id; a concurrent resend of the same id loses and gets the stored outcome."""
     result.product_id = product_id
-    row = Scan(
-        client_id=client_id,
-        location_id=pick_list.location_id,
-        user_id=user.id if user else None,
-        purpose="pick",
-        pick_list_id=pick_list.id,
-        fulfilment_line_id=result.line_id,
-        code=code[:64],
-        outcome=result.outcome,
-        quantity=quantity,
-        details={"ok": result.ok, "message": result.message, "params": result.params, "product_id": product_id},
-    )
-    db.session.add(row)
-    if quantity:
-        result.scan = row
+    values = {
+        "client_id": client_id,
+        "location_id": pick_list.location_id,
+        "user_id": user.id if user else None,
+        "purpose": "pick",
+        "pick_list_id": pick_list.id,
+        "fulfilment_line_id": result.line_id,
+        "code": code[:64],
+        "outcome": result.outcome,
+        "quantity": quantity,
+        "details": {"ok": result.ok, "message": result.message, "params": result.params, "product_id": product_id},
+        "created_at": utcnow(),
+    }
     try:
-        db.session.flush()
+        db.session.flush()  # what the caller changed (a line's counts) is written first, as before
+        # A plain INSERT (no unit-of-work bookkeeping for a row nothing else in this request changes).
+        scan_id = db.session.execute(insert(Scan.__table__).values(values).returning(Scan.__table__.c.id)).scalar_one()
     except IntegrityError:  # the same id sent twice at once: the other request counted it; this one rolls back
         raise PickRefused(N_("This scan was already received; scan again."), fields={"scan_id": "used"}) from None
+    if quantity:
+        result.scan = Scan(id=scan_id, **values)  # what the answer shows (the undo button); not added to the session
     return result
 
 
@@ -312,9 +326,84 @@ def _put_back(pick_list: PickList, product) -> Outcome | None:
     return None
 
 
+def _product_on_list(pick_list: PickList, code: str):
+    """The product of a line being picked whose SKU or GTIN is this code (the usual scan), found without a query.
+
+    Other codes (extra barcodes, products not on the list) are looked up with catalogue.find_product.
+    """
+    candidates = {code}
+    if code.isdigit() and len(code) == 12:
+        candidates.add("0" + code)
+    if code.isdigit() and len(code) == 13 and code.startswith("0"):
+        candidates.add(code[1:])
+    for f in active_fulfilments(pick_list):
+        for line in f.lines:
+            if line.product.sku in candidates or line.product.gtin in candidates:
+                return line.product
+    return None
+
+
+@functools.cache
+def _count_statement(new_scan_only: bool):
+    """UPDATE picked by one where a unit is still needed (built once; run with the line id and the scan id)."""
+    table = FulfilmentLine.__table__
+    guard = [table.c.id == bindparam("line_id"), table.c.picked + table.c.short < table.c.quantity]
+    if new_scan_only:  # and only if no scan was stored under this id (a resend, answered by _replay)
+        guard.append(~exists().where(Scan.__table__.c.client_id == bindparam("client_id")))
+    return update(table).where(*guard).values(picked=table.c.picked + 1).returning(table.c.picked, table.c.short)
+
+
+def _count_one(lines: list[FulfilmentLine], new_scan_id: str | None = None) -> FulfilmentLine | None:
+    """Count one unit on the first of these lines that still needs one.
+
+    The UPDATE itself checks that a unit is still needed (picked + short < quantity), so two devices on the same
+    list never count more than ordered; a line another device completed meanwhile is re-read and passed over.
+    With new_scan_id it also checks that no scan was stored under that id yet, and gives up (None) at the first
+    line it could not count: the caller then takes the full path (replay, then every line).
+    """
+    for line in lines:
+        if line.quantity - line.picked - line.short <= 0:
+            continue
+        params = {"line_id": line.id, "client_id": new_scan_id}
+        counted = db.session.execute(_count_statement(new_scan_id is not None), params).first()
+        if counted is not None:
+            # The row as written: kept on the loaded line without a second UPDATE from the unit of work.
+            set_committed_value(line, "picked", counted.picked)
+            set_committed_value(line, "short", counted.short)
+            return line
+        db.session.refresh(line, ["picked", "short"])
+        if new_scan_id is not None:
+            return None
+    return None
+
+
+def _counted(pick_list: PickList, user: User, client_id: str, code: str, product, line: FulfilmentLine) -> Outcome:
+    """The answer to a scan that counted one unit on this line, stored under its scan id."""
+    mode = pick_list.location.scan_mode
+    left = line.quantity - line.picked - line.short
+    tote = line.fulfilment.tote
+    if mode == ScanMode.FIRST and left:
+        outcome, message = "verified", N_("%(name)s: right product. Put it in tote %(tote)s and confirm the quantity.")
+    else:
+        outcome, message = "counted", N_("%(name)s into tote %(tote)s: %(left)s more for this order.")
+    result = Outcome(True, outcome, message, {"name": product.name, "tote": tote, "left": left}, line.id)
+    return _record(pick_list, user, client_id, code, result, quantity=1, product_id=product.id)
+
+
 def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: Actor) -> Outcome:
     """Handle one scan on a pick list: a product (counts one unit, never more than needed) or a command barcode."""
     client_id = _check_client_id(client_id)
+    # The usual scan: the picker scans a product of the open list that still has units to count. Its UPDATE also
+    # checks that the scan id is new, which saves the replay query; anything else (a resend included) takes the
+    # full path below, which answers exactly as before.
+    stripped = (code or "").strip()
+    mine = pick_list.status == "open" and pick_list.user_id == user.id
+    if mine and stripped and commands.command(stripped) is None:
+        product = _product_on_list(pick_list, stripped)
+        if product is not None:
+            line = _count_one(_lines_for(pick_list, product.id), new_scan_id=client_id)
+            if line is not None:
+                return _counted(pick_list, user, client_id, stripped, product, line)
     replay = _replay(client_id, pick_list)
     if replay is not None:
         return replay
@@ -325,7 +414,7 @@ def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: A
     cmd = commands.command(code)
     if cmd is not None:
         return _command(pick_list, cmd, code, client_id, user=user, actor=actor)
-    product = find_product(code)
+    product = _product_on_list(pick_list, code) or find_product(code)
     if product is None:
         return _record(
             pick_list,
@@ -340,34 +429,14 @@ def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: A
             False, "wrong_product", N_("Wrong product: %(name)s is not on this pick list."), {"name": product.name}
         )
         return _record(pick_list, user, client_id, code, result, product_id=product.id)
-    line = next((line for line in lines if line.quantity - line.picked - line.short > 0), None)
+    line = _count_one(lines)
     if line is None:
         total = sum(line.quantity - line.short for line in lines)
         result = Outcome(
             False, "over", N_("All %(total)s of %(name)s are already picked."), {"total": total, "name": product.name}
         )
         return _record(pick_list, user, client_id, code, result, product_id=product.id)
-    mode = pick_list.location.scan_mode
-    line.picked += 1
-    left = line.quantity - line.picked - line.short
-    tote = line.fulfilment.tote
-    if mode == ScanMode.FIRST and left:
-        result = Outcome(
-            True,
-            "verified",
-            N_("%(name)s: right product. Put it in tote %(tote)s and confirm the quantity."),
-            {"name": product.name, "tote": tote, "left": left},
-            line.id,
-        )
-    else:
-        result = Outcome(
-            True,
-            "counted",
-            N_("%(name)s into tote %(tote)s: %(left)s more for this order."),
-            {"name": product.name, "tote": tote, "left": left},
-            line.id,
-        )
-    return _record(pick_list, user, client_id, code, result, quantity=1, product_id=product.id)
+    return _counted(pick_list, user, client_id, code, product, line)
 
 
 def confirm(pick_list: PickList, line: FulfilmentLine, quantity: int, client_id: str, *, user: User, actor: Actor):
@@ -399,6 +468,11 @@ def _command(pick_list, cmd, code, client_id, *, user, actor) -> Outcome:
     if cmd == commands.UNDO:
         return undo_last(pick_list, client_id, user=user, actor=actor)
     if cmd == commands.CONFIRM:
+        latest = db.session.scalar(
+            select(Scan).where(Scan.pick_list_id == pick_list.id).order_by(Scan.id.desc()).limit(1)
+        )
+        if latest is not None and latest.outcome == "short_prompt" and latest.fulfilment_line is not None:
+            return _short_by_scanner(pick_list, latest.fulfilment_line, code, client_id, user=user, actor=actor)
         last = _last_counted(pick_list)
         if last is not None and last.outcome == "verified":
             line = last.fulfilment_line
@@ -418,7 +492,9 @@ def _command(pick_list, cmd, code, client_id, *, user, actor) -> Outcome:
         result = Outcome(True, "skipped", N_("%(name)s put off until the end."), {"name": group.product.name})
         return _record(pick_list, user, client_id, code, result, product_id=group.product.id)
     if cmd == commands.SHORT:
-        result = Outcome(True, "short_prompt", N_("Say why the item is short."), {})
+        result = Outcome(
+            True, "short_prompt", N_("Say why the item is short, or scan CONFIRM: it is then short as not found."), {}
+        )
         if group is not None:
             split = next(s for s in group.splits if s.left)
             result.line_id = split.line.id
@@ -426,6 +502,25 @@ def _command(pick_list, cmd, code, client_id, *, user, actor) -> Outcome:
     return _record(
         pick_list, user, client_id, code, Outcome(False, "command", N_("This command is not used while picking."))
     )
+
+
+def _short_by_scanner(pick_list, line, code, client_id, *, user, actor) -> Outcome:
+    """SHORT then CONFIRM from a handheld: what is left of the line is short as "cannot find" and re-routes."""
+    left = line.quantity - line.picked - line.short
+    if not left or line.fulfilment.status != S.PICKING:
+        return _record(
+            pick_list, user, client_id, code, Outcome(False, "not_done", N_("Nothing is left to mark short."))
+        )
+    name = line.product.name
+    short(pick_list, line, left, "cannot_find", "", user=user, actor=actor)
+    result = Outcome(
+        True,
+        "shorted",
+        N_("%(quantity)s × %(name)s marked short: the order goes on and the missing units go to another store."),
+        {"quantity": left, "name": name},
+        line.id,
+    )
+    return _record(pick_list, user, client_id, code, result, product_id=line.product_id)
 
 
 def _last_counted(pick_list: PickList) -> Scan | None:

@@ -4,6 +4,7 @@ from flask import Flask, g, make_response, redirect, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.local import LocalProxy
 
 from app.core.errors import N_, DomainError
 from app.core.models import User
@@ -97,7 +98,8 @@ def register_web(app: Flask) -> None:
     def navigation():
         stores = []
         if current_user.is_authenticated:
-            stores = current_user.stores
+            # Loaded only if the template uses it (the page header does; htmx fragments such as a scan answer do not).
+            stores = LocalProxy(lambda: current_user.stores)
         return {
             "languages": app.config["LANGUAGES"],
             "get_locale": get_locale,

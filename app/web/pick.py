@@ -1,5 +1,6 @@
 """Picking screens: choose orders for a pick list, walk it with a scanner or taps, short, undo, take over, finish."""
 
+import functools
 import json
 import uuid
 
@@ -7,15 +8,15 @@ from flask import Blueprint, abort, flash, make_response, redirect, request, url
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import contains_eager, selectinload
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.core import commands, picking
 from app.core.errors import DomainError
-from app.core.models import Fulfilment, FulfilmentLine, Order, PickList
+from app.core.models import Fulfilment, FulfilmentLine, Order, PickList, ShelfLocation
 from app.core.models import FulfilmentStatus as S
 from app.core.uow import unit_of_work
 from app.extensions import db, htmx
@@ -49,25 +50,45 @@ class ShortForm(FlaskForm):
     note = StringField(lazy_gettext("Note"), validators=[Length(max=150)])
 
 
-def _pick_list(store, pick_list_id: int) -> PickList:
-    """The pick list with its orders, lines and products in one query (a scan needs all of them)."""
-    fulfilments = joinedload(PickList.fulfilments)
-    pick_list = (
-        db.session.execute(
-            select(PickList)
-            .where(PickList.id == pick_list_id)
-            .options(
-                fulfilments.joinedload(Fulfilment.lines).joinedload(FulfilmentLine.product),
-                fulfilments.joinedload(Fulfilment.order),
-                joinedload(PickList.location),
-            )
+@functools.cache
+def _pick_list_statement():
+    """The pick list with its orders, lines, products and their shelves here, in one query (a scan needs all of them).
+
+    Built once: the joined loading options are costly to build and to key for the statement cache on every request.
+    Its location is the store store_route loaded already: pick_list.location comes from the session, not a join.
+    """
+    fulfilments = contains_eager(PickList.fulfilments)
+    return (
+        select(PickList, ShelfLocation)
+        .outerjoin(PickList.fulfilments)
+        .outerjoin(Fulfilment.order)
+        .outerjoin(Fulfilment.lines)
+        .outerjoin(FulfilmentLine.product)
+        .outerjoin(
+            ShelfLocation,
+            and_(
+                ShelfLocation.location_id == PickList.location_id, ShelfLocation.product_id == FulfilmentLine.product_id
+            ),
         )
-        .unique()
-        .scalar_one_or_none()
+        .where(PickList.id == bindparam("pick_list_id"))
+        .options(
+            fulfilments.contains_eager(Fulfilment.lines).contains_eager(FulfilmentLine.product),
+            fulfilments.contains_eager(Fulfilment.order),
+        )
+        .order_by(Fulfilment.tote, FulfilmentLine.id)  # the relationships' own order (totes, then lines)
     )
-    if pick_list is None or pick_list.location_id != store.id:
+
+
+def _load(store, pick_list_id: int) -> tuple[PickList, dict]:
+    """The pick list (404 unless it is this store's) and the shelves of its products, by product id."""
+    rows = db.session.execute(_pick_list_statement(), {"pick_list_id": pick_list_id}).unique().all()
+    if not rows or rows[0][0].location_id != store.id:
         abort(404)
-    return pick_list
+    return rows[0][0], {shelf.product_id: shelf for _, shelf in rows if shelf is not None}
+
+
+def _pick_list(store, pick_list_id: int) -> PickList:
+    return _load(store, pick_list_id)[0]
 
 
 def _new_scan_id() -> str:
@@ -77,17 +98,26 @@ def _new_scan_id() -> str:
 
 def _panel(store, pick_list, *, result=None, status=200, short_form=None, trigger=None):
     """The pick screen, or for the scan bar (which targets #pick-live) only what a scan changes."""
-    groups = picking.groups(pick_list)
+    return _render_panel(
+        _panel_context(store, pick_list, result=result, short_form=short_form, trigger=trigger), status
+    )
+
+
+def _render_panel(context: dict, status: int = 200):
+    live_only = htmx and htmx.target == "pick-live"
+    return render("pick/pick.html", "pick/_live.html" if live_only else "pick/_panel.html", status=status, **context)
+
+
+def _panel_context(store, pick_list, *, result=None, short_form=None, trigger=None, shelves=None) -> dict:
+    """What the pick screen shows (its queries run in the caller's transaction when it has one open)."""
+    groups = picking.groups(pick_list, shelves)
     live_only = htmx and htmx.target == "pick-live"
     changed = {result.product_id} if result is not None and result.product_id else set()
     current = picking.current_group(pick_list, groups)
     last = picking.last_scan(pick_list, result)
     if result is not None:
         trigger = {"scan": {"ok": result.ok}, **(trigger or {})}
-    return render(
-        "pick/pick.html",
-        "pick/_live.html" if live_only else "pick/_panel.html",
-        status=status,
+    return dict(
         oob_rows=[g for g in groups if g.product.id in changed] if live_only else [],
         trigger=trigger,
         store=store,
@@ -178,22 +208,28 @@ def pick_list(store, pick_list_id):
 @bp.post("/stores/<store_code>/picks/<int:pick_list_id>/scan")
 @store_route
 def scan(store, pick_list_id):
-    pick_list = _pick_list(store, pick_list_id)
+    pick_list, shelves = _load(store, pick_list_id)
     code = request.form.get("code", "")[:64]
     try:
         with unit_of_work(keep_loaded=True):
             result = picking.scan(
                 pick_list, code, request.form.get("scan_id", ""), user=current_user, actor=current_actor()
             )
+            short_form = None
+            if result.outcome == "short_prompt" and result.line_id:
+                line = db.session.get(FulfilmentLine, result.line_id)
+                short_form = ShortForm(
+                    formdata=None,
+                    line=line.id,
+                    expected_short=line.short,
+                    quantity=line.quantity - line.picked - line.short,
+                )
+            # The answer's reads (shelves, skipped products) share the scan's transaction: after the commit
+            # the connection goes back to the pool, and a new one would cost a ping, a BEGIN and a ROLLBACK.
+            context = _panel_context(store, pick_list, result=result, short_form=short_form, shelves=shelves)
     except DomainError as error:
         return _error(store, pick_list, error)
-    short_form = None
-    if result.outcome == "short_prompt" and result.line_id:
-        line = db.session.get(FulfilmentLine, result.line_id)
-        short_form = ShortForm(
-            formdata=None, line=line.id, expected_short=line.short, quantity=line.quantity - line.picked - line.short
-        )
-    return _panel(store, pick_list, result=result, short_form=short_form)
+    return _render_panel(context)
 
 
 def _line(pick_list, line_id) -> FulfilmentLine:

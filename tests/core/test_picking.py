@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.core import catalogue, commands, orders, picking, stock
 from app.core.actor import Actor
@@ -88,7 +89,7 @@ def test_a_pick_list_takes_at_most_the_store_batch_size_and_never_more_than_50(f
     assert error.value.params == {"limit": 3}
     assert floor["first"].status == S.ACCEPTED
     floor["store"].pick_batch_size = 60
-    with pytest.raises(Exception):  # the database refuses a batch size above 50
+    with pytest.raises(IntegrityError):  # the database refuses a batch size above 50
         db.session.flush()
     db.session.rollback()
 
@@ -214,7 +215,9 @@ def test_a_short_line_reroutes_its_units_says_the_shelf_is_empty_and_the_rest_go
     rerouted = [f for f in floor["first"].order.fulfilments if f.location_id == floor["other"].id]
     assert [(f.lines[0].product.sku, f.lines[0].quantity) for f in rerouted] == [("A-SCARF", 1)]
     level = db.session.scalar(
-        select(StockLevel).where(StockLevel.location_id == floor["store"].id, StockLevel.product_id == floor["scarf"].id)
+        select(StockLevel).where(
+            StockLevel.location_id == floor["store"].id, StockLevel.product_id == floor["scarf"].id
+        )
     )
     assert level.on_hand == level.reserved == 0  # nothing more is promised from this shelf
     assert stock.ledger_totals(floor["store"].id, floor["scarf"].id) == (level.on_hand, level.reserved)
@@ -260,3 +263,61 @@ def test_a_held_order_cannot_be_picked_until_released(floor):
     assert floor["first"].status == S.ACCEPTED
     orders.release_review(floor["first"].order, note="called the customer", actor=ACTOR)
     assert _start(floor, floor["first"]).fulfilments == [floor["first"]]
+
+
+def test_a_unit_another_device_counted_meanwhile_is_never_counted_twice(floor):
+    """The count is one guarded UPDATE: what this request loaded may be stale, the database row is not."""
+    from sqlalchemy import update
+
+    from app.core.models import FulfilmentLine
+
+    pick_list = _start(floor)
+    mug_line = floor["second"].lines[1]
+    lamp_a, lamp_b = floor["first"].lines[0], floor["second"].lines[0]
+    assert (mug_line.quantity, lamp_a.quantity, lamp_b.quantity) == (3, 2, 1)
+    # Another device counted every mug and both lamps of tote A; this session still holds the old counts.
+    table = FulfilmentLine.__table__
+    for line in (mug_line, lamp_a):
+        db.session.execute(update(table).where(table.c.id == line.id).values(picked=line.quantity))
+    assert (mug_line.picked, lamp_a.picked) == (0, 0)
+    over = _scan(floor, pick_list, "C-MUG")
+    assert (over.ok, over.outcome, over.params["total"]) == (False, "over", 3)
+    assert mug_line.picked == 3
+    lamp = _scan(floor, pick_list, "B-LAMP")  # tote A is full in the database: the unit goes to tote B
+    assert (lamp.outcome, lamp.params["tote"]) == ("counted", "B")
+    assert (lamp_a.picked, lamp_b.picked) == (2, 1)
+    db.session.expire_all()
+    assert [line.picked for line in (mug_line, lamp_a, lamp_b)] == [3, 2, 1]
+    counted = db.session.scalars(select(Scan).where(Scan.pick_list_id == pick_list.id, Scan.quantity > 0)).all()
+    assert [(s.outcome, s.fulfilment_line_id) for s in counted] == [("counted", lamp_b.id)]
+    assert picking.last_scan(pick_list).id == lamp.scan.id
+
+
+def test_a_scan_id_already_used_on_another_list_counts_nothing(floor):
+    first = _start(floor, floor["first"])
+    second = _start(floor, floor["second"])
+    client_id = sid()
+    assert _scan(floor, first, "B-LAMP", client_id).outcome == "counted"
+    with pytest.raises(InvalidInput) as error:
+        _scan(floor, second, "C-MUG", client_id)
+    assert error.value.fields == {"scan_id": "used"}
+    db.session.expire_all()
+    assert floor["second"].lines[1].picked == 0
+    # The same id again on its own list is the first answer replayed, still one unit.
+    again = _scan(floor, first, "B-LAMP", client_id)
+    assert (again.replayed, floor["first"].lines[0].picked) == (True, 1)
+
+
+def test_short_then_confirm_from_a_handheld_marks_the_rest_of_the_line_short_and_reroutes_it(floor):
+    pick_list = _start(floor)
+    _scan(floor, pick_list, "B-LAMP")  # one of tote A's two lamps
+    prompt = _scan(floor, pick_list, commands.SHORT)
+    assert prompt.outcome == "short_prompt" and prompt.line_id == floor["first"].lines[0].id
+    done = _scan(floor, pick_list, commands.CONFIRM)
+    assert (done.outcome, done.params) == ("shorted", {"quantity": 1, "name": "Lampe"})
+    lamp_line = floor["first"].lines[0]
+    assert (lamp_line.picked, lamp_line.short) == (1, 1)
+    rerouted = [f for f in floor["first"].order.fulfilments if f.location_id == floor["other"].id]
+    assert [(f.lines[0].product.sku, f.lines[0].quantity) for f in rerouted] == [("B-LAMP", 1)]
+    again = _scan(floor, pick_list, commands.CONFIRM)  # the next CONFIRM is a plain confirm again, not a second short
+    assert again.outcome == "not_done" and lamp_line.short == 1

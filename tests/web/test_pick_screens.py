@@ -131,3 +131,33 @@ def test_the_printed_pick_list_is_a_pdf(client):
     pick_list, _ = _start(client, store, fulfilment, alice)
     response = client.get(f"/stores/{store.code}/picks/{pick_list.id}/pick-list.pdf")
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
+
+
+def test_a_scan_is_refused_as_soon_as_the_associate_leaves_the_store(client):
+    """Membership is checked on every request (one query with the store), never remembered from an earlier one."""
+    store, fulfilment, alice, _ = _floor()
+    pick_list, token = _start(client, store, fulfilment, alice)
+    assert _scan(client, store, pick_list, token, "LAMP-1").status_code == 200
+    alice.stores = []
+    db.session.commit()
+    refused = _scan(client, store, pick_list, token, "LAMP-1")
+    assert refused.status_code == 403
+    db.session.expire_all()
+    assert fulfilment.lines[0].picked == 1
+    alice.stores = [store]
+    db.session.commit()
+    assert _scan(client, store, pick_list, token, "LAMP-1").status_code == 200
+    db.session.expire_all()
+    assert fulfilment.lines[0].picked == 2
+
+
+def test_the_scan_answer_and_the_whole_pick_screen_show_the_same_counts(client):
+    store, fulfilment, alice, _ = _floor()
+    pick_list, token = _start(client, store, fulfilment, alice)
+    answer = _scan(client, store, pick_list, token, "LAMP-1").get_data(as_text=True)
+    assert "Aisle 2, bay 5" in answer and "1 of 2" in answer  # the current card, its shelf from the same load
+    assert re.search(r'name="last" value="\d+"', answer)  # the undo button names the scan just stored
+    page = client.get(f"/stores/{store.code}/picks/{pick_list.id}", headers=HTMX).get_data(as_text=True)
+    assert "1 of 2" in page and "A: 1/2" in page
+    last = re.search(r'name="last" value="(\d+)"', answer).group(1)
+    assert f'name="last" value="{last}"' in page

@@ -133,7 +133,9 @@ def location_settings(location: Location) -> dict:
 def update_location(location: Location, values: dict, *, actor: Actor) -> Location:
     """Change a location's routing settings and opening hours (a dict, or the text form); all or nothing."""
     errors = {}
-    clean = _check(values, LOCATION_RANGES, LOCATION_FLAGS, errors, others=("opening_hours", "scan_mode", "zpl_printer"))
+    clean = _check(
+        values, LOCATION_RANGES, LOCATION_FLAGS, errors, others=("opening_hours", "scan_mode", "zpl_printer")
+    )
     if "scan_mode" in values:
         if values["scan_mode"] not in SCAN_MODES:
             errors["scan_mode"] = N_("Must be every, first or none.")

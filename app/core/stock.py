@@ -46,7 +46,18 @@ def level_for_update(location: Location, product: Product) -> StockLevel:
 
 
 def _apply(
-    level, location, product, kind, actor, *, on_hand=0, reserved=0, damaged=0, need_available=0, reason="", reference=""
+    level,
+    location,
+    product,
+    kind,
+    actor,
+    *,
+    on_hand=0,
+    reserved=0,
+    damaged=0,
+    need_available=0,
+    reason="",
+    reference="",
 ):
     """Change one stock row by the given deltas and append the matching ledger row."""
     new_on_hand, new_reserved = level.on_hand + on_hand, level.reserved + reserved

@@ -146,7 +146,9 @@ class Fulfilment(Timestamps, db.Model):
     transfer_to = relationship("Location", foreign_keys=[transfer_to_id])
     picker = relationship("User")
     pick_list = relationship("PickList", back_populates="fulfilments")
-    parcels = relationship("Parcel", back_populates="fulfilment", cascade="all, delete-orphan", order_by="Parcel.number")
+    parcels = relationship(
+        "Parcel", back_populates="fulfilment", cascade="all, delete-orphan", order_by="Parcel.number"
+    )
     lines: Mapped[list["FulfilmentLine"]] = relationship(
         back_populates="fulfilment", cascade="all, delete-orphan", order_by="FulfilmentLine.id"
     )

@@ -119,6 +119,7 @@ def _panel_context(store, pick_list, *, result=None, short_form=None, trigger=No
         trigger = {"scan": {"ok": result.ok}, **(trigger or {})}
     return dict(
         oob_rows=[g for g in groups if g.product.id in changed] if live_only else [],
+        live_only=live_only,
         trigger=trigger,
         store=store,
         pick_list=pick_list,
@@ -281,6 +282,18 @@ def undo(store, pick_list_id):
     except DomainError as error:
         return _error(store, pick_list, error)
     return _panel(store, pick_list, result=result)
+
+
+@bp.get("/stores/<store_code>/picks/<int:pick_list_id>/notices")
+@store_route
+def notices(store, pick_list_id):
+    """Cancellations on the list, polled by the pick screen; 204 (nothing to swap, nothing re-announced) when
+    the screen already shows them all."""
+    pick_list = _pick_list(store, pick_list_id)
+    found = picking.stop_cancelled(pick_list)
+    if request.args.get("shown", "") == str(len(found)):
+        return make_response("", 204)
+    return render("pick/_notices.html", store=store, pick_list=pick_list, notices=found, oob=False)
 
 
 @bp.get("/stores/<store_code>/picks/<int:pick_list_id>/short-form")

@@ -75,6 +75,8 @@ def flow_data(database_url, live_server):
             orders.assign_fulfilment(order, store, {ol: ol.quantity for ol in order.lines}, actor=actor)
             refs.append(order.reference)
         db.session.commit()
+        db.session.remove()
+        db.engine.dispose()  # no pooled connection is left for the garbage collector to find open later
     return {"refs": refs, "lamp": "4006381333931", "vase": "4012345000009", "stranger": "4012345000016"}
 
 

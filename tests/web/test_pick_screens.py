@@ -161,3 +161,20 @@ def test_the_scan_answer_and_the_whole_pick_screen_show_the_same_counts(client):
     assert "1 of 2" in page and "A: 1/2" in page
     last = re.search(r'name="last" value="(\d+)"', answer).group(1)
     assert f'name="last" value="{last}"' in page
+
+
+def test_the_pick_screen_hears_of_a_cancellation_without_a_scan(client):
+    store, fulfilment, alice, _ = _floor()
+    pick_list, token = _start(client, store, fulfilment, alice)
+    _scan(client, store, pick_list, token, "LAMP-1")
+    url = f"/stores/{store.code}/picks/{pick_list.id}/notices"
+    quiet = client.get(url, query_string={"shown": 0}, headers={"HX-Request": "true", "HX-Target": "pick-notices"})
+    assert quiet.status_code == 204  # nothing new: nothing swapped, nothing announced again
+    orders.cancel_order(fulfilment.order, reason="customer", actor=ACTOR)
+    db.session.commit()
+    heard = client.get(url, query_string={"shown": 0}, headers={"HX-Request": "true", "HX-Target": "pick-notices"})
+    body = heard.get_data(as_text=True)
+    assert heard.status_code == 200 and 'id="pick-notices"' in body
+    assert "Order WEB-P-100 was cancelled: stop picking it." in body
+    assert "1 × Lampe — shelf 2-5" in body  # what to take out of the tote and where it goes back
+    assert client.get(url, query_string={"shown": 1}).status_code == 204

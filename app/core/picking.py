@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.core import audit, commands, orders, sourcing, stock
+from app.core import audit, commands, orders, sourcing
 from app.core.actor import Actor
 from app.core.catalogue import find_product
 from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
@@ -589,18 +589,9 @@ def short(
     if reason == "other" and not note.strip():
         raise InvalidInput(N_("Say what happened."), fields={"note": "required"})
     text = f"{reason}: {note.strip()}" if note.strip() else reason
-    fulfilment, product, location = line.fulfilment, line.product, pick_list.location
+    fulfilment = line.fulfilment
     sourcing.short_pick(line, quantity, reason=text, actor=actor)
-    reference = orders.fulfilment_reference(fulfilment)
-    if reason == "out_of_stock":
-        stock.report_out_of_stock(location, product, actor=actor, reason=f"short pick: {text}", reference=reference)
-    elif reason == "damaged":
-        level = stock.level_for_update(location, product)
-        movable = min(quantity, level.on_hand - level.reserved)
-        if movable > 0:
-            stock.mark_damaged(
-                location, product, movable, actor=actor, reason=f"short pick: {text}", reference=reference
-            )
+    sourcing.apply_stock_effect(fulfilment, {line: quantity}, reason, text, actor, context="short pick")
     _close_if_done(pick_list, actor)
     return fulfilment
 

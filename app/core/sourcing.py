@@ -396,12 +396,17 @@ def _check_rejection(fulfilment: Fulfilment, quantities: dict, reason_code: str,
     return chosen
 
 
-def _stock_effect(fulfilment: Fulfilment, chosen: dict, reason_code: str, reason: str, actor: Actor) -> dict:
-    """What the rejection says about the shelf: none left (out of stock), or units set aside as damaged."""
+def apply_stock_effect(
+    fulfilment: Fulfilment, chosen: dict, reason_code: str, reason: str, actor: Actor, context: str = "rejected"
+) -> dict:
+    """What a rejection or a short pick says about the shelf: none left (out of stock), or units set aside as
+    damaged (as many as are on hand unreserved; returns {sku: units} that could not be set aside)."""
     location, reference, missing = fulfilment.location, fulfilment_reference(fulfilment), {}
     if reason_code == "out_of_stock":
         for product in {line.product.id: line.product for line in chosen}.values():
-            stock.report_out_of_stock(location, product, actor=actor, reason=f"rejected: {reason}", reference=reference)
+            stock.report_out_of_stock(
+                location, product, actor=actor, reason=f"{context}: {reason}", reference=reference
+            )
     elif reason_code == "damaged":
         units: dict = {}
         for line, quantity in chosen.items():
@@ -411,7 +416,7 @@ def _stock_effect(fulfilment: Fulfilment, chosen: dict, reason_code: str, reason
             movable = min(quantity, max(0, level.on_hand - level.reserved))
             if movable:
                 stock.mark_damaged(
-                    location, product, movable, actor=actor, reason=f"rejected: {reason}", reference=reference
+                    location, product, movable, actor=actor, reason=f"{context}: {reason}", reference=reference
                 )
             if movable < quantity:
                 missing[product.sku] = quantity - movable
@@ -434,7 +439,7 @@ def reject_lines(fulfilment: Fulfilment, quantities: dict, reason_code: str, not
     full = all(chosen.get(line, 0) == _units_left(line) for line in fulfilment.lines)
     if full:
         decision = reject_and_reroute(fulfilment, reason=reason, actor=actor)
-        missing = _stock_effect(fulfilment, chosen, reason_code, reason, actor)
+        missing = apply_stock_effect(fulfilment, chosen, reason_code, reason, actor)
         db.session.flush()
         return Rejection(decision, units, True, missing)
     reference = fulfilment_reference(fulfilment)
@@ -457,7 +462,7 @@ def reject_lines(fulfilment: Fulfilment, quantities: dict, reason_code: str, not
         db.session.flush()
     except StaleDataError as exc:
         raise ConcurrentChange() from exc
-    missing = _stock_effect(fulfilment, chosen, reason_code, reason, actor)
+    missing = apply_stock_effect(fulfilment, chosen, reason_code, reason, actor)
     decision = source_order(order, actor=actor, exclude=failed_locations(order), trigger="rejected")
     return Rejection(decision, units, False, missing)
 

@@ -195,7 +195,7 @@ def test_damaged_units_not_free_on_the_shelf_are_reported_not_forced(app):
     other_order = orders.create_order(ship_draft((a, 1)), actor=ACTOR)[0]
     orders.assign_fulfilment(other_order, here, {other_order.lines[0]: 1}, actor=ACTOR)
     # 5 on hand, 4 reserved (3 still for this fulfilment): only 1 unit is free to set aside
-    missing = sourcing._stock_effect(fulfilment, {fulfilment.lines[0]: 3}, "damaged", "damaged", ACTOR)
+    missing = sourcing.apply_stock_effect(fulfilment, {fulfilment.lines[0]: 3}, "damaged", "damaged", ACTOR)
     assert missing == {a.sku: 2}
     level = _level(here, a)
     assert (level.on_hand, level.reserved, level.damaged) == (4, 4, 1)

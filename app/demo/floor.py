@@ -75,11 +75,12 @@ def _pick(fulfilment, *, actor, complete: bool) -> bool:
     if picker is None:
         return False
     pick_list = picking.start_pick(fulfilment.location, [fulfilment], user=picker, actor=actor)
-    for line in fulfilment.lines:
-        quantity = line.quantity if complete else min(1, line.quantity)
-        picking.confirm(pick_list, line, quantity, _scan_id("pick", line.id), user=picker, actor=actor)
-        if not complete:
-            break
+    if complete:
+        for line in fulfilment.lines:
+            picking.confirm(pick_list, line, line.quantity, _scan_id("pick", line.id), user=picker, actor=actor)
+    elif sum(line.quantity for line in fulfilment.lines) > 1:  # in progress: one unit in the tote, more to pick
+        line = fulfilment.lines[0]
+        picking.confirm(pick_list, line, 1, _scan_id("pick", line.id), user=picker, actor=actor)
     if complete:
         picking.finish(pick_list, user=picker, actor=actor)
     return True

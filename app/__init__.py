@@ -5,9 +5,12 @@ from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from app.config import check_production, load_config
 from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, talisman
+
+MAX_DATABASE_ID = 2**31 - 1  # INTEGER primary keys on PostgreSQL
 
 CSP = {
     "default-src": "'self'",
@@ -58,9 +61,19 @@ def _sqlite_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class DatabaseId(IntegerConverter):
+    """An <int:...> URL part that fits the database's integer ids (up to 2**31 - 1)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_DATABASE_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application from the environment, optionally overridden for tests."""
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    # <int:...> in URLs stops at the largest database id, so a huge number is a 404, never a database error.
+    app.url_map.converters["int"] = DatabaseId
     app.config.update(load_config(app.instance_path))
     if test_config:
         app.config.update(test_config)

@@ -14,6 +14,7 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from app import MAX_DATABASE_ID
 from app.core import commands, picking
 from app.core.errors import DomainError
 from app.core.models import Fulfilment, FulfilmentLine, Order, PickList, ShelfLocation
@@ -176,7 +177,7 @@ def choose(store):
 @bp.post("/stores/<store_code>/picks")
 @store_route
 def start(store):
-    ids = [int(v) for v in request.form.getlist("fulfilment") if v.isdigit()]
+    ids = [int(v) for v in request.form.getlist("fulfilment") if v.isdigit() and int(v) <= MAX_DATABASE_ID]
     fulfilments = db.session.scalars(
         select(Fulfilment).where(Fulfilment.id.in_(ids), Fulfilment.location_id == store.id)
     ).all()

@@ -161,3 +161,63 @@ def test_every_state_changing_request_without_a_csrf_token_gets_400(app, client,
             assert response.status_code == 400, f"POST {url} without a valid token -> {response.status_code}"
     db.session.expire_all()
     assert two_stores["fulfilment_b"].status == "created"
+
+
+GARBAGE = {
+    "code": "<script>alert(1)</script>" + "9" * 80,  # (NUL is refused up front for every request, elsewhere)
+    "scan_id": "!!",
+    "quantity": "-7",
+    "line": "abc",
+    "expected_short": "x",
+    "reason": "r" * 300,
+    "note": "n" * 400,
+    "paused": "maybe",
+    "fulfilment": ["x", "999999999999"],
+    "carrier_id": "99999999999999999999",
+    "size": "a0",
+    "on_hand": "-1",
+    "language": "xx",
+    "shown": "z",
+    "scope": "everything",
+    "version": "-1",
+}
+
+
+def test_garbage_posted_by_a_member_to_every_store_route_never_gives_a_500(app, client, two_stores):
+    """Bad input gets a clear 4xx (or a page saying what is wrong), never a server error."""
+    ids = {"fulfilment_id": two_stores["fulfilment_b"].id, "product_id": two_stores["product"].id, **two_stores["ids"]}
+    member = make_user(stores=[two_stores["b"]], role="manager")
+    db.session.commit()
+    login(client, member.email, PASSWORD)
+    token = csrf_token(client, "/")
+    checked = 0
+    for rule in _store_rules(app):
+        url = _url(app, rule, two_stores["b"], ids)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for headers in ({}, {"HX-Request": "true", "HX-Target": "pick-live"}):
+                response = client.open(
+                    url,
+                    method=method,
+                    data={**GARBAGE, "csrf_token": token},
+                    query_string={"line": "abc", "size": "a0", "shown": "z"},
+                    headers=headers,
+                )
+                assert response.status_code < 500, f"{method} {url} -> {response.status_code}"
+                checked += 1
+    assert checked >= 80
+    db.session.expire_all()
+    assert two_stores["fulfilment_b"].lines[0].picked == 0  # garbage scans counted nothing
+
+
+def test_ids_beyond_the_database_integer_range_are_404_not_a_database_error(app, client, two_stores):
+    member = make_user(stores=[two_stores["b"]], role="manager")
+    db.session.commit()
+    login(client, member.email, PASSWORD)
+    token = csrf_token(client, "/")
+    huge = 2**31
+    rules = [rule for rule in _store_rules(app) if any(a.endswith("_id") for a in rule.arguments)]
+    assert len(rules) >= 20
+    for rule in rules:
+        url = re.sub(r"<int:[^>]+>", str(huge), rule.rule).replace("<store_code>", two_stores["b"].code)
+        method = "GET" if "GET" in rule.methods else "POST"
+        assert client.open(url, method=method, data={"csrf_token": token}).status_code == 404, f"{method} {url}"

@@ -127,4 +127,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_web(app)
     register_api(app)
     cli.register(app)
+    from app.core.uow import retrying
+
+    # Every request is one unit of work: a transaction the database aborts as a deadlock runs again.
+    app.view_functions.update({name: retrying(view) for name, view in app.view_functions.items()})
     return app

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import audit, events, hours, stock
@@ -232,6 +233,7 @@ def assign_fulfilment(
     )
     db.session.add(fulfilment)
     db.session.flush()
+    stock.lock_levels([(location.id, line.product_id) for line in fulfilment.lines])
     for line in fulfilment.lines:
         stock.reserve(
             location,
@@ -240,6 +242,7 @@ def assign_fulfilment(
             actor=actor,
             fulfilment_line=line,
             reference=fulfilment_reference(fulfilment),
+            new_line=True,
         )
     after = {"location": location.code, "status": S.CREATED}
     if transfer_to is not None:
@@ -329,12 +332,38 @@ def reject_fulfilment(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> F
     return transition(fulfilment, S.REJECTED, actor=actor, reason=reason)
 
 
+def lock_order(order: Order) -> Order:
+    """Lock an order for this transaction and reload it with its fulfilments, so a change that raced in is seen.
+
+    Every operation that changes an order's fulfilments takes this lock first, then stock rows: one order of locks.
+    """
+    db.session.refresh(order, with_for_update=True)
+    db.session.scalars(
+        select(Fulfilment)
+        .where(Fulfilment.order_id == order.id)
+        .options(selectinload(Fulfilment.lines))
+        .execution_options(populate_existing=True)
+    ).all()
+    db.session.expire(order, ["fulfilments"])
+    return order
+
+
+def lock_stock_of(fulfilments) -> None:
+    """Lock the stock rows that these fulfilments hold, in canonical order, before changing any."""
+    stock.lock_levels([(f.location_id, line.product_id) for f in fulfilments for line in f.lines])
+
+
 def cancel_order(order: Order, *, reason: str, actor: Actor) -> Order:
-    """Cancel an order and every open fulfilment; refused once anything has left a store."""
+    """Cancel an order and every open fulfilment; refused once anything has left a store.
+
+    Racing cancels of one order queue on the order's lock: the later ones find it cancelled and answer the same.
+    """
+    lock_order(order)
     if any(f.status in {S.SHIPPED, S.COLLECTED} for f in order.fulfilments):
         raise IllegalTransition(N_("Part of this order has already left the store; it cannot be cancelled."))
     if order.status == OrderStatus.CANCELLED:
         return order
+    lock_stock_of([f for f in order.fulfilments if f.status in OPEN])
     for fulfilment in order.fulfilments:
         if fulfilment.status in OPEN:
             transition(fulfilment, S.CANCELLED, actor=actor, reason=reason)

@@ -1,23 +1,26 @@
 """Stock operations: the ONLY code that writes stock tables. Every change is one ledger row.
 
-Rows are locked with SELECT ... FOR UPDATE on PostgreSQL (one row per call, so no lock
-order issue), and every UPDATE repeats the business guard in its WHERE clause, so that on
-SQLite (which ignores row locks) a race fails instead of overselling. The database CHECK
-constraints are the last backstop on both.
+Rows are locked with SELECT ... FOR UPDATE on PostgreSQL. A transaction that touches several
+rows locks them first with lock_levels(), in one canonical order (location id, product id), so two
+transactions never wait on each other in a circle; later calls reuse the rows it holds. Every
+UPDATE repeats the business guard in its WHERE clause, so that on SQLite (which ignores row locks)
+a race fails instead of overselling. The database CHECK constraints are the last backstop on both.
 """
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.actor import Actor
-from app.core.errors import N_, ConcurrentChange, DomainError, InsufficientStock, InvalidInput, OutOfStock
+from app.core.errors import N_, ConcurrentChange, InsufficientStock, InvalidInput, OutOfStock
 from app.core.models import Location, MovementKind, Product, Reservation, StockLevel, StockMovement
 from app.core.models.base import utcnow
 from app.extensions import db
 
 ADJUST_KINDS = {MovementKind.ADJUST, MovementKind.DAMAGE, MovementKind.PICK}
 COUNT_KINDS = {MovementKind.COUNT, MovementKind.SYNC}
+MAX_UNITS = 2**31 - 1  # INTEGER columns: a change that would pass this is refused, never a database error
 
 
 def _positive(quantity: int, field: str = "quantity") -> None:
@@ -25,24 +28,60 @@ def _positive(quantity: int, field: str = "quantity") -> None:
         raise InvalidInput(N_("The quantity must be a whole number above zero."), fields={field: "positive"})
 
 
-def _ensure_level(location: Location, product: Product) -> None:
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(StockLevel).values(
-        location_id=location.id, product_id=product.id, on_hand=0, reserved=0, safety_stock=0, updated_at=utcnow()
-    )
-    db.session.execute(stmt.on_conflict_do_nothing(index_elements=["location_id", "product_id"]))
+def _insert():
+    return pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _ensure_levels(pairs) -> None:
+    rows = [
+        {"location_id": loc, "product_id": prod, "on_hand": 0, "reserved": 0, "safety_stock": 0, "updated_at": utcnow()}
+        for loc, prod in sorted(set(pairs))
+    ]
+    if rows:
+        stmt = _insert()(StockLevel).values(rows)
+        db.session.execute(stmt.on_conflict_do_nothing(index_elements=["location_id", "product_id"]))
+
+
+def _held() -> dict:
+    """Stock rows this transaction (or savepoint) has locked: {(location_id, product_id): StockLevel}."""
+    session = db.session()
+    session.connection()  # begins the transaction if none is under way, so the key below is never None
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    held = session.info.get("held_stock_levels")
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        session.info["held_stock_levels"] = held
+    return held[1]
+
+
+def lock_levels(pairs, *, create: bool = False) -> dict:
+    """Lock the stock rows of (location_id, product_id) pairs in canonical order; returns them by pair.
+
+    create=True adds missing rows at zero first. Rows this transaction already holds are not asked for again.
+    """
+    held = _held()
+    wanted = sorted({(int(loc), int(prod)) for loc, prod in pairs} - held.keys())
+    if wanted:
+        if create:
+            _ensure_levels(wanted)
+        for start in range(0, len(wanted), 1000):
+            chunk = wanted[start : start + 1000]
+            stmt = (
+                select(StockLevel)
+                .where(tuple_(StockLevel.location_id, StockLevel.product_id).in_(chunk))
+                .order_by(StockLevel.location_id, StockLevel.product_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            for level in db.session.scalars(stmt):
+                held[(level.location_id, level.product_id)] = level
+    return {pair: held[pair] for pair in {(int(loc), int(prod)) for loc, prod in pairs} if pair in held}
 
 
 def level_for_update(location: Location, product: Product) -> StockLevel:
     """Return the stock row of a product at a location, created if missing, locked for this transaction."""
-    _ensure_level(location, product)
-    stmt = (
-        select(StockLevel)
-        .where(StockLevel.location_id == location.id, StockLevel.product_id == product.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return db.session.scalars(stmt).one()
+    pair = (location.id, product.id)
+    return lock_levels([pair], create=True)[pair]
 
 
 def _apply(
@@ -66,6 +105,12 @@ def _apply(
         raise OutOfStock(available=level.available, requested=need_available, **params)
     if new_on_hand < 0 or new_reserved < 0 or new_reserved > new_on_hand:
         raise InsufficientStock(**params)
+    if new_on_hand > MAX_UNITS or level.damaged + damaged > MAX_UNITS:
+        raise InvalidInput(
+            N_("This change would take %(sku)s at %(location)s above the largest count."),
+            fields={"quantity": "too_large"},
+            **params,
+        )
     guards = [
         StockLevel.id == level.id,
         StockLevel.on_hand + on_hand >= 0,
@@ -74,7 +119,7 @@ def _apply(
     ]
     if need_available:
         guards.append(StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock >= need_available)
-    result = db.session.execute(
+    row = db.session.execute(
         update(StockLevel)
         .where(*guards)
         .values(
@@ -83,10 +128,13 @@ def _apply(
             damaged=StockLevel.damaged + damaged,
             updated_at=utcnow(),
         )
+        .returning(StockLevel.on_hand, StockLevel.reserved, StockLevel.damaged)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # only reachable without row locks (SQLite): someone got there first
+    ).first()
+    if row is None:  # only reachable without row locks (SQLite): someone got there first
         raise ConcurrentChange()
+    for name, value in zip(("on_hand", "reserved", "damaged"), row, strict=True):
+        set_committed_value(level, name, value)
     movement = StockMovement(
         location_id=location.id,
         product_id=product.id,
@@ -99,8 +147,6 @@ def _apply(
         actor=actor.label,
     )
     db.session.add(movement)
-    db.session.flush()
-    db.session.refresh(level)
     return movement
 
 
@@ -197,8 +243,8 @@ def set_safety_stock(location, product, quantity: int, *, actor: Actor) -> Stock
     return level
 
 
-def reserve(location, product, quantity: int, *, actor: Actor, fulfilment_line, reference: str = ""):
-    """Hold available units for a fulfilment line, or raise OutOfStock."""
+def reserve(location, product, quantity: int, *, actor: Actor, fulfilment_line, reference: str = "", new_line=False):
+    """Hold available units for a fulfilment line, or raise OutOfStock (new_line: it holds nothing yet)."""
     _positive(quantity)
     level = level_for_update(location, product)
     movement = _apply(
@@ -211,7 +257,9 @@ def reserve(location, product, quantity: int, *, actor: Actor, fulfilment_line, 
         need_available=quantity,
         reference=reference,
     )
-    reservation = db.session.scalar(select(Reservation).where(Reservation.fulfilment_line_id == fulfilment_line.id))
+    reservation = None
+    if not new_line:
+        reservation = db.session.scalar(select(Reservation).where(Reservation.fulfilment_line_id == fulfilment_line.id))
     if reservation is None:
         db.session.add(
             Reservation(
@@ -220,7 +268,6 @@ def reserve(location, product, quantity: int, *, actor: Actor, fulfilment_line, 
         )
     else:
         reservation.quantity += quantity
-    db.session.flush()
     return movement
 
 
@@ -308,38 +355,81 @@ def sync_count(location, product, on_hand: int, *, actor: Actor, reference: str 
 
 
 def apply_movements(rows: list[dict], *, actor: Actor) -> int:
-    """Apply signed deltas ({location, sku, delta, reason, reference}) all or nothing, naming each refused line."""
+    """Apply signed deltas ({location, sku, delta, reason, reference}) all or nothing, naming each refused line.
+
+    Set-based: the rows are locked once in canonical order, every delta is checked in the order given,
+    then one UPDATE per stock row and one multi-row INSERT of the ledger, so 10,000 lines take seconds.
+    """
     codes, skus = {r["location"] for r in rows}, {r["sku"] for r in rows}
     locations = {loc.code: loc for loc in db.session.scalars(select(Location).where(Location.code.in_(codes)))}
-    products = {p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_(skus)))}
+    products = {}
+    sku_list = sorted(skus)
+    for start in range(0, len(sku_list), 1000):
+        chunk = sku_list[start : start + 1000]
+        products.update({p.sku: p for p in db.session.scalars(select(Product).where(Product.sku.in_(chunk)))})
     errors = {}
     for i, row in enumerate(rows):
-        location, product = locations.get(row["location"]), products.get(row["sku"])
-        if location is None:
+        if row["location"] not in locations:
             errors[f"movements.{i}.location"] = N_("Unknown location.")
-        if product is None:
+        if row["sku"] not in products:
             errors[f"movements.{i}.sku"] = N_("Unknown SKU.")
-        if row["delta"] == 0:
+        if not isinstance(row["delta"], int) or isinstance(row["delta"], bool) or row["delta"] == 0:
             errors[f"movements.{i}.delta"] = N_("Must not be zero.")
-        if errors:
-            continue  # keep validating, apply nothing
-        try:
-            with db.session.begin_nested():
-                if row["delta"] > 0:
-                    receive(
-                        location, product, row["delta"], actor=actor, reference=row["reference"], reason=row["reason"]
-                    )
-                else:
-                    adjust(
-                        location,
-                        product,
-                        row["delta"],
-                        actor=actor,
-                        reference=row["reference"],
-                        reason=row["reason"] or "api adjustment",
-                    )
-        except DomainError as error:
-            errors[f"movements.{i}.delta"] = (error.message, error.params)  # translated where it is shown
     if errors:
         raise InvalidInput(N_("Some movements were refused; none was applied."), fields=errors)
+    pair_of = [(locations[r["location"]].id, products[r["sku"]].id) for r in rows]
+    levels = lock_levels(pair_of, create=True)
+    figures = {pair: [level.on_hand, level.reserved] for pair, level in levels.items()}
+    ledger = []
+    for i, (row, pair) in enumerate(zip(rows, pair_of, strict=True)):
+        on_hand, reserved = figures[pair]
+        params = {"sku": row["sku"], "location": row["location"]}
+        if on_hand + row["delta"] < reserved:  # below zero, or below the units held for orders
+            errors[f"movements.{i}.delta"] = (InsufficientStock.message, params)
+            continue
+        if on_hand + row["delta"] > MAX_UNITS:
+            errors[f"movements.{i}.delta"] = (
+                N_("This change would take %(sku)s at %(location)s above the largest count."),
+                params,
+            )
+            continue
+        figures[pair][0] = on_hand + row["delta"]
+        receiving = row["delta"] > 0
+        ledger.append(
+            {
+                "location_id": pair[0],
+                "product_id": pair[1],
+                "kind": str(MovementKind.RECEIVE if receiving else MovementKind.ADJUST),
+                "on_hand_delta": row["delta"],
+                "reserved_delta": 0,
+                "damaged_delta": 0,
+                "reason": (row["reason"] or ("" if receiving else "api adjustment"))[:200],
+                "reference": row["reference"][:120],
+                "actor": actor.label,
+                "created_at": utcnow(),
+            }
+        )
+    if errors:
+        raise InvalidInput(N_("Some movements were refused; none was applied."), fields=errors)
+    changed = [
+        {"id": levels[pair].id, "old": levels[pair].on_hand, "new": on_hand}
+        for pair, (on_hand, _) in figures.items()
+        if on_hand != levels[pair].on_hand
+    ]
+    if changed:
+        result = db.session.connection().execute(
+            update(StockLevel.__table__)
+            .where(
+                StockLevel.__table__.c.id == bindparam("level_id"),
+                StockLevel.__table__.c.on_hand == bindparam("old"),
+            )
+            .values(on_hand=bindparam("new"), updated_at=utcnow()),
+            [{"level_id": c["id"], "old": c["old"], "new": c["new"]} for c in changed],
+        )
+        if result.rowcount not in (len(changed), -1):  # only without row locks (SQLite): someone got there first
+            raise ConcurrentChange()
+        by_id = {level.id: level for level in levels.values()}
+        for c in changed:
+            set_committed_value(by_id[c["id"]], "on_hand", c["new"])
+    db.session.execute(insert(StockMovement), ledger)
     return len(rows)

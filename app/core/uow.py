@@ -1,8 +1,22 @@
-"""The unit of work: commit once at the boundary, roll back on any error."""
+"""The unit of work: commit once at the boundary, roll back on any error, retry what the database aborted."""
 
+import logging
+import random
+import time
 from contextlib import contextmanager
+from functools import wraps
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.core.errors import ConcurrentChange
 from app.extensions import db
+
+log = logging.getLogger(__name__)
+# PostgreSQL aborts one of two transactions that wait on each other (deadlock_detected) or that cannot both be
+# serialised (serialization_failure): the aborted one did nothing and may simply run again.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+ATTEMPTS = 5
 
 
 @contextmanager
@@ -27,3 +41,35 @@ def unit_of_work(*, writes: bool = False, keep_loaded: bool = False):
         raise
     finally:
         session.expire_on_commit = True
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """Whether the database aborted the transaction only because of another one (deadlock, serialisation, busy)."""
+    orig = getattr(error, "orig", None)
+    if getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    return type(orig).__module__.startswith("sqlite3") and "database is locked" in str(orig)
+
+
+def retrying(work, attempts: int = ATTEMPTS):
+    """Run a request (or job) again, from scratch, when the database aborted its transaction as a deadlock or a
+    serialisation failure, a bounded number of times with random backoff; a concurrent change of a versioned
+    row (StaleDataError) becomes the domain's ConcurrentChange (409), never a crash."""
+
+    @wraps(work)
+    def wrapped(*args, **kwargs):
+        for attempt in range(1, attempts + 1):
+            try:
+                return work(*args, **kwargs)
+            except DBAPIError as error:
+                db.session.rollback()
+                if attempt == attempts or not is_retryable(error):
+                    raise
+                log.warning("transaction aborted (%s), attempt %s of %s: retrying", error.orig, attempt, attempts)
+                time.sleep(random.uniform(0.005, 0.02 * 2**attempt))
+            except StaleDataError as error:
+                db.session.rollback()
+                raise ConcurrentChange() from error
+        raise AssertionError("unreachable")
+
+    return wrapped

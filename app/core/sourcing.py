@@ -1,19 +1,24 @@
 """Sourcing: which locations serve an order, ranked with reasons, every decision stored.
 
 Rules live in the database (app.core.rules, edited by admins), not here. Ship orders: eligible
-locations (active, ship-from-store offered and not paused, warehouses if the rules allow, capacity
-left in the store's local day, not excluded, product not blocked) are ranked: serves everything
-first, then most units, then a score in kilometre-equivalents (distance to the customer, open
-workload, share of today's capacity used, priority). One location serves the order when it can;
-otherwise the fewest-split plan up to the rules' max_splits. Click & collect orders are served by
+locations (active, holding stock of a line, ship-from-store offered and not paused, warehouses if the
+rules allow, capacity left in the store's local day, not excluded, product not blocked) are ranked:
+serves everything first, then most units, then a score in kilometre-equivalents (distance to the
+customer, open workload, share of today's capacity used, priority). One location serves the order when
+it can; otherwise the fewest-split plan up to the rules' max_splits. Click & collect orders are served by
 the pickup store; what it lacks is either refused or transferred from other locations, by rule.
+
+Under load: candidates come from one query over the stock rows of the order's products (so the cost
+follows the locations holding them, not the catalogue), workload from one GROUP BY over open work, and
+the same SKU on several lines is one demand. The plan is made on stock rows locked in canonical order
+and read again, POOL candidates at a time, so two orders racing for the last units never both fail:
+the later one plans from what is really left.
 """
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import audit, events, geo, hours, rules, stock
@@ -25,6 +30,8 @@ from app.core.models import (
     FulfilmentLine,
     Location,
     Order,
+    Product,
+    ProductBlock,
     SourcingDecision,
     SourcingRules,
     StockLevel,
@@ -36,10 +43,14 @@ from app.core.orders import (
     assign_fulfilment,
     assigned_quantity,
     fulfilment_reference,
+    lock_order,
     reject_fulfilment,
     transition,
 )
 from app.extensions import db
+
+POOL = 20  # candidates locked and planned at a time: the best by coverage and score
+KEEP = 10  # ranked candidates, and refused ones, stored with a decision; the others are counted in its notes
 
 
 def distance_km(lat1, lon1, lat2, lon2) -> float | None:
@@ -52,18 +63,47 @@ def distance_km(lat1, lon1, lat2, lon2) -> float | None:
     return 6371.0 * 2 * math.asin(math.sqrt(a))
 
 
+SITE_COLUMNS = (
+    Location.id,
+    Location.code,
+    Location.latitude,
+    Location.longitude,
+    Location.timezone,
+    Location.daily_capacity,
+    Location.sourcing_priority,
+    Location.ships_from_store,
+    Location.ship_paused,
+)
+
+
+@dataclass(frozen=True)
+class Site:
+    """What sourcing needs of a location, read with its stock (no ORM object per location)."""
+
+    id: int
+    code: str
+    latitude: float | None
+    longitude: float | None
+    timezone: str
+    daily_capacity: int
+    sourcing_priority: int
+    ships_from_store: bool
+    ship_paused: bool
+
+
 @dataclass
 class Candidate:
-    location: Location
-    available: dict  # order_line -> units it can give now
+    location: Site
+    available: dict  # product id -> units it can give now
     distance: float | None
     open_work: int
     capacity_left: int
     rules: SourcingRules
-    blocked: list = field(default_factory=list)
+    blocked: list = field(default_factory=list)  # SKUs blocked here
+    blocked_ids: set = field(default_factory=set)
 
     def covers(self, needed: dict) -> int:
-        return sum(min(self.available.get(line, 0), qty) for line, qty in needed.items())
+        return sum(min(self.available.get(key, 0), qty) for key, qty in needed.items())
 
     @property
     def score(self) -> float:
@@ -98,6 +138,26 @@ def _needed(order: Order) -> dict:
     }
 
 
+def _by_product(needed: dict) -> dict:
+    """Demand per product: the same SKU on several lines is one demand, served as one line would be."""
+    demand: dict = {}
+    for line, qty in needed.items():
+        demand[line.product_id] = demand.get(line.product_id, 0) + qty
+    return demand
+
+
+def _to_lines(needed: dict, take: dict) -> dict:
+    """Spread units per product back over the order lines that need them, first line first; takes from needed."""
+    lines = {}
+    for line in sorted(needed, key=lambda item: item.line_no):
+        units = min(needed[line], take.get(line.product_id, 0))
+        if units:
+            lines[line] = units
+            needed[line] -= units
+            take = {**take, line.product_id: take[line.product_id] - units}
+    return lines
+
+
 def _customer_origin(order: Order) -> Origin:
     if order.ship_latitude is not None and order.ship_longitude is not None:
         return Origin(order.ship_latitude, order.ship_longitude, "customer coordinates from the address")
@@ -108,80 +168,107 @@ def _customer_origin(order: Order) -> Origin:
     return Origin(None, None, "no coordinates for the address or its postcode: distance neutral")
 
 
-def _workload(locations, now) -> tuple[dict, dict]:
-    """Open fulfilments per location, and fulfilments created since local midnight at each."""
-    ids = [loc.id for loc in locations]
+def _workload(sites, now) -> tuple[dict, dict]:
+    """Open fulfilments per location, and fulfilments created since its local midnight: one GROUP BY."""
+    if not sites:
+        return {}, {}
+    by_zone: dict = {}
+    for site in sites:
+        by_zone.setdefault(site.timezone, []).append(site.id)
+    starts = {zone: hours.local_day_start(zone, now) for zone in by_zone}
+    today = or_(
+        *[and_(Fulfilment.location_id.in_(ids), Fulfilment.created_at >= starts[zone]) for zone, ids in by_zone.items()]
+    )
+    is_open = Fulfilment.status.in_(sorted(str(s) for s in OPEN))
     rows = db.session.execute(
-        select(Fulfilment.location_id, Fulfilment.status, Fulfilment.created_at).where(
-            Fulfilment.location_id.in_(ids),
-            (Fulfilment.status.in_(OPEN)) | (Fulfilment.created_at >= now - timedelta(hours=48)),
+        select(Fulfilment.location_id, func.sum(case((is_open, 1), else_=0)), func.sum(case((today, 1), else_=0)))
+        .where(
+            Fulfilment.location_id.in_([site.id for site in sites]),
+            or_(is_open, Fulfilment.created_at >= min(starts.values())),
         )
+        .group_by(Fulfilment.location_id)
     ).all()
-    starts = {loc.id: hours.local_day_start(loc.timezone, now) for loc in locations}
-    open_work, today = {}, {}
-    for location_id, status, created_at in rows:
-        if status in OPEN:
-            open_work[location_id] = open_work.get(location_id, 0) + 1
-        created = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
-        if created >= starts[location_id]:
-            today[location_id] = today.get(location_id, 0) + 1
-    return open_work, today
+    return {row[0]: int(row[1] or 0) for row in rows}, {row[0]: int(row[2] or 0) for row in rows}
 
 
-def _shipping_locations(r: SourcingRules) -> list[Location]:
-    stmt = select(Location).where(Location.active).order_by(Location.code)
-    if not r.ship_from_warehouses:
+def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> dict:
+    """{Site: {product id: units available}} for active locations holding any of the products: one query."""
+    atp = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
+    stmt = (
+        select(*SITE_COLUMNS, StockLevel.product_id, atp)
+        .join(Location, Location.id == StockLevel.location_id)
+        .where(StockLevel.product_id.in_(sorted(demand)), Location.active, atp > 0)
+    )
+    if only is not None:
+        stmt = stmt.where(Location.id == only)
+    if skip is not None:
+        stmt = stmt.where(Location.id != skip)
+    if shipping and not r.ship_from_warehouses:
         stmt = stmt.where(Location.kind != "warehouse")
-    return list(db.session.scalars(stmt))
+    sites: dict = {}
+    for row in db.session.execute(stmt):
+        site = Site(*row[: len(SITE_COLUMNS)])
+        sites.setdefault(site, {})[row[-2]] = int(row[-1])
+    return sites
+
+
+def _refusal(code: str, why: str, refusal: str, skus=()) -> dict:
+    return {"location": code, "eligible": False, "reasons": [why], "refusal": refusal, "skus": list(skus)}
 
 
 def _candidates(
-    locations, needed: dict, exclude: set, now, r: SourcingRules, origin: Origin | None, shipping: bool
+    demand: dict, exclude: set, now, r: SourcingRules, origin: Origin | None, shipping: bool, **where
 ) -> tuple[list[Candidate], list[dict]]:
-    open_work, today = _workload(locations, now)
-    products = {line.product_id for line in needed}
-    ids = [loc.id for loc in locations]
-    levels = db.session.scalars(
-        select(StockLevel).where(StockLevel.location_id.in_(ids), StockLevel.product_id.in_(products))
-    ).all()
-    atp = {(lv.location_id, lv.product_id): lv.available for lv in levels}
-    blocked = rules.blocked_product_ids(ids)
-    ranked, refused = [], []
-    for loc in locations:
-        why_not = refusal = None
-        if loc.code in exclude:
-            why_not, refusal = "already failed this order", "failed"
-        elif shipping and (not loc.ships_from_store or loc.ship_paused):
-            why_not = "ship-from-store paused" if loc.ship_paused else "does not ship"
-            refusal = "paused" if loc.ship_paused else "no_ship"
-        elif loc.daily_capacity - today.get(loc.id, 0) <= 0:
-            why_not, refusal = "no capacity left today", "no_capacity"
-        available = {
-            line: 0 if (loc.id, line.product_id) in blocked else atp.get((loc.id, line.product_id), 0)
-            for line in needed
-        }
-        blocked_here = sorted({line.product.sku for line in needed if (loc.id, line.product_id) in blocked})
-        if why_not is None and not any(available.values()):
-            why_not, refusal = "no stock of any line", "no_stock"
-            if blocked_here:
-                why_not, refusal = "product blocked here: " + ", ".join(blocked_here), "blocked"
-        if why_not:
-            refused.append(
-                {
-                    "location": loc.code,
-                    "eligible": False,
-                    "reasons": [why_not],
-                    "refusal": refusal,
-                    "skus": blocked_here,
-                }
+    """Eligible locations holding stock, ranked best first; and the refused ones (holding stock or excluded), why."""
+    stocked = _stocked_sites(demand, r, shipping=shipping, **where)
+    open_work, today = _workload(list(stocked), now)
+    blocked, skus = set(), {}
+    if stocked:
+        blocked = {
+            (row[0], row[1])
+            for row in db.session.execute(
+                select(ProductBlock.location_id, ProductBlock.product_id).where(
+                    ProductBlock.product_id.in_(sorted(demand)), ProductBlock.location_id.in_([s.id for s in stocked])
+                )
             )
-            continue
-        distance = None
-        if origin is not None:
-            distance = distance_km(origin.latitude, origin.longitude, loc.latitude, loc.longitude)
-        capacity = loc.daily_capacity - today.get(loc.id, 0)
-        ranked.append(Candidate(loc, available, distance, open_work.get(loc.id, 0), capacity, r, blocked_here))
-    ranked.sort(key=lambda c: c.rank(needed))
+        }
+        skus = dict(db.session.execute(select(Product.id, Product.sku).where(Product.id.in_(sorted(demand)))).all())
+    ranked, refused = [], []
+    for site, units in stocked.items():
+        blocked_ids = {pid for pid in demand if (site.id, pid) in blocked}
+        blocked_here = sorted(skus[pid] for pid in blocked_ids)
+        available = {pid: 0 if pid in blocked_ids else units.get(pid, 0) for pid in demand}
+        if site.code in exclude:
+            refused.append(_refusal(site.code, "already failed this order", "failed"))
+        elif shipping and (not site.ships_from_store or site.ship_paused):
+            paused = site.ship_paused
+            refused.append(
+                _refusal(
+                    site.code,
+                    "ship-from-store paused" if paused else "does not ship",
+                    "paused" if paused else "no_ship",
+                )
+            )
+        elif site.daily_capacity - today.get(site.id, 0) <= 0:
+            refused.append(_refusal(site.code, "no capacity left today", "no_capacity"))
+        elif not any(available.values()):
+            refused.append(
+                _refusal(site.code, "product blocked here: " + ", ".join(blocked_here), "blocked", blocked_here)
+            )
+        else:
+            distance = None
+            if origin is not None:
+                distance = distance_km(origin.latitude, origin.longitude, site.latitude, site.longitude)
+            capacity = site.daily_capacity - today.get(site.id, 0)
+            ranked.append(
+                Candidate(site, available, distance, open_work.get(site.id, 0), capacity, r, blocked_here, blocked_ids)
+            )
+    ranked.sort(key=lambda c: c.rank(demand))
+    refused.sort(key=lambda c: c["location"])
+    refused += [
+        _refusal(code, "already failed this order", "failed")
+        for code in sorted(exclude - {c["location"] for c in refused})
+    ]
     return ranked, refused
 
 
@@ -190,15 +277,46 @@ def _plan(ranked: list[Candidate], needed: dict, max_splits: int) -> list[tuple[
     pool = list(ranked)
     while pool and any(remaining.values()) and len(plan) < max_splits:
         best = min(pool, key=lambda c: c.rank(remaining))
-        take = {line: min(best.available.get(line, 0), qty) for line, qty in remaining.items()}
-        take = {line: qty for line, qty in take.items() if qty > 0}
+        take = {key: min(best.available.get(key, 0), qty) for key, qty in remaining.items()}
+        take = {key: qty for key, qty in take.items() if qty > 0}
         if not take:
             break
         plan.append((best, take))
         pool.remove(best)
-        for line, qty in take.items():
-            remaining[line] -= qty
+        for key, qty in take.items():
+            remaining[key] -= qty
     return plan
+
+
+def _plan_locked(ranked: list[Candidate], demand: dict, max_splits: int) -> tuple[list, list[Candidate]]:
+    """Plan on locked, fresh stock figures, POOL candidates at a time, best first.
+
+    Another order may have taken the units read a moment ago: the rows are locked in canonical order and read
+    again, and the plan is made from what is really there; what that batch cannot give is planned on the next.
+    Returns the plan and the candidates looked at (with their fresh figures).
+    """
+    plan, seen, remaining = [], [], dict(demand)
+    for start in range(0, len(ranked), POOL):
+        if not any(remaining.values()) or len(plan) >= max_splits:
+            break
+        batch = ranked[start : start + POOL]
+        wanted = [pid for pid, qty in remaining.items() if qty > 0]
+        levels = stock.lock_levels([(c.location.id, pid) for c in batch for pid in wanted])
+        for c in batch:
+            c.available = {
+                pid: 0
+                if pid in c.blocked_ids or (c.location.id, pid) not in levels
+                else levels[(c.location.id, pid)].available
+                for pid in demand
+            }
+        seen += batch
+        step = _plan(batch, {pid: remaining[pid] for pid in wanted}, max_splits - len(plan))
+        plan += step
+        for _, take in step:
+            for pid, qty in take.items():
+                remaining[pid] -= qty
+    seen.sort(key=lambda c: c.rank(demand))
+    return plan, seen
 
 
 def _describe(c: Candidate, needed: dict, chosen: bool, role: str = "") -> dict:
@@ -232,9 +350,28 @@ def _describe(c: Candidate, needed: dict, chosen: bool, role: str = "") -> dict:
     }
 
 
-def _subtract(needed: dict, plan) -> dict:
-    left = {line: qty - sum(t.get(line, 0) for _, t in plan) for line, qty in needed.items()}
-    return {line: qty for line, qty in left.items() if qty > 0}
+def _explain(ranked, seen, refused, plan, demand, notes, role="") -> list[dict]:
+    """The best KEEP candidates (fresh figures where they were locked), every chosen one, and KEEP refusals."""
+    chosen = {c.location.code for c, _ in plan}
+    looked = {c.location.code for c in seen}
+    shown = sorted(seen + [c for c in ranked if c.location.code not in looked], key=lambda c: c.rank(demand))
+    kept = [c for c in shown[:KEEP]] + [c for c in shown[KEEP:] if c.location.code in chosen]
+    if len(shown) > len(kept):
+        notes.append(f"{len(shown) - len(kept)} more eligible locations not listed")
+    if len(refused) > KEEP:
+        notes.append(f"{len(refused) - KEEP} more refused locations not listed")
+    return [_describe(c, demand, c.location.code in chosen, role) for c in kept] + refused[:KEEP]
+
+
+def _source(demand, exclude, now, r, origin, shipping, max_splits, notes, role="", **where):
+    ranked, refused = _candidates(demand, exclude, now, r, origin, shipping, **where)
+    plan, seen = _plan_locked(ranked, demand, max_splits)
+    return plan, _explain(ranked, seen, refused, plan, demand, notes, role)
+
+
+def _subtract(demand: dict, plan) -> dict:
+    left = {pid: qty - sum(t.get(pid, 0) for _, t in plan) for pid, qty in demand.items()}
+    return {pid: qty for pid, qty in left.items() if qty > 0}
 
 
 def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_order", now=None) -> SourcingDecision:
@@ -242,37 +379,42 @@ def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_
     now = now or utcnow()
     r = rules.current_rules()
     needed, exclude = _needed(order), set(exclude)
+    demand = _by_product(needed)
     notes = [f"max splits {r.max_splits}"]
-    candidates: list[dict] = []
-    transfers = []
+    transfers, plan, candidates = [], [], []
     if order.delivery_method == DeliveryMethod.COLLECT:
         pickup = order.pickup_location
-        ranked, refused = _candidates([pickup], needed, exclude, now, r, None, shipping=False)
-        plan = _plan(ranked, needed, 1)
-        candidates += [_describe(c, needed, bool(plan), "pickup store") for c in ranked] + refused
-        missing = _subtract(needed, plan)
+        if demand:
+            plan, candidates = _source(demand, exclude, now, r, None, False, 1, notes, "pickup store", only=pickup.id)
+        missing = _subtract(demand, plan)
         if missing and r.collect_shortage == "transfer" and r.max_splits > len(plan):
             notes.append(f"pickup store {pickup.code} lacks stock: transfer from another location (rule)")
             origin = Origin(pickup.latitude, pickup.longitude, f"transfers go to {pickup.code}")
-            others = [loc for loc in _shipping_locations(r) if loc.id != pickup.id]
-            ranked2, refused2 = _candidates(others, missing, exclude, now, r, origin, shipping=True)
-            transfers = _plan(ranked2, missing, r.max_splits - len(plan))
-            chosen = {c.location.code for c, _ in transfers}
-            candidates += [_describe(c, missing, c.location.code in chosen, "transfer") for c in ranked2] + refused2
+            transfers, more = _source(
+                missing, exclude, now, r, origin, True, r.max_splits - len(plan), notes, "transfer", skip=pickup.id
+            )
+            candidates += more
         elif missing:
             notes.append(f"pickup store {pickup.code} lacks stock: refused (rule)")
     else:
         origin = _customer_origin(order)
         notes.insert(0, origin.note)
-        ranked, refused = _candidates(_shipping_locations(r), needed, exclude, now, r, origin, shipping=True)
-        plan = _plan(ranked, needed, r.max_splits)
-        chosen = {c.location.code for c, _ in plan}
-        candidates = [_describe(c, needed, c.location.code in chosen) for c in ranked] + refused
+        if demand:
+            plan, candidates = _source(demand, exclude, now, r, origin, True, r.max_splits, notes)
     pickup_code = order.pickup_location.code if order.pickup_location else None
+    places = {
+        loc.id: loc
+        for loc in db.session.scalars(
+            select(Location).where(Location.id.in_([c.location.id for c, _ in plan + transfers]))
+        )
+    }
     rows = [(c, t, None) for c, t in plan] + [(c, t, order.pickup_location) for c, t in transfers]
+    left = dict(needed)
+    assigned = []
     for candidate, take, transfer_to in rows:
-        assign_fulfilment(order, candidate.location, take, actor=actor, now=now, transfer_to=transfer_to)
-    left = _subtract(needed, plan + transfers)
+        lines = _to_lines(left, take)
+        assign_fulfilment(order, places[candidate.location.id], lines, actor=actor, now=now, transfer_to=transfer_to)
+        assigned.append((candidate, lines, transfer_to))
     decision = SourcingDecision(
         order_id=order.id,
         trigger=trigger,
@@ -281,12 +423,14 @@ def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_
         plan=[
             {
                 "location": c.location.code,
-                "lines": {str(line.line_no): q for line, q in t.items()},
+                "lines": {str(line.line_no): q for line, q in lines.items()},
                 **({"transfer_to": pickup_code} if transfer_to is not None else {}),
             }
-            for c, t, transfer_to in rows
+            for c, lines, transfer_to in assigned
         ],
-        unfulfilled={str(line.line_no): qty for line, qty in left.items()},
+        unfulfilled={
+            str(line.line_no): qty for line, qty in sorted(left.items(), key=lambda i: i[0].line_no) if qty > 0
+        },
         notes=notes,
     )
     db.session.add(decision)
@@ -308,6 +452,7 @@ def failed_locations(order: Order) -> set[str]:
 
 def reject_and_reroute(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> SourcingDecision:
     """Reject a fulfilment and re-source what it held, never back to a location that already failed it."""
+    lock_order(fulfilment.order)
     reject_fulfilment(fulfilment, reason=reason, actor=actor)
     order = fulfilment.order
     return source_order(order, actor=actor, exclude=failed_locations(order), trigger="rejected")
@@ -319,6 +464,7 @@ def short_pick(line: FulfilmentLine, quantity: int, *, reason: str, actor: Actor
     The rest of the fulfilment goes on; a fulfilment left with nothing to pick is rejected.
     """
     fulfilment = line.fulfilment
+    lock_order(fulfilment.order)
     if fulfilment.status not in {S.ACCEPTED, S.PICKING}:
         raise IllegalTransition(N_("Only work being picked can be short-picked."))
     left = line.quantity - line.picked - line.short
@@ -432,6 +578,7 @@ def reject_lines(fulfilment: Fulfilment, quantities: dict, reason_code: str, not
     units aside (as many as are on the shelf unreserved; the rest are reported in damaged_missing).
     """
     note = (note or "").strip()
+    lock_order(fulfilment.order)
     chosen = _check_rejection(fulfilment, quantities, reason_code, note)
     reason = f"{reason_code}: {note}" if note else reason_code
     order = fulfilment.order

@@ -1,0 +1,320 @@
+"""The core as a retailer's systems use it: many API clients at once, over HTTP, against gunicorn with threads.
+
+A second server runs here with the production setting (2 gthread workers x 12 threads, as `make run`) on the
+same database as the session's live server, so requests really overlap in the database. Every API caller is
+its own client (its own token): one client's requests would otherwise queue behind each other. Outcomes are
+checked in SQL afterwards, not only from the HTTP answers: what is reserved, and that every stock row equals
+the sum of its ledger.
+"""
+
+import concurrent.futures
+import json
+import random
+import subprocess
+import urllib.error
+import urllib.request
+from decimal import Decimal
+
+import pytest
+
+from app import create_app
+from app.core import api_clients, stock
+from app.core.actor import Actor
+from app.extensions import db
+from tests.e2e.conftest import ROOT, VENV_BIN, LiveServer, _free_port, _server_env, _wait_until_up
+from tests.factories import make_location, make_product, random_ref
+
+pytestmark = pytest.mark.e2e
+ACTOR = Actor.system("load-test")
+SCOPES = ["orders:read", "orders:write", "stock:read", "stock:write"]
+PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "country": "FR"}
+
+
+@pytest.fixture(scope="module")
+def threaded_server(live_server, database_url, tmp_path_factory):
+    """gunicorn with 2 gthread workers x 12 threads on the demo database the live server loaded."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("threaded") / "gunicorn.log"
+    env = {**_server_env(database_url), "RATELIMIT_ENABLED": "false"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [
+                *(str(VENV_BIN / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "12"),
+                *("--bind", f"127.0.0.1:{port}", "--error-logfile", "-", "--graceful-timeout", "5", "wsgi:app"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(base)
+    server.log_path = log_path
+    try:
+        _wait_until_up(base, proc, log_path)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def core_app(database_url):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def core(core_app):
+    """An application context on the same database, to set up data through the core and check it in SQL."""
+    with core_app.app_context():
+        yield db
+        db.session.remove()
+
+
+def _clients(n: int) -> list[str]:
+    """n API clients, each with its own token, made through the core operation."""
+    tokens = []
+    for _ in range(n):
+        _, token = api_clients.create_api_client(random_ref("load-"), SCOPES, actor=ACTOR)
+        tokens.append(token)
+    db.session.commit()
+    return tokens
+
+
+def _stores(n: int, units_of=None) -> list:
+    """n stores around Paris with room for plenty of work today, optionally stocked with {product: units}."""
+    stores = []
+    for i in range(n):
+        store = make_location(
+            code=random_ref("L")[:8],
+            latitude=Decimal("48.80") + Decimal(i) / 50,
+            longitude=Decimal("2.30"),
+            daily_capacity=10_000,
+        )
+        for product, units in (units_of or {}).items():
+            stock.receive(store, product, units, actor=ACTOR, reference="load test")
+        stores.append(store)
+    db.session.commit()
+    return stores
+
+
+def _call(base, token, method, path, body=None, key=None):
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw)
+        except ValueError:
+            return error.code, raw.decode(errors="replace")[:300]
+
+
+def _order_body(ref: str, *lines) -> dict:
+    return {
+        "channel": "web",
+        "external_ref": ref,
+        "customer": {"name": "Client " + ref},
+        "delivery": {"method": "ship", "address": {**PARIS, "latitude": 48.86, "longitude": 2.34}},
+        "lines": [{"sku": sku, "quantity": qty} for sku, qty in lines],
+    }
+
+
+def _placed(body: dict) -> int:
+    return sum(line["quantity"] for f in body["fulfilments"] for line in f["lines"])
+
+
+def _ledger_matches_levels(product_ids) -> list:
+    """Stock rows of these products whose on hand or reserved figure differs from the sum of their ledger."""
+    return db.session.execute(
+        db.text(
+            "SELECT s.location_id, s.product_id, s.on_hand, s.reserved,"
+            " COALESCE(SUM(m.on_hand_delta), 0), COALESCE(SUM(m.reserved_delta), 0)"
+            " FROM stock_level s LEFT JOIN stock_movement m"
+            " ON m.location_id = s.location_id AND m.product_id = s.product_id"
+            " WHERE s.product_id IN :ids GROUP BY s.location_id, s.product_id, s.on_hand, s.reserved"
+            " HAVING s.on_hand <> COALESCE(SUM(m.on_hand_delta), 0)"
+            " OR s.reserved <> COALESCE(SUM(m.reserved_delta), 0)"
+        ).bindparams(db.bindparam("ids", expanding=True)),
+        {"ids": list(product_ids)},
+    ).all()
+
+
+def _no_server_errors(results, server) -> None:
+    errors = [(status, body) for status, body in results if status >= 500]
+    assert not errors, f"{len(errors)} answers were 5xx: {errors[:3]}\n{server.log()[-3000:]}"
+
+
+def test_fifty_clients_ordering_the_last_eighteen_units_over_six_stores_buy_all_eighteen(threaded_server, core):
+    product = make_product()
+    _stores(6, {product: 3})
+    tokens = _clients(50)
+    run, sku = random_ref(), product.sku  # plain values: the threads have no application context
+
+    def order(i):
+        return _call(threaded_server, tokens[i], "POST", "/api/v1/orders", _order_body(f"LAST-{run}-{i}", (sku, 1)))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(order, range(50)))
+
+    _no_server_errors(results, threaded_server)
+    assert {status for status, _ in results} == {201}, [r for r in results if r[0] != 201][:3]
+    placed = [_placed(body) for _, body in results]
+    assert sum(placed) == 18
+    assert sorted(placed) == [0] * 32 + [1] * 18
+    assert sum(1 for _, body in results if body["unfulfilled"]) == 32
+    db.session.expire_all()
+    [(reserved, on_hand, lowest)] = db.session.execute(
+        db.text("SELECT SUM(reserved), SUM(on_hand), MIN(on_hand - reserved) FROM stock_level WHERE product_id = :p"),
+        {"p": product.id},
+    ).all()
+    assert (reserved, on_hand, lowest) == (18, 18, 0)
+    assert _ledger_matches_levels([product.id]) == []
+
+
+def test_the_same_sku_on_two_lines_is_served_in_full_from_two_stores_and_partly_when_one_unit_is_left(
+    threaded_server, core
+):
+    product = make_product()
+    first, second = _stores(2, {product: 1})
+    [token] = _clients(1)
+    status, body = _call(
+        threaded_server,
+        token,
+        "POST",
+        "/api/v1/orders",
+        _order_body(random_ref("TWO-"), (product.sku, 1), (product.sku, 1)),
+    )
+    assert status == 201, body
+    assert _placed(body) == 2 and body["unfulfilled"] == {}
+    assert sorted(f["location"] for f in body["fulfilments"]) == sorted([first.code, second.code])
+
+    stock.receive(first, product, 1, actor=ACTOR, reference="one more")
+    db.session.commit()
+    status, body = _call(
+        threaded_server,
+        token,
+        "POST",
+        "/api/v1/orders",
+        _order_body(random_ref("ONE-"), (product.sku, 1), (product.sku, 1)),
+    )
+    assert status == 201, body
+    assert _placed(body) == 1
+    assert body["unfulfilled"] == {"2": 1}
+    assert _ledger_matches_levels([product.id]) == []
+
+
+def test_two_hundred_movement_batches_in_opposite_orders_never_deadlock_into_a_500(threaded_server, core):
+    product = make_product()
+    one, two = _stores(2)
+    tokens = _clients(20)
+    pair = [
+        {"location": one.code, "sku": product.sku, "delta": 1},
+        {"location": two.code, "sku": product.sku, "delta": 1},
+    ]
+
+    def batch(i):
+        rows = [dict(row) for row in pair]
+        if i % 2:
+            rows.reverse()
+        return _call(
+            threaded_server, tokens[i % 20], "POST", "/api/v1/stock/movements", {"movements": rows}, random_ref()
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(batch, range(200)))
+
+    _no_server_errors(results, threaded_server)
+    assert {status for status, _ in results} == {200}, [r for r in results if r[0] != 200][:3]
+    db.session.expire_all()
+    levels = dict(
+        db.session.execute(
+            db.text("SELECT location_id, on_hand FROM stock_level WHERE product_id = :p"), {"p": product.id}
+        ).all()
+    )
+    assert levels == {one.id: 200, two.id: 200}
+    assert _ledger_matches_levels([product.id]) == []
+
+
+def test_ten_racing_cancels_of_one_order_answer_the_same_and_release_its_stock_once(threaded_server, core):
+    product = make_product()
+    _stores(2, {product: 2})
+    tokens = _clients(10)
+    status, body = _call(
+        threaded_server, tokens[0], "POST", "/api/v1/orders", _order_body(random_ref("CAN-"), (product.sku, 3))
+    )
+    assert status == 201 and _placed(body) == 3 and len(body["fulfilments"]) == 2, body
+    order_id = body["id"]
+
+    def cancel(i):
+        return _call(
+            threaded_server, tokens[i], "POST", f"/api/v1/orders/{order_id}/cancel", {"reason": f"customer {i}"}
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(cancel, range(10)))
+
+    _no_server_errors(results, threaded_server)
+    assert {status for status, _ in results} == {200}, results[:3]
+    assert {body["status"] for _, body in results} == {"cancelled"}
+    db.session.expire_all()
+    assert db.session.execute(
+        db.text("SELECT SUM(reserved), SUM(on_hand) FROM stock_level WHERE product_id = :p"), {"p": product.id}
+    ).one() == (0, 4)
+    releases = db.session.execute(
+        db.text("SELECT COUNT(*) FROM stock_movement WHERE product_id = :p AND kind = 'release'"), {"p": product.id}
+    ).scalar()
+    assert releases == 2  # one per fulfilment, not one per cancel
+    assert _ledger_matches_levels([product.id]) == []
+
+
+def test_mixed_load_of_orders_counts_and_cancels_from_many_clients_keeps_the_ledger_exact(threaded_server, core):
+    products = [make_product() for _ in range(3)]
+    stores = _stores(4, {p: 5 for p in products})
+    tokens = _clients(24)
+    codes, skus = [s.code for s in stores], [p.sku for p in products]
+    rng = random.Random(9)
+    created: list[int] = []
+
+    def work(i):
+        token = tokens[i % len(tokens)]
+        kind = i % 4
+        if kind == 0 and created:
+            return _call(
+                threaded_server, token, "POST", f"/api/v1/orders/{rng.choice(created)}/cancel", {"reason": "mix"}
+            )
+        if kind == 1:
+            path = f"/api/v1/stock/{rng.choice(codes)}/{rng.choice(skus)}"
+            return _call(threaded_server, token, "PUT", path, {"on_hand": 6}, random_ref())
+        lines = [(sku, 1) for sku in rng.sample(skus, rng.randint(1, 3))]
+        status, body = _call(threaded_server, token, "POST", "/api/v1/orders", _order_body(random_ref("MIX-"), *lines))
+        if status == 201:
+            created.append(body["id"])
+        return status, body
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        results = list(pool.map(work, range(160)))
+
+    _no_server_errors(results, threaded_server)
+    assert {status for status, _ in results} <= {200, 201, 409}
+    db.session.expire_all()
+    assert _ledger_matches_levels([p.id for p in products]) == []
+    orphan = db.session.execute(
+        db.text(
+            "SELECT COUNT(*) FROM reservation r JOIN fulfilment_line l ON l.id = r.fulfilment_line_id"
+            " JOIN fulfilment f ON f.id = l.fulfilment_id WHERE r.quantity > 0 AND f.status IN ('cancelled', 'rejected')"
+        )
+    ).scalar()
+    assert orphan == 0  # nothing reserved for closed work

@@ -175,7 +175,7 @@ def test_fifty_clients_ordering_the_last_eighteen_units_over_six_stores_buy_all_
     assert sum(placed) == 18
     assert sorted(placed) == [0] * 32 + [1] * 18
     assert sum(1 for _, body in results if body["unfulfilled"]) == 32
-    db.session.expire_all()
+    db.session.rollback()  # a fresh snapshot: SQLite keeps a read transaction's view until it ends
     [(reserved, on_hand, lowest)] = db.session.execute(
         db.text("SELECT SUM(reserved), SUM(on_hand), MIN(on_hand - reserved) FROM stock_level WHERE product_id = :p"),
         {"p": product.id},
@@ -201,6 +201,7 @@ def test_the_same_sku_on_two_lines_is_served_in_full_from_two_stores_and_partly_
     assert _placed(body) == 2 and body["unfulfilled"] == {}
     assert sorted(f["location"] for f in body["fulfilments"]) == sorted([first.code, second.code])
 
+    db.session.rollback()
     stock.receive(first, product, 1, actor=ACTOR, reference="one more")
     db.session.commit()
     status, body = _call(
@@ -238,7 +239,7 @@ def test_two_hundred_movement_batches_in_opposite_orders_never_deadlock_into_a_5
 
     _no_server_errors(results, threaded_server)
     assert {status for status, _ in results} == {200}, [r for r in results if r[0] != 200][:3]
-    db.session.expire_all()
+    db.session.rollback()  # a fresh snapshot: SQLite keeps a read transaction's view until it ends
     levels = dict(
         db.session.execute(
             db.text("SELECT location_id, on_hand FROM stock_level WHERE product_id = :p"), {"p": product.id}
@@ -269,7 +270,7 @@ def test_ten_racing_cancels_of_one_order_answer_the_same_and_release_its_stock_o
     _no_server_errors(results, threaded_server)
     assert {status for status, _ in results} == {200}, results[:3]
     assert {body["status"] for _, body in results} == {"cancelled"}
-    db.session.expire_all()
+    db.session.rollback()  # a fresh snapshot: SQLite keeps a read transaction's view until it ends
     assert db.session.execute(
         db.text("SELECT SUM(reserved), SUM(on_hand) FROM stock_level WHERE product_id = :p"), {"p": product.id}
     ).one() == (0, 4)
@@ -309,7 +310,7 @@ def test_mixed_load_of_orders_counts_and_cancels_from_many_clients_keeps_the_led
 
     _no_server_errors(results, threaded_server)
     assert {status for status, _ in results} <= {200, 201, 409}
-    db.session.expire_all()
+    db.session.rollback()  # a fresh snapshot: SQLite keeps a read transaction's view until it ends
     assert _ledger_matches_levels([p.id for p in products]) == []
     orphan = db.session.execute(
         db.text(

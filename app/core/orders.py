@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import audit, events, hours, stock
@@ -154,7 +155,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         gift_wrap=draft.gift_wrap,
         gift_message=draft.gift_message,
         lines=[
-            OrderLine(line_no=i + 1, product_id=p.id, quantity=line.quantity, unit_price=line.unit_price)
+            OrderLine(line_no=i + 1, product=p, product_id=p.id, quantity=line.quantity, unit_price=line.unit_price)
             for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
         ],
     )
@@ -162,6 +163,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         with db.session.begin_nested():
             db.session.add(order)
             db.session.flush()
+        set_committed_value(order, "fulfilments", [])  # a new order has none: no query to find out
     except IntegrityError:  # another request created it between our lookup and our insert
         winner = find_order(draft.channel, draft.external_ref)
         if winner is None:
@@ -229,7 +231,10 @@ def assign_fulfilment(
         created_at=now,
         accept_by=accept_by,
         ready_by=ready_by,
-        lines=[FulfilmentLine(order_line=ol, product_id=ol.product_id, quantity=q) for ol, q in quantities.items()],
+        lines=[
+            FulfilmentLine(order_line=ol, product_id=ol.product_id, product=ol.product, quantity=q)
+            for ol, q in quantities.items()
+        ],
     )
     db.session.add(fulfilment)
     db.session.flush()

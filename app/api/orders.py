@@ -97,7 +97,7 @@ class Orders(MethodView):
     @blp.alt_response(422, schema=ApiErrorSchema)
     def post(self, body):
         """Capture an order; the same channel and external_ref again returns the first one."""
-        with unit_of_work():
+        with unit_of_work(keep_loaded=True):  # the answer shows what was just written: no reload after commit
             order, created = orders.create_order(_draft(body), actor=api_actor())
             if created:
                 sourcing.source_order(order, actor=api_actor())

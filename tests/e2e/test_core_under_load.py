@@ -21,7 +21,17 @@ from app import create_app
 from app.core import api_clients, stock
 from app.core.actor import Actor
 from app.extensions import db
-from tests.e2e.conftest import ROOT, VENV_BIN, LiveServer, _free_port, _server_env, _wait_until_up
+from tests.e2e.conftest import (
+    DEMO_PASSWORD,
+    MANAGER,
+    ROOT,
+    STORE,
+    VENV_BIN,
+    LiveServer,
+    _free_port,
+    _server_env,
+    _wait_until_up,
+)
 from tests.factories import make_location, make_product, random_ref
 
 pytestmark = pytest.mark.e2e
@@ -319,3 +329,73 @@ def test_mixed_load_of_orders_counts_and_cancels_from_many_clients_keeps_the_led
         )
     ).scalar()
     assert orphan == 0  # nothing reserved for closed work
+
+
+def _signed_in(base: str, email: str):
+    """A cookie-keeping opener signed in through the real form, and a CSRF token for its session."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', opener.open(base + "/login").read().decode()).group(1)
+    form = urllib.parse.urlencode({"email": email, "password": DEMO_PASSWORD, "csrf_token": token}).encode()
+    opener.open(base + "/login", data=form)
+    return opener, token
+
+
+def test_a_store_rejection_racing_an_api_cancel_never_answers_500_and_leaves_nothing_reserved(threaded_server, core):
+    import urllib.parse
+
+    from app.core.models import Location
+
+    product = make_product()
+    store = db.session.scalar(db.select(Location).where(Location.code == STORE))
+    stock.receive(store, product, 12, actor=ACTOR, reference="race")
+    db.session.commit()
+    sku, [token] = product.sku, _clients(1)
+    opener, csrf = _signed_in(threaded_server, MANAGER)
+    pairs = []
+    for _ in range(12):
+        status, body = _call(
+            threaded_server, token, "POST", "/api/v1/orders", _order_body(random_ref("RACE-"), (sku, 1))
+        )
+        assert status == 201 and body["fulfilments"][0]["location"] == STORE, (body, threaded_server.log()[-3000:])
+        pairs.append((body["id"], body["fulfilments"][0]["id"]))
+
+    def reject(fulfilment_id):
+        form = {"csrf_token": csrf, "scope": "all", "reason": "too_busy", "note": "", "version": "1"}
+        url = f"{threaded_server}/stores/{STORE}/fulfilments/{fulfilment_id}/reject"
+        try:
+            with opener.open(url, data=urllib.parse.urlencode(form).encode(), timeout=120) as response:
+                return response.status, ""
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")[:300]
+
+    def cancel(order_id):
+        return _call(threaded_server, token, "POST", f"/api/v1/orders/{order_id}/cancel", {"reason": "customer"})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        rejects = [pool.submit(reject, f) for _, f in pairs]
+        cancels = [pool.submit(cancel, o) for o, _ in pairs]
+        results = [f.result() for f in rejects + cancels]
+
+    _no_server_errors(results, threaded_server)
+    assert {status for status, _ in results} <= {200, 409}, results
+    assert [status for status, _ in results[12:]] == [200] * 12  # a cancel always wins or comes after
+    db.session.rollback()
+    statuses = (
+        db.session.execute(
+            db.text("SELECT DISTINCT status FROM customer_order WHERE id IN :ids").bindparams(
+                db.bindparam("ids", expanding=True)
+            ),
+            {"ids": [o for o, _ in pairs]},
+        )
+        .scalars()
+        .all()
+    )
+    assert statuses == ["cancelled"]
+    assert db.session.execute(
+        db.text("SELECT reserved, on_hand FROM stock_level WHERE product_id = :p"), {"p": product.id}
+    ).all() == [(0, 12)]
+    assert _ledger_matches_levels([product.id]) == []

@@ -191,12 +191,18 @@ def _workload(sites, now) -> tuple[dict, dict]:
     return {row[0]: int(row[1] or 0) for row in rows}, {row[0]: int(row[2] or 0) for row in rows}
 
 
-def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> dict:
-    """{Site: {product id: units available}} for active locations holding any of the products: one query."""
+def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> tuple[dict, set, dict]:
+    """Active locations holding any of the products, in one query: ({Site: {product id: units available}},
+    {(location id, product id) blocked there}, {product id: SKU})."""
     atp = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
     stmt = (
-        select(*SITE_COLUMNS, StockLevel.product_id, atp)
+        select(*SITE_COLUMNS, StockLevel.product_id, Product.sku, atp, ProductBlock.id)
         .join(Location, Location.id == StockLevel.location_id)
+        .join(Product, Product.id == StockLevel.product_id)
+        .outerjoin(
+            ProductBlock,
+            and_(ProductBlock.location_id == StockLevel.location_id, ProductBlock.product_id == StockLevel.product_id),
+        )
         .where(StockLevel.product_id.in_(sorted(demand)), Location.active, atp > 0)
     )
     if only is not None:
@@ -206,10 +212,15 @@ def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, ship
     if shipping and not r.ship_from_warehouses:
         stmt = stmt.where(Location.kind != "warehouse")
     sites: dict = {}
+    blocked, skus = set(), {}
     for row in db.session.execute(stmt):
         site = Site(*row[: len(SITE_COLUMNS)])
-        sites.setdefault(site, {})[row[-2]] = int(row[-1])
-    return sites
+        product_id, sku, units, block = row[len(SITE_COLUMNS) :]
+        sites.setdefault(site, {})[product_id] = int(units)
+        skus[product_id] = sku
+        if block is not None:
+            blocked.add((site.id, product_id))
+    return sites, blocked, skus
 
 
 def _refusal(code: str, why: str, refusal: str, skus=()) -> dict:
@@ -220,19 +231,8 @@ def _candidates(
     demand: dict, exclude: set, now, r: SourcingRules, origin: Origin | None, shipping: bool, **where
 ) -> tuple[list[Candidate], list[dict]]:
     """Eligible locations holding stock, ranked best first; and the refused ones (holding stock or excluded), why."""
-    stocked = _stocked_sites(demand, r, shipping=shipping, **where)
+    stocked, blocked, skus = _stocked_sites(demand, r, shipping=shipping, **where)
     open_work, today = _workload(list(stocked), now)
-    blocked, skus = set(), {}
-    if stocked:
-        blocked = {
-            (row[0], row[1])
-            for row in db.session.execute(
-                select(ProductBlock.location_id, ProductBlock.product_id).where(
-                    ProductBlock.product_id.in_(sorted(demand)), ProductBlock.location_id.in_([s.id for s in stocked])
-                )
-            )
-        }
-        skus = dict(db.session.execute(select(Product.id, Product.sku).where(Product.id.in_(sorted(demand)))).all())
     ranked, refused = [], []
     for site, units in stocked.items():
         blocked_ids = {pid for pid in demand if (site.id, pid) in blocked}

@@ -72,4 +72,5 @@ def retrying(work, attempts: int = ATTEMPTS):
                 raise ConcurrentChange() from error
         raise AssertionError("unreachable")
 
+    wrapped.retries_aborted_transactions = True
     return wrapped

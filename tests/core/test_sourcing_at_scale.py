@@ -1,0 +1,153 @@
+"""Sourcing as many clients meet it: merged demand per SKU, plans made on locked figures, bounded decisions."""
+
+import json
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import update
+
+from app.core import orders, sourcing, stock
+from app.core.errors import InvalidInput
+from app.core.models import StockLevel
+from app.extensions import db
+from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
+
+PARIS = (Decimal("48.8686"), Decimal("2.3314"))
+
+
+def _store(code, lat, lon, **kwargs):
+    return make_location(code=code, latitude=Decimal(str(lat)), longitude=Decimal(str(lon)), **kwargs)
+
+
+def _ship_order(*lines):
+    draft = ship_draft(*lines)
+    draft.ship_to.update(latitude=PARIS[0], longitude=PARIS[1])
+    return orders.create_order(draft, actor=ACTOR)[0]
+
+
+def _served(order):
+    served: dict = {}
+    for f in order.fulfilments:
+        for line in f.lines:
+            served.setdefault(f.location.code, {}).setdefault(line.order_line.line_no, 0)
+            served[f.location.code][line.order_line.line_no] += line.quantity
+    return served
+
+
+def test_the_same_sku_on_two_lines_is_one_demand_served_from_two_stores(app):
+    product = make_product()
+    stocked(_store("PAR", 48.87, 2.33), product, 1)
+    stocked(_store("LYO", 45.76, 4.84), product, 1)
+    order = _ship_order((product, 1), (product, 1))
+    decision = sourcing.source_order(order, actor=ACTOR)
+    assert decision.unfulfilled == {}
+    assert _served(order) == {"PAR": {1: 1}, "LYO": {2: 1}}
+    assert sorted(p["location"] for p in decision.plan) == ["LYO", "PAR"]
+
+
+def test_the_same_sku_on_two_lines_with_one_unit_left_allocates_one_and_leaves_one_unfulfilled(app):
+    product = make_product()
+    stocked(_store("PAR", 48.87, 2.33), product, 1)
+    order = _ship_order((product, 1), (product, 1))
+    decision = sourcing.source_order(order, actor=ACTOR)
+    assert _served(order) == {"PAR": {1: 1}}
+    assert decision.unfulfilled == {"2": 1}
+    assert order.needs_customer_service is True
+
+
+def test_a_plan_is_made_on_locked_figures_when_stock_moved_after_it_was_read(app, monkeypatch):
+    product = make_product()
+    near, far = _store("NEAR", 48.87, 2.33), _store("FAR", 45.76, 4.84)
+    stocked(near, product, 2)
+    stocked(far, product, 2)
+    read = sourcing._stocked_sites
+
+    def read_then_another_order_takes_the_near_units(*args, **kwargs):
+        found = read(*args, **kwargs)  # the candidates as they were a moment ago...
+        db.session.execute(update(StockLevel).where(StockLevel.location_id == near.id).values(reserved=2, on_hand=2))
+        return found  # ...and then another order reserved NEAR's units before this one locked them
+
+    monkeypatch.setattr(sourcing, "_stocked_sites", read_then_another_order_takes_the_near_units)
+    order = _ship_order((product, 2))
+    decision = sourcing.source_order(order, actor=ACTOR)
+    assert _served(order) == {"FAR": {1: 2}}
+    assert decision.unfulfilled == {}
+    near_row = next(c for c in decision.candidates if c["location"] == "NEAR")
+    assert near_row["covers"] == 0 and near_row["chosen"] is False  # the decision shows the fresh figure
+
+
+def test_candidates_past_the_first_pool_serve_what_the_pool_cannot(app, monkeypatch):
+    monkeypatch.setattr(sourcing, "POOL", 2)
+    product = make_product()
+    stores = [_store(f"S{i}", 48.87 + i / 10, 2.33) for i in range(4)]
+    for store in stores:
+        stocked(store, product, 1)
+    read = sourcing._stocked_sites
+
+    def read_then_the_two_nearest_sell_out(*args, **kwargs):
+        found = read(*args, **kwargs)
+        for store in stores[:2]:
+            stock.adjust(store, product, -1, reason="sold at the till", actor=ACTOR)
+        return found
+
+    monkeypatch.setattr(sourcing, "_stocked_sites", read_then_the_two_nearest_sell_out)
+    order = _ship_order((product, 2))
+    decision = sourcing.source_order(order, actor=ACTOR)
+    assert decision.unfulfilled == {}
+    assert sorted(_served(order)) == ["S2", "S3"]
+
+
+def test_a_decision_keeps_the_best_candidates_and_counts_the_rest(app):
+    product = make_product()
+    for i in range(40):
+        stocked(_store(f"C{i:02d}", 44 + i / 10, 2 + i / 10), product, 1)
+    for i in range(15):
+        stocked(_store(f"P{i:02d}", 48, 2, ship_paused=True), product, 1)
+    order = _ship_order((product, 1))
+    decision = sourcing.source_order(order, actor=ACTOR)
+    eligible = [c for c in decision.candidates if c["eligible"]]
+    refused = [c for c in decision.candidates if not c["eligible"]]
+    assert len(eligible) == sourcing.KEEP and eligible[0]["chosen"] is True
+    assert len(refused) == sourcing.KEEP and {c["refusal"] for c in refused} == {"paused"}
+    assert "30 more eligible locations not listed" in decision.notes
+    assert "5 more refused locations not listed" in decision.notes
+    assert len(json.dumps(decision.candidates)) < 8_000
+
+
+def test_opposite_movement_batches_lock_rows_in_one_order(app, monkeypatch):
+    product, other = make_product(), make_product()
+    one, two = make_location(), make_location()
+    rows = [
+        {"location": two.code, "sku": other.sku, "delta": 1, "reason": "", "reference": "a"},
+        {"location": one.code, "sku": product.sku, "delta": 2, "reason": "", "reference": "b"},
+        {"location": two.code, "sku": product.sku, "delta": 3, "reason": "", "reference": "c"},
+    ]
+    locked = []
+    original = stock.lock_levels
+
+    def spy(pairs, **kwargs):
+        locked.append(sorted(set(pairs)))
+        return original(pairs, **kwargs)
+
+    monkeypatch.setattr(stock, "lock_levels", spy)
+    assert stock.apply_movements(rows, actor=ACTOR) == 3
+    assert locked == [sorted({(two.id, other.id), (one.id, product.id), (two.id, product.id)})]
+    assert stock.ledger_totals(two.id, product.id) == (3, 0)
+
+
+def test_a_ten_thousand_line_movement_batch_is_applied_whole_or_not_at_all(app):
+    products = [make_product() for _ in range(50)]
+    stores = [make_location() for _ in range(4)]
+    rows = [
+        {"location": stores[i % 4].code, "sku": products[i % 50].sku, "delta": 1, "reason": "", "reference": f"r{i}"}
+        for i in range(10_000)
+    ]
+    assert stock.apply_movements(rows, actor=ACTOR) == 10_000
+    assert stock.ledger_totals(stores[0].id, products[0].id) == (100, 0)
+    level = db.session.get(StockLevel, stock.level_for_update(stores[0], products[0]).id)
+    assert level.on_hand == 100
+    rows[-1] = {**rows[-1], "delta": -1_000}
+    with pytest.raises(InvalidInput) as refused:
+        stock.apply_movements(rows, actor=ACTOR)
+    assert list(refused.value.fields) == ["movements.9999.delta"]
+    assert stock.ledger_totals(stores[0].id, products[0].id) == (100, 0)

@@ -190,7 +190,13 @@ def worker(once, interval):
     from app.core import worker as jobs
 
     while True:
-        result = jobs.run_once()
+        try:
+            result = jobs.run_once()
+        except Exception:  # run_once logs each failing job itself; even so, a pass never ends the worker
+            jobs.log.exception("worker pass failed")
+            if once:
+                raise
+            result = {}
         if once or any(result.values()):
             click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
         if once:

@@ -272,12 +272,27 @@ class RecommendationSchema(Schema):
 
 
 class EventQuerySchema(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    after = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_ID),
+        metadata={
+            "description": "The `position` of the last event you saw (0 to start from the beginning). Events with "
+            "a higher position are returned in commit order: following this cursor you get every event exactly "
+            "once, none skipped."
+        },
+    )
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=500),
+        metadata={"description": "Most events in one answer"},
+    )
 
 
 class EventSchema(Schema):
-    id = fields.Integer()
+    id = fields.Integer(metadata={"description": "The event's identifier (also in webhooks); not in commit order"})
+    position = fields.Integer(
+        metadata={"description": "Place of the event in commit order: pass the last one you saw as `after`"}
+    )
     type = fields.String()
     created_at = fields.DateTime()
     payload = fields.Dict()

@@ -3,18 +3,26 @@
 Due deliveries are claimed with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL) and a lease written in
 a short transaction, so no two workers send the same delivery, and no lock is held during the HTTP
 call. A worker that dies mid-delivery lets the lease run out; the delivery is then retried.
+
+Nothing a receiver does stops the worker: any exception while sending one delivery (refused, reset, timed out,
+an answer that is not HTTP...) is a failed attempt, recorded with its error text, retried with backoff and
+dead-lettered after MAX_ATTEMPTS. Each job of a pass runs on its own: one that fails is logged and the others
+go on.
 """
 
 import hashlib
 import hmac
 import json
+import logging
+import re
+import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from app.core import audit, mail
+from app.core import audit, events, mail
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.models import Fulfilment, WebhookDelivery, WebhookSubscription
@@ -23,9 +31,11 @@ from app.core.models.base import utcnow
 from app.core.uow import unit_of_work
 from app.extensions import db
 
+log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 TIMEOUT_SECONDS = 5
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -68,8 +78,15 @@ def _post(url: str, body: bytes, headers: dict) -> None:
             raise urllib.error.HTTPError(url, response.status, "not 2xx", response.headers, None)
 
 
-def deliver(delivery_id: int, now=None) -> str:
-    """Send one claimed delivery and record the outcome: delivered, pending (retry later) or dead."""
+def describe(error: BaseException) -> str:
+    """The error text kept on a failed delivery: one line, no control characters (a receiver's garbage may hold
+    NUL, which PostgreSQL text cannot store), at most 500 characters."""
+    text = f"{type(error).__name__}: {error}"
+    return " ".join(_CONTROL_CHARACTERS.sub(" ", text).split())[:500]
+
+
+def _request(delivery_id: int) -> tuple[str, bytes, dict]:
+    """The URL, body and headers of one delivery."""
     with unit_of_work():  # read, then end the transaction: no lock or snapshot held during the HTTP call
         delivery = db.session.get(WebhookDelivery, delivery_id)
         event, subscription = delivery.event, delivery.subscription
@@ -87,14 +104,26 @@ def deliver(delivery_id: int, now=None) -> str:
             "X-Comptoir-Delivery": str(delivery.id),
             "X-Comptoir-Signature": sign(subscription.secret, body),
         }
+    return url, body, headers
+
+
+def deliver(delivery_id: int, now=None) -> str:
+    """Send one claimed delivery and record the outcome: delivered, pending (retry later) or dead.
+
+    Any exception while preparing or sending is a failed attempt: URLError, HTTPError, timeouts and resets, but
+    also an answer that is not HTTP (http.client.BadStatusLine and the like) or a URL urllib cannot use.
+    """
     error = ""
     try:
-        _post(url, body, headers)
-    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, bad URLs
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        _post(*_request(delivery_id))
+    except Exception as exc:  # whatever the receiver did, this attempt failed; the worker goes on
+        error = describe(exc)
+        log.warning("webhook delivery %s failed: %s", delivery_id, error)
     now = now or utcnow()
     with unit_of_work(writes=True):
         delivery = db.session.get(WebhookDelivery, delivery_id)
+        if delivery is None:  # its subscription was deleted meanwhile
+            return "gone"
         if not error:
             delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, ""
         elif delivery.attempts >= MAX_ATTEMPTS:
@@ -133,32 +162,87 @@ def subscribe(url: str, secret: str, event_types: str = "*", *, actor: Actor) ->
     return subscription
 
 
+def release(delivery_ids: list[int], claimed_at) -> None:
+    """Give back claimed deliveries this pass will not send (the lease is not counted as an attempt)."""
+    if not delivery_ids:
+        return
+    with unit_of_work(writes=True):
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id.in_(delivery_ids),
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at == claimed_at + LEASE,  # still our lease
+            )
+            .values(next_attempt_at=claimed_at, attempts=WebhookDelivery.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def expire_late_acceptances(now=None, limit: int = 50) -> int:
-    """Reject fulfilments nobody accepted in time and re-source them elsewhere (commits)."""
+    """Reject fulfilments nobody accepted in time and re-source them elsewhere, each in its own transaction
+    (commits): one that cannot be re-routed is logged and the others still are."""
     from app.core.sourcing import reject_and_reroute
 
     now = now or utcnow()
-    with unit_of_work(writes=True):
-        late = db.session.scalars(
-            select(Fulfilment)
+    with unit_of_work():
+        late_ids = db.session.scalars(
+            select(Fulfilment.id)
             .where(Fulfilment.status == S.CREATED, Fulfilment.accept_by < now)
             .order_by(Fulfilment.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         ).all()
-        for fulfilment in late:
-            reject_and_reroute(fulfilment, reason="acceptance deadline missed", actor=Actor.system("worker"))
-    return len(late)
+    expired = 0
+    for fulfilment_id in late_ids:
+        try:
+            with unit_of_work(writes=True):
+                fulfilment = db.session.scalar(
+                    select(Fulfilment)
+                    .where(Fulfilment.id == fulfilment_id, Fulfilment.status == S.CREATED, Fulfilment.accept_by < now)
+                    .with_for_update(skip_locked=True)
+                )
+                if fulfilment is not None:
+                    reject_and_reroute(fulfilment, reason="acceptance deadline missed", actor=Actor.system("worker"))
+                    expired += 1
+        except Exception:
+            log.exception("could not expire the missed acceptance of fulfilment %s", fulfilment_id)
+    return expired
+
+
+def _job(name: str, work, errors: list, default=0):
+    """Run one job; an exception is logged and counted, and the pass goes on with the next job."""
+    try:
+        return work()
+    except Exception:
+        log.exception("worker job %s failed", name)
+        errors.append(name)
+        db.session.rollback()  # whatever the job left half done, the next one starts clean
+        return default
 
 
 def run_once(now=None) -> dict:
-    """One pass of every job."""
-    expired = expire_late_acceptances(now)
-    outcomes = [deliver(delivery_id, now) for delivery_id in claim_due(now=now)]
+    """One pass of every job; no job's failure stops the others (see the `errors` count and the log).
+
+    Deliveries are sent one after the other; when a pass has run for half the lease (receivers that hang until
+    the timeout), the deliveries it has not started are given back, so no lease runs out before its send.
+    """
+    errors: list[str] = []
+    sequenced = _job("sequence events", events.sequence, errors)
+    expired = _job("expire late acceptances", lambda: expire_late_acceptances(now), errors)
+    claimed_at = now or utcnow()
+    claimed = _job("claim deliveries", lambda: claim_due(now=claimed_at), errors, default=[])
+    started, outcomes = time.monotonic(), []
+    for index, delivery_id in enumerate(claimed):
+        if time.monotonic() - started > LEASE.total_seconds() / 2:
+            _job("release deliveries", lambda rest=claimed[index:]: release(rest, claimed_at), errors)
+            break
+        outcomes.append(_job(f"deliver {delivery_id}", lambda d=delivery_id: deliver(d, now), errors, default=""))
     return {
+        "sequenced": sequenced,
         "expired": expired,
         "delivered": outcomes.count("delivered"),
         "retrying": outcomes.count("pending"),
         "dead": outcomes.count("dead"),
-        "emailed": mail.send_pending(),
+        "emailed": _job("send e-mails", mail.send_pending, errors),
+        "errors": len(errors),
     }

@@ -4,12 +4,15 @@ import hashlib
 import hmac
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -147,3 +150,147 @@ def test_the_webhook_commands_subscribe_list_dead_letters_and_replay(app, runner
     db.session.expire_all()
     assert db.session.get(WebhookDelivery, dead.id).status == "pending"
     assert runner.invoke(args=["webhooks", "replay", "999999"]).exit_code != 0
+
+
+# --------------------------------------------------------------------------- receivers that misbehave
+
+
+class RawReceiver:
+    """A TCP server on 127.0.0.1 that does what a broken receiver does, on every connection:
+    garbage: reads the request and answers "HELLO" (not HTTP); hang: accepts and never answers;
+    reset: reads the request and resets the connection (RST)."""
+
+    def __init__(self, mode: str, answer: bytes = b"HELLO\r\n\r\n"):
+        self.mode, self.answer, self.connections = mode, answer, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/{mode}"
+        self.held, self.stopped = [], threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            if self.mode == "hang":
+                self.held.append(conn)  # never read, never answered, closed at the end
+                continue
+            try:
+                conn.settimeout(2)
+                conn.recv(65536)
+                if self.mode == "garbage":
+                    conn.sendall(self.answer)
+                else:  # reset: close with SO_LINGER 0, the kernel sends RST
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def close(self):
+        self.stopped.set()
+        self.sock.close()
+        self.thread.join(timeout=5)
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def raw_receivers():
+    made = []
+
+    def make(mode, **kwargs):
+        made.append(RawReceiver(mode, **kwargs))
+        return made[-1]
+
+    yield make
+    for receiver_ in made:
+        receiver_.close()
+
+
+def _run_until_settled(passes: int):
+    """run_once `passes` times, each time as late as the next retry, as if the backoff had elapsed."""
+    now, results = utcnow(), []
+    for _ in range(passes):
+        results.append(worker.run_once(now=now))
+        db.session.rollback()
+        pending = db.session.scalar(select(func.max(WebhookDelivery.next_attempt_at)))
+        now = max(now, pending or now) + timedelta(seconds=1)
+    return results
+
+
+def test_receivers_that_answer_garbage_hang_or_reset_are_failed_attempts_then_dead_letters(
+    app, receiver, raw_receivers, monkeypatch
+):
+    monkeypatch.setattr(worker, "TIMEOUT_SECONDS", 0.5)
+    bad = {mode: raw_receivers(mode) for mode in ("garbage", "hang", "reset")}
+    nul = raw_receivers("garbage", answer=b"HEL\x00LO \xff\x01\r\n\r\n")  # PostgreSQL text cannot hold NUL
+    for url in [*(r.url for r in bad.values()), nul.url, receiver["url"]]:  # the good receiver comes last
+        _subscribe(url, events="order.created")
+    _orders(2)
+
+    results = _run_until_settled(worker.MAX_ATTEMPTS)
+
+    assert results[0]["delivered"] == 2 and results[0]["retrying"] == 8  # the good one served in the first pass
+    assert [r["retrying"] for r in results[1:-1]] == [8] * (worker.MAX_ATTEMPTS - 2)
+    assert results[-1]["dead"] == 8
+    assert all(r["errors"] == 0 for r in results)
+    assert len(receiver["received"]) == 2
+    deliveries = db.session.scalars(select(WebhookDelivery).join(WebhookSubscription)).all()
+    by_url = {}
+    for delivery in deliveries:
+        by_url.setdefault(delivery.subscription.url, []).append(delivery)
+    assert {(d.status, d.attempts) for d in by_url[receiver["url"]]} == {("delivered", 1)}
+    expected_errors = {"garbage": "BadStatusLine", "hang": "timed out", "reset": "reset"}
+    for mode, server in bad.items():
+        assert {(d.status, d.attempts) for d in by_url[server.url]} == {("dead", worker.MAX_ATTEMPTS)}
+        assert all(expected_errors[mode] in d.last_error for d in by_url[server.url]), by_url[server.url][0].last_error
+        assert server.connections == 2 * worker.MAX_ATTEMPTS
+    [nul_error] = {d.last_error for d in by_url[nul.url]}
+    assert nul_error.startswith("BadStatusLine") and "\x00" not in nul_error and "\r" not in nul_error
+
+
+def test_no_job_failure_stops_the_other_jobs_of_a_pass(app, receiver, monkeypatch, caplog):
+    _subscribe(receiver["url"], events="order.created")
+    _orders(3)
+    first, *_ = db.session.scalars(select(WebhookDelivery.id).order_by(WebhookDelivery.id)).all()
+    real_deliver = worker.deliver
+
+    def deliver(delivery_id, now=None):
+        if delivery_id == first:
+            raise RuntimeError("the database went away while recording")
+        return real_deliver(delivery_id, now)
+
+    def expire(now=None):
+        raise RuntimeError("sourcing broke")
+
+    monkeypatch.setattr(worker, "deliver", deliver)
+    monkeypatch.setattr(worker, "expire_late_acceptances", expire)
+    result = worker.run_once()
+    assert (result["delivered"], result["errors"]) == (2, 2)
+    assert len(receiver["received"]) == 2
+    logged = [r for r in caplog.records if r.name == "app.core.worker" and r.exc_info]
+    assert {r.getMessage() for r in logged} == {
+        "worker job expire late acceptances failed",
+        f"worker job deliver {first} failed",
+    }
+
+
+def test_a_pass_that_runs_past_half_the_lease_gives_back_what_it_has_not_sent(app, receiver, monkeypatch):
+    _subscribe(receiver["url"], events="order.created")
+    _orders(3)
+    clock = iter([0.0, 0.0, 1000.0, 1000.0, 1000.0])  # the second delivery starts after half the lease
+    monkeypatch.setattr(worker, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    result = worker.run_once()
+    assert result["delivered"] == 1
+    db.session.rollback()
+    rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    assert [(d.status, d.attempts) for d in rows] == [("delivered", 1), ("pending", 0), ("pending", 0)]
+    monkeypatch.undo()
+    assert worker.run_once()["delivered"] == 2

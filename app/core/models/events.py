@@ -8,11 +8,17 @@ from app.extensions import db
 
 
 class OutboxEvent(db.Model):
-    """A state change for the systems around the store, written in the same transaction as the change."""
+    """A state change for the systems around the store, written in the same transaction as the change.
+
+    `id` is taken when the event is written, so ids do not follow commit order (a transaction that took a lower
+    id may commit later). `position` is given after commit by the sequencer (app.core.events.sequence), in
+    commit order: the pull feed follows positions, so a client following its cursor never skips an event.
+    """
 
     __tablename__ = "outbox_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int | None] = mapped_column(Integer, unique=True, index=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("customer_order.id", ondelete="SET NULL"), index=True)
     payload: Mapped[dict] = mapped_column(JSON)

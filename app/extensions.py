@@ -1,6 +1,7 @@
 """Flask extensions, created unbound and initialised in create_app."""
 
 from flask_babel import Babel
+from flask_caching import Cache
 from flask_htmx import HTMX
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -28,3 +29,5 @@ babel = Babel()
 htmx = HTMX()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 talisman = Talisman()
+# Availability answers kept AVAILABILITY_CACHE_SECONDS; initialised with the availability API (init_cache).
+availability_cache = Cache()

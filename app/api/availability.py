@@ -1,5 +1,16 @@
-"""Availability for the web shop: what each location can promise, and stores nearby."""
+"""Availability for the web shop: what each location can promise, and stores nearby.
 
+Both reads answer from one SQL query with JSON built directly, and keep each answer for a short time (see
+init_cache): a web shop polls the same products over and over, and a second-old figure is good enough to show,
+because orders reserve on the stock rows themselves, under a lock, never on these figures.
+"""
+
+import hashlib
+import json
+import logging
+import os
+
+from flask import Response, current_app
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -13,13 +24,71 @@ from app.api.schemas import (
     RecommendationQuerySchema,
     RecommendationSchema,
 )
+from app.config import ConfigError
 from app.core import availability as core
 from app.core.errors import N_, InvalidInput
 from app.core.models import Location, Product
-from app.extensions import db
+from app.extensions import availability_cache, db
 
+log = logging.getLogger(__name__)
 blp = api_blueprint("api_availability", "/api/v1/availability", "Availability to promise")
 MAX_CODES = 200
+
+
+def init_cache(state) -> None:
+    """Set up the availability cache for the application the API is registered on (once per application).
+
+    AVAILABILITY_CACHE_SECONDS (default 1, whole seconds; 0 turns the cache off) bounds how old an answer may be;
+    AVAILABILITY_CACHE_URL (redis://...) shares the cache between processes, otherwise each process keeps its own.
+    Both are read from the application config, else the environment."""
+    app = state.app
+    for name, default in (("AVAILABILITY_CACHE_SECONDS", "1"), ("AVAILABILITY_CACHE_URL", "")):
+        app.config.setdefault(name, os.environ.get(name, default))
+    seconds = app.config["AVAILABILITY_CACHE_SECONDS"]
+    if isinstance(seconds, bool) or not str(seconds).strip().isdigit():
+        raise ConfigError("AVAILABILITY_CACHE_SECONDS must be a whole number of seconds, 0 or more")
+    seconds = app.config["AVAILABILITY_CACHE_SECONDS"] = int(str(seconds).strip())
+    url = app.config["AVAILABILITY_CACHE_URL"]
+    config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 1000, "CACHE_DEFAULT_TIMEOUT": max(seconds, 1)}
+    if url:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("AVAILABILITY_CACHE_URL must be a Redis URL (redis://, rediss:// or unix://)")
+        # A Redis that does not answer slows reads by at most these timeouts; they are then served from the database.
+        options = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
+        config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=url, CACHE_OPTIONS=options)
+    config["CACHE_KEY_PREFIX"] = app.config.setdefault("AVAILABILITY_CACHE_KEY_PREFIX", "comptoir:availability:")
+    availability_cache.init_app(app, config=config)
+
+
+blp.record_once(init_cache)
+
+
+def _json(rows: list[dict]):
+    """The answer as jsonify would write it (same bytes), without a marshmallow pass over every row."""
+    return current_app.json.dumps(rows, separators=(",", ":")) + "\n"
+
+
+def _cached(question: tuple, answer) -> Response:
+    """The JSON answer to `question`, from the cache when it was answered less than AVAILABILITY_CACHE_SECONDS ago.
+
+    `answer()` builds the JSON text; what it raises (unknown codes) is never cached. A cache that fails (Redis
+    down) is logged and the answer comes from the database."""
+    seconds = current_app.config["AVAILABILITY_CACHE_SECONDS"]
+    body = None
+    if seconds:
+        key = hashlib.blake2b(json.dumps(question).encode(), digest_size=16).hexdigest()
+        try:
+            body = availability_cache.get(key)
+        except Exception:  # the cache only saves work; it must never fail a read
+            log.warning("availability cache unavailable, answering from the database", exc_info=True)
+    if body is None:
+        body = answer()
+        if seconds:
+            try:
+                availability_cache.set(key, body, timeout=seconds)
+            except Exception:
+                log.warning("availability cache unavailable, answer not kept", exc_info=True)
+    return current_app.response_class(body, mimetype=current_app.json.mimetype)
 
 
 def _codes(text: str | None) -> list[str]:
@@ -36,21 +105,25 @@ class Availability(MethodView):
     @blp.response(200, AvailabilityRowSchema(many=True))
     @blp.alt_response(422, schema=ApiErrorSchema)
     def get(self, query):
-        """Units each location can promise for each SKU, after reservations, safety stock and channel buffer."""
-        skus, codes = _codes(query["skus"]), _codes(query.get("locations"))
-        products = db.session.scalars(select(Product).where(Product.sku.in_(skus))).all()
-        stmt = select(Location).where(Location.active).order_by(Location.code)
-        locations = db.session.scalars(stmt.where(Location.code.in_(codes)) if codes else stmt).all()
-        unknown = {
-            **{s: "sku" for s in set(skus) - {p.sku for p in products}},
-            **{c: "location" for c in set(codes) - {loc.code for loc in locations}},
-        }
-        if unknown:
-            raise InvalidInput(
-                N_("Unknown codes."), fields={f"{kind}:{code}": "unknown" for code, kind in unknown.items()}
-            )
-        units = core.availability(products, locations, query.get("channel"))
-        return [{"sku": sku, "location": loc, "available": n} for (loc, sku), n in sorted(units.items())]
+        """Units each location can promise for each SKU, after reservations, safety stock and channel buffer.
+
+        One row per SKU and location (every active location when none is named), sorted by location then SKU;
+        0 where the location has none. Unknown SKUs or locations answer 422, each named in `fields`.
+
+        Answers may be up to 1 second old by default (the server's `AVAILABILITY_CACHE_SECONDS`; 0: always fresh):
+        the same question asked again within that time gets the same answer. Orders never rely on these figures:
+        they reserve on the stock rows themselves, under a lock, so a stale answer cannot oversell.
+        """
+        skus, codes, channel = _codes(query["skus"]), _codes(query.get("locations")), query.get("channel")
+
+        def answer():
+            promise = core.available_to_promise(skus, codes, channel)
+            if promise.unknown:
+                fields = {f"{kind}:{code}": "unknown" for code, kind in promise.unknown.items()}
+                raise InvalidInput(N_("Unknown codes."), fields=fields)
+            return _json([{"available": n, "location": loc, "sku": sku} for loc, sku, n in promise.rows])
+
+        return _cached(("availability", sorted(set(skus)), sorted(set(codes)), channel), answer)
 
 
 @blp.route("/nearby")
@@ -60,15 +133,26 @@ class Nearby(MethodView):
     @blp.response(200, NearbyRowSchema(many=True))
     @blp.alt_response(422, schema=ApiErrorSchema)
     def get(self, query):
-        """Stores within a radius that have the product, nearest first."""
-        product = db.session.scalar(select(Product).where(Product.sku == query["sku"]))
-        if product is None:
-            raise InvalidInput(N_("Unknown product code."), fields={"sku": "unknown"})
-        rows = core.nearby(product, query["latitude"], query["longitude"], query["radius_km"], query.get("channel"))
-        return [
-            {"location": s.code, "name": s.name, "city": s.city, "distance_km": round(d, 1), "available": n}
-            for d, s, n in rows
-        ]
+        """Stores within a radius that have the product, nearest first.
+
+        Only active stores with coordinates that can promise at least one unit; `distance_km` is rounded to 0.1 km.
+        Like `GET /api/v1/availability`, answers may be up to 1 second old (`AVAILABILITY_CACHE_SECONDS`).
+        """
+        sku, lat, lon, radius = query["sku"], query["latitude"], query["longitude"], query["radius_km"]
+        channel = query.get("channel")
+
+        def answer():
+            rows = core.nearby_stores(sku, lat, lon, radius, channel)
+            if rows is None:
+                raise InvalidInput(N_("Unknown product code."), fields={"sku": "unknown"})
+            return _json(
+                [
+                    {"available": n, "city": city, "distance_km": round(d, 1), "location": code, "name": name}
+                    for d, code, name, city, n in rows
+                ]
+            )
+
+        return _cached(("nearby", sku, lat, lon, radius, channel), answer)
 
 
 recommendations_blp = api_blueprint("api_recommendations", "/api/v1/recommendations", "Products to suggest together")

@@ -1,10 +1,20 @@
-"""Availability to promise per channel: stock less reservations, safety stock and the channel's buffer."""
+"""Availability to promise per channel: stock less reservations, safety stock and the channel's buffer.
 
-from sqlalchemy import select
+The web shop reads it through `available_to_promise` and `nearby_stores`: one Core query each, plain tuples out,
+no ORM objects. `availability` keeps the ORM form for callers that already hold products and locations.
+"""
+
+import functools
+from dataclasses import dataclass, field
+
+from sqlalchemy import Float, and_, bindparam, case, func, literal_column, null, select, true, union_all
 
 from app.core.models import ChannelBuffer, Location, Product, StockLevel
 from app.core.sourcing import distance_km
 from app.extensions import db
+
+PRODUCT, LOCATION, STOCK, BUFFER = (m.__table__ for m in (Product, Location, StockLevel, ChannelBuffer))
+KM_PER_DEGREE_OF_LATITUDE = 111.0  # a little under 6371 km x pi / 180, so the band never cuts off a store in range
 
 
 def availability(products: list[Product], locations: list[Location], channel: str | None = None) -> dict:
@@ -27,14 +37,109 @@ def availability(products: list[Product], locations: list[Location], channel: st
     }
 
 
-def nearby(product: Product, latitude: float, longitude: float, radius_km: float, channel: str | None = None) -> list:
-    """Open stores within a radius that can promise the product, nearest first."""
-    stores = db.session.scalars(select(Location).where(Location.active, Location.kind == "store")).all()
-    distances = {s.code: distance_km(latitude, longitude, s.latitude, s.longitude) for s in stores}
-    close = [s for s in stores if distances[s.code] is not None and distances[s.code] <= radius_km]
-    units = availability([product], close, channel)
-    found = [(distances[s.code], s, units[(s.code, product.sku)]) for s in close if units[(s.code, product.sku)] > 0]
-    return sorted(found, key=lambda row: (row[0], row[1].code))
+def _promisable(location_id, product_id, channel: bool):
+    """max(0, on_hand - reserved - safety_stock - channel buffer) as SQL; 0 where there is no stock row.
+
+    Returns the column and the outer joins it needs (the stock row, and the buffer of the `channel` parameter)."""
+    units = STOCK.c.on_hand - STOCK.c.reserved - STOCK.c.safety_stock
+    joins = [(STOCK, and_(STOCK.c.location_id == location_id, STOCK.c.product_id == product_id))]
+    if channel:
+        units = units - func.coalesce(BUFFER.c.units, 0)
+        joins.append((BUFFER, and_(BUFFER.c.location_id == location_id, BUFFER.c.channel == bindparam("channel"))))
+    # No stock row: units is NULL, the comparison is NULL, so the ELSE branch answers 0.
+    return case((units > 0, units), else_=literal_column("0")), joins
+
+
+@functools.cache
+def _promise_statement(channel: bool, named_locations: bool):
+    """The one query of `available_to_promise`, built once per shape (SKUs and codes are expanding parameters),
+    so each call only binds values: SQLAlchemy then reuses the compiled SQL without rebuilding the statement.
+
+    It returns the grid (found locations x found products, zero where there is no stock row) and, as rows with
+    the other code NULL, each found product and location, so unknown codes are known even when the grid is empty."""
+    products = select(PRODUCT.c.id, PRODUCT.c.sku).where(PRODUCT.c.sku.in_(bindparam("skus", expanding=True)))
+    products = products.cte("p")
+    locations = select(LOCATION.c.id, LOCATION.c.code).where(LOCATION.c.active)
+    if named_locations:
+        locations = locations.where(LOCATION.c.code.in_(bindparam("codes", expanding=True)))
+    locations = locations.cte("l")
+    units, joins = _promisable(locations.c.id, products.c.id, channel)
+    grid = locations.join(products, true())
+    for table, on in joins:
+        grid = grid.outerjoin(table, on)
+    return union_all(
+        select(locations.c.code, products.c.sku, units).select_from(grid),
+        select(null(), products.c.sku, null()),
+        select(locations.c.code, null(), null()),
+    )
+
+
+@dataclass
+class Promise:
+    """What `available_to_promise` found: (location code, sku, units) sorted by location then SKU, and the codes
+    that name nothing ({code: "sku" | "location"})."""
+
+    rows: list[tuple[str, str, int]] = field(default_factory=list)
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+def available_to_promise(skus: list[str], location_codes: list[str], channel: str | None = None) -> Promise:
+    """Units each location can promise for each SKU, in one query; every active location when none is named."""
+    stmt = _promise_statement(bool(channel), bool(location_codes))
+    params = {"skus": skus, "codes": location_codes, "channel": channel}
+    found_skus, found_codes, rows = set(), set(), []
+    for code, sku, n in db.session.execute(stmt, params).all():
+        if code is None:
+            found_skus.add(sku)
+        elif sku is None:
+            found_codes.add(code)
+        else:
+            rows.append((code, sku, n))
+    # Sorted here, not in SQL: Python's code-point order is today's order whatever the database's collation.
+    rows.sort()
+    unknown = {
+        **{s: "sku" for s in set(skus) - found_skus},
+        **{c: "location" for c in set(location_codes) - found_codes},
+    }
+    return Promise(rows=rows if not unknown else [], unknown=unknown)
+
+
+@functools.cache
+def _nearby_statement(channel: bool):
+    """The one query of `nearby_stores`: the product (none when the SKU is unknown) left-joined to the active
+    stores in the latitude band of the radius, with what each can promise."""
+    latitude, band = bindparam("latitude", type_=Float), bindparam("band", type_=Float)
+    stores = and_(
+        LOCATION.c.active,
+        LOCATION.c.kind == "store",
+        LOCATION.c.latitude.between(latitude - band, latitude + band),
+    )
+    units, joins = _promisable(LOCATION.c.id, PRODUCT.c.id, channel)
+    source = PRODUCT.outerjoin(LOCATION, stores)
+    for table, on in joins:
+        source = source.outerjoin(table, on)
+    columns = (LOCATION.c.code, LOCATION.c.name, LOCATION.c.city, LOCATION.c.latitude, LOCATION.c.longitude, units)
+    return select(*columns).select_from(source).where(PRODUCT.c.sku == bindparam("sku"))
+
+
+def nearby_stores(
+    sku: str, latitude: float, longitude: float, radius_km: float, channel: str | None = None
+) -> list[tuple[float, str, str, str, int]] | None:
+    """Active stores within a radius that can promise the product, nearest first, in one query:
+    [(distance km, code, name, city, units)], or None when the SKU names no product."""
+    # No store further north or south than the band can be in range; distances are then computed here.
+    params = {"sku": sku, "latitude": latitude, "band": radius_km / KM_PER_DEGREE_OF_LATITUDE, "channel": channel}
+    rows = db.session.execute(_nearby_statement(bool(channel)), params).all()
+    if not rows:
+        return None
+    found = []
+    for code, name, city, lat, lon, n in rows:
+        if code is None or n <= 0:
+            continue  # the product exists but no store is in the band, or this one cannot promise it
+        distance = distance_km(latitude, longitude, lat, lon)
+        if distance is not None and distance <= radius_km:
+            found.append((distance, code, name, city, n))
+    return sorted(found, key=lambda row: (row[0], row[1]))
 
 
 def recommendations(product: Product, location: Location, limit: int = 10, channel: str | None = None) -> list:

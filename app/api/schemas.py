@@ -3,8 +3,14 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 MAX_ID = 2**31 - 1  # database integer keys
+# Business bounds of stock figures: far above any real count or single movement, far below the database's INTEGER
+# (2**31 - 1), so that the largest count plus the largest movements still fits; a batch that would push a figure
+# past INTEGER anyway (thousands of +1,000,000 rows on one product) is refused by the core, never a 500.
+MAX_ON_HAND = 100_000_000
+MAX_DELTA = 1_000_000
 # Money travels as a decimal string ("59.80"), never as a binary float; the API layer makes it a Decimal.
-MONEY_PATTERN = r"^\d{1,9}(\.\d{1,2})?$"
+# At most 99,999,999.99: unit prices are NUMERIC(10, 2) in the database, payments NUMERIC(12, 2).
+MONEY_PATTERN = r"^\d{1,8}(\.\d{1,2})?$"
 
 
 def _money(**kwargs):
@@ -195,7 +201,7 @@ class TimelineEventSchema(Schema):
 
 
 class StockCountSchema(Schema):
-    on_hand = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_ID))
+    on_hand = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_ON_HAND))
 
 
 class StockLevelOutSchema(Schema):
@@ -212,7 +218,7 @@ class StockLevelOutSchema(Schema):
 class MovementInSchema(Schema):
     location = fields.String(required=True, validate=validate.Length(min=1, max=16))
     sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    delta = fields.Integer(required=True, strict=True, validate=validate.Range(min=-1_000_000, max=1_000_000))
+    delta = fields.Integer(required=True, strict=True, validate=validate.Range(min=-MAX_DELTA, max=MAX_DELTA))
     reason = fields.String(load_default="", validate=validate.Length(max=200))
     reference = fields.String(load_default="", validate=validate.Length(max=120))
 

@@ -7,12 +7,19 @@ from app.api import api_actor, api_blueprint, require_scope
 from app.api.schemas import ApiErrorSchema, BlockSchema, LocationSettingsSchema, SourcingRulesSchema
 from app.core import rules
 from app.core.catalogue import find_product
-from app.core.errors import N_, NotFound
+from app.core.errors import N_, InvalidInput, NotFound
 from app.core.models import Location
 from app.core.uow import unit_of_work
 from app.extensions import db
 
 blp = api_blueprint("api_settings", "/api/v1", "Sourcing rules and location settings")
+
+
+def _something_to_change(body: dict) -> dict:
+    """A PATCH with no body, or an empty object, changes nothing: most likely a mistake, so say so (422)."""
+    if not body:
+        raise InvalidInput(N_("Give at least one value to change."))
+    return body
 
 
 @blp.route("/sourcing/rules")
@@ -33,7 +40,8 @@ class Rules(MethodView):
     @blp.alt_response(403, schema=ApiErrorSchema)
     @blp.alt_response(422, schema=ApiErrorSchema)
     def patch(self, body):
-        """Change some rules; the others stay. Applies to orders sourced from now on."""
+        """Change some rules (at least one); the others stay. Applies to orders sourced from now on."""
+        _something_to_change(body)
         with unit_of_work():
             return rules.rules_as_dict(rules.update_rules(body, actor=api_actor()))
 
@@ -75,9 +83,11 @@ class LocationSettings(MethodView):
     @blp.alt_response(404, schema=ApiErrorSchema)
     @blp.alt_response(422, schema=ApiErrorSchema)
     def patch(self, body, code):
-        """Pause ship-from-store, change priority, capacity, deadlines or opening hours."""
+        """Pause ship-from-store, change priority, capacity, deadlines or opening hours (at least one)."""
+        location = _location(code)  # an unknown location is 404, whatever the body
+        _something_to_change(body)
         with unit_of_work():
-            location = rules.update_location(_location(code), body, actor=api_actor())
+            location = rules.update_location(location, body, actor=api_actor())
             return rules.location_settings(location)
 
 

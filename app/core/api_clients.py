@@ -1,9 +1,12 @@
 """API clients: tokens are shown once at creation; only their SHA-256 is stored."""
 
 import hashlib
+import logging
 import secrets
+import threading
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, or_, select, text, update
 
 from app.core import audit
 from app.core.actor import Actor
@@ -12,8 +15,15 @@ from app.core.models import ApiClient
 from app.core.models.base import utcnow
 from app.extensions import db
 
+log = logging.getLogger(__name__)
 SCOPES = {"orders:read", "orders:write", "stock:read", "stock:write", "settings:read", "settings:write"}
 PREFIX_LENGTH = 8
+# last_used_at says "in use lately", not "this very second": it is written at most once a minute per client.
+USE_RECORD_INTERVAL = timedelta(seconds=60)
+# How long recording a use may wait for a lock before giving up (it is only bookkeeping).
+USE_RECORD_LOCK_WAIT_MS = 200
+_last_attempt: dict[int, datetime] = {}  # client id -> last time this process tried to record a use
+_last_attempt_lock = threading.Lock()
 
 
 def _hash(token: str) -> str:
@@ -45,13 +55,63 @@ def create_api_client(name: str, scopes, *, actor: Actor) -> tuple[ApiClient, st
 
 
 def authenticate(token: str) -> ApiClient | None:
-    """The active client holding this token, or None."""
+    """The active client holding this token, or None. Reads only: see use_due / record_use for last_used_at."""
     if not token or not token.startswith("cpt_"):
         return None
-    client = db.session.scalar(select(ApiClient).where(ApiClient.token_hash == _hash(token), ApiClient.active))
-    if client is not None:
-        client.last_used_at = utcnow()
-    return client
+    return db.session.scalar(select(ApiClient).where(ApiClient.token_hash == _hash(token), ApiClient.active))
+
+
+def use_due(client: ApiClient, now: datetime | None = None) -> bool:
+    """Whether the client's last_used_at is older than a minute and this process has not tried to update it
+    within the minute; when it answers True the attempt is counted, so concurrent requests schedule one write."""
+    now = now or utcnow()
+    if client.last_used_at is not None and now - client.last_used_at < USE_RECORD_INTERVAL:
+        return False
+    with _last_attempt_lock:
+        attempted = _last_attempt.get(client.id)
+        if attempted is not None and now - attempted < USE_RECORD_INTERVAL:
+            return False
+        _last_attempt[client.id] = now
+    return True
+
+
+def record_use(engine: Engine, client_id: int, now: datetime | None = None) -> bool:
+    """Set the client's last_used_at, at most once a minute, in a short transaction of its own.
+
+    Never part of a request's transaction (so a client's requests do not queue on its row), never raises: if the
+    row or the SQLite database is busy beyond a short wait, the use is simply not recorded this time. Returns
+    whether the row was updated."""
+    now = now or utcnow()
+    table = ApiClient.__table__
+    statement = (
+        update(table)
+        .where(
+            table.c.id == client_id,
+            or_(table.c.last_used_at.is_(None), table.c.last_used_at < now - USE_RECORD_INTERVAL),
+        )
+        # updated_at tells when the client's settings changed, not when it last called.
+        .values(last_used_at=now, updated_at=table.c.updated_at)
+    )
+    try:
+        with engine.connect() as connection:
+            raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+            previous_wait = None
+            if raw is not None:  # the app's 30 s busy_timeout is for real work; this waits briefly, then gives up
+                previous_wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+                raw.execute(f"PRAGMA busy_timeout={USE_RECORD_LOCK_WAIT_MS}")
+            try:
+                writer = connection.execution_options(sqlite_immediate=True)
+                with writer.begin():
+                    if writer.dialect.name == "postgresql":
+                        writer.execute(text(f"SET LOCAL lock_timeout = '{USE_RECORD_LOCK_WAIT_MS}ms'"))
+                    updated = writer.execute(statement).rowcount
+            finally:
+                if previous_wait is not None:
+                    raw.execute(f"PRAGMA busy_timeout={int(previous_wait)}")
+        return bool(updated)
+    except Exception as error:  # bookkeeping must never fail the call it describes
+        log.warning("api client %s: last_used_at not recorded (%s)", client_id, error)
+        return False
 
 
 def revoke_api_client(client: ApiClient, *, actor: Actor) -> ApiClient:

@@ -59,7 +59,7 @@ def redis_url(tmp_path):
     process.wait(timeout=10)
 
 
-def test_the_api_limit_is_counted_in_redis_and_answers_429_as_json(database_url, redis_url):
+def test_reads_and_writes_are_limited_apart_per_client_across_endpoints_counted_in_redis(database_url, redis_url):
     import redis
 
     app = create_app(
@@ -67,20 +67,57 @@ def test_the_api_limit_is_counted_in_redis_and_answers_429_as_json(database_url,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "TESTING": True,
             "RATELIMIT_STORAGE_URI": redis_url,
-            "API_RATE_LIMIT": "3 per minute",
+            "API_READ_RATE_LIMIT": "3 per minute",
+            "API_WRITE_RATE_LIMIT": "2 per minute",
         }
     )
     with app.app_context():
-        _, token = create_api_client(random_ref("limited-"), ["orders:read"], actor=ACTOR)
+        _, token = create_api_client(
+            random_ref("limited-"), ["orders:read", "settings:read", "settings:write"], actor=ACTOR
+        )
+        _, other_token = create_api_client(random_ref("other-"), ["orders:read"], actor=ACTOR)
         db.session.commit()
         client = app.test_client()
         headers = {"Authorization": f"Bearer {token}"}
-        answers = [client.get("/api/v1/orders?limit=1", headers=headers) for _ in range(4)]
-        other = client.get("/api/v1/orders?limit=1", headers={"Authorization": "Bearer cpt_someone-else"})
+        # Reads on two blueprints share one read budget.
+        reads = [
+            client.get("/api/v1/orders?limit=1", headers=headers),
+            client.get("/api/v1/sourcing/rules", headers=headers),
+            client.get("/api/v1/orders?limit=1", headers=headers),
+            client.get("/api/v1/sourcing/rules", headers=headers),
+        ]
+        # The read budget is spent: writes still have their own.
+        writes = [client.patch("/api/v1/sourcing/rules", json={"max_splits": 2}, headers=headers) for _ in range(3)]
+        other = client.get("/api/v1/orders?limit=1", headers={"Authorization": f"Bearer {other_token}"})
+        for response in [*reads, *writes, other]:
+            response.close()
         db.session.remove()
         db.engine.dispose()
-    assert [a.status_code for a in answers] == [200, 200, 200, 429]
-    assert answers[3].json["error"] == "rate_limited"
-    assert other.status_code == 401  # another token has its own budget
-    keys = redis.Redis.from_url(redis_url).keys("*")
-    assert any(token[-16:].encode() in key for key in keys), keys  # the count lives in Redis, per token
+    assert [a.status_code for a in reads] == [200, 200, 200, 429]
+    assert reads[3].json["error"] == "rate_limited"
+    assert set(reads[3].json) == {"error", "message", "fields"}
+    assert [w.status_code for w in writes] == [200, 200, 429]
+    assert writes[2].json["error"] == "rate_limited"
+    assert other.status_code == 200  # another token has its own budgets
+    keys = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*")]
+    mine = [key for key in keys if token[-16:] in key]
+    assert any("api-read" in key for key in mine) and any("api-write" in key for key in mine), keys
+
+
+def test_the_legacy_api_rate_limit_is_the_write_limit(database_url, redis_url, monkeypatch):
+    """An operator who set API_RATE_LIMIT before reads and writes were apart keeps it, for writes."""
+    monkeypatch.setenv("API_RATE_LIMIT", "1 per minute")
+    monkeypatch.delenv("API_WRITE_RATE_LIMIT", raising=False)
+    monkeypatch.delenv("API_READ_RATE_LIMIT", raising=False)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "RATELIMIT_STORAGE_URI": redis_url})
+    with app.app_context():
+        _, token = create_api_client(random_ref("legacy-"), ["settings:read", "settings:write"], actor=ACTOR)
+        db.session.commit()
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        writes = [client.patch("/api/v1/sourcing/rules", json={"max_splits": 3}, headers=headers) for _ in range(2)]
+        reads = [client.get("/api/v1/sourcing/rules", headers=headers) for _ in range(5)]
+        db.session.remove()
+        db.engine.dispose()
+    assert [w.status_code for w in writes] == [200, 429]
+    assert {r.status_code for r in reads} == {200}  # reads: the default of 300 per second

@@ -15,6 +15,7 @@ from app.core.errors import DomainError, InvalidInput
 from app.core.models import AuditEvent, Fulfilment, Location, Order, ShelfLocation, SourcingDecision
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
+from app.core.models.orders import open_statuses_clause
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import current_actor, domain_message, render, role_required, store_route, toast
@@ -129,15 +130,20 @@ def home():
 
 
 def _counts(store) -> dict:
+    """Units of work per tab: open fulfilments only (every tab shows open statuses), from the partial index
+    ix_fulfilment_open_location_id_status, so the count does not grow with the store's closed history."""
     rows = db.session.execute(
-        select(Fulfilment.status, func.count()).where(Fulfilment.location_id == store.id).group_by(Fulfilment.status)
+        select(Fulfilment.status, func.count())
+        .where(Fulfilment.location_id == store.id, open_statuses_clause())
+        .group_by(Fulfilment.status)
     ).all()
     by_status = dict(rows)
     return {tab: sum(by_status.get(s, 0) for s in statuses) for tab, (_, statuses) in TABS.items()}
 
 
 def _latest(store) -> int:
-    """The newest fulfilment given to the store: when it grows between two polls, new work arrived."""
+    """The newest fulfilment given to the store: when it grows between two polls, new work arrived.
+    One step down ix_fulfilment_location_id_id (the store's ids in order), however long its history."""
     return db.session.scalar(select(func.max(Fulfilment.id)).where(Fulfilment.location_id == store.id)) or 0
 
 
@@ -155,7 +161,12 @@ def queue(store):
     stmt = (
         select(Fulfilment)
         .join(Order)
-        .where(Fulfilment.location_id == store.id, Fulfilment.status.in_(TABS[tab][1]))
+        # The open-statuses term (implied by the tab's) lets SQLite too serve this from the partial index.
+        .where(
+            Fulfilment.location_id == store.id,
+            open_statuses_clause(),
+            Fulfilment.status.in_(TABS[tab][1]),
+        )
         .options(selectinload(Fulfilment.order), selectinload(Fulfilment.lines))
         .order_by(due, Fulfilment.id)
         .limit(200)

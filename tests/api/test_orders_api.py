@@ -1,13 +1,14 @@
 import copy
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.core.api_clients import create_api_client
-from app.core.models import ApiClient, Order, OrderLine
+from app.core.models import ApiClient, Fulfilment, Order, OrderLine
 from app.core.orders import OrderDraft
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, random_ref
@@ -290,3 +291,111 @@ def test_gift_wrap_and_message_travel_with_the_order_and_a_body_without_them_kee
     too_long = {**copy.deepcopy(BODY), "external_ref": "W-GIFT-2", "gift": {"message": "x" * 501}}
     refused = api("POST", "/api/v1/orders", json=too_long)
     assert refused.status_code == 422 and "gift.message" in str(refused.json)
+
+
+# --- a page of the list is a handful of statements, whatever the page size and the history ---
+
+
+@contextmanager
+def _statements():
+    """Every SQL statement sent to the database inside the block (the requests' and the test's)."""
+    seen = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+def shelves(api):
+    """PAR01 has the T-shirt, LYO01 the cap, nobody the scarf; PAR01 packs with a box and the built-in carriers."""
+    from app.core import carriers, packing
+    from app.core.catalogue import find_product
+    from tests.factories import stocked
+
+    paris = make_location(code="PAR01", latitude=48.87, longitude=2.33, daily_capacity=1000)
+    lyon = make_location(code="LYO01", latitude=45.76, longitude=4.84, daily_capacity=1000)
+    milan = make_location(code="MIL01", latitude=45.46, longitude=9.19)
+    shirt, cap, scarf = find_product("TSH-001-M"), make_product(sku="CAP-001"), make_product(sku="SCF-001")
+    stocked(paris, shirt, 1000)
+    stocked(lyon, cap, 1000)
+    box = {"name": "Box M", "length_mm": 300, "width_mm": 200, "height_mm": 150, "tare_grams": 250}
+    packing.add_package_type(paris, box, actor=ACTOR)
+    carriers.ensure_builtin_carriers()
+    db.session.commit()
+    return {"paris": paris, "lyon": lyon, "milan": milan, "products": (shirt, cap, scarf)}
+
+
+def _full_orders(shelves, count):
+    """Orders with everything the list shows: three lines (one no store could take, so a decision says so), a
+    fulfilment at PAR01 packed into a labelled parcel, one at LYO01 going to MIL01 for pickup."""
+    from datetime import UTC, datetime
+
+    from app.core import orders, packing, sourcing
+    from tests.factories import ship_draft
+
+    shirt, cap, scarf = shelves["products"]
+    for _ in range(count):
+        draft = ship_draft((shirt, 1), (cap, 1), (scarf, 1))
+        draft.ship_to.update(latitude=48.86, longitude=2.33)
+        order = orders.create_order(draft, actor=ACTOR)[0]
+        sourcing.source_order(order, actor=ACTOR)
+        placed = db.session.scalars(select(Fulfilment).where(Fulfilment.order_id == order.id)).all()
+        by_code = {f.location.code: f for f in placed}
+        assert set(by_code) == {"PAR01", "LYO01"}
+        by_code["LYO01"].transfer_to = shelves["milan"]
+        packed = by_code["PAR01"]
+        for status in ("accepted", "picking", "picked"):
+            orders.transition(packed, status, actor=ACTOR)
+        packing.start_packing(packed, actor=ACTOR)
+        [parcel] = packed.parcels
+        packing.set_parcel(
+            parcel, package_type=packing.package_types(shelves["paris"])[0], weight_grams=900, actor=ACTOR
+        )
+        packing.finish_packing(packed, actor=ACTOR, now=datetime(2025, 3, 3, 9, 0, tzinfo=UTC))
+    db.session.commit()
+
+
+def _page_statements(api, **query):
+    with _statements() as seen:
+        response = api("GET", "/api/v1/orders", token=api.read_token, query_string={"limit": 50, **query})
+    assert response.status_code == 200
+    return response.json, len(seen)
+
+
+def test_a_page_of_orders_is_a_few_statements_whatever_its_size(api, shelves):
+    _full_orders(shelves, 10)
+    small, few = _page_statements(api)
+    assert len(small["items"]) == 10
+    _full_orders(shelves, 50)
+    full, many = _page_statements(api)
+    assert len(full["items"]) == 50 and full["next_cursor"] is not None
+    assert many == few, f"10 orders took {few} statements, 50 took {many}"
+    assert many <= 12  # the token, then orders, lines, fulfilments, their lines, parcels, labels, decisions
+    shown = full["items"][-1]
+    assert [f["location"] for f in shown["fulfilments"]] == ["PAR01", "LYO01"]
+    assert shown["fulfilments"][1]["transfer_to"] == "MIL01"
+    assert shown["fulfilments"][0]["parcels"][0]["carrier"] == "Comptoir Express"
+    assert shown["unfulfilled"] == {"3": 1}
+    # Each listed order reads exactly as the order on its own does.
+    for listed in (full["items"][0], shown):
+        alone = api("GET", f"/api/v1/orders/{listed['id']}", token=api.read_token).json
+        assert listed == alone
+    for query in ({"location": "PAR01"}, {"status": "open"}, {"location": "LYO01", "status": "open"}):
+        filtered, statements = _page_statements(api, **query)
+        assert len(filtered["items"]) == 50
+        assert statements == many + ("location" in query), query  # + the location's id
+
+
+def test_one_order_is_read_in_a_few_statements(api, shelves):
+    _full_orders(shelves, 1)
+    order_id = db.session.scalar(select(Order.id))
+    with _statements() as seen:
+        response = api("GET", f"/api/v1/orders/{order_id}", token=api.read_token)
+    assert response.status_code == 200
+    assert len(seen) <= 16

@@ -357,3 +357,67 @@ def test_a_manager_cancels_a_held_order_with_a_note(client, floor):
     assert refused.status_code == 409
     db.session.expire_all()
     assert db.session.get(Fulfilment, not_held.id).status == "created"
+
+
+# --- open work only: a store's closed history changes neither the counts nor the work done to show them ---
+
+CLOSED = ("shipped", "collected", "cancelled", "rejected", "expired")
+
+
+def _closed_history(store, count):
+    """Orders long done at the store: one closed fulfilment each, written directly (no lines needed)."""
+    from app.core.models import Order
+
+    for n in range(count):
+        order = Order(
+            channel="web",
+            external_ref=f"OLD-{store.code}-{n}",
+            fingerprint="old",
+            customer_name="Old customer",
+            delivery_method="ship",
+            status="cancelled" if CLOSED[n % len(CLOSED)] == "cancelled" else "completed",
+        )
+        order.fulfilments.append(Fulfilment(location_id=store.id, status=CLOSED[n % len(CLOSED)]))
+        db.session.add(order)
+    db.session.commit()
+
+
+def _tabs(client):
+    from tests.api.test_orders_api import _statements
+
+    with _statements() as seen:
+        body = client.get("/stores/HERE/queue", headers={"HX-Request": "true", "HX-Target": "queue-live"}).get_data(
+            as_text=True
+        )
+    counts = re.findall(r'id="tab-(\w+)"[^>]*>[^<]*<span class="count">(\d+)</span>', body)
+    [latest] = re.findall(r'data-latest="(\d+)"', body)
+    return {tab: int(n) for tab, n in counts}, len(seen), int(latest)
+
+
+def test_the_queue_counts_open_work_only_whatever_the_stores_history(client, floor):
+    here, there, a = floor["here"], floor["there"], floor["a"]
+    picking = _add_order(here, a, "W-PICK")
+    orders.transition(picking, "accepted", actor=ACTOR)
+    collect = _add_order(here, a, "C-READY", method="collect")
+    for status in ("accepted", "picking", "picked", "ready_for_pickup"):
+        orders.transition(collect, status, actor=ACTOR)
+    _add_order(there, a, "W-ELSEWHERE")
+    db.session.commit()
+    _sign_in(client, floor["associate"])
+    expected = {"accept": 1, "pick": 1, "pack": 0, "ship": 0, "collect": 1}
+    counts, statements, latest = _tabs(client)
+    assert counts == expected
+    assert latest == collect.id
+    _closed_history(here, 250)
+    _closed_history(there, 50)
+    counts_after, statements_after, latest_after = _tabs(client)
+    assert counts_after == expected
+    assert statements_after == statements
+    newest = db.session.scalar(
+        select(Fulfilment.id).where(Fulfilment.location_id == here.id).order_by(Fulfilment.id.desc())
+    )
+    assert latest_after == newest
+    # Each tab lists its own open work and nothing closed.
+    for tab, shown in (("accept", floor["f"]), ("pick", picking), ("collect", collect)):
+        body = client.get(f"/stores/HERE/queue?tab={tab}").get_data(as_text=True)
+        assert [int(i) for i in re.findall(r'<a id="work-(\d+)"', body)] == [shown.id]

@@ -157,6 +157,8 @@ class OrderOutSchema(Schema):
     unfulfilled = fields.Method("_unfulfilled", metadata={"description": "line_no -> units no location could take"})
 
     def _unfulfilled(self, order) -> dict:
+        if hasattr(order, "latest_unfulfilled"):  # sourced in this request: no need to read it back
+            return order.latest_unfulfilled
         from sqlalchemy import select
 
         from app.core.models import SourcingDecision

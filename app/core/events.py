@@ -11,6 +11,7 @@ asks for positions above the last one it read gets every event exactly once, in 
 from sqlalchemy import exists, select, text
 
 from app.core.models import Fulfilment, Order, OutboxEvent, WebhookDelivery, WebhookSubscription
+from app.core.uow import transaction_cache
 from app.extensions import db
 
 
@@ -27,12 +28,19 @@ def emit(event_type: str, order: Order, fulfilment: Fulfilment | None = None, **
         payload.update(fulfilment_id=fulfilment.id, location=fulfilment.location.code, status=fulfilment.status)
     event = OutboxEvent(type=event_type, order_id=order.id, payload=payload)
     db.session.add(event)
-    subscribers = db.session.scalars(select(WebhookSubscription).where(WebhookSubscription.active)).all()
-    wanted = [s for s in subscribers if s.wants(event_type)]
+    wanted = [s for s in _subscribers() if s.wants(event_type)]
     if wanted:
         db.session.flush()
         db.session.add_all(WebhookDelivery(event_id=event.id, subscription_id=s.id) for s in wanted)
     return event
+
+
+def _subscribers() -> list[WebhookSubscription]:
+    """The active subscriptions, read once per transaction (an order writes several events)."""
+    cache = transaction_cache("webhook_subscribers")
+    if "active" not in cache:
+        cache["active"] = db.session.scalars(select(WebhookSubscription).where(WebhookSubscription.active)).all()
+    return cache["active"]
 
 
 # The PostgreSQL advisory lock that makes sequencer runs take turns, across every process and machine.

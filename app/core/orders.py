@@ -238,6 +238,7 @@ def assign_fulfilment(
     )
     db.session.add(fulfilment)
     db.session.flush()
+    set_committed_value(fulfilment, "parcels", [])  # a new fulfilment has none: no query to find out
     stock.lock_levels([(location.id, line.product_id) for line in fulfilment.lines])
     for line in fulfilment.lines:
         stock.reserve(

@@ -434,6 +434,7 @@ def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_
         notes=notes,
     )
     db.session.add(decision)
+    order.latest_unfulfilled = decision.unfulfilled  # what the API answers with, without reading it back
     if decision.unfulfilled:
         order.needs_customer_service = True
         events.emit("order.needs_customer_service", order, unfulfilled=decision.unfulfilled)

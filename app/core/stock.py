@@ -16,6 +16,7 @@ from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, InsufficientStock, InvalidInput, OutOfStock
 from app.core.models import Location, MovementKind, Product, Reservation, StockLevel, StockMovement
 from app.core.models.base import utcnow
+from app.core.uow import transaction_cache
 from app.extensions import db
 
 ADJUST_KINDS = {MovementKind.ADJUST, MovementKind.DAMAGE, MovementKind.PICK}
@@ -46,14 +47,7 @@ def _ensure_levels(pairs) -> None:
 
 def _held() -> dict:
     """Stock rows this transaction (or savepoint) has locked: {(location_id, product_id): StockLevel}."""
-    session = db.session()
-    session.connection()  # begins the transaction if none is under way, so the key below is never None
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    held = session.info.get("held_stock_levels")
-    if held is None or held[0] is not transaction:
-        held = (transaction, {})
-        session.info["held_stock_levels"] = held
-    return held[1]
+    return transaction_cache("held_stock_levels")
 
 
 def lock_levels(pairs, *, create: bool = False) -> dict:

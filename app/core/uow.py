@@ -43,6 +43,18 @@ def unit_of_work(*, writes: bool = False, keep_loaded: bool = False):
         session.expire_on_commit = True
 
 
+def transaction_cache(name: str) -> dict:
+    """A dict that lives as long as the current transaction (or savepoint): what it holds is true until then."""
+    session = db.session()
+    session.connection()  # begins the transaction if none is under way, so the key below is never None
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    held = session.info.get(name)
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        session.info[name] = held
+    return held[1]
+
+
 def is_retryable(error: DBAPIError) -> bool:
     """Whether the database aborted the transaction only because of another one (deadlock, serialisation, busy)."""
     orig = getattr(error, "orig", None)

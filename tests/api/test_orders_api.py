@@ -267,8 +267,8 @@ def test_the_event_feed_is_read_from_where_the_client_stopped(api):
     _create(api, "W-EV2")
     first = api("GET", "/api/v1/events", token=api.read_token, query_string={"limit": 1}).json
     assert [e["type"] for e in first] == ["order.created"]
-    rest = api("GET", "/api/v1/events", token=api.read_token, query_string={"after": first[-1]["id"]}).json
-    assert all(e["id"] > first[-1]["id"] for e in rest)
+    rest = api("GET", "/api/v1/events", token=api.read_token, query_string={"after": first[-1]["position"]}).json
+    assert all(e["position"] > first[-1]["position"] for e in rest)
     assert {e["payload"]["external_ref"] for e in rest} == {"W-EV1", "W-EV2"}
 
 

@@ -89,6 +89,8 @@ def load_config(instance_path: str) -> dict:
         "API_WRITE_RATE_LIMIT": (
             os.environ.get("API_WRITE_RATE_LIMIT") or os.environ.get("API_RATE_LIMIT") or API_WRITE_RATE_LIMIT
         ),
+        # A busy client's token is checked against the database at most once a second per process (0: every call).
+        "API_AUTH_CACHE_SECONDS": float(os.environ.get("API_AUTH_CACHE_SECONDS", "1") or 0),
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),

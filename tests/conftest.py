@@ -118,7 +118,10 @@ class IsolatedClient(FlaskClient):
 
 @pytest.fixture
 def app(database_url):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "RATELIMIT_ENABLED": False})
+    # Each request checks its token in the database (tests count statements); tests/api/test_api_auth_cache.py
+    # covers the one-second memory of busy clients that servers have by default.
+    settings = {"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "RATELIMIT_ENABLED": False}
+    app = create_app({**settings, "API_AUTH_CACHE_SECONDS": 0})
     app.test_client_class = IsolatedClient
     with app.app_context():
         empty_database()

@@ -110,7 +110,7 @@ def require_scope(scope: str):
         def wrapped(*args, **kwargs):
             header = request.headers.get("Authorization", "")
             token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-            client = api_clients.authenticate(token)
+            client = api_clients.authenticate(token, current_app.config["API_AUTH_CACHE_SECONDS"])
             if client is None:
                 response = error_body(401, gettext("A valid API token is required."))
                 response.headers["WWW-Authenticate"] = 'Bearer realm="comptoir"'

@@ -4,6 +4,8 @@ import hashlib
 import logging
 import secrets
 import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, select, text, update
@@ -54,14 +56,53 @@ def create_api_client(name: str, scopes, *, actor: Actor) -> tuple[ApiClient, st
     return client, token
 
 
-def authenticate(token: str) -> ApiClient | None:
-    """The active client holding this token, or None. Reads only: see use_due / record_use for last_used_at."""
+@dataclass(frozen=True)
+class Caller:
+    """What a request needs of its API client, detached from any session so a process may keep it a moment."""
+
+    id: int
+    name: str
+    scopes: str
+    last_used_at: datetime | None
+
+    @property
+    def scope_set(self) -> set[str]:
+        return {s for s in self.scopes.split(",") if s}
+
+
+_known: dict[str, tuple[float, Caller]] = {}  # token hash -> (monotonic expiry, caller)
+KNOWN_MAX = 10_000
+
+
+def authenticate(token: str, cache_seconds: float = 0) -> Caller | None:
+    """The active client holding this token, or None. Reads only: see use_due / record_use for last_used_at.
+
+    cache_seconds > 0 lets this process answer again from memory for that long (a revoked token is refused on
+    every process within that time; this process at once), which saves a query on every call of a busy client.
+    """
     if not token or not token.startswith("cpt_"):
         return None
-    return db.session.scalar(select(ApiClient).where(ApiClient.token_hash == _hash(token), ApiClient.active))
+    digest, now = _hash(token), time.monotonic()
+    known = _known.get(digest)
+    if cache_seconds > 0 and known is not None and known[0] > now:
+        return known[1]
+    row = db.session.execute(
+        select(ApiClient.id, ApiClient.name, ApiClient.scopes, ApiClient.last_used_at).where(
+            ApiClient.token_hash == digest, ApiClient.active
+        )
+    ).first()
+    if row is None:
+        _known.pop(digest, None)
+        return None
+    caller = Caller(*row)
+    if cache_seconds > 0:
+        if len(_known) >= KNOWN_MAX:
+            _known.clear()
+        _known[digest] = (now + cache_seconds, caller)
+    return caller
 
 
-def use_due(client: ApiClient, now: datetime | None = None) -> bool:
+def use_due(client, now: datetime | None = None) -> bool:
     """Whether the client's last_used_at is older than a minute and this process has not tried to update it
     within the minute; when it answers True the attempt is counted, so concurrent requests schedule one write."""
     now = now or utcnow()
@@ -116,6 +157,7 @@ def record_use(engine: Engine, client_id: int, now: datetime | None = None) -> b
 
 def revoke_api_client(client: ApiClient, *, actor: Actor) -> ApiClient:
     """Refuse the client's token from now on; revoking twice changes nothing."""
+    _known.pop(client.token_hash, None)
     if client.active:
         client.active = False
         audit.record(actor, "api_client.revoke", client, {"active": True}, {"active": False})

@@ -49,7 +49,7 @@ from app.core.orders import (
 )
 from app.extensions import db
 
-POOL = 20  # candidates locked and planned at a time: the best by coverage and score
+POOL = 4  # candidates locked and planned at a time, best first: few rows locked, so orders for one SKU overlap less
 KEEP = 10  # ranked candidates, and refused ones, stored with a decision; the others are counted in its notes
 
 

@@ -75,5 +75,7 @@ def test_a_stale_version_becomes_a_conflict_not_a_crash(app):
 
 
 def test_every_route_runs_inside_the_retrying_boundary(app):
-    unwrapped = [name for name, view in app.view_functions.items() if not getattr(view, "retries_aborted_transactions", False)]
+    unwrapped = [
+        name for name, view in app.view_functions.items() if not getattr(view, "retries_aborted_transactions", False)
+    ]
     assert unwrapped == []

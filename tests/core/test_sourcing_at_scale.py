@@ -1,28 +1,16 @@
 """Sourcing as many clients meet it: merged demand per SKU, plans made on locked figures, bounded decisions."""
 
 import json
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import update
 
-from app.core import orders, sourcing, stock
+from app.core import sourcing, stock
 from app.core.errors import InvalidInput
 from app.core.models import StockLevel
 from app.extensions import db
-from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
-
-PARIS = (Decimal("48.8686"), Decimal("2.3314"))
-
-
-def _store(code, lat, lon, **kwargs):
-    return make_location(code=code, latitude=Decimal(str(lat)), longitude=Decimal(str(lon)), **kwargs)
-
-
-def _ship_order(*lines):
-    draft = ship_draft(*lines)
-    draft.ship_to.update(latitude=PARIS[0], longitude=PARIS[1])
-    return orders.create_order(draft, actor=ACTOR)[0]
+from tests.core.test_sourcing import _ship_order, _store
+from tests.factories import ACTOR, make_location, make_product, stocked
 
 
 def _served(order):

@@ -8,6 +8,7 @@ Without /usr/bin/chromium the browser tests fail under CI=true and are skipped (
 elsewhere.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -154,21 +155,22 @@ def live_server(database_url, tmp_path_factory):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    with gunicorn(base, env, log_path, ["--workers", "2"]) as server:
+        print(f"live server {base} ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        yield server
+
+
+@contextlib.contextmanager
+def gunicorn(base: str, env: dict, log_path: Path, worker_args: list[str]):
+    """Serve wsgi:app with gunicorn on base's port until the block ends; yields a LiveServer."""
+    port = base.rsplit(":", 1)[1]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [
                 str(VENV_BIN / "gunicorn"),
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                "-",
-                "--error-logfile",
-                "-",
-                "--graceful-timeout",
-                "5",
-                "wsgi:app",
+                *worker_args,
+                *("--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "--error-logfile", "-"),
+                *("--graceful-timeout", "5", "wsgi:app"),
             ],
             cwd=ROOT,
             env=env,
@@ -179,7 +181,6 @@ def live_server(database_url, tmp_path_factory):
     server.log_path = log_path
     try:
         _wait_until_up(base, proc, log_path)
-        print(f"live server {base} ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
         yield server
     finally:
         proc.terminate()
@@ -194,10 +195,10 @@ def live_server(database_url, tmp_path_factory):
 def pytest_runtest_makereport(item, call):
     """On a failure, attach the end of the server log (tracebacks included) to the report."""
     report = yield
-    server = item.funcargs.get("live_server") if hasattr(item, "funcargs") else None
-    if report.failed and isinstance(server, LiveServer):
+    servers = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, LiveServer)]
+    for server in servers if report.failed else []:
         lines = [line for line in server.log().splitlines() if "GET /static/" not in line]
-        report.sections.append(("gunicorn log (last 40 lines, static files left out)", "\n".join(lines[-40:])))
+        report.sections.append((f"gunicorn log {server} (last 40 lines, no static files)", "\n".join(lines[-40:])))
     return report
 
 
@@ -222,6 +223,41 @@ def query(db_engine, live_server):
             return conn.execute(text(sql), params).all()
 
     return run
+
+
+# --------------------------------------------------------------------------- API callers
+
+
+def api_call(base: str, token: str, method: str, path: str, body=None, key: str | None = None, timeout: int = 120):
+    """One JSON API call over HTTP: (status, parsed JSON body, or the start of the text when it is not JSON)."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")[:300]
+
+
+def cli_api_client(database_url: str, name: str, scopes: str = "orders:read,orders:write,stock:read,stock:write"):
+    """A new API client made as an operator would, with `flask api-client create`; returns its token."""
+    created = subprocess.run(
+        [str(VENV_BIN / "flask"), "api-client", "create", name, "--scopes", scopes],
+        cwd=ROOT,
+        env=_server_env(database_url),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return created.stdout.strip().splitlines()[-1]
 
 
 # --------------------------------------------------------------------------- the browser

@@ -1,52 +1,20 @@
 """50 concurrent POST /api/v1/orders over HTTP, against the real gunicorn server, for the last 10 units."""
 
 import concurrent.futures
-import json
-import subprocess
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
-from tests.e2e.conftest import ROOT, VENV_BIN, _server_env
+from tests.e2e.conftest import api_call as _call
+from tests.e2e.conftest import cli_api_client
 
 pytestmark = pytest.mark.e2e
 STOCK = {"PAR01": 4, "LYO01": 3, "MIL01": 3}
 
 
-def _call(base, token, method, path, body=None, key=None):
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    if key:
-        headers["Idempotency-Key"] = key
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_fifty_concurrent_orders_for_the_last_ten_units_reserve_exactly_ten(live_server, database_url, query):
     base = str(live_server)
-    created = subprocess.run(
-        [
-            str(VENV_BIN / "flask"),
-            "api-client",
-            "create",
-            f"load-{uuid.uuid4().hex[:8]}",
-            "--scopes",
-            "orders:read,orders:write,stock:read,stock:write",
-        ],
-        cwd=ROOT,
-        env=_server_env(database_url),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    token = created.stdout.strip().splitlines()[-1]
+    token = cli_api_client(database_url, f"load-{uuid.uuid4().hex[:8]}")
     sku = query(
         "SELECT p.sku FROM product p WHERE NOT EXISTS (SELECT 1 FROM stock_level s WHERE s.product_id = p.id"
         " AND (s.reserved > 0 OR s.safety_stock > 0)) ORDER BY p.sku LIMIT 1"

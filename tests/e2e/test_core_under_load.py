@@ -8,11 +8,7 @@ the sum of its ledger.
 """
 
 import concurrent.futures
-import json
 import random
-import subprocess
-import urllib.error
-import urllib.request
 from decimal import Decimal
 
 import pytest
@@ -24,14 +20,12 @@ from app.extensions import db
 from tests.e2e.conftest import (
     DEMO_PASSWORD,
     MANAGER,
-    ROOT,
     STORE,
-    VENV_BIN,
-    LiveServer,
     _free_port,
     _server_env,
-    _wait_until_up,
+    gunicorn,
 )
+from tests.e2e.conftest import api_call as _call
 from tests.factories import make_location, make_product, random_ref
 
 pytestmark = pytest.mark.e2e
@@ -43,33 +37,11 @@ PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "coun
 @pytest.fixture(scope="module")
 def threaded_server(live_server, database_url, tmp_path_factory):
     """gunicorn with 2 gthread workers x 12 threads on the demo database the live server loaded."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("threaded") / "gunicorn.log"
     env = {**_server_env(database_url), "RATELIMIT_ENABLED": "false"}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                *(str(VENV_BIN / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "12"),
-                *("--bind", f"127.0.0.1:{port}", "--error-logfile", "-", "--graceful-timeout", "5", "wsgi:app"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(base)
-    server.log_path = log_path
-    try:
-        _wait_until_up(base, proc, log_path)
+    log_path = tmp_path_factory.mktemp("threaded") / "gunicorn.log"
+    threads = ["--workers", "2", "--worker-class", "gthread", "--threads", "12"]
+    with gunicorn(f"http://127.0.0.1:{_free_port()}", env, log_path, threads) as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -113,23 +85,6 @@ def _stores(n: int, units_of=None) -> list:
         stores.append(store)
     db.session.commit()
     return stores
-
-
-def _call(base, token, method, path, body=None, key=None):
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    if key:
-        headers["Idempotency-Key"] = key
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        try:
-            return error.code, json.loads(raw)
-        except ValueError:
-            return error.code, raw.decode(errors="replace")[:300]
 
 
 def _order_body(ref: str, *lines) -> dict:

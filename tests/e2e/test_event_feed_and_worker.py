@@ -12,8 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,7 +19,8 @@ import pytest
 from sqlalchemy import bindparam, create_engine, text
 
 from tests.core.test_worker import RawReceiver
-from tests.e2e.conftest import ROOT, VENV_BIN, _server_env
+from tests.e2e.conftest import ROOT, VENV_BIN, _server_env, cli_api_client
+from tests.e2e.conftest import api_call as _call
 
 pytestmark = pytest.mark.e2e
 WRITERS, ORDERS = 20, 150
@@ -29,38 +28,11 @@ MAX_ATTEMPTS = 8  # app.core.worker.MAX_ATTEMPTS
 PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "country": "FR"}
 
 
-def _call(base, token, method, path, body=None, key=None):
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    if key:
-        headers["Idempotency-Key"] = key
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def _api_client(database_url, name, scopes="orders:read,orders:write,stock:read,stock:write"):
-    """A new API client made as an operator would, with `flask api-client create`; returns its token."""
-    created = subprocess.run(
-        [str(VENV_BIN / "flask"), "api-client", "create", name, "--scopes", scopes],
-        cwd=ROOT,
-        env=_server_env(database_url),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return created.stdout.strip().splitlines()[-1]
-
-
 def test_a_poller_following_its_cursor_sees_every_event_once_while_twenty_clients_post_orders(
     live_server, database_url, query
 ):
     base, run = str(live_server), uuid.uuid4().hex[:8]
-    tokens = [_api_client(database_url, f"feed-{run}-{i}") for i in range(WRITERS + 1)]
+    tokens = [cli_api_client(database_url, f"feed-{run}-{i}") for i in range(WRITERS + 1)]
     reader, writers = tokens[0], tokens[1:]
     sku = query("SELECT sku FROM product ORDER BY sku LIMIT 1")[0][0]
     status, _ = _call(base, reader, "PUT", f"/api/v1/stock/PAR01/{sku}", {"on_hand": 100_000}, str(uuid.uuid4()))
@@ -207,7 +179,7 @@ def test_a_worker_process_facing_receivers_that_answer_garbage_hang_or_reset_sta
                 check=False,
             )
             assert added.returncode == 0, added.stderr
-        token = _api_client(database_url, f"hooks-{run}")
+        token = cli_api_client(database_url, f"hooks-{run}")
         sku = query("SELECT sku FROM product ORDER BY sku LIMIT 1")[0][0]
         _call(base, token, "PUT", f"/api/v1/stock/PAR01/{sku}", {"on_hand": 100_000}, str(uuid.uuid4()))
         refs = [f"HOOK-{run}-{i}" for i in range(3)]

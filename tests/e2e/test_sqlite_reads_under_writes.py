@@ -8,17 +8,13 @@ must hold too, so the test runs on both engines.
 """
 
 import concurrent.futures
-import json
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
-from tests.e2e.conftest import ROOT, VENV_BIN, _server_env
+from tests.e2e.conftest import api_call, cli_api_client
 
 pytestmark = pytest.mark.e2e
 WRITERS, READERS = 4, 4
@@ -33,46 +29,15 @@ ADDRESS = {
 }
 
 
-def _call(base, token, method, path, body=None, key=None):
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    if key:
-        headers["Idempotency-Key"] = key
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as error:
-        error.read()
-        return error.code
-
-
-def _api_client(database_url, name: str) -> str:
-    created = subprocess.run(
-        [
-            str(VENV_BIN / "flask"),
-            "api-client",
-            "create",
-            name,
-            "--scopes",
-            "orders:read,orders:write,stock:read,stock:write",
-        ],
-        cwd=ROOT,
-        env=_server_env(database_url),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return created.stdout.strip().splitlines()[-1]
+def _status(*args) -> int:
+    return api_call(*args)[0]
 
 
 def test_gets_during_writes_from_many_clients_never_answer_5xx(live_server, database_url, query):
     base = str(live_server)
     run = uuid.uuid4().hex[:8]
     names = [f"rw-{run}-{i}" for i in range(WRITERS + READERS)]
-    tokens = [_api_client(database_url, name) for name in names]  # one by one: the CLI is not the subject here
+    tokens = [cli_api_client(database_url, name) for name in names]  # one by one: the CLI is not the subject here
     writer_tokens, reader_tokens = tokens[:WRITERS], tokens[WRITERS:]
     skus = [sku for (sku,) in query("SELECT sku FROM product ORDER BY sku LIMIT 20")]
     sku = skus[0]
@@ -89,14 +54,14 @@ def test_gets_during_writes_from_many_clients_never_answer_5xx(live_server, data
                     "delivery": {"method": "ship", "address": ADDRESS},
                     "lines": [{"sku": sku, "quantity": 1}],
                 }
-                statuses.append(_call(base, token, "POST", "/api/v1/orders", body))
+                statuses.append(_status(base, token, "POST", "/api/v1/orders", body))
             else:
                 movements = [
                     {"location": "PAR01", "sku": sku, "delta": 2, "reason": "delivery"},
                     {"location": "LYO01", "sku": sku, "delta": 1, "reason": "delivery"},
                 ]
                 statuses.append(
-                    _call(base, token, "POST", "/api/v1/stock/movements", {"movements": movements}, f"{run}-{i}-{n}")
+                    _status(base, token, "POST", "/api/v1/stock/movements", {"movements": movements}, f"{run}-{i}-{n}")
                 )
         return statuses
 
@@ -112,7 +77,7 @@ def test_gets_during_writes_from_many_clients_never_answer_5xx(live_server, data
     def read(i: int, token: str) -> list[int]:
         statuses = []
         while writing.is_set() or not statuses:
-            statuses.append(_call(base, token, "GET", reads[len(statuses) % len(reads)]))
+            statuses.append(_status(base, token, "GET", reads[len(statuses) % len(reads)]))
         return statuses
 
     started = time.monotonic()

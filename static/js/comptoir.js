@@ -50,7 +50,8 @@
 
   /* Keyboard-wedge scanners type fast and press Enter. Outside text fields, collect those
      keystrokes and send them through the scan form, so a scan works on any screen. */
-  var buffer = "", last = 0, MAX_GAP = 60, MIN_LEN = 3;
+  /* A scanner types a code in a burst; 100 ms between keys still tells it from a person typing on a loaded tablet. */
+  var buffer = "", last = 0, MAX_GAP = 100, MIN_LEN = 3;
   function editable(el) {
     return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
   }

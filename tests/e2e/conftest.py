@@ -191,6 +191,17 @@ def gunicorn(base: str, env: dict, log_path: Path, worker_args: list[str]):
             proc.wait()
 
 
+@pytest.fixture(scope="session")
+def threaded_server(live_server, database_url, tmp_path_factory):
+    """gunicorn as in production (2 gthread workers x 12 threads) on the demo database the live server loaded:
+    requests really overlap in the database, where the sync live server would queue them."""
+    env = {**_server_env(database_url), "RATELIMIT_ENABLED": "false"}
+    log_path = tmp_path_factory.mktemp("threaded") / "gunicorn.log"
+    threads = ["--workers", "2", "--worker-class", "gthread", "--threads", "12"]
+    with gunicorn(f"http://127.0.0.1:{_free_port()}", env, log_path, threads) as server:
+        yield server
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """On a failure, attach the end of the server log (tracebacks included) to the report."""
@@ -244,6 +255,27 @@ def api_call(base: str, token: str, method: str, path: str, body=None, key: str 
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode(errors="replace")[:300]
+
+
+def api_tokens(database_url: str, n: int, scopes=("orders:read", "orders:write", "stock:read", "stock:write")):
+    """n API clients made through the core operation (the CLI costs a process start each); returns their tokens."""
+    import uuid
+
+    from app import create_app
+    from app.core import api_clients
+    from app.core.actor import Actor
+    from app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    with app.app_context():
+        run = uuid.uuid4().hex[:8]
+        made = [
+            api_clients.create_api_client(f"e2e-{run}-{i}", list(scopes), actor=Actor.system("e2e")) for i in range(n)
+        ]
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return [token for _, token in made]
 
 
 def cli_api_client(database_url: str, name: str, scopes: str = "orders:read,orders:write,stock:read,stock:write"):

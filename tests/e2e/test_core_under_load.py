@@ -21,9 +21,6 @@ from tests.e2e.conftest import (
     DEMO_PASSWORD,
     MANAGER,
     STORE,
-    _free_port,
-    _server_env,
-    gunicorn,
 )
 from tests.e2e.conftest import api_call as _call
 from tests.factories import make_location, make_product, random_ref
@@ -32,16 +29,6 @@ pytestmark = pytest.mark.e2e
 ACTOR = Actor.system("load-test")
 SCOPES = ["orders:read", "orders:write", "stock:read", "stock:write"]
 PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "country": "FR"}
-
-
-@pytest.fixture(scope="module")
-def threaded_server(live_server, database_url, tmp_path_factory):
-    """gunicorn with 2 gthread workers x 12 threads on the demo database the live server loaded."""
-    env = {**_server_env(database_url), "RATELIMIT_ENABLED": "false"}
-    log_path = tmp_path_factory.mktemp("threaded") / "gunicorn.log"
-    threads = ["--workers", "2", "--worker-class", "gthread", "--threads", "12"]
-    with gunicorn(f"http://127.0.0.1:{_free_port()}", env, log_path, threads) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

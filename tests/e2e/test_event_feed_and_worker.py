@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import bindparam, create_engine, text
 
 from tests.core.test_worker import RawReceiver
-from tests.e2e.conftest import ROOT, VENV_BIN, _server_env, cli_api_client
+from tests.e2e.conftest import ROOT, VENV_BIN, _server_env, api_tokens, cli_api_client
 from tests.e2e.conftest import api_call as _call
 
 pytestmark = pytest.mark.e2e
@@ -29,10 +29,10 @@ PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "coun
 
 
 def test_a_poller_following_its_cursor_sees_every_event_once_while_twenty_clients_post_orders(
-    live_server, database_url, query
+    threaded_server, database_url, query
 ):
-    base, run = str(live_server), uuid.uuid4().hex[:8]
-    tokens = [cli_api_client(database_url, f"feed-{run}-{i}") for i in range(WRITERS + 1)]
+    base, run = str(threaded_server), uuid.uuid4().hex[:8]
+    tokens = api_tokens(database_url, WRITERS + 1)
     reader, writers = tokens[0], tokens[1:]
     sku = query("SELECT sku FROM product ORDER BY sku LIMIT 1")[0][0]
     status, _ = _call(base, reader, "PUT", f"/api/v1/stock/PAR01/{sku}", {"on_hand": 100_000}, str(uuid.uuid4()))

@@ -46,6 +46,7 @@ ASSOCIATE = "associate.par01@demo.comptoir.fr"
 MANAGER = "manager.par01@demo.comptoir.fr"
 ADMIN = "admin@demo.comptoir.fr"
 STORE = "PAR01"
+API_SCOPES = ("orders:read", "orders:write", "stock:read", "stock:write")
 
 _skipped_reasons: list[str] = []
 
@@ -257,28 +258,37 @@ def api_call(base: str, token: str, method: str, path: str, body=None, key: str 
         return status, raw.decode(errors="replace")[:300]
 
 
-def api_tokens(database_url: str, n: int, scopes=("orders:read", "orders:write", "stock:read", "stock:write")):
-    """n API clients made through the core operation (the CLI costs a process start each); returns their tokens."""
+def make_api_tokens(n: int, scopes=API_SCOPES) -> list[str]:
+    """n API clients made through the core operation, in the current application context; returns their tokens.
+
+    The CLI costs a process start each, so load tests that need many callers make them this way.
+    """
     import uuid
 
-    from app import create_app
     from app.core import api_clients
     from app.core.actor import Actor
     from app.extensions import db
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
-    with app.app_context():
-        run = uuid.uuid4().hex[:8]
-        made = [
-            api_clients.create_api_client(f"e2e-{run}-{i}", list(scopes), actor=Actor.system("e2e")) for i in range(n)
-        ]
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
+    run = uuid.uuid4().hex[:8]
+    made = [api_clients.create_api_client(f"e2e-{run}-{i}", list(scopes), actor=Actor.system("e2e")) for i in range(n)]
+    db.session.commit()
     return [token for _, token in made]
 
 
-def cli_api_client(database_url: str, name: str, scopes: str = "orders:read,orders:write,stock:read,stock:write"):
+def api_tokens(database_url: str, n: int, scopes=API_SCOPES) -> list[str]:
+    """make_api_tokens from outside any application context."""
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    with app.app_context():
+        tokens = make_api_tokens(n, scopes)
+        db.session.remove()
+        db.engine.dispose()
+    return tokens
+
+
+def cli_api_client(database_url: str, name: str, scopes: str = ",".join(API_SCOPES)):
     """A new API client made as an operator would, with `flask api-client create`; returns its token."""
     created = subprocess.run(
         [str(VENV_BIN / "flask"), "api-client", "create", name, "--scopes", scopes],

@@ -14,20 +14,20 @@ from decimal import Decimal
 import pytest
 
 from app import create_app
-from app.core import api_clients, stock
+from app.core import stock
 from app.core.actor import Actor
 from app.extensions import db
 from tests.e2e.conftest import (
     DEMO_PASSWORD,
     MANAGER,
     STORE,
+    make_api_tokens,
 )
 from tests.e2e.conftest import api_call as _call
 from tests.factories import make_location, make_product, random_ref
 
 pytestmark = pytest.mark.e2e
 ACTOR = Actor.system("load-test")
-SCOPES = ["orders:read", "orders:write", "stock:read", "stock:write"]
 PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "country": "FR"}
 
 
@@ -45,16 +45,6 @@ def core(core_app):
     with core_app.app_context():
         yield db
         db.session.remove()
-
-
-def _clients(n: int) -> list[str]:
-    """n API clients, each with its own token, made through the core operation."""
-    tokens = []
-    for _ in range(n):
-        _, token = api_clients.create_api_client(random_ref("load-"), SCOPES, actor=ACTOR)
-        tokens.append(token)
-    db.session.commit()
-    return tokens
 
 
 def _stores(n: int, units_of=None) -> list:
@@ -112,7 +102,7 @@ def _no_server_errors(results, server) -> None:
 def test_fifty_clients_ordering_the_last_eighteen_units_over_six_stores_buy_all_eighteen(threaded_server, core):
     product = make_product()
     _stores(6, {product: 3})
-    tokens = _clients(50)
+    tokens = make_api_tokens(50)
     run, sku = random_ref(), product.sku  # plain values: the threads have no application context
 
     def order(i):
@@ -141,7 +131,7 @@ def test_the_same_sku_on_two_lines_is_served_in_full_from_two_stores_and_partly_
 ):
     product = make_product()
     first, second = _stores(2, {product: 1})
-    [token] = _clients(1)
+    [token] = make_api_tokens(1)
     status, body = _call(
         threaded_server,
         token,
@@ -172,7 +162,7 @@ def test_the_same_sku_on_two_lines_is_served_in_full_from_two_stores_and_partly_
 def test_two_hundred_movement_batches_in_opposite_orders_never_deadlock_into_a_500(threaded_server, core):
     product = make_product()
     one, two = _stores(2)
-    tokens = _clients(20)
+    tokens = make_api_tokens(20)
     pair = [
         {"location": one.code, "sku": product.sku, "delta": 1},
         {"location": two.code, "sku": product.sku, "delta": 1},
@@ -204,7 +194,7 @@ def test_two_hundred_movement_batches_in_opposite_orders_never_deadlock_into_a_5
 def test_ten_racing_cancels_of_one_order_answer_the_same_and_release_its_stock_once(threaded_server, core):
     product = make_product()
     _stores(2, {product: 2})
-    tokens = _clients(10)
+    tokens = make_api_tokens(10)
     status, body = _call(
         threaded_server, tokens[0], "POST", "/api/v1/orders", _order_body(random_ref("CAN-"), (product.sku, 3))
     )
@@ -236,7 +226,7 @@ def test_ten_racing_cancels_of_one_order_answer_the_same_and_release_its_stock_o
 def test_mixed_load_of_orders_counts_and_cancels_from_many_clients_keeps_the_ledger_exact(threaded_server, core):
     products = [make_product() for _ in range(3)]
     stores = _stores(4, {p: 5 for p in products})
-    tokens = _clients(24)
+    tokens = make_api_tokens(24)
     codes, skus = [s.code for s in stores], [p.sku for p in products]
     rng = random.Random(9)
     created: list[int] = []
@@ -295,7 +285,7 @@ def test_a_store_rejection_racing_an_api_cancel_never_answers_500_and_leaves_not
     store = db.session.scalar(db.select(Location).where(Location.code == STORE))
     stock.receive(store, product, 12, actor=ACTOR, reference="race")
     db.session.commit()
-    sku, [token] = product.sku, _clients(1)
+    sku, [token] = product.sku, make_api_tokens(1)
     opener, csrf = _signed_in(threaded_server, MANAGER)
     pairs = []
     for _ in range(12):

@@ -40,28 +40,44 @@ def create_product(
     return product
 
 
-def find_product(code: str) -> Product | None:
-    """Find a product by SKU, GTIN (with or without UPC leading zero) or extra barcode."""
-    code = (code or "").strip()
-    if not code:
-        return None
+def _lookup_codes(code: str) -> list[str]:
+    """The codes a scanned or sent code may be stored as: itself, and the UPC-A / EAN-13 form with or without
+    its leading zero."""
     candidates = {code}
     if code.isdigit() and len(code) == 12:
         candidates.add("0" + code)
     if code.isdigit() and len(code) == 13 and code.startswith("0"):
         candidates.add(code[1:])
-    codes = sorted(candidates)
-    # SKU, then GTIN, then extra barcode: each an indexed equality look-up (an OR over an outer join walks the table).
-    for column in (Product.sku, Product.gtin):
-        product = db.session.scalar(select(Product).where(column.in_(codes)).limit(1))
-        if product is not None:
-            return product
-    return db.session.scalar(
-        select(Product)
-        .join(ProductBarcode, ProductBarcode.product_id == Product.id)
-        .where(ProductBarcode.code.in_(codes))
-        .limit(1)
-    )
+    return sorted(candidates)
+
+
+def find_products(codes) -> dict[str, Product]:
+    """{code: product} for the codes that name one, by SKU, then GTIN (with or without UPC leading zero), then
+    extra barcode. One indexed look-up per kind for all the codes at once (an order's lines are found in one
+    statement when they give SKUs); a code that two kinds match takes the first kind, as find_product does."""
+    wanted = {code: _lookup_codes(code) for code in {(c or "").strip() for c in codes} if code}
+    found: dict[str, Product] = {}
+    for column, join in ((Product.sku, None), (Product.gtin, None), (ProductBarcode.code, ProductBarcode)):
+        missing = {code: forms for code, forms in wanted.items() if code not in found}
+        if not missing:
+            break
+        stmt = select(Product, column).where(column.in_(sorted({f for forms in missing.values() for f in forms})))
+        if join is not None:
+            stmt = stmt.join(join, ProductBarcode.product_id == Product.id)
+        by_form: dict[str, Product] = {}
+        for product, form in db.session.execute(stmt):
+            by_form.setdefault(form, product)
+        for code, forms in missing.items():
+            match = next((by_form[f] for f in forms if f in by_form), None)
+            if match is not None:
+                found[code] = match
+    return found
+
+
+def find_product(code: str) -> Product | None:
+    """Find a product by SKU, GTIN (with or without UPC leading zero) or extra barcode."""
+    code = (code or "").strip()
+    return find_products([code]).get(code) if code else None
 
 
 def place_on_shelf(location, product, *, aisle: str, bay: str, pick_sequence: int) -> ShelfLocation:

@@ -39,7 +39,8 @@ def _subscribers() -> list[WebhookSubscription]:
     """The active subscriptions, read once per transaction (an order writes several events)."""
     cache = transaction_cache("webhook_subscribers")
     if "active" not in cache:
-        cache["active"] = db.session.scalars(select(WebhookSubscription).where(WebhookSubscription.active)).all()
+        with db.session.no_autoflush:  # the event just added waits for the next flush, with the others
+            cache["active"] = db.session.scalars(select(WebhookSubscription).where(WebhookSubscription.active)).all()
     return cache["active"]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import audit, events, hours, stock
 from app.core.actor import Actor
-from app.core.catalogue import find_product
+from app.core.catalogue import find_products
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict, OrderHeld
 from app.core.models import (
     DeliveryMethod,
@@ -100,8 +100,9 @@ def _validate(draft: OrderDraft) -> tuple[list, Location | None]:
         errors["customer.name"] = N_("Required.")
     if not draft.lines:
         errors["lines"] = N_("An order needs at least one line.")
+    known = find_products(line.code for line in draft.lines if isinstance(line.code, str))
     for i, line in enumerate(draft.lines):
-        product = find_product(line.code)
+        product = known.get(line.code.strip()) if isinstance(line.code, str) else None
         if product is None:
             errors[f"lines.{i}.sku"] = N_("Unknown product code.")
         if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity <= 0:

@@ -377,37 +377,42 @@ def _subtract(demand: dict, plan) -> dict:
 def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_order", now=None) -> SourcingDecision:
     """Assign what an order still needs to the best locations, reserve stock there, and record why."""
     now = now or utcnow()
-    r = rules.current_rules()
-    needed, exclude = _needed(order), set(exclude)
-    demand = _by_product(needed)
-    notes = [f"max splits {r.max_splits}"]
-    transfers, plan, candidates = [], [], []
-    if order.delivery_method == DeliveryMethod.COLLECT:
-        pickup = order.pickup_location
-        if demand:
-            plan, candidates = _source(demand, exclude, now, r, None, False, 1, notes, "pickup store", only=pickup.id)
-        missing = _subtract(demand, plan)
-        if missing and r.collect_shortage == "transfer" and r.max_splits > len(plan):
-            notes.append(f"pickup store {pickup.code} lacks stock: transfer from another location (rule)")
-            origin = Origin(pickup.latitude, pickup.longitude, f"transfers go to {pickup.code}")
-            transfers, more = _source(
-                missing, exclude, now, r, origin, True, r.max_splits - len(plan), notes, "transfer", skip=pickup.id
+    # Planning only reads (rules, stock rows, open work, places): what this transaction wrote so far stays pending
+    # until the fulfilments are written, so the order's audit and event rows go out with theirs in one INSERT each.
+    with db.session.no_autoflush:
+        r = rules.current_rules()
+        needed, exclude = _needed(order), set(exclude)
+        demand = _by_product(needed)
+        notes = [f"max splits {r.max_splits}"]
+        transfers, plan, candidates = [], [], []
+        if order.delivery_method == DeliveryMethod.COLLECT:
+            pickup = order.pickup_location
+            if demand:
+                plan, candidates = _source(
+                    demand, exclude, now, r, None, False, 1, notes, "pickup store", only=pickup.id
+                )
+            missing = _subtract(demand, plan)
+            if missing and r.collect_shortage == "transfer" and r.max_splits > len(plan):
+                notes.append(f"pickup store {pickup.code} lacks stock: transfer from another location (rule)")
+                origin = Origin(pickup.latitude, pickup.longitude, f"transfers go to {pickup.code}")
+                transfers, more = _source(
+                    missing, exclude, now, r, origin, True, r.max_splits - len(plan), notes, "transfer", skip=pickup.id
+                )
+                candidates += more
+            elif missing:
+                notes.append(f"pickup store {pickup.code} lacks stock: refused (rule)")
+        else:
+            origin = _customer_origin(order)
+            notes.insert(0, origin.note)
+            if demand:
+                plan, candidates = _source(demand, exclude, now, r, origin, True, r.max_splits, notes)
+        pickup_code = order.pickup_location.code if order.pickup_location else None
+        places = {
+            loc.id: loc
+            for loc in db.session.scalars(
+                select(Location).where(Location.id.in_([c.location.id for c, _ in plan + transfers]))
             )
-            candidates += more
-        elif missing:
-            notes.append(f"pickup store {pickup.code} lacks stock: refused (rule)")
-    else:
-        origin = _customer_origin(order)
-        notes.insert(0, origin.note)
-        if demand:
-            plan, candidates = _source(demand, exclude, now, r, origin, True, r.max_splits, notes)
-    pickup_code = order.pickup_location.code if order.pickup_location else None
-    places = {
-        loc.id: loc
-        for loc in db.session.scalars(
-            select(Location).where(Location.id.in_([c.location.id for c, _ in plan + transfers]))
-        )
-    }
+        }
     rows = [(c, t, None) for c, t in plan] + [(c, t, order.pickup_location) for c, t in transfers]
     left = dict(needed)
     assigned = []

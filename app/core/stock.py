@@ -115,18 +115,21 @@ def _apply(
     ]
     if need_available:
         guards.append(StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock >= need_available)
-    row = db.session.execute(
-        update(StockLevel)
-        .where(*guards)
-        .values(
-            on_hand=StockLevel.on_hand + on_hand,
-            reserved=StockLevel.reserved + reserved,
-            damaged=StockLevel.damaged + damaged,
-            updated_at=utcnow(),
-        )
-        .returning(StockLevel.on_hand, StockLevel.reserved, StockLevel.damaged)
-        .execution_options(synchronize_session=False)
-    ).first()
+    # No autoflush: the UPDATE reads no pending object, and the ledger and reservation rows of every line of a
+    # fulfilment then reach the database together, one multi-row INSERT per table.
+    with db.session.no_autoflush:
+        row = db.session.execute(
+            update(StockLevel)
+            .where(*guards)
+            .values(
+                on_hand=StockLevel.on_hand + on_hand,
+                reserved=StockLevel.reserved + reserved,
+                damaged=StockLevel.damaged + damaged,
+                updated_at=utcnow(),
+            )
+            .returning(StockLevel.on_hand, StockLevel.reserved, StockLevel.damaged)
+            .execution_options(synchronize_session=False)
+        ).first()
     if row is None:  # only reachable without row locks (SQLite): someone got there first
         raise ConcurrentChange()
     for name, value in zip(("on_hand", "reserved", "damaged"), row, strict=True):

@@ -27,3 +27,28 @@ def test_a_code_cannot_belong_to_two_products(app):
     product = make_product()
     with pytest.raises(InvalidInput):
         make_product(gtin=product.gtin)
+
+
+def test_the_products_of_an_order_are_found_together_by_any_of_their_codes(app):
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    by_sku = make_product()
+    by_upc = make_product(gtin="0012345678905")
+    by_barcode = make_product(barcodes=["SUPPLIER-78"])
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        found = catalogue.find_products([by_sku.sku, " 012345678905 ", "SUPPLIER-78", "nothing", ""])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert found == {
+        by_sku.sku: by_sku,
+        "012345678905": by_upc,
+        "SUPPLIER-78": by_barcode,
+    }
+    assert len(statements) == 3  # one look-up per kind of code, whatever the number of codes
+    assert catalogue.find_products([by_sku.sku]) == {by_sku.sku: by_sku}
+    assert catalogue.find_products([]) == {}

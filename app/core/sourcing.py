@@ -203,7 +203,9 @@ def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, ship
             ProductBlock,
             and_(ProductBlock.location_id == StockLevel.location_id, ProductBlock.product_id == StockLevel.product_id),
         )
-        .where(StockLevel.product_id.in_(sorted(demand)), Location.active, atp > 0)
+        # The product ids on both sides: the planner then looks the products up by key instead of hashing the
+        # whole catalogue, and reads the stock rows from ix_stock_level_product_id_location_id alone.
+        .where(StockLevel.product_id.in_(sorted(demand)), Product.id.in_(sorted(demand)), Location.active, atp > 0)
     )
     if only is not None:
         stmt = stmt.where(Location.id == only)

@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models.base import UTCDateTime, utcnow
@@ -27,6 +27,13 @@ class StockLevel(db.Model):
     __tablename__ = "stock_level"
     __table_args__ = (
         UniqueConstraint("location_id", "product_id", name="uq_stock_level_location_product"),
+        # A product's rows at every location from the index alone (sourcing, availability): see e9a1f0c0de03.
+        Index(
+            "ix_stock_level_product_id_location_id",
+            "product_id",
+            "location_id",
+            postgresql_include=["on_hand", "reserved", "safety_stock"],
+        ),
         CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
         CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
@@ -36,7 +43,7 @@ class StockLevel(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
     reserved: Mapped[int] = mapped_column(Integer, default=0)
     safety_stock: Mapped[int] = mapped_column(Integer, default=0)

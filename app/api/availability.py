@@ -1,7 +1,7 @@
 """Availability for the web shop: what each location can promise, and stores nearby.
 
-Both reads answer from one SQL query with JSON built directly, and keep each answer for a short time (see
-init_cache): a web shop polls the same products over and over, and a second-old figure is good enough to show,
+Both reads answer from one SQL query with JSON built directly, and keep what they read for a short time (see
+init_cache; availability per product, nearby stores per question): a web shop polls the same products over and over, and a second-old figure is good enough to show,
 because orders reserve on the stock rows themselves, under a lock, never on these figures.
 """
 
@@ -33,6 +33,10 @@ from app.extensions import availability_cache, db
 log = logging.getLogger(__name__)
 blp = api_blueprint("api_availability", "/api/v1/availability", "Availability to promise")
 MAX_CODES = 200
+# Entries one process keeps at most without Redis: one per product asked in the last AVAILABILITY_CACHE_SECONDS
+# (per channel and set of locations), at most some 15 KB each on a chain of 200 locations. Past it every write
+# prunes (a scan, then a sort): kept well above what a busy shop asks in a second.
+CACHE_THRESHOLD = 10_000
 
 
 def init_cache(state) -> None:
@@ -49,7 +53,7 @@ def init_cache(state) -> None:
         raise ConfigError("AVAILABILITY_CACHE_SECONDS must be a whole number of seconds, 0 or more")
     seconds = app.config["AVAILABILITY_CACHE_SECONDS"] = int(str(seconds).strip())
     url = app.config["AVAILABILITY_CACHE_URL"]
-    config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 1000, "CACHE_DEFAULT_TIMEOUT": max(seconds, 1)}
+    config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": CACHE_THRESHOLD, "CACHE_DEFAULT_TIMEOUT": max(seconds, 1)}
     if url:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("AVAILABILITY_CACHE_URL must be a Redis URL (redis://, rediss:// or unix://)")
@@ -101,7 +105,7 @@ def _codes(text: str | None) -> list[str]:
 @blp.route("")
 class Availability(MethodView):
     @require_scope("stock:read")
-    @blp.arguments(AvailabilityQuerySchema, location="query")
+    @blp.arguments(AvailabilityQuerySchema(), location="query")
     @blp.response(200, AvailabilityRowSchema(many=True))
     @blp.alt_response(422, schema=ApiErrorSchema)
     def get(self, query):
@@ -111,19 +115,79 @@ class Availability(MethodView):
         0 where the location has none. Unknown SKUs or locations answer 422, each named in `fields`.
 
         Answers may be up to 1 second old by default (the server's `AVAILABILITY_CACHE_SECONDS`; 0: always fresh):
-        the same question asked again within that time gets the same answer. Orders never rely on these figures:
-        they reserve on the stock rows themselves, under a lock, so a stale answer cannot oversell.
+        a product asked again within that time (same channel, same locations) gets the same figures, whatever else
+        is asked with it. Orders never rely on these figures: they reserve on the stock rows themselves, under a
+        lock, so a stale answer cannot oversell.
         """
-        skus, codes, channel = _codes(query["skus"]), _codes(query.get("locations")), query.get("channel")
+        body = _availability(_codes(query["skus"]), _codes(query.get("locations")), query.get("channel") or None)
+        return current_app.response_class(body, mimetype=current_app.json.mimetype)
 
-        def answer():
-            promise = core.available_to_promise(skus, codes, channel)
-            if promise.unknown:
-                fields = {f"{kind}:{code}": "unknown" for code, kind in promise.unknown.items()}
-                raise InvalidInput(N_("Unknown codes."), fields=fields)
-            return _json([{"available": n, "location": loc, "sku": sku} for loc, sku, n in promise.rows])
 
-        return _cached(("availability", sorted(set(skus)), sorted(set(codes)), channel), answer)
+def _availability(skus: list[str], codes: list[str], channel: str | None) -> str:
+    """The JSON answer of GET /api/v1/availability: rows sorted by location then SKU.
+
+    Cached per product, not per question: a web shop asks for random sets of products, which an answer-wide key
+    would almost never meet again, while each product is asked over and over. One entry per SKU for the question's
+    scope (the channel and the named locations, or every active location) holds the product's JSON rows at each
+    location of that scope; the products the cache does not hold are read in one query and kept (so at most
+    AVAILABILITY_CACHE_SECONDS old). An entry exists only for codes that were all known, so an unknown SKU or
+    location is always looked up, and answers its 422 naming each code; errors are never cached."""
+    wanted, named = sorted(set(skus)), sorted(set(codes))
+    seconds = current_app.config["AVAILABILITY_CACHE_SECONDS"]
+    if not seconds or not wanted:
+        return _rows_json(*_promise(wanted, named, channel))
+    scope = hashlib.blake2b(json.dumps([channel, named]).encode(), digest_size=12).hexdigest()
+    keys = [f"{scope}:{sku}" for sku in wanted]
+    try:
+        entries = availability_cache.get_many(*keys)
+    except Exception:  # the cache only saves work; it must never fail a read
+        log.warning("availability cache unavailable, answering from the database", exc_info=True)
+        entries = [None] * len(keys)
+    missing = [sku for sku, entry in zip(wanted, entries, strict=True) if entry is None]
+    if missing:
+        locations, fresh = _promise(missing, named, channel)
+        try:
+            availability_cache.set_many(
+                {f"{scope}:{sku}": (locations, rows) for sku, rows in fresh.items()}, timeout=seconds
+            )
+        except Exception:
+            log.warning("availability cache unavailable, answer not kept", exc_info=True)
+        fresh = iter(fresh.values())
+        entries = [(locations, next(fresh)) if entry is None else entry for entry in entries]
+    locations = entries[0][0] if entries else ()
+    if any(entry[0] != locations for entry in entries):
+        # The active locations changed while these entries were cached (within the cache time): read all again.
+        return _rows_json(*_promise(wanted, named, channel))
+    return _rows_json(locations, {sku: entry[1] for sku, entry in zip(wanted, entries, strict=True)})
+
+
+def _promise(skus: list[str], named: list[str], channel: str | None) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(the location codes in order, {sku: its JSON rows at each of them, one a line}) for SKUs sorted, read in one
+    query; InvalidInput naming every unknown code."""
+    promise = core.promise_by_product(skus, named, channel)
+    if promise.unknown:
+        fields = {f"{kind}:{code}": "unknown" for code, kind in promise.unknown.items()}
+        raise InvalidInput(N_("Unknown codes."), fields=fields)
+    dumps = current_app.json.dumps
+    locations = [dumps(code) for code in promise.locations]
+    rows = {}
+    for sku in skus:
+        sku_json = dumps(sku)
+        # The bytes jsonify writes for {"available": n, "location": code, "sku": sku} (sorted keys, compact).
+        rows[sku] = "\n".join(
+            f'{{"available":{n},"location":{code},"sku":{sku_json}}}'
+            for code, n in zip(locations, promise.units[sku], strict=True)
+        )
+    return tuple(promise.locations), rows
+
+
+def _rows_json(locations: tuple[str, ...], rows: dict[str, str]) -> str:
+    """The answer from each SKU's rows (in SKU order, one per location): sorted by location, then SKU. JSON text
+    holds no raw newline, so a newline parts a product's rows."""
+    if not locations or not rows:
+        return "[]\n"
+    per_product = [text.split("\n") for text in rows.values()]
+    return "[" + ",".join([row for at_location in zip(*per_product, strict=True) for row in at_location]) + "]\n"
 
 
 @blp.route("/nearby")

@@ -77,31 +77,53 @@ def _promise_statement(channel: bool, named_locations: bool):
 @dataclass
 class Promise:
     """What `available_to_promise` found: (location code, sku, units) sorted by location then SKU, and the codes
-    that name nothing ({code: "sku" | "location"})."""
+    that name nothing ({code: "sku" | "location"}).
+
+    `locations` (the found location codes, sorted) and `units` ({sku: [units at each of `locations`]}) are the same
+    figures grouped by product, the form the availability cache keeps."""
 
     rows: list[tuple[str, str, int]] = field(default_factory=list)
     unknown: dict[str, str] = field(default_factory=dict)
+    locations: list[str] = field(default_factory=list)
+    units: dict[str, list[int]] = field(default_factory=dict)
 
 
-def available_to_promise(skus: list[str], location_codes: list[str], channel: str | None = None) -> Promise:
-    """Units each location can promise for each SKU, in one query; every active location when none is named."""
+def promise_by_product(skus: list[str], location_codes: list[str], channel: str | None = None) -> Promise:
+    """Units each location can promise for each SKU, in one query, grouped by product (`Promise.units`, no rows);
+    every active location when none is named."""
     stmt = _promise_statement(bool(channel), bool(location_codes))
     params = {"skus": skus, "codes": location_codes, "channel": channel}
-    found_skus, found_codes, rows = set(), set(), []
-    for code, sku, n in db.session.execute(stmt, params).all():
+    found_skus, found_codes, grid = set(), set(), []
+    for row in db.session.execute(stmt, params).all():
+        code, sku = row[0], row[1]
         if code is None:
             found_skus.add(sku)
         elif sku is None:
             found_codes.add(code)
         else:
-            rows.append((code, sku, n))
-    # Sorted here, not in SQL: Python's code-point order is today's order whatever the database's collation.
-    rows.sort()
+            grid.append(row)
     unknown = {
         **{s: "sku" for s in set(skus) - found_skus},
         **{c: "location" for c in set(location_codes) - found_codes},
     }
-    return Promise(rows=rows if not unknown else [], unknown=unknown)
+    if unknown:
+        return Promise(unknown=unknown)
+    # Sorted here, not in SQL: Python's code-point order is today's order whatever the database's collation.
+    locations = sorted(found_codes)
+    position = {code: i for i, code in enumerate(locations)}
+    units = {sku: [0] * len(locations) for sku in found_skus}
+    for code, sku, n in grid:
+        units[sku][position[code]] = n
+    return Promise(locations=locations, units=units)
+
+
+def available_to_promise(skus: list[str], location_codes: list[str], channel: str | None = None) -> Promise:
+    """Units each location can promise for each SKU, in one query; every active location when none is named."""
+    promise = promise_by_product(skus, location_codes, channel)
+    if not promise.unknown:
+        by_sku = sorted(promise.units.items())
+        promise.rows = [(code, sku, units[i]) for i, code in enumerate(promise.locations) for sku, units in by_sku]
+    return promise
 
 
 @functools.cache

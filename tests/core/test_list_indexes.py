@@ -184,7 +184,8 @@ def test_the_orders_list_filters_read_indexes_not_the_history(client, long_histo
             assert len(response.json["items"]) == 50, name
             plans = _plans(seen)
             _no_scan(plans)
-            [main] = [plan for statement, plan in plans.items() if re.search(r"\bFROM customer_order\b", statement)]
+            # The first statement over orders or fulfilments chooses the page's ids; the orders are then read by id.
+            main = next(iter(plans.values()))
             if expected[name]:
                 assert expected[name] in main, f"{name}\n{main}"
 

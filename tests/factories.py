@@ -3,6 +3,9 @@
 import random
 import string
 import uuid
+from contextlib import contextmanager
+
+from sqlalchemy import event
 
 from app.core import catalogue, stock, users
 from app.core.actor import Actor
@@ -78,3 +81,18 @@ def collect_draft(pickup, *lines, ref: str | None = None) -> OrderDraft:
         lines=[LineDraft(code=p.sku, quantity=q) for p, q in lines],
         pickup_location_code=pickup.code,
     )
+
+
+@contextmanager
+def sql_statements():
+    """Every SQL statement sent to the database inside the block (the requests' and the test's), in order."""
+    seen = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)

@@ -1,12 +1,10 @@
 """order_json builds exactly what OrderOutSchema dumps, for every kind of order, in a few statements per page."""
 
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from flask import jsonify
-from sqlalchemy import event
 
 from app.api import order_json
 from app.api.schemas import OrderOutSchema
@@ -14,7 +12,7 @@ from app.core import carriers, orders, packing, sourcing
 from app.core.api_clients import create_api_client
 from app.core.models import Order
 from app.extensions import db
-from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, stocked
+from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, sql_statements, stocked
 
 MONDAY = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -205,20 +203,6 @@ def test_the_list_and_the_order_answer_the_bytes_the_schema_gave(app, client, wo
     assert missing.status_code == 404 and missing.json["error"] == "not_found"
 
 
-@contextmanager
-def _statements():
-    seen = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
 def _copies(world, count):
     shirt, cap, scarf = world["shirt"], world["cap"], world["scarf"]
     for _ in range(count):
@@ -233,19 +217,19 @@ def _copies(world, count):
 def test_a_page_costs_the_same_few_statements_whatever_its_size(app, client, world):
     token = world["token"]
     _copies(world, 5)
-    with _statements() as few:
+    with sql_statements() as few:
         assert len(_get(client, token, "/api/v1/orders", limit=50).json["items"]) == 5
     _copies(world, 55)
-    with _statements() as many:
+    with sql_statements() as many:
         page = _get(client, token, "/api/v1/orders", limit=50).json
     assert len(page["items"]) == 50 and page["next_cursor"] is not None
     assert len(many) == len(few), many
     # (BEGIN on SQLite,) the API token, then the page's keys, orders, lines, fulfilments with lines, parcels.
     assert len(many) <= 7, many
-    with _statements() as located:
+    with sql_statements() as located:
         assert len(_get(client, token, "/api/v1/orders", limit=50, location="PAR01").json["items"]) == 50
     assert len(located) == len(many) + 1  # the location's id
     order_id = page["items"][0]["id"]
-    with _statements() as one:
+    with sql_statements() as one:
         _get(client, token, f"/api/v1/orders/{order_id}")
     assert len(one) <= len(many) - 1  # no keys to find

@@ -1,17 +1,16 @@
 import copy
 import hashlib
 import json
-from contextlib import contextmanager
 from dataclasses import asdict
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.core.api_clients import create_api_client
 from app.core.models import ApiClient, Fulfilment, Order, OrderLine
 from app.core.orders import OrderDraft
 from app.extensions import db
-from tests.factories import ACTOR, make_location, make_product, random_ref
+from tests.factories import ACTOR, make_location, make_product, random_ref, sql_statements
 
 BODY = {
     "channel": "web",
@@ -296,21 +295,6 @@ def test_gift_wrap_and_message_travel_with_the_order_and_a_body_without_them_kee
 # --- a page of the list is a handful of statements, whatever the page size and the history ---
 
 
-@contextmanager
-def _statements():
-    """Every SQL statement sent to the database inside the block (the requests' and the test's)."""
-    seen = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
 @pytest.fixture
 def shelves(api):
     """PAR01 has the T-shirt, LYO01 the cap, nobody the scarf; PAR01 packs with a box and the built-in carriers."""
@@ -362,7 +346,7 @@ def _full_orders(shelves, count):
 
 
 def _page_statements(api, **query):
-    with _statements() as seen:
+    with sql_statements() as seen:
         response = api("GET", "/api/v1/orders", token=api.read_token, query_string={"limit": 50, **query})
     assert response.status_code == 200
     return response.json, len(seen)
@@ -395,7 +379,7 @@ def test_a_page_of_orders_is_a_few_statements_whatever_its_size(api, shelves):
 def test_one_order_is_read_in_a_few_statements(api, shelves):
     _full_orders(shelves, 1)
     order_id = db.session.scalar(select(Order.id))
-    with _statements() as seen:
+    with sql_statements() as seen:
         response = api("GET", f"/api/v1/orders/{order_id}", token=api.read_token)
     assert response.status_code == 200
     assert len(seen) <= 16

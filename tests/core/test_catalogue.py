@@ -2,7 +2,7 @@ import pytest
 
 from app.core import catalogue
 from app.core.errors import InvalidInput
-from tests.factories import make_product
+from tests.factories import make_product, sql_statements
 
 
 @pytest.mark.parametrize("code", ["4006381333931", "012345678905", "96385074"])
@@ -30,20 +30,11 @@ def test_a_code_cannot_belong_to_two_products(app):
 
 
 def test_the_products_of_an_order_are_found_together_by_any_of_their_codes(app):
-    from sqlalchemy import event
-
-    from app.extensions import db
-
     by_sku = make_product()
     by_upc = make_product(gtin="0012345678905")
     by_barcode = make_product(barcodes=["SUPPLIER-78"])
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with sql_statements() as statements:
         found = catalogue.find_products([by_sku.sku, " 012345678905 ", "SUPPLIER-78", "nothing", ""])
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
     assert found == {
         by_sku.sku: by_sku,
         "012345678905": by_upc,

@@ -193,7 +193,9 @@ def test_no_scan_mode_confirms_by_tap_and_finish_moves_orders_to_packing(floor):
     assert finished.outcome == "finished"
     assert floor["first"].status == S.PICKED and pick_list.status == "done"
     # Stock stays reserved until the parcel leaves the store.
-    level = db.session.scalar(select(StockLevel).where(StockLevel.product_id == floor["lamp"].id))
+    level = db.session.scalar(
+        select(StockLevel).where(StockLevel.location_id == floor["store"].id, StockLevel.product_id == floor["lamp"].id)
+    )
     assert (level.on_hand, level.reserved) == (10, 3)
 
 

@@ -550,6 +550,74 @@ def _check_rejection(fulfilment: Fulfilment, quantities: dict, reason_code: str,
     return chosen
 
 
+def _damaged_movable(quantity: int, on_hand: int, reserved: int) -> int:
+    """Damaged units that can be set aside: as many as given back, at most those on hand and unreserved."""
+    return min(quantity, max(0, on_hand - reserved))
+
+
+def _units_by_product(chosen: dict) -> dict:
+    units: dict = {}
+    for line, quantity in chosen.items():
+        units[line.product] = units.get(line.product, 0) + quantity
+    return units
+
+
+@dataclass(frozen=True)
+class StockEffect:
+    """What a rejection will do to one product's stock row at the store (stock_effect_preview)."""
+
+    sku: str
+    name: str
+    units: int  # units given back (their reservation here is released)
+    effect: str  # "out_of_stock", "damaged" or "none"
+    on_hand: int  # on hand now
+    on_hand_after: int  # on hand once the rejection is done
+    held_for_others: int  # units still held here for other orders after the release
+    damaged: int = 0  # units set aside as damaged
+    damaged_missing: int = 0  # damaged units given back that are not on the shelf to set aside
+
+
+def stock_effect_preview(fulfilment: Fulfilment, chosen: dict, reason_code: str) -> list[StockEffect]:
+    """What apply_stock_effect would do for {line: units} given back with this reason, changing nothing.
+
+    The same rules: the reservations of the chosen units are released first; out of stock then counts on hand
+    down to what other orders hold (stock.report_out_of_stock); damaged sets aside what is on hand unreserved.
+    """
+    units = _units_by_product(chosen)
+    levels = {
+        level.product_id: level
+        for level in db.session.scalars(
+            select(StockLevel).where(
+                StockLevel.location_id == fulfilment.location_id,
+                StockLevel.product_id.in_([product.id for product in units]),
+            )
+        )
+    }
+    effects = []
+    for product, quantity in sorted(units.items(), key=lambda item: item[0].sku):
+        level = levels.get(product.id)
+        on_hand, reserved = (level.on_hand, level.reserved) if level else (0, 0)
+        others = max(0, reserved - quantity)  # the chosen units' reservation is released before the effect
+        after, damaged, missing, effect = on_hand, 0, 0, "none"
+        if reason_code == "out_of_stock":
+            effect, after = "out_of_stock", others  # report_out_of_stock: on hand = what is still reserved
+        elif reason_code == "damaged":
+            effect = "damaged"
+            damaged = _damaged_movable(quantity, on_hand, others)
+            missing, after = quantity - damaged, on_hand - damaged
+        effects.append(
+            StockEffect(product.sku, product.name, quantity, effect, on_hand, after, others, damaged, missing)
+        )
+    return effects
+
+
+def preview_rejection(fulfilment: Fulfilment, quantities: dict, reason_code: str, note: str) -> tuple[bool, list]:
+    """Check a rejection as reject_lines would and say what it would do: (whole fulfilment?, [StockEffect])."""
+    chosen = _check_rejection(fulfilment, quantities, reason_code, (note or "").strip())
+    full = all(chosen.get(line, 0) == _units_left(line) for line in fulfilment.lines)
+    return full, stock_effect_preview(fulfilment, chosen, reason_code)
+
+
 def apply_stock_effect(
     fulfilment: Fulfilment, chosen: dict, reason_code: str, reason: str, actor: Actor, context: str = "rejected"
 ) -> dict:
@@ -562,12 +630,9 @@ def apply_stock_effect(
                 location, product, actor=actor, reason=f"{context}: {reason}", reference=reference
             )
     elif reason_code == "damaged":
-        units: dict = {}
-        for line, quantity in chosen.items():
-            units[line.product] = units.get(line.product, 0) + quantity
-        for product, quantity in units.items():
+        for product, quantity in _units_by_product(chosen).items():
             level = stock.level_for_update(location, product)
-            movable = min(quantity, max(0, level.on_hand - level.reserved))
+            movable = _damaged_movable(quantity, level.on_hand, level.reserved)
             if movable:
                 stock.mark_damaged(
                     location, product, movable, actor=actor, reason=f"{context}: {reason}", reference=reference

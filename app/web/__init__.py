@@ -92,6 +92,7 @@ def register_web(app: Flask) -> None:
         method_label=lambda m: METHOD_LABELS.get(m, m),
         store_time=store_time,
         refusal_label=_refusal_label,
+        reason_label=queue.reason_label,
     )
 
     @app.context_processor

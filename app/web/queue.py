@@ -42,12 +42,36 @@ MANAGERS = ("manager", "admin")
 REVIEW_ACTIONS = ("release", "cancel")
 
 
-def _reason_choices():
-    return [SelectChoice(v, label) for v, label in REJECT_REASONS]
+REASON_LABELS = dict(REJECT_REASONS) | {"short pick": lazy_gettext("Short pick")}
+
+
+def reason_label(text: str | None) -> str:
+    """A stored reason ("out_of_stock", "out_of_stock: note", "short pick: damaged") in the reader's language:
+    each code part through the label table, the note kept as written."""
+    if not text:
+        return ""
+    code, separator, rest = text.partition(": ")
+    label = REASON_LABELS.get(code)
+    if label is None:
+        return text  # free text (a note, a cancel reason): as written
+    if not separator:
+        return str(label)
+    return gettext("%(reason)s: %(detail)s", reason=label, detail=reason_label(rest))
+
+
+def _reason_choices(codes=None):
+    """No reason preselected: the first option is empty and fails validation."""
+    choices = [SelectChoice("", lazy_gettext("Choose a reason"))]
+    return choices + [SelectChoice(v, label) for v, label in REJECT_REASONS if codes is None or v in codes]
+
+
+REASON_REQUIRED = lazy_gettext("Choose a reason.")
 
 
 class RejectForm(FlaskForm):
-    reason = SelectField(lazy_gettext("Reason"), choices=_reason_choices(), validators=[DataRequired()])
+    reason = SelectField(
+        lazy_gettext("Reason"), choices=_reason_choices(), validators=[DataRequired(message=REASON_REQUIRED)]
+    )
     note = StringField(lazy_gettext("Note (required for Other)"), validators=[Length(max=150)])
     # The version of the fulfilment the form was shown for: a resent or stale form is refused.
     version = HiddenField(validators=[InputRequired()])
@@ -56,8 +80,8 @@ class RejectForm(FlaskForm):
 class RejectAllForm(FlaskForm):
     reason = SelectField(
         lazy_gettext("Reason"),
-        choices=[SelectChoice(v, label) for v, label in REJECT_REASONS if v in {"too_busy", "other"}],
-        validators=[DataRequired()],
+        choices=_reason_choices({"too_busy", "other"}),
+        validators=[DataRequired(message=REASON_REQUIRED)],
     )
     note = StringField(lazy_gettext("Note (required for Other)"), validators=[Length(max=150)])
 
@@ -291,7 +315,15 @@ def _review_note(order) -> AuditEvent | None:
 
 
 def _detail(
-    store, fulfilment, form=None, status=200, trigger=None, review_form=None, quantities=None, line_errors=None
+    store,
+    fulfilment,
+    form=None,
+    status=200,
+    trigger=None,
+    review_form=None,
+    quantities=None,
+    line_errors=None,
+    confirmation=None,
 ):
     now = utcnow()
     state, seconds = urgency.urgency(fulfilment, now)
@@ -311,6 +343,7 @@ def _detail(
         lines=sorted(fulfilment.lines, key=lambda line: line.id),
         quantities=quantities or {},
         line_errors=line_errors or {},
+        confirmation=confirmation,
         rejectable=fulfilment.status in sourcing.REJECTABLE,
         held=fulfilment.order.needs_review and fulfilment.status in orders.OPEN,
         review_note=_review_note(fulfilment.order),
@@ -372,18 +405,88 @@ def _reject_message(result, reason_label: str) -> str:
     return message
 
 
+def _effect_sentences(store, effect) -> list[str]:
+    """What a rejection does to one product, in words (the confirmation step)."""
+    given = ngettext(
+        "%(num)d unit of %(sku)s given back.", "%(num)d units of %(sku)s given back.", effect.units, sku=effect.sku
+    )
+    if effect.effect == "out_of_stock":
+        if effect.held_for_others:
+            stock_text = ngettext(
+                "%(store)s will count 0 available of %(sku)s: %(before)s on hand now, %(num)d kept, held for "
+                "other orders.",
+                "%(store)s will count 0 available of %(sku)s: %(before)s on hand now, %(num)d kept, held for "
+                "other orders.",
+                effect.on_hand_after,
+                store=store.code,
+                sku=effect.sku,
+                before=effect.on_hand,
+            )
+        else:
+            stock_text = gettext(
+                "%(store)s will count 0 of %(sku)s (%(before)s on hand now).",
+                store=store.code,
+                sku=effect.sku,
+                before=effect.on_hand,
+            )
+    elif effect.effect == "damaged":
+        stock_text = ngettext(
+            "%(num)d unit of %(sku)s set aside as damaged at %(store)s.",
+            "%(num)d units of %(sku)s set aside as damaged at %(store)s.",
+            effect.damaged,
+            sku=effect.sku,
+            store=store.code,
+        )
+        if effect.damaged_missing:
+            stock_text += " " + ngettext(
+                "%(num)d unit is not on the shelf to set aside.",
+                "%(num)d units are not on the shelf to set aside.",
+                effect.damaged_missing,
+            )
+    else:
+        stock_text = gettext("Stock of %(sku)s at %(store)s unchanged.", sku=effect.sku, store=store.code)
+    return [given, stock_text]
+
+
+def _line_errors(error, form) -> dict:
+    line_errors = {}
+    for key, value in error.fields.items():
+        message, params = value if isinstance(value, tuple) else (value, {})
+        text = gettext(message, **params)
+        if key.startswith("lines."):
+            line_errors[int(key.split(".")[1])] = text
+        elif key == "lines":
+            line_errors["all"] = text
+        elif key in {"reason", "note"}:
+            getattr(form, key).errors = [text]
+    return line_errors
+
+
 @bp.post("/stores/<store_code>/fulfilments/<int:fulfilment_id>/reject")
 @store_route
 def reject(store, fulfilment_id):
-    """Reject all the units (scope=all) or those chosen per line (scope=some), with a reason."""
+    """Reject all the units (scope=all) or those chosen per line (scope=some), with a reason.
+
+    A first submit changes nothing: it answers with what the rejection will do (units given back, the stock
+    effect of the reason, in words); only the confirmation (confirm=1, same fields and version) rejects.
+    "Back" (back=1) shows the form again as it was filled in.
+    """
     fulfilment = _fulfilment(store, fulfilment_id)
     form = RejectForm()
     scope = request.form.get("scope", "all")
     if scope not in {"all", "some"}:
         scope = "all"
+    shown = {line.id: request.form.get(f"qty-{line.id}", "") for line in fulfilment.lines}
+    if request.form.get("back") == "1":
+        return _detail(store, fulfilment, form=form, quantities=shown)
     if not form.validate():
         return _detail(
-            store, fulfilment, form=form, status=422, trigger=toast(gettext("Some values are not valid."), "error")
+            store,
+            fulfilment,
+            form=form,
+            status=422,
+            trigger=toast(gettext("Some values are not valid."), "error"),
+            quantities=shown,
         )
     if fulfilment.status == S.REJECTED:  # a resend of the same rejection: already done
         return _detail(store, fulfilment, trigger=toast(gettext("Order rejected.")))
@@ -391,24 +494,29 @@ def reject(store, fulfilment_id):
         message = gettext("This order changed since you opened it (it may already be done). Check it and try again.")
         return _detail(store, fulfilment, status=409, trigger=toast(message, "error"))
     quantities = _quantities(fulfilment, scope)
+    confirmed = request.form.get("confirm") == "1"
+    reason = str(dict(REJECT_REASONS)[form.reason.data])
     try:
+        if not confirmed:
+            full, effects = sourcing.preview_rejection(fulfilment, quantities, form.reason.data, form.note.data or "")
+            confirmation = {
+                "full": full,
+                "reason": reason,
+                "note": (form.note.data or "").strip(),
+                "scope": scope,
+                "fields": [("reason", form.reason.data), ("note", form.note.data or ""), ("scope", scope)]
+                + [(f"qty-{line_id}", value) for line_id, value in sorted(shown.items())]
+                + [("version", form.version.data)],
+                "effects": [_effect_sentences(store, effect) for effect in effects],
+            }
+            return _detail(store, fulfilment, form=form, quantities=shown, confirmation=confirmation)
         with unit_of_work():
             result = sourcing.reject_lines(
                 fulfilment, quantities, form.reason.data, form.note.data or "", current_actor()
             )
     except InvalidInput as error:
         db.session.refresh(fulfilment)
-        line_errors = {}
-        for key, value in error.fields.items():
-            message, params = value if isinstance(value, tuple) else (value, {})
-            text = gettext(message, **params)
-            if key.startswith("lines."):
-                line_errors[int(key.split(".")[1])] = text
-            elif key == "lines":
-                line_errors["all"] = text
-            elif key in {"reason", "note"}:
-                getattr(form, key).errors = [text]
-        shown = {line.id: request.form.get(f"qty-{line.id}", "") for line in fulfilment.lines}
+        line_errors = _line_errors(error, form)
         return _detail(
             store,
             fulfilment,
@@ -423,7 +531,6 @@ def reject(store, fulfilment_id):
         return _detail(
             store, fulfilment, form=form, status=error.http_status, trigger=toast(domain_message(error), "error")
         )
-    reason = str(dict(REJECT_REASONS)[form.reason.data])
     return _detail(store, fulfilment, trigger=toast(_reject_message(result, reason)))
 
 

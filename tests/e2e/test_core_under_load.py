@@ -296,7 +296,7 @@ def test_a_store_rejection_racing_an_api_cancel_never_answers_500_and_leaves_not
         pairs.append((body["id"], body["fulfilments"][0]["id"]))
 
     def reject(fulfilment_id):
-        form = {"csrf_token": csrf, "scope": "all", "reason": "too_busy", "note": "", "version": "1"}
+        form = {"csrf_token": csrf, "scope": "all", "reason": "too_busy", "note": "", "version": "1", "confirm": "1"}
         url = f"{threaded_server}/stores/{STORE}/fulfilments/{fulfilment_id}/reject"
         try:
             with opener.open(url, data=urllib.parse.urlencode(form).encode(), timeout=120) as response:

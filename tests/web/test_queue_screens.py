@@ -125,9 +125,11 @@ def test_held_orders_show_as_held_in_the_queue(client, floor):
 # --- rejecting ---
 
 
-def _reject(client, floor, token, data, **kwargs):
+def _reject(client, floor, token, data, confirm=True, **kwargs):
+    """Post the reject form; confirm=True: the confirmation step's post (confirm=1), which rejects."""
     url = f"/stores/HERE/fulfilments/{floor['f'].id}/reject"
-    return client.post(url, data={"csrf_token": token, "version": floor["f"].version, **data}, headers=HX, **kwargs)
+    data = {"csrf_token": token, "version": floor["f"].version, **data, **({"confirm": "1"} if confirm else {})}
+    return client.post(url, data=data, headers=HX, **kwargs)
 
 
 def test_rejecting_some_lines_through_the_form_reroutes_them_and_keeps_the_rest(client, floor):
@@ -159,7 +161,7 @@ def test_a_repeated_rejection_does_not_reject_twice(client, floor):
     assert first.status_code == 200
     again = client.post(
         f"/stores/HERE/fulfilments/{floor['f'].id}/reject",
-        data={"csrf_token": token, "version": version, **data},
+        data={"csrf_token": token, "version": version, "confirm": "1", **data},
         headers=HX,
     )
     assert again.status_code == 409
@@ -189,11 +191,12 @@ def test_a_repeated_rejection_does_not_reject_twice(client, floor):
         ({"reason": "nope", "scope": "all"}, "Not a valid choice."),
     ],
 )
-def test_an_invalid_rejection_is_422_with_a_clear_message_and_changes_nothing(client, floor, data, message):
+@pytest.mark.parametrize("confirm", [False, True])
+def test_an_invalid_rejection_is_422_with_a_clear_message_and_changes_nothing(client, floor, data, message, confirm):
     token = _sign_in(client, floor["associate"])
     line_a, _ = _lines(floor["f"])
     data = {k.replace("qty-A", f"qty-{line_a.id}"): v for k, v in data.items()}
-    response = _reject(client, floor, token, data)
+    response = _reject(client, floor, token, data, confirm=confirm)
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert message in body
@@ -208,7 +211,8 @@ def test_an_invalid_rejection_is_422_with_a_clear_message_and_changes_nothing(cl
 def test_a_rejection_without_the_version_it_was_shown_is_refused(client, floor):
     token = _sign_in(client, floor["associate"])
     url = f"/stores/HERE/fulfilments/{floor['f'].id}/reject"
-    response = client.post(url, data={"csrf_token": token, "reason": "too_busy", "scope": "all"}, headers=HX)
+    data = {"csrf_token": token, "reason": "too_busy", "scope": "all", "confirm": "1"}
+    response = client.post(url, data=data, headers=HX)
     assert response.status_code == 422
     db.session.expire_all()
     assert floor["f"].status == "created"
@@ -383,9 +387,9 @@ def _closed_history(store, count):
 
 
 def _tabs(client):
-    from tests.api.test_orders_api import _statements
+    from tests.factories import sql_statements
 
-    with _statements() as seen:
+    with sql_statements() as seen:
         body = client.get("/stores/HERE/queue", headers={"HX-Request": "true", "HX-Target": "queue-live"}).get_data(
             as_text=True
         )

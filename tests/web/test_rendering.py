@@ -63,6 +63,7 @@ def test_rejecting_with_a_reason_releases_the_stock(client):
     store, _, fulfilment, token = _signed_in(client)
     url = f"/stores/{store.code}/fulfilments/{fulfilment.id}/reject"
     data = {"reason": "damaged", "note": "box crushed", "version": fulfilment.version, "csrf_token": token}
+    data["confirm"] = "1"
     response = client.post(url, data=data)
     assert response.status_code == 200
     db.session.expire_all()

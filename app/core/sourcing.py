@@ -550,6 +550,11 @@ def _check_rejection(fulfilment: Fulfilment, quantities: dict, reason_code: str,
     return chosen
 
 
+def _gives_back_everything(fulfilment: Fulfilment, chosen: dict) -> bool:
+    """Whether {line: units} is every unit the fulfilment has left: the whole fulfilment is then rejected."""
+    return all(chosen.get(line, 0) == _units_left(line) for line in fulfilment.lines)
+
+
 def _damaged_movable(quantity: int, on_hand: int, reserved: int) -> int:
     """Damaged units that can be set aside: as many as given back, at most those on hand and unreserved."""
     return min(quantity, max(0, on_hand - reserved))
@@ -600,7 +605,7 @@ def stock_effect_preview(fulfilment: Fulfilment, chosen: dict, reason_code: str)
         others = max(0, reserved - quantity)  # the chosen units' reservation is released before the effect
         after, damaged, missing, effect = on_hand, 0, 0, "none"
         if reason_code == "out_of_stock":
-            effect, after = "out_of_stock", others  # report_out_of_stock: on hand = what is still reserved
+            effect, after = "out_of_stock", stock.on_hand_when_out_of_stock(others)
         elif reason_code == "damaged":
             effect = "damaged"
             damaged = _damaged_movable(quantity, on_hand, others)
@@ -614,7 +619,7 @@ def stock_effect_preview(fulfilment: Fulfilment, chosen: dict, reason_code: str)
 def preview_rejection(fulfilment: Fulfilment, quantities: dict, reason_code: str, note: str) -> tuple[bool, list]:
     """Check a rejection as reject_lines would and say what it would do: (whole fulfilment?, [StockEffect])."""
     chosen = _check_rejection(fulfilment, quantities, reason_code, (note or "").strip())
-    full = all(chosen.get(line, 0) == _units_left(line) for line in fulfilment.lines)
+    full = _gives_back_everything(fulfilment, chosen)
     return full, stock_effect_preview(fulfilment, chosen, reason_code)
 
 
@@ -656,7 +661,7 @@ def reject_lines(fulfilment: Fulfilment, quantities: dict, reason_code: str, not
     reason = f"{reason_code}: {note}" if note else reason_code
     order = fulfilment.order
     units = sum(chosen.values())
-    full = all(chosen.get(line, 0) == _units_left(line) for line in fulfilment.lines)
+    full = _gives_back_everything(fulfilment, chosen)
     if full:
         decision = reject_and_reroute(fulfilment, reason=reason, actor=actor)
         missing = apply_stock_effect(fulfilment, chosen, reason_code, reason, actor)

@@ -211,10 +211,16 @@ def mark_damaged(location, product, quantity: int, *, actor: Actor, reason: str 
     )
 
 
+def on_hand_when_out_of_stock(reserved: int) -> int:
+    """What a location counts on hand once reported out of stock: the units held for orders, nothing more."""
+    return reserved
+
+
 def report_out_of_stock(location, product, *, actor: Actor, reason: str = "reported out of stock", reference=""):
     """An associate found none on the shelf: nothing more is available here (units held for other orders stay)."""
     level = level_for_update(location, product)
-    if level.on_hand == level.reserved:
+    counted = on_hand_when_out_of_stock(level.reserved)
+    if level.on_hand == counted:
         return None
     return _apply(
         level,
@@ -222,7 +228,7 @@ def report_out_of_stock(location, product, *, actor: Actor, reason: str = "repor
         product,
         MovementKind.COUNT,
         actor,
-        on_hand=level.reserved - level.on_hand,
+        on_hand=counted - level.on_hand,
         reason=reason,
         reference=reference,
     )

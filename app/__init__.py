@@ -8,9 +8,8 @@ from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
 from app.config import check_production, load_config
+from app.core.models.base import MAX_ID
 from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, talisman
-
-MAX_DATABASE_ID = 2**31 - 1  # INTEGER primary keys on PostgreSQL
 
 CSP = {
     "default-src": "'self'",
@@ -62,10 +61,10 @@ def _sqlite_begin(connection):
 
 
 class DatabaseId(IntegerConverter):
-    """An <int:...> URL part that fits the database's integer ids (up to 2**31 - 1)."""
+    """An <int:...> URL part that fits the database's integer ids (up to MAX_ID)."""
 
     def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_DATABASE_ID)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
 
 

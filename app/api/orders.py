@@ -1,7 +1,5 @@
 """Orders through the API: capture (idempotent on channel + external_ref) and read."""
 
-from decimal import Decimal
-
 from flask import jsonify
 from flask.views import MethodView
 from sqlalchemy import and_, or_, select
@@ -17,7 +15,7 @@ from app.api.schemas import (
     OrderQuerySchema,
     TimelineEventSchema,
 )
-from app.core import orders, sourcing
+from app.core import capture, orders
 from app.core.errors import NotFound
 from app.core.models import (
     AuditEvent,
@@ -29,40 +27,6 @@ from app.core.uow import unit_of_work
 from app.extensions import db
 
 blp = api_blueprint("api_orders", "/api/v1/orders", "Order capture and status")
-
-
-def _decimal(value: str | None) -> Decimal | None:
-    return Decimal(value) if value else None
-
-
-def _draft(body: dict) -> orders.OrderDraft:
-    delivery, customer, payment = body["delivery"], body["customer"], body.get("payment") or {}
-    return orders.OrderDraft(
-        channel=body["channel"],
-        external_ref=body["external_ref"],
-        customer_name=customer["name"],
-        customer_email=customer.get("email", ""),
-        customer_phone=customer.get("phone", ""),
-        customer_language=customer.get("language", "en"),
-        delivery_method=delivery["method"],
-        ship_to=dict(delivery.get("address") or {}),
-        pickup_location_code=delivery.get("pickup_location"),
-        lines=[
-            orders.LineDraft(
-                code=line.get("sku") or line["gtin"],
-                quantity=line["quantity"],
-                unit_price=_decimal(line.get("unit_price")),
-            )
-            for line in body["lines"]
-        ],
-        promised_by=body.get("promised_by"),
-        payment_reference=payment.get("reference", ""),
-        payment_amount=_decimal(payment.get("amount")),
-        currency=payment.get("currency", "EUR"),
-        needs_review=body.get("review", False),
-        gift_wrap=bool((body.get("gift") or {}).get("wrap")),
-        gift_message=(body.get("gift") or {}).get("message", "").strip(),
-    )
 
 
 @blp.route("")
@@ -119,9 +83,7 @@ class Orders(MethodView):
     def post(self, body):
         """Capture an order; the same channel and external_ref again returns the first one."""
         with unit_of_work(keep_loaded=True):  # the answer shows what was just written: no reload after commit
-            order, created = orders.create_order(_draft(body), actor=api_actor())
-            if created:
-                sourcing.source_order(order, actor=api_actor())
+            order, created = capture.capture_order(body, actor=api_actor())
         return order, 201 if created else 200
 
 

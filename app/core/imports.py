@@ -18,12 +18,11 @@ from pathlib import Path
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from app.api.orders import _draft
-from app.api.schemas import CURRENCIES, MAX_ID, MovementInSchema, OrderInSchema
-from app.core import orders, sourcing, stock
+from app.core import capture, stock
 from app.core.actor import Actor
 from app.core.errors import DomainError, OrderConflict
 from app.core.models import Location, Product, StockLevel
+from app.core.payloads import CURRENCIES, MAX_ID, MovementInSchema, OrderInSchema
 from app.core.uow import unit_of_work
 from app.extensions import db
 
@@ -255,7 +254,7 @@ def _load_order(record: Record, body) -> None:
         for path, message in _flatten(error.messages).items():
             record.refuse(path, message)
         return
-    record.value = _draft(data)
+    record.value = capture.draft_from_payload(data)
     record.label = f"order {data['channel']}/{data['external_ref']}"
 
 
@@ -429,9 +428,7 @@ def import_orders(
             if not record.reasons:
                 try:
                     with db.session.begin_nested():  # an order with all of its lines, or nothing of it
-                        order, created = orders.create_order(record.value, actor=actor)
-                        if created:
-                            sourcing.source_order(order, actor=actor)
+                        _, created = capture.capture_order(record.value, actor=actor)
                 except DomainError as error:
                     _domain_reasons(record, error, "external_ref" if isinstance(error, OrderConflict) else "")
                 else:

@@ -14,11 +14,11 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from app import MAX_DATABASE_ID
 from app.core import commands, picking
 from app.core.errors import DomainError
 from app.core.models import Fulfilment, FulfilmentLine, Order, PickList, ShelfLocation
 from app.core.models import FulfilmentStatus as S
+from app.core.models.base import MAX_ID
 from app.core.uow import unit_of_work
 from app.extensions import db, htmx
 from app.web.helpers import current_actor, domain_message, render, store_route, toast
@@ -177,7 +177,7 @@ def choose(store):
 @bp.post("/stores/<store_code>/picks")
 @store_route
 def start(store):
-    ids = [int(v) for v in request.form.getlist("fulfilment") if v.isdigit() and int(v) <= MAX_DATABASE_ID]
+    ids = [int(v) for v in request.form.getlist("fulfilment") if v.isdigit() and int(v) <= MAX_ID]
     fulfilments = db.session.scalars(
         select(Fulfilment).where(Fulfilment.id.in_(ids), Fulfilment.location_id == store.id)
     ).all()

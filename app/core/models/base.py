@@ -6,6 +6,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+MAX_ID = 2**31 - 1  # INTEGER primary keys: a larger id is not found, never a database error
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -1,0 +1,51 @@
+"""Capture an order: from what a web shop, a POS or a file sends to a sourced order, one path for the API and imports."""
+
+from decimal import Decimal
+
+from app.core import orders, sourcing
+from app.core.actor import Actor
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return Decimal(value) if value else None
+
+
+def draft_from_payload(body: dict) -> orders.OrderDraft:
+    """The order a checked payload describes (see payloads.OrderInSchema): what the API and the imports receive."""
+    delivery, customer, payment = body["delivery"], body["customer"], body.get("payment") or {}
+    gift = body.get("gift") or {}
+    return orders.OrderDraft(
+        channel=body["channel"],
+        external_ref=body["external_ref"],
+        customer_name=customer["name"],
+        customer_email=customer.get("email", ""),
+        customer_phone=customer.get("phone", ""),
+        customer_language=customer.get("language", "en"),
+        delivery_method=delivery["method"],
+        ship_to=dict(delivery.get("address") or {}),
+        pickup_location_code=delivery.get("pickup_location"),
+        lines=[
+            orders.LineDraft(
+                code=line.get("sku") or line["gtin"],
+                quantity=line["quantity"],
+                unit_price=_decimal(line.get("unit_price")),
+            )
+            for line in body["lines"]
+        ],
+        promised_by=body.get("promised_by"),
+        payment_reference=payment.get("reference", ""),
+        payment_amount=_decimal(payment.get("amount")),
+        currency=payment.get("currency", "EUR"),
+        needs_review=body.get("review", False),
+        gift_wrap=bool(gift.get("wrap")),
+        gift_message=gift.get("message", "").strip(),
+    )
+
+
+def capture_order(order: dict | orders.OrderDraft, *, actor: Actor) -> tuple[orders.Order, bool]:
+    """Take an order in and source it; the same channel and reference again returns the first (created=False)."""
+    draft = order if isinstance(order, orders.OrderDraft) else draft_from_payload(order)
+    captured, created = orders.create_order(draft, actor=actor)
+    if created:
+        sourcing.source_order(captured, actor=actor)
+    return captured, created

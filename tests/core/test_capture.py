@@ -82,9 +82,7 @@ def test_the_core_never_imports_the_web_or_the_api():
     files = sorted(CORE.rglob("*.py"))
     assert len(files) > 20
     offending = {
-        str(path.relative_to(CORE)): sorted(
-            n for n in _imports(path) if n.startswith(("app.api", "app.web"))
-        )
+        str(path.relative_to(CORE)): sorted(n for n in _imports(path) if n.startswith(("app.api", "app.web")))
         for path in files
     }
     assert {path: names for path, names in offending.items() if names} == {}

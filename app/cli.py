@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from app.core.actor import Actor
-from app.core.errors import DomainError
+from app.core.errors import DomainError, untranslated
 from app.core.uow import unit_of_work
 
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -18,6 +18,12 @@ api_client_cli = AppGroup("api-client", help="Systems that call the JSON API.")
 orders_cli = AppGroup("orders", help="Orders.")
 stock_cli = AppGroup("stock", help="Stock.")
 IMPORT_ACTOR = "cli-import"
+
+
+def _refused(error: DomainError) -> click.ClickException:
+    """A refused core operation as the CLI says it: the reason, then each field's."""
+    details = "; ".join(f"{path}: {text}" for path, text in error.field_messages(untranslated).items())
+    return click.ClickException(f"{error} {details}".strip())
 
 
 @api_client_cli.command("create")
@@ -31,7 +37,7 @@ def api_client_create(name, scopes):
         with unit_of_work():
             client, token = create_api_client(name, scopes.split(","), actor=Actor.system("cli"))
     except DomainError as error:
-        raise click.ClickException(f"{error} {error.fields}") from error
+        raise _refused(error) from error
     click.echo(f"API client {client.name} created with scopes {client.scopes}.")
     click.echo("Token (shown once, store it now):")
     click.echo(token)
@@ -84,7 +90,7 @@ def users_create(email, name, role, stores, password):
                 email=email, name=name, password=password, role=role, stores=locations, actor=Actor.system("cli")
             )
     except DomainError as error:
-        raise click.ClickException(f"{error} {error.fields}") from error
+        raise _refused(error) from error
     click.echo(f"Created {role} {email}")
 
 
@@ -216,7 +222,7 @@ def webhooks_add(url, secret, events):
         with unit_of_work():
             subscription = jobs.subscribe(url, secret, events, actor=Actor.system("cli"))
     except DomainError as error:
-        raise click.ClickException(f"{error} {error.fields}") from error
+        raise _refused(error) from error
     click.echo(f"Subscription {subscription.id} -> {subscription.url} ({subscription.event_types})")
 
 

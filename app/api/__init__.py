@@ -90,16 +90,8 @@ def handle_http_error(error: HTTPException):
     return response
 
 
-def _translate(text):
-    """A field message is a msgid, or (msgid, params) when it carries values."""
-    if isinstance(text, tuple):
-        return gettext(text[0], **text[1])
-    return gettext(text) if isinstance(text, str) else text
-
-
 def handle_domain_error(error: DomainError):
-    fields = {path: _translate(text) for path, text in error.fields.items()}
-    return error_body(error.http_status, gettext(error.message, **error.params), fields, error.code)
+    return error_body(error.http_status, error.sentence(gettext), error.field_messages(gettext), error.code)
 
 
 def require_scope(scope: str):

@@ -37,15 +37,15 @@ def create_api_client(name: str, scopes, *, actor: Actor) -> tuple[ApiClient, st
     name = (name or "").strip()
     scopes = {s.strip() for s in scopes if s.strip()}
     if not name:
-        raise InvalidInput(N_("A name is required."), fields={"name": "required"})
+        raise InvalidInput(N_("A name is required."), field="name")
     if not scopes or scopes - SCOPES:
         raise InvalidInput(
             N_("Unknown scope: %(scopes)s"),
-            fields={"scopes": "invalid"},
+            field="scopes",
             scopes=", ".join(sorted(scopes - SCOPES)) or "-",
         )
     if db.session.scalar(select(ApiClient).where(ApiClient.name == name)):
-        raise InvalidInput(N_("This name is already used."), fields={"name": "taken"})
+        raise InvalidInput(N_("This name is already used."), field="name")
     token = "cpt_" + secrets.token_urlsafe(32)
     client = ApiClient(
         name=name, token_prefix=token[:PREFIX_LENGTH], token_hash=_hash(token), scopes=",".join(sorted(scopes))

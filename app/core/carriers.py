@@ -235,7 +235,7 @@ def choose_service(fulfilment: Fulfilment, weight_grams: int, now: datetime | No
     now = now or utcnow()
     fitting = [s for s in active_services() if takes(s, weight_grams)]
     if not fitting:
-        raise NoService(fields={"weight_grams": "too_heavy"}, weight=weight_grams)
+        raise NoService(field="weight_grams", weight=weight_grams)
     promised = fulfilment.order.promised_by
     if promised is None:
         return fitting[0]

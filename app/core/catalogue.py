@@ -14,9 +14,7 @@ def validate_gtin(code: str) -> str:
     """Return the GTIN (EAN-8, UPC-A or EAN-13) if its GS1 check digit is right, else raise."""
     code = (code or "").strip()
     if len(code) not in GTIN_LENGTHS or not code.isdigit() or not ean.is_valid(code):
-        raise InvalidInput(
-            N_("%(code)s is not a valid EAN-13, UPC-A or EAN-8 code."), fields={"gtin": "invalid"}, code=code
-        )
+        raise InvalidInput(N_("%(code)s is not a valid EAN-13, UPC-A or EAN-8 code."), field="gtin", code=code)
     return code
 
 
@@ -26,13 +24,11 @@ def create_product(
     """Add a product to the catalogue, checking its GTIN and that its codes are unused."""
     sku = (sku or "").strip()
     if not sku or not (name or "").strip():
-        raise InvalidInput(N_("SKU and name are required."), fields={"sku": "required", "name": "required"})
+        raise InvalidInput(N_("SKU and name are required."), fields={"sku": N_("Required."), "name": N_("Required.")})
     gtin = validate_gtin(gtin) if gtin else None
     for code in [sku, gtin, *barcodes]:
         if code and find_product(code) is not None:
-            raise InvalidInput(
-                N_("The code %(code)s is already used by another product."), fields={"sku": "taken"}, code=code
-            )
+            raise InvalidInput(N_("The code %(code)s is already used by another product."), field="sku", code=code)
     product = Product(sku=sku, gtin=gtin, name=name.strip(), category=category, **details)
     product.barcodes = [ProductBarcode(code=c) for c in barcodes]
     db.session.add(product)

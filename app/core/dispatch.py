@@ -184,7 +184,7 @@ def hand_over(
     if replay is not None:
         return replay
     if not code:
-        raise HandOverRefused(N_("Scan or type a code."), fields={"code": "required"})
+        raise HandOverRefused(N_("Scan or type a code."), field="code")
     now = now or utcnow()
     parcels, manifest = _parcels_for(location, code)
     fresh = [p for p in parcels if p.handed_over_at is None and p.label is not None]

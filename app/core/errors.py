@@ -13,11 +13,32 @@ class DomainError(Exception):
     http_status = 422
     message = N_("The request was refused.")
 
-    def __init__(self, message: str | None = None, fields: dict | None = None, **params):
+    def __init__(self, message: str | None = None, fields: dict | None = None, *, field: str = "", **params):
+        """fields maps a field's path to its msgid, or (msgid, params); field="x" gives x the error's own message."""
         self.message = message or self.message
         self.params = params
-        self.fields = fields or {}
+        self.fields = dict(fields or {})
+        if field:
+            self.fields[field] = (self.message, params)
         super().__init__(self.message % params if params else self.message)
+
+    def sentence(self, translate) -> str:
+        """The error in the reader's words, with translate = the edge's gettext."""
+        return translate(self.message, **self.params)
+
+    def field_messages(self, translate) -> dict[str, str]:
+        """Each refused field's message in the reader's words: {path: text}."""
+        return {path: _say(translate, text) for path, text in self.fields.items()}
+
+
+def untranslated(message: str, **params) -> str:
+    """The English msgid with its values: for logs, the CLI and file-import summaries."""
+    return message % params if params else message
+
+
+def _say(translate, text) -> str:
+    message, params = text if isinstance(text, tuple) else (text, {})
+    return translate(message, **params)
 
 
 class InvalidInput(DomainError):

@@ -54,8 +54,8 @@ Week = tuple[tuple[tuple[int, int], ...], ...]
 # -- validation ---------------------------------------------------------------------------------------------------
 
 
-def _field(day: str) -> dict[str, str]:
-    return {f"opening_hours.{day}": "invalid"}
+def _field(day: str) -> str:
+    return f"opening_hours.{day}"
 
 
 def _parse_time(value: object, day: str, *, closing: bool) -> int:
@@ -67,7 +67,7 @@ def _parse_time(value: object, day: str, *, closing: bool) -> int:
             return hour * 60 + minute
     raise InvalidInput(
         N_("%(day)s: %(value)s is not a time between 00:00 and 24:00 (HH:MM)."),
-        fields=_field(day),
+        field=_field(day),
         day=day,
         value=str(value),
     )
@@ -80,19 +80,19 @@ def _format_time(minutes: int) -> str:
 def _parse_day(day: str, intervals: object) -> tuple[tuple[int, int], ...]:
     """Check one day's intervals and return them as sorted ``(open, close)`` minutes."""
     if not isinstance(intervals, list | tuple):
-        raise InvalidInput(N_("%(day)s: the opening hours must be a list of intervals."), fields=_field(day), day=day)
+        raise InvalidInput(N_("%(day)s: the opening hours must be a list of intervals."), field=_field(day), day=day)
     parsed: list[tuple[int, int]] = []
     for interval in intervals:
         if not isinstance(interval, list | tuple) or len(interval) != 2:
             raise InvalidInput(
-                N_("%(day)s: each interval must be an opening and a closing time."), fields=_field(day), day=day
+                N_("%(day)s: each interval must be an opening and a closing time."), field=_field(day), day=day
             )
         opens = _parse_time(interval[0], day, closing=False)
         closes = _parse_time(interval[1], day, closing=True)
         if opens >= closes:
             raise InvalidInput(
                 N_("%(day)s: %(opens)s must be before %(closes)s."),
-                fields=_field(day),
+                field=_field(day),
                 day=day,
                 opens=_format_time(opens),
                 closes=_format_time(closes),
@@ -103,7 +103,7 @@ def _parse_day(day: str, intervals: object) -> tuple[tuple[int, int], ...]:
         if opens < previous_close:
             raise InvalidInput(
                 N_("%(day)s: the interval %(opens)s-%(closes)s overlaps another one."),
-                fields=_field(day),
+                field=_field(day),
                 day=day,
                 opens=_format_time(opens),
                 closes=_format_time(closes),
@@ -114,12 +114,12 @@ def _parse_day(day: str, intervals: object) -> tuple[tuple[int, int], ...]:
 def _parse_week(raw: object) -> Week:
     """Check the structure of opening hours; an all-closed week is allowed here."""
     if not isinstance(raw, dict):
-        raise InvalidInput(N_("Opening hours must map weekdays to intervals."), fields={"opening_hours": "invalid"})
+        raise InvalidInput(N_("Opening hours must map weekdays to intervals."), field="opening_hours")
     for key in raw:
         if key not in DAYS:
             raise InvalidInput(
                 N_("Unknown day %(day)s: use mon, tue, wed, thu, fri, sat or sun."),
-                fields={"opening_hours": "invalid"},
+                field="opening_hours",
                 day=str(key),
             )
     return tuple(_parse_day(day, raw.get(day, [])) for day in DAYS)
@@ -138,11 +138,11 @@ def validate_hours(raw: object) -> dict[str, list[list[str]]]:
     The copy has all seven days in order (missing days become ``[]``), times as zero-padded ``"HH:MM"`` and each
     day's intervals sorted. Refused: unknown day keys, values that are not lists of ``[open, close]`` pairs, times that
     are not ``HH:MM`` between 00:00 and 24:00, an opening not before its closing, overlapping intervals and a week
-    with no opening at all. Errors carry ``fields={"opening_hours.<day>": "invalid"}`` for the offending day.
+    with no opening at all. Errors name the field ``opening_hours`` with the reason.
     """
     week = _parse_week(raw)
     if not any(week):
-        raise InvalidInput(N_("The store must be open at least once a week."), fields={"opening_hours": "required"})
+        raise InvalidInput(N_("The store must be open at least once a week."), field="opening_hours")
     return _to_dict(week)
 
 
@@ -175,11 +175,11 @@ def parse_hours_text(text: str) -> dict[str, list[list[str]]]:
         if day not in DAYS:
             raise InvalidInput(
                 N_("Unknown day %(day)s: use mon, tue, wed, thu, fri, sat or sun."),
-                fields={"opening_hours": "invalid"},
+                field="opening_hours",
                 day=key,
             )
         if day in raw:
-            raise InvalidInput(N_("%(day)s appears more than once."), fields=_field(day), day=day)
+            raise InvalidInput(N_("%(day)s appears more than once."), field=_field(day), day=day)
         intervals: list[list[str]] = []
         if rest.lower() not in ("", "closed"):
             for part in rest.split(","):
@@ -187,7 +187,7 @@ def parse_hours_text(text: str) -> dict[str, list[list[str]]]:
                 if not match:
                     raise InvalidInput(
                         N_("%(day)s: write intervals as 09:00-12:30, separated by commas, or closed."),
-                        fields=_field(day),
+                        field=_field(day),
                         day=day,
                     )
                 intervals.append([match[1], match[2]])

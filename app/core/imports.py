@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from app.core import capture, stock
 from app.core.actor import Actor
-from app.core.errors import DomainError, OrderConflict
+from app.core.errors import DomainError, OrderConflict, untranslated
 from app.core.models import Location, Product, StockLevel
 from app.core.payloads import CURRENCIES, MAX_ID, MovementInSchema, OrderInSchema
 from app.core.uow import unit_of_work
@@ -237,10 +237,8 @@ def _domain_reasons(record: Record, error: DomainError, default_field: str = "")
         row, name = record.locate(default_field) if default_field else (record.rows[0], "")
         record.reasons.append(Reason(row, name, str(error)))
         return
-    for path, text in error.fields.items():
-        if isinstance(text, tuple):  # (msgid, params), as apply_movements reports it
-            text = text[0] % text[1] if text[1] else text[0]
-        record.refuse(path, str(text))
+    for path, text in error.field_messages(untranslated).items():
+        record.refuse(path, text)
 
 
 def _load_order(record: Record, body) -> None:

@@ -215,14 +215,14 @@ def assign_fulfilment(
     """
     now = now or utcnow()
     if not quantities or any(not isinstance(q, int) or q <= 0 for q in quantities.values()):
-        raise InvalidInput(N_("A fulfilment needs at least one unit."), fields={"lines": "empty"})
+        raise InvalidInput(N_("A fulfilment needs at least one unit."), field="lines")
     if not location.active:
-        raise InvalidInput(N_("This location is closed."), fields={"location": "inactive"})
+        raise InvalidInput(N_("This location is closed."), field="location")
     for order_line, quantity in quantities.items():
         if order_line.order_id != order.id:
-            raise InvalidInput(N_("This line belongs to another order."), fields={"lines": "foreign"})
+            raise InvalidInput(N_("This line belongs to another order."), field="lines")
         if quantity > order_line.quantity - assigned_quantity(order_line):
-            raise InvalidInput(N_("More units than the order still needs."), fields={"lines": "too_many"})
+            raise InvalidInput(N_("More units than the order still needs."), field="lines")
     accept_by, ready_by = deadlines(location, now)
     fulfilment = Fulfilment(
         order=order,
@@ -335,7 +335,7 @@ def accept_fulfilment(fulfilment: Fulfilment, *, actor: Actor) -> Fulfilment:
 def reject_fulfilment(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> Fulfilment:
     """Refuse the work with a reason; its reservations are released."""
     if not reason.strip():
-        raise InvalidInput(N_("A reason is required."), fields={"reason": "required"})
+        raise InvalidInput(N_("A reason is required."), field="reason")
     return transition(fulfilment, S.REJECTED, actor=actor, reason=reason)
 
 
@@ -401,7 +401,7 @@ def release_review(order: Order, note: str, actor: Actor) -> Order:
     """A manager lets a held order go on, with a note; releasing an order no longer held changes nothing."""
     note = (note or "").strip()
     if not note:
-        raise InvalidInput(N_("A note is required."), fields={"note": "required"})
+        raise InvalidInput(N_("A note is required."), field="note")
     if not order.needs_review:
         return order
     order.needs_review = False

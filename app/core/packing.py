@@ -194,7 +194,7 @@ def _require_packing(fulfilment: Fulfilment) -> None:
 
 def _own_parcel(fulfilment: Fulfilment, parcel: Parcel) -> None:
     if parcel.fulfilment_id != fulfilment.id:
-        raise InvalidInput(N_("This parcel belongs to another order."), fields={"parcel": "foreign"})
+        raise InvalidInput(N_("This parcel belongs to another order."), field="parcel")
 
 
 def start_packing(fulfilment: Fulfilment, *, actor: Actor) -> list[Parcel]:
@@ -294,16 +294,16 @@ def move_items(
     if source is not None:
         _own_parcel(fulfilment, source)
         if source.id == parcel.id:
-            raise InvalidInput(N_("Choose another parcel to move to."), fields={"to": "same"})
+            raise InvalidInput(N_("Choose another parcel to move to."), field="to")
     if not quantities:
-        raise InvalidInput(N_("Choose what to move."), fields={"quantity": "empty"})
+        raise InvalidInput(N_("Choose what to move."), field="quantity")
     if parcel.label is not None or (source is not None and source.label is not None):
         raise PackRefused(N_("This parcel is labelled; void its label first."))
     for line, quantity in quantities.items():
         if line.fulfilment_id != fulfilment.id:
-            raise InvalidInput(N_("This item belongs to another order."), fields={"line": "foreign"})
+            raise InvalidInput(N_("This item belongs to another order."), field="line")
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-            raise InvalidInput(N_("Must be a whole number above zero."), fields={"quantity": "invalid"})
+            raise InvalidInput(N_("Must be a whole number above zero."), field="quantity")
         donors = [source] if source is not None else [p for p in fulfilment.parcels if p.id != parcel.id]
         if expected is not None and source is not None:
             held = _item(source, line).quantity if _item(source, line) else 0
@@ -313,7 +313,7 @@ def move_items(
         if quantity > available:
             raise InvalidInput(
                 N_("Only %(n)s of %(name)s can be moved."),
-                fields={"quantity": "too_many"},
+                field="quantity",
                 n=available,
                 name=line.product.name,
             )
@@ -400,7 +400,7 @@ def gift_done(fulfilment: Fulfilment, *, actor: Actor) -> Fulfilment:
 def _check_client_id(client_id: str) -> str:
     client_id = (client_id or "").strip()
     if not 8 <= len(client_id) <= 64 or set(client_id) - CLIENT_ID_CHARS:
-        raise InvalidInput(N_("This scan has no valid scan id; scan again."), fields={"scan_id": "invalid"})
+        raise InvalidInput(N_("This scan has no valid scan id; scan again."), field="scan_id")
     return client_id
 
 
@@ -411,7 +411,7 @@ def replay_scan(client_id: str, purpose: str, location_id: int, reference: str) 
         return None
     d = earlier.details or {}
     if earlier.purpose != purpose or earlier.location_id != location_id or d.get("reference") != reference:
-        raise InvalidInput(N_("This scan id was already used for other work; scan again."), fields={"scan_id": "used"})
+        raise InvalidInput(N_("This scan id was already used for other work; scan again."), field="scan_id")
     return Outcome(
         ok=d.get("ok", False),
         outcome=earlier.outcome,
@@ -452,7 +452,7 @@ def record_scan(
             db.session.add(row)
             db.session.flush()
     except IntegrityError:
-        raise PackRefused(N_("This scan was already received; scan again."), fields={"scan_id": "used"}) from None
+        raise PackRefused(N_("This scan was already received; scan again."), field="scan_id") from None
     return result
 
 
@@ -510,7 +510,7 @@ def pack_scan(
         return replay
     code = (code or "").strip()
     if not code:
-        raise InvalidInput(N_("Scan or type a code."), fields={"code": "required"})
+        raise InvalidInput(N_("Scan or type a code."), field="code")
 
     def keep(result: Outcome, quantity: int = 0, line: FulfilmentLine | None = None) -> Outcome:
         return record_scan(
@@ -746,7 +746,7 @@ def relabel(parcel: Parcel, service: CarrierService | None = None, *, actor: Act
             return current
         raise PackRefused(N_("Parcel %(n)s has a label in force; void it first."), n=parcel.number)
     if not carriers.takes(service, parcel.weight_grams):
-        raise InvalidInput(N_("This service does not take a parcel this heavy."), fields={"service": "too_heavy"})
+        raise InvalidInput(N_("This service does not take a parcel this heavy."), field="service")
     before = parcel.service_id
     parcel.service = service
     label = _issue_label(parcel, service, actor)

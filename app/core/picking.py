@@ -172,7 +172,7 @@ def _skipped_products(pick_list: PickList) -> set[int]:
 def _check_client_id(client_id: str) -> str:
     client_id = (client_id or "").strip()
     if not 8 <= len(client_id) <= 64 or set(client_id) - CLIENT_ID_CHARS:
-        raise InvalidInput(N_("This scan has no valid scan id; scan again."), fields={"scan_id": "invalid"})
+        raise InvalidInput(N_("This scan has no valid scan id; scan again."), field="scan_id")
     return client_id
 
 
@@ -185,7 +185,7 @@ def _replay(client_id: str, pick_list: PickList) -> Outcome | None:
     if earlier is None:
         return None
     if earlier.pick_list_id != pick_list.id:
-        raise InvalidInput(N_("This scan id was already used for other work; scan again."), fields={"scan_id": "used"})
+        raise InvalidInput(N_("This scan id was already used for other work; scan again."), field="scan_id")
     d = earlier.details or {}
     return Outcome(
         ok=d.get("ok", False),
@@ -219,7 +219,7 @@ def _record(pick_list, user, client_id, code, result: Outcome, quantity=0, produ
         # A plain INSERT (no unit-of-work bookkeeping for a row nothing else in this request changes).
         scan_id = db.session.execute(insert(Scan.__table__).values(values).returning(Scan.__table__.c.id)).scalar_one()
     except IntegrityError:  # the same id sent twice at once: the other request counted it; this one rolls back
-        raise PickRefused(N_("This scan was already received; scan again."), fields={"scan_id": "used"}) from None
+        raise PickRefused(N_("This scan was already received; scan again."), field="scan_id") from None
     if quantity:
         result.scan = Scan(id=scan_id, **values)  # what the answer shows (the undo button); not added to the session
     return result
@@ -241,12 +241,12 @@ def start_pick(location: Location, fulfilments: list[Fulfilment], *, user: User,
     Starting the same fulfilments again (a resend) returns the user's open pick list that already has them.
     """
     if not fulfilments:
-        raise InvalidInput(N_("Choose at least one order to pick."), fields={"fulfilments": "empty"})
+        raise InvalidInput(N_("Choose at least one order to pick."), field="fulfilments")
     limit = min(location.pick_batch_size, MAX_BATCH)
     if len(fulfilments) > limit:
         raise InvalidInput(
             N_("A pick list takes at most %(limit)s orders at this store."),
-            fields={"fulfilments": "too_many"},
+            field="fulfilments",
             limit=limit,
         )
     ids = {f.id for f in fulfilments}
@@ -257,7 +257,7 @@ def start_pick(location: Location, fulfilments: list[Fulfilment], *, user: User,
             return existing
     for f in fulfilments:
         if f.location_id != location.id:
-            raise InvalidInput(N_("This order is not for this store."), fields={"fulfilments": "foreign"})
+            raise InvalidInput(N_("This order is not for this store."), field="fulfilments")
         orders.ensure_not_held(f)
         if f.status == S.PICKING and f.pick_list is not None and f.pick_list.status == "open":
             raise PickRefused(
@@ -410,7 +410,7 @@ def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: A
     _require_picker(pick_list, user)
     code = (code or "").strip()
     if not code:
-        raise InvalidInput(N_("Scan or type a code."), fields={"code": "required"})
+        raise InvalidInput(N_("Scan or type a code."), field="code")
     cmd = commands.command(code)
     if cmd is not None:
         return _command(pick_list, cmd, code, client_id, user=user, actor=actor)
@@ -447,12 +447,10 @@ def confirm(pick_list: PickList, line: FulfilmentLine, quantity: int, client_id:
         return replay
     _require_picker(pick_list, user)
     if line.fulfilment.pick_list_id != pick_list.id or line.fulfilment.status != S.PICKING:
-        raise InvalidInput(N_("This line is not on this pick list."), fields={"line": "foreign"})
+        raise InvalidInput(N_("This line is not on this pick list."), field="line")
     left = line.quantity - line.picked - line.short
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= left:
-        raise InvalidInput(
-            N_("The quantity must be from 1 to %(left)s."), fields={"quantity": "range"}, left=max(left, 0)
-        )
+        raise InvalidInput(N_("The quantity must be from 1 to %(left)s."), field="quantity", left=max(left, 0))
     line.picked += quantity
     result = Outcome(
         True,
@@ -583,11 +581,11 @@ def short(
     """
     _require_picker(pick_list, user)
     if line.fulfilment.pick_list_id != pick_list.id or line.fulfilment.status != S.PICKING:
-        raise InvalidInput(N_("This line is not on this pick list."), fields={"line": "foreign"})
+        raise InvalidInput(N_("This line is not on this pick list."), field="line")
     if reason not in SHORT_REASONS:
-        raise InvalidInput(N_("Choose a reason."), fields={"reason": "invalid"})
+        raise InvalidInput(N_("Choose a reason."), field="reason")
     if reason == "other" and not note.strip():
-        raise InvalidInput(N_("Say what happened."), fields={"note": "required"})
+        raise InvalidInput(N_("Say what happened."), field="note")
     text = f"{reason}: {note.strip()}" if note.strip() else reason
     fulfilment = line.fulfilment
     sourcing.short_pick(line, quantity, reason=text, actor=actor)

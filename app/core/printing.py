@@ -35,7 +35,7 @@ def parse_printer(host_port: str) -> tuple[str, int]:
     if match is None or not 1 <= port <= 65535:
         raise InvalidInput(
             N_("A printer address is a host name or IP address, with an optional :port."),
-            fields={"zpl_printer": "invalid"},
+            field="zpl_printer",
         )
     return match["host"].strip("[]"), port
 
@@ -67,9 +67,9 @@ def start_print_job(location: Location, label_ids: Iterable[int], user=None, *, 
     """A print job for these labels of this store (others are left out); refused when none is left."""
     labels = store_labels(location, label_ids)
     if not labels:
-        raise InvalidInput(N_("There is no label to print."), fields={"labels": "empty"})
+        raise InvalidInput(N_("There is no label to print."), field="labels")
     if len(labels) > MAX_LABELS:
-        raise InvalidInput(N_("At most %(n)s labels at a time."), fields={"labels": "too_many"}, n=MAX_LABELS)
+        raise InvalidInput(N_("At most %(n)s labels at a time."), field="labels", n=MAX_LABELS)
     job = PrintJob(
         location_id=location.id,
         user_id=user.id if user is not None else None,

@@ -477,11 +477,9 @@ def short_pick(line: FulfilmentLine, quantity: int, *, reason: str, actor: Actor
         raise IllegalTransition(N_("Only work being picked can be short-picked."))
     left = line.quantity - line.picked - line.short
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= left:
-        raise InvalidInput(
-            N_("Short quantity must be from 1 to %(left)s."), fields={"quantity": "range"}, left=max(left, 0)
-        )
+        raise InvalidInput(N_("Short quantity must be from 1 to %(left)s."), field="quantity", left=max(left, 0))
     if not reason.strip():
-        raise InvalidInput(N_("A reason is required."), fields={"reason": "required"})
+        raise InvalidInput(N_("A reason is required."), field="reason")
     reference = fulfilment_reference(fulfilment)
     stock.release(
         fulfilment.location,
@@ -535,7 +533,7 @@ def _check_rejection(fulfilment: Fulfilment, quantities: dict, reason_code: str,
     chosen = {}
     for line, quantity in quantities.items():
         if line.fulfilment_id != fulfilment.id:
-            raise InvalidInput(N_("This line belongs to another order."), fields={"lines": "foreign"})
+            raise InvalidInput(N_("This line belongs to another order."), field="lines")
         left = _units_left(line)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= left:
             errors[f"lines.{line.id}"] = (N_("Must be a whole number from 0 to %(left)s."), {"left": max(left, 0)})
@@ -699,7 +697,7 @@ def reject_all_open(location: Location, reason: str, actor: Actor) -> int:
     """
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInput(N_("A reason is required."), fields={"reason": "required"})
+        raise InvalidInput(N_("A reason is required."), field="reason")
     open_work = db.session.scalars(
         select(Fulfilment)
         .where(Fulfilment.location_id == location.id, Fulfilment.status.in_(REJECTABLE))

@@ -26,7 +26,7 @@ MAX_UNITS = 2**31 - 1  # INTEGER columns: a change that would pass this is refus
 
 def _positive(quantity: int, field: str = "quantity") -> None:
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-        raise InvalidInput(N_("The quantity must be a whole number above zero."), fields={field: "positive"})
+        raise InvalidInput(N_("The quantity must be a whole number above zero."), field=field)
 
 
 def _insert():
@@ -104,7 +104,7 @@ def _apply(
     if new_on_hand > MAX_UNITS or level.damaged + damaged > MAX_UNITS:
         raise InvalidInput(
             N_("This change would take %(sku)s at %(location)s above the largest count."),
-            fields={"quantity": "too_large"},
+            field="quantity",
             **params,
         )
     guards = [
@@ -170,11 +170,11 @@ def return_to_stock(location, product, quantity: int, *, actor: Actor, reference
 def adjust(location, product, delta: int, *, reason: str, actor: Actor, reference: str = "", kind=MovementKind.ADJUST):
     """Change on hand by a signed number of units, with a reason (adjust, damage, pick)."""
     if kind not in ADJUST_KINDS:
-        raise InvalidInput(N_("This kind of movement is not an adjustment."), fields={"kind": "invalid"})
+        raise InvalidInput(N_("This kind of movement is not an adjustment."), field="kind")
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
-        raise InvalidInput(N_("The change must be a whole number other than zero."), fields={"delta": "non_zero"})
+        raise InvalidInput(N_("The change must be a whole number other than zero."), field="delta")
     if not reason.strip():
-        raise InvalidInput(N_("A reason is required."), fields={"reason": "required"})
+        raise InvalidInput(N_("A reason is required."), field="reason")
     level = level_for_update(location, product)
     return _apply(level, location, product, kind, actor, on_hand=delta, reason=reason, reference=reference)
 
@@ -184,9 +184,9 @@ def set_count(
 ):
     """Set on hand to an absolute counted figure; refuses to drop below units reserved for orders."""
     if kind not in COUNT_KINDS:
-        raise InvalidInput(N_("This kind of movement is not a count."), fields={"kind": "invalid"})
+        raise InvalidInput(N_("This kind of movement is not a count."), field="kind")
     if not isinstance(on_hand, int) or isinstance(on_hand, bool) or on_hand < 0:
-        raise InvalidInput(N_("The count must be a whole number, zero or more."), fields={"on_hand": "not_negative"})
+        raise InvalidInput(N_("The count must be a whole number, zero or more."), field="on_hand")
     level = level_for_update(location, product)
     delta = on_hand - level.on_hand
     if delta == 0:
@@ -239,7 +239,7 @@ def set_safety_stock(location, product, quantity: int, *, actor: Actor) -> Stock
     from app.core import audit
 
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-        raise InvalidInput(N_("Safety stock must be a whole number, zero or more."), fields={"safety_stock": "invalid"})
+        raise InvalidInput(N_("Safety stock must be a whole number, zero or more."), field="safety_stock")
     level = level_for_update(location, product)
     before = level.safety_stock
     level.safety_stock = quantity
@@ -281,9 +281,7 @@ def _take_reservation(fulfilment_line, quantity: int) -> Reservation:
         select(Reservation).where(Reservation.fulfilment_line_id == fulfilment_line.id).with_for_update()
     )
     if reservation is None or reservation.quantity < quantity:
-        raise InvalidInput(
-            N_("Fewer units are reserved for this line than requested."), fields={"quantity": "too_many"}
-        )
+        raise InvalidInput(N_("Fewer units are reserved for this line than requested."), field="quantity")
     reservation.quantity -= quantity
     return reservation
 
@@ -340,7 +338,7 @@ def sync_count(location, product, on_hand: int, *, actor: Actor, reference: str 
     kept at the reserved figure, so no order silently loses its stock, and the caller says so.
     """
     if not isinstance(on_hand, int) or isinstance(on_hand, bool) or on_hand < 0:
-        raise InvalidInput(N_("The count must be a whole number, zero or more."), fields={"on_hand": "not_negative"})
+        raise InvalidInput(N_("The count must be a whole number, zero or more."), field="on_hand")
     level = level_for_update(location, product)
     uncovered = max(0, level.reserved - on_hand)
     target = on_hand + uncovered

@@ -20,15 +20,13 @@ def create_user(*, email: str, name: str, password: str, role: str, stores=(), l
     """Create a user with a hashed password and store memberships."""
     email = (email or "").strip().lower()
     if "@" not in email:
-        raise InvalidInput(N_("Enter a valid e-mail address."), fields={"email": "invalid"})
+        raise InvalidInput(N_("Enter a valid e-mail address."), field="email")
     if role not in set(Role):
-        raise InvalidInput(N_("Unknown role."), fields={"role": "invalid"})
+        raise InvalidInput(N_("Unknown role."), field="role")
     if len(password or "") < MIN_PASSWORD:
-        raise InvalidInput(
-            N_("The password must have at least %(n)s characters."), fields={"password": "short"}, n=MIN_PASSWORD
-        )
+        raise InvalidInput(N_("The password must have at least %(n)s characters."), field="password", n=MIN_PASSWORD)
     if find_user_by_email(email):
-        raise InvalidInput(N_("This e-mail address is already used."), fields={"email": "taken"})
+        raise InvalidInput(N_("This e-mail address is already used."), field="email")
     user = User(email=email, name=name, role=role, language=language, stores=list(stores))
     user.set_password(password)
     db.session.add(user)
@@ -40,7 +38,7 @@ def create_user(*, email: str, name: str, password: str, role: str, stores=(), l
 def set_language(user: User, language: str, *, actor: Actor) -> None:
     """Remember a user's interface language."""
     if language not in {"en", "fr", "it"}:
-        raise InvalidInput(N_("Unknown language."), fields={"language": "invalid"})
+        raise InvalidInput(N_("Unknown language."), field="language")
     before = user.language
     user.language = language
     audit.record(actor, "user.language", user, {"language": before}, {"language": language})

@@ -1,7 +1,7 @@
 """Admin screens: sourcing rules, location routing settings, API clients, webhooks and dead letters."""
 
 from flask import Blueprint, abort, redirect, request, url_for
-from flask_babel import gettext, lazy_gettext
+from flask_babel import lazy_gettext
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -13,11 +13,11 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.core import api_clients, hours, rules
 from app.core import worker as jobs
 from app.core.catalogue import find_product
-from app.core.errors import N_, DomainError, InvalidInput
+from app.core.errors import N_, InvalidInput
 from app.core.models import ApiClient, Location, WebhookDelivery, WebhookSubscription
 from app.core.uow import unit_of_work
 from app.extensions import db
-from app.web.helpers import current_actor, domain_message, render, role_required, toast
+from app.web.helpers import current_actor, render, role_required, save_form
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -114,29 +114,6 @@ class WebhookForm(FlaskForm):
     event_types = StringField(lazy_gettext("Event types (comma-separated, or *)"), validators=[Length(min=1, max=500)])
 
 
-def _field_message(error: DomainError, text) -> str:
-    """A field's message: its own sentence, or the error's when the core gave only a code ("taken")."""
-    if isinstance(text, tuple):
-        return gettext(text[0], **text[1])
-    return gettext(text) if " " in text else domain_message(error)
-
-
-def _save(form: FlaskForm, change) -> tuple[int, dict | None]:
-    """Validate a form, run the change in one transaction; (status, toast trigger)."""
-    if not form.validate():
-        return 422, toast(gettext("Some values are not valid."), "error")
-    try:
-        with unit_of_work():
-            change()
-    except DomainError as error:
-        for name, text in error.fields.items():
-            field = getattr(form, name.split(".")[0], None)
-            if field is not None:
-                field.errors = [*field.errors, _field_message(error, text)]
-        return error.http_status, toast(domain_message(error), "error")
-    return 200, toast(gettext("Saved."))
-
-
 @bp.get("/")
 def index():
     return redirect(url_for("admin.sourcing"))
@@ -149,7 +126,7 @@ def sourcing():
     status, trigger = 200, None
     if request.method == "POST":
         values = {name: getattr(form, name).data for name in rules.rules_as_dict(current)}
-        status, trigger = _save(form, lambda: rules.update_rules(values, actor=current_actor()))
+        status, trigger = save_form(form, lambda: rules.update_rules(values, actor=current_actor()))
     locations = db.session.scalars(select(Location).order_by(Location.kind, Location.code)).all()
     return render("admin/sourcing.html", status=status, trigger=trigger, form=form, rules=current, locations=locations)
 
@@ -174,7 +151,7 @@ def location(location_code):
             values["scan_mode"], values["zpl_printer"] = form.scan_mode.data, form.zpl_printer.data or ""
             rules.update_location(place, values, actor=current_actor())
 
-        status, trigger = _save(form, change)
+        status, trigger = save_form(form, change)
     return _location_page(place, form, BlockForm(formdata=None, prefix="block"), status, trigger)
 
 
@@ -209,7 +186,7 @@ def block(location_code):
             raise InvalidInput(N_("Unknown product code."), fields={"code": N_("Unknown product code.")})
         rules.block_product(place, product, reason=block_form.reason.data or "", actor=current_actor())
 
-    status, trigger = _save(block_form, change)
+    status, trigger = save_form(block_form, change)
     if status == 200:
         return redirect(url_for("admin.location", location_code=place.code), 303)
     form = _location_form(place, None)
@@ -239,7 +216,7 @@ def api_client_list():
                 form.name.data, form.scopes.data, actor=current_actor()
             )
 
-        status, trigger = _save(form, change)
+        status, trigger = save_form(form, change)
         if status == 200:
             created = result
             form = ApiClientForm(formdata=None)
@@ -262,7 +239,7 @@ def webhooks():
     form = WebhookForm(formdata=request.form if request.method == "POST" else None, event_types="*")
     status, trigger = 200, None
     if request.method == "POST":
-        status, trigger = _save(
+        status, trigger = save_form(
             form,
             lambda: jobs.subscribe(form.url.data, form.secret.data, form.event_types.data, actor=current_actor()),
         )

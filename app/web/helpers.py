@@ -15,6 +15,7 @@ from app.core.actor import Actor
 from app.core.errors import DomainError
 from app.core.models import Location
 from app.core.models.users import Role, membership
+from app.core.uow import unit_of_work
 from app.extensions import db, htmx
 
 
@@ -47,9 +48,34 @@ def toast(message: str, level: str = "success") -> dict:
     return {"toast": {"message": message, "level": level}}
 
 
+def mark_fields(form, error: DomainError) -> None:
+    """Put each refused field's message (translated) under that field of the form: "parcel.1.weight" marks weight."""
+    for path, text in error.field_messages(gettext).items():
+        field = getattr(form, path.split(".")[0], None) or getattr(form, path.rsplit(".", 1)[-1], None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*(field.errors or []), text]
+
+
+def save_form(form, change, saved: str | None = None) -> tuple[int, dict]:
+    """Validate the form, run change() in one unit of work; on a domain error mark the form's fields.
+
+    Answers (HTTP status, toast trigger) for the route to re-render its page with; nothing is changed on an error.
+    """
+    if form is not None and not form.validate():
+        return 422, toast(gettext("Some values are not valid."), "error")
+    try:
+        with unit_of_work():
+            change()
+    except DomainError as error:
+        if form is not None:
+            mark_fields(form, error)
+        return error.http_status, toast(domain_message(error), "error")
+    return 200, toast(saved or gettext("Saved."))
+
+
 def domain_message(error: DomainError) -> str:
     """The translated sentence for a domain error."""
-    return gettext(error.message, **error.params)
+    return error.sentence(gettext)
 
 
 @cache

@@ -359,11 +359,10 @@ def parcel_settings(store, parcel_id):
         db.session.expire_all()
         form = _parcel_form(store, fulfilment, parcel, request.form)
         form.validate()
-        for name, text in error.fields.items():
+        for name, text in error.field_messages(gettext).items():
             field = getattr(form, name, None)
             if field is not None:
-                message, params = text if isinstance(text, tuple) else (text, {})
-                field.errors = [*field.errors, gettext(message, **params)]
+                field.errors = [*field.errors, text]
         return _pack_page(
             store,
             fulfilment,
@@ -828,13 +827,10 @@ def package_type_deactivate(store, package_type_id):
 
 
 def _field_errors(form, error: DomainError) -> None:
-    for name, text in error.fields.items():
+    for name, text in error.field_messages(gettext).items():
         field = getattr(form, name, None)
-        if field is None or not hasattr(field, "errors"):
-            continue
-        message, params = text if isinstance(text, tuple) else (text, {})
-        translated = gettext(message, **params) if " " in message else domain_message(error)
-        field.errors = [*(field.errors or []), translated]
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*(field.errors or []), text]
 
 
 # --- carriers (admins) ----------------------------------------------------------------------------------------

@@ -450,9 +450,7 @@ def _effect_sentences(store, effect) -> list[str]:
 
 def _line_errors(error, form) -> dict:
     line_errors = {}
-    for key, value in error.fields.items():
-        message, params = value if isinstance(value, tuple) else (value, {})
-        text = gettext(message, **params)
+    for key, text in error.field_messages(gettext).items():
         if key.startswith("lines."):
             line_errors[int(key.split(".")[1])] = text
         elif key == "lines":

@@ -54,6 +54,9 @@ MAX_CONTENT_LENGTH = 6 * 2**20
 # works: it is the write limit when API_WRITE_RATE_LIMIT is not set.
 API_READ_RATE_LIMIT = "300 per second"
 API_WRITE_RATE_LIMIT = "50 per second"
+# Wrong passwords: five in a row lock that account at that address for up to five minutes.
+LOGIN_RATE_LIMIT = "5 per 5 minutes"
+LOGIN_ADDRESS_RATE_LIMIT = "50 per 5 minutes"
 
 
 def load_config(instance_path: str) -> dict:
@@ -83,7 +86,11 @@ def load_config(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
-        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Wrong passwords per client address and account (a mistyping associate does not lock the store's other
+        # tablets behind the same address), and a much higher ceiling per address against spraying many accounts.
+        # Counted in RATELIMIT_STORAGE_URI when it is shared (redis://), else in the database: every worker alike.
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", LOGIN_RATE_LIMIT),
+        "LOGIN_ADDRESS_RATE_LIMIT": os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", LOGIN_ADDRESS_RATE_LIMIT),
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
         "API_READ_RATE_LIMIT": os.environ.get("API_READ_RATE_LIMIT") or API_READ_RATE_LIMIT,
         "API_WRITE_RATE_LIMIT": (

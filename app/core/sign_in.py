@@ -41,7 +41,7 @@ def _hash(key: str) -> str:
 
 
 def device_summary(user_agent: str) -> str:
-    """"Chrome · Android" from a User-Agent header, enough for a manager to tell a store's devices apart."""
+    """ "Chrome · Android" from a User-Agent header, enough for a manager to tell a store's devices apart."""
     agent = user_agent or ""
     browser = next((name for token, name in BROWSERS if token in agent), "")
     system = next((name for token, name in SYSTEMS if token in agent), "")
@@ -157,7 +157,9 @@ def record_attempt(address: str, account: str, *, keep: timedelta, now: datetime
     return attempt
 
 
-def seconds_to_wait(attempt: LoginFailure, per_account: tuple[int, timedelta], per_address: tuple[int, timedelta]) -> int:
+def seconds_to_wait(
+    attempt: LoginFailure, per_account: tuple[int, timedelta], per_address: tuple[int, timedelta]
+) -> int:
     """How long this attempt must wait, counting the other attempts from its address (for its account, and in all)
     that failed or are under way; 0 when it may go on. A refused attempt is forgotten.
 

@@ -33,7 +33,9 @@ def accounts(database_url):
     emails = [f"throttle-{uuid.uuid4().hex[:10]}@example.test" for _ in range(2)]
     with app.app_context():
         for email in emails:
-            users.create_user(email=email, name="Throttle", password=PASSWORD, role="associate", actor=Actor.system("e2e"))
+            users.create_user(
+                email=email, name="Throttle", password=PASSWORD, role="associate", actor=Actor.system("e2e")
+            )
         db.session.commit()
         db.engine.dispose()
     return emails

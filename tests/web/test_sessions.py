@@ -110,7 +110,9 @@ def test_associates_cannot_see_or_sign_out_devices(app, store_staff):
     row = _rows(store_staff["manager"])[0]
     assert associate.get(f"/stores/{store.code}/sessions").status_code == 403
     token = csrf_token(associate, f"/stores/{store.code}/queue")
-    assert associate.post(f"/stores/{store.code}/sessions/{row.id}/revoke", data={"csrf_token": token}).status_code == 403
+    assert (
+        associate.post(f"/stores/{store.code}/sessions/{row.id}/revoke", data={"csrf_token": token}).status_code == 403
+    )
     assert manager.get(f"/stores/{store.code}/queue").status_code == 200
 
 

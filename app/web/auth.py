@@ -144,6 +144,8 @@ def _start_session(user) -> None:
     new CSRF token since none is kept) but the language chosen, and the key of this device's revocable session."""
     language = session.get("language")
     with unit_of_work(writes=True):
+        if current_user.is_authenticated:  # signing in again on a signed-in device: its earlier session ends
+            sign_in.revoke_session(g.device_session, actor=current_actor())
         sign_in.prune_sessions(_lifetime())
         _, key = sign_in.open_session(user, ip=request.remote_addr or "", user_agent=request.user_agent.string)
     session.clear()

@@ -106,22 +106,19 @@ def _session_cookie(client) -> str:
     return cookie.value
 
 
-def test_a_session_cookie_copied_before_logout_is_refused_after_logout(app, client):
-    store = make_location()
-    user = make_user(stores=[store])
-    db.session.commit()
-    login(client, user.email, PASSWORD)
-    copied = _session_cookie(client)
-    assert client.get(f"/stores/{store.code}/queue").status_code == 200
+def test_a_session_cookie_copied_before_logout_is_refused_after_logout(app, client, signed_in):
+    url, _, row = signed_in
+    thief = app.test_client()
+    thief.set_cookie("session", _session_cookie(client))
+    assert thief.get(url).status_code == 200  # the copy works while the device is signed in
     client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
 
-    thief = app.test_client()
-    thief.set_cookie("session", copied)
-    response = thief.get(f"/stores/{store.code}/queue")
+    response = thief.get(url)
     assert response.status_code == 302 and response.location.startswith("/login")
     page = thief.get(response.location).get_data(as_text=True)
     assert "You were signed out on this device. Sign in again to go on." in page
-    assert db.session.scalar(select(UserSession.revoked_at).where(UserSession.user_id == user.id)) is not None
+    db.session.refresh(row)
+    assert row.revoked_at is not None
 
 
 def test_sign_in_starts_a_new_session_with_a_new_csrf_token_keeping_only_the_language(client):
@@ -144,42 +141,42 @@ def test_sign_in_starts_a_new_session_with_a_new_csrf_token_keeping_only_the_lan
     assert client.post("/logout", data={"csrf_token": after}).status_code == 302
 
 
-def test_a_deactivated_user_is_signed_out_at_the_next_request(client):
+@pytest.fixture
+def signed_in(client):
+    """A member of a store signed in on the client: (store URL to ask for, user, the device's session row)."""
     store = make_location()
     user = make_user(stores=[store])
     db.session.commit()
     login(client, user.email, PASSWORD)
+    row = db.session.scalar(select(UserSession).where(UserSession.user_id == user.id))
+    return f"/stores/{store.code}/queue", user, row
+
+
+def test_a_deactivated_user_is_signed_out_at_the_next_request(client, signed_in):
+    url, user, _ = signed_in
     user.active = False
     db.session.commit()
-    assert client.get(f"/stores/{store.code}/queue").location.startswith("/login")
+    assert client.get(url).location.startswith("/login")
 
 
-def test_a_session_unused_for_a_whole_lifetime_is_refused_even_with_a_fresh_cookie(client):
-    store = make_location()
-    user = make_user(stores=[store])
-    db.session.commit()
-    login(client, user.email, PASSWORD)
-    row = db.session.scalar(select(UserSession).where(UserSession.user_id == user.id))
+def test_a_session_unused_for_a_whole_lifetime_is_refused_even_with_a_fresh_cookie(client, signed_in):
+    url, _, row = signed_in
     row.last_seen_at = utcnow() - timedelta(hours=13)
     db.session.commit()
-    assert client.get(f"/stores/{store.code}/queue").location.startswith("/login")
+    assert client.get(url).location.startswith("/login")
 
 
-def test_last_seen_is_written_at_most_once_a_minute(client):
-    store = make_location()
-    user = make_user(stores=[store])
-    db.session.commit()
-    login(client, user.email, PASSWORD)
-    row = db.session.scalar(select(UserSession).where(UserSession.user_id == user.id))
-    signed_in = row.last_seen_at
-    client.get(f"/stores/{store.code}/queue")
+def test_last_seen_is_written_at_most_once_a_minute(client, signed_in):
+    url, _, row = signed_in
+    signed_in_at = row.last_seen_at
+    client.get(url)
     db.session.refresh(row)
-    assert row.last_seen_at == signed_in  # seen seconds ago: not written again
-    row.last_seen_at = signed_in - timedelta(minutes=2)
+    assert row.last_seen_at == signed_in_at  # seen seconds ago: not written again
+    row.last_seen_at = signed_in_at - timedelta(minutes=2)
     db.session.commit()
-    client.get(f"/stores/{store.code}/queue")
+    client.get(url)
     db.session.refresh(row)
-    assert row.last_seen_at > signed_in
+    assert row.last_seen_at > signed_in_at
 
 
 # --------------------------------------------------------------------------- same time for unknown e-mails

@@ -124,3 +124,11 @@ def test_the_devices_screen_is_linked_from_the_managers_area_and_speaks_french(a
     manager.post("/language", data={"language": "fr", "csrf_token": csrf_token(manager, f"/stores/{store.code}/queue")})
     page = manager.get(f"/stores/{store.code}/sessions").get_data(as_text=True)
     assert "Appareils connectés" in page and "Cet appareil" in page
+
+
+def test_signing_in_again_on_a_device_ends_its_earlier_session(app, store_staff):
+    device = _device(app, store_staff["associate"])
+    assert login(device, store_staff["manager"].email, PASSWORD).status_code == 302
+    (earlier,) = _rows(store_staff["associate"])
+    assert earlier.revoked_at is not None
+    assert [row.revoked_at for row in _rows(store_staff["manager"])] == [None]

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from app import create_app
+from app.config import ConfigError
 from app.core import users
 from app.core.models import User
 from app.core.models import users as models_users
@@ -300,3 +301,9 @@ def test_an_address_spraying_many_accounts_meets_a_higher_ceiling(two_workers, s
 def test_the_wait_is_said_in_seconds_or_minutes_with_plural_forms(app, seconds, language, expected):
     with app.test_request_context(headers={"Accept-Language": language}):
         assert expected in wait_message(seconds)
+
+
+def test_a_login_limit_that_is_not_a_rate_is_refused_at_start_up(monkeypatch):
+    monkeypatch.setenv("LOGIN_RATE_LIMIT", "five a minute")
+    with pytest.raises(ConfigError, match="LOGIN_RATE_LIMIT must be a rate"):
+        create_app({"TESTING": True})

@@ -5,6 +5,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from limits import parse
+
 
 class ConfigError(RuntimeError):
     """The environment does not describe a configuration we are willing to run."""
@@ -42,6 +44,16 @@ def _flag(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _rate(name: str, default: str) -> str:
+    """A rate such as "5 per 5 minutes" from the environment, refused at start-up when it is not one."""
+    value = os.environ.get(name) or default
+    try:
+        parse(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as '5 per 5 minutes', not {value!r}") from None
+    return value
+
+
 # The largest body any request may send. The biggest the API schemas allow is a batch of 10,000 stock movements:
 # 1.2 MB with everyday codes, 4.7 MB (5.1 MB indented) with every text at its longest; an order of 200 lines is
 # under 100 KB. 6 MiB takes all of that and stops a client from making a worker read and parse more.
@@ -54,6 +66,9 @@ MAX_CONTENT_LENGTH = 6 * 2**20
 # works: it is the write limit when API_WRITE_RATE_LIMIT is not set.
 API_READ_RATE_LIMIT = "300 per second"
 API_WRITE_RATE_LIMIT = "50 per second"
+# Wrong passwords: five in a row lock that account at that address for up to five minutes.
+LOGIN_RATE_LIMIT = "5 per 5 minutes"
+LOGIN_ADDRESS_RATE_LIMIT = "50 per 5 minutes"
 
 
 def load_config(instance_path: str) -> dict:
@@ -83,7 +98,11 @@ def load_config(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
-        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Wrong passwords per client address and account (a mistyping associate does not lock the store's other
+        # tablets behind the same address), and a much higher ceiling per address against spraying many accounts.
+        # Counted in RATELIMIT_STORAGE_URI when it is shared (redis://), else in the database: every worker alike.
+        "LOGIN_RATE_LIMIT": _rate("LOGIN_RATE_LIMIT", LOGIN_RATE_LIMIT),
+        "LOGIN_ADDRESS_RATE_LIMIT": _rate("LOGIN_ADDRESS_RATE_LIMIT", LOGIN_ADDRESS_RATE_LIMIT),
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
         "API_READ_RATE_LIMIT": os.environ.get("API_READ_RATE_LIMIT") or API_READ_RATE_LIMIT,
         "API_WRITE_RATE_LIMIT": (

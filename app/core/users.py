@@ -1,6 +1,10 @@
 """User accounts and store memberships."""
 
+import secrets
+from functools import cache
+
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.core import audit
 from app.core.actor import Actor
@@ -14,6 +18,22 @@ MIN_PASSWORD = 10
 def find_user_by_email(email: str) -> User | None:
     """Look a user up by e-mail, ignoring case."""
     return db.session.scalar(select(User).where(func.lower(User.email) == (email or "").strip().lower()))
+
+
+@cache
+def _stand_in_hash() -> str:
+    """A hash of a random password made like every user's (same werkzeug method and cost), to check against when
+    there is no user to check: an unknown or inactive e-mail then takes as long to refuse as a wrong password."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this e-mail and password, else None, in the same time whichever part was wrong."""
+    user = find_user_by_email(email)
+    if user is None or not user.active:
+        check_password_hash(_stand_in_hash(), password or "")
+        return None
+    return user if user.check_password(password or "") else None
 
 
 def create_user(*, email: str, name: str, password: str, role: str, stores=(), language=None, actor: Actor) -> User:

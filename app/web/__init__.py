@@ -7,8 +7,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.local import LocalProxy
 
 from app.core.errors import N_, DomainError
-from app.core.models import User
-from app.extensions import db, htmx, login_manager
+from app.extensions import htmx, login_manager
+from app.web import auth
 from app.web.helpers import domain_message, render, store_time
 
 HTTP_MESSAGES = {
@@ -47,9 +47,7 @@ REFUSAL_LABELS = {
 METHOD_LABELS = {"ship": lazy_gettext("Ship from store"), "collect": lazy_gettext("Click & collect")}
 
 
-@login_manager.user_loader
-def load_user(user_id: str):
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+login_manager.user_loader(auth.signed_in_user)
 
 
 @login_manager.unauthorized_handler
@@ -76,7 +74,7 @@ def _error_page(status: int, message: str):
 
 
 def register_web(app: Flask) -> None:
-    from app.web import admin, auth, pack, pick, queue, stock
+    from app.web import admin, auth, pack, pick, queue, sessions, stock
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -86,6 +84,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(pick.bp)
     app.register_blueprint(pack.bp)
+    app.register_blueprint(sessions.bp)
 
     app.jinja_env.globals.update(
         status_label=lambda s: STATUS_LABELS.get(s, s),

@@ -59,6 +59,7 @@ SCREENS = [
     Screen("queue-manager", MANAGER),
     Screen("reject-all", MANAGER),
     Screen("package-types", MANAGER),
+    Screen("sessions", MANAGER),  # the devices signed in for the store's staff
     Screen("admin-carriers", ADMIN),
     Screen("stock-search", ASSOCIATE),
     Screen("stock-manager", MANAGER),  # with the Count buttons
@@ -116,6 +117,7 @@ def paths(query) -> dict:
         "queue-manager": f"/stores/{STORE}/queue",
         "reject-all": f"/stores/{STORE}/reject-all",
         "package-types": f"/stores/{STORE}/package-types",
+        "sessions": f"/stores/{STORE}/sessions",
         "admin-carriers": "/admin/carriers",
         "stock-search": f"/stores/{STORE}/stock?q={term}",
         "stock-manager": f"/stores/{STORE}/stock?q={term}",

@@ -5,7 +5,7 @@ import re
 import pytest
 from flask import url_for
 
-from app.core import dispatch, orders, packing, picking, printing
+from app.core import dispatch, orders, packing, picking, printing, sign_in
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
@@ -42,8 +42,11 @@ def _floor_work(store, product) -> dict:
     packing.finish_packing(packed, actor=ACTOR)
     manifest = dispatch.open_manifest(store, parcel.label.carrier, actor=ACTOR)
     job = printing.start_print_job(store, [parcel.label.id], actor=ACTOR)
+    device, _ = sign_in.open_session(picker, ip="192.0.2.1", user_agent="")
     return {
         "ids": {
+            "user_session_id": device.id,
+            "user_id": picker.id,
             "pick_list_id": pick_list.id,
             "parcel_id": parcel.id,
             "label_id": parcel.label.id,

@@ -1,11 +1,12 @@
+from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.core.models.base import Timestamps
+from app.core.models.base import Timestamps, UTCDateTime, utcnow
 from app.extensions import db
 
 
@@ -54,3 +55,33 @@ class User(UserMixin, Timestamps, db.Model):
 
     def may_access(self, location) -> bool:
         return self.role == Role.ADMIN or any(s.id == location.id for s in self.stores)
+
+
+class UserSession(db.Model):
+    """One signed-in device: its cookie carries a random key, kept here only as a hash; refused once revoked."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Written at most once a minute (SEEN_EVERY), not on every request.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    device: Mapped[str] = mapped_column(String(80), default="")
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user = relationship(User)
+
+
+class LoginFailure(db.Model):
+    """A sign-in attempt under way or refused, counted by every worker alike (address + account, and address)."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_address_at", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    address: Mapped[str] = mapped_column(String(45))
+    account: Mapped[str] = mapped_column(String(254))

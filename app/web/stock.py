@@ -20,12 +20,8 @@ PAGE = 50
 MAX_QUERY = 100  # longer searches are cut: no name, SKU or code is longer
 # Where a scanned code of this store opens.
 OPENS = {
-    "order": lambda store, found: url_for(
-        "queue.fulfilment", store_code=store.code, fulfilment_id=found.fulfilment.id
-    ),
-    "pick_list": lambda store, found: url_for(
-        "pick.pick_list", store_code=store.code, pick_list_id=found.pick_list.id
-    ),
+    "order": lambda store, found: url_for("queue.fulfilment", store_code=store.code, fulfilment_id=found.fulfilment.id),
+    "pick_list": lambda store, found: url_for("pick.pick_list", store_code=store.code, pick_list_id=found.pick_list.id),
 }
 
 

@@ -35,13 +35,17 @@ def floor_paths(query) -> dict:
     at_store = "FROM fulfilment f JOIN location l ON l.id = f.location_id JOIN customer_order o ON o.id = f.order_id "
     at_store += "WHERE l.code = :store AND "
     pick_list = first(f"SELECT f.pick_list_id {at_store} f.status = 'picking' ORDER BY f.id LIMIT 1")[0]
-    picked = first(f"SELECT f.id {at_store} o.delivery_method = 'ship' AND f.status = 'picked' ORDER BY f.id LIMIT 1")[0]
+    picked = first(f"SELECT f.id {at_store} o.delivery_method = 'ship' AND f.status = 'picked' ORDER BY f.id LIMIT 1")[
+        0
+    ]
     packed, tracking = first(
         "SELECT f.id, s.tracking_number FROM fulfilment f JOIN location l ON l.id = f.location_id "
         "JOIN parcel p ON p.fulfilment_id = f.id JOIN shipping_label s ON s.parcel_id = p.id "
         "WHERE l.code = :store AND f.status = 'packed' AND s.status = 'active' ORDER BY f.id LIMIT 1"
     )
-    waiting, channel, ref = first(f"SELECT f.id, o.channel, o.external_ref {at_store} f.status = 'created' ORDER BY f.id LIMIT 1")
+    waiting, channel, ref = first(
+        f"SELECT f.id, o.channel, o.external_ref {at_store} f.status = 'created' ORDER BY f.id LIMIT 1"
+    )
     return {
         "pick": f"/stores/{STORE}/picks/{pick_list}",
         "pack": f"/stores/{STORE}/fulfilments/{picked}/pack",

@@ -61,11 +61,12 @@ def test_a_wrong_method_on_a_page_is_the_apps_405(client):
 
 
 def test_the_favicon_is_served_and_linked(client):
-    icon = client.get("/favicon.ico")
-    assert icon.status_code == 200 and icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    with client.get("/favicon.ico") as icon:
+        assert icon.status_code == 200 and icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
     page = client.get("/login").text
     assert 'rel="icon" href="/static/favicon.svg"' in page
-    assert client.get("/static/favicon.svg").status_code == 200
+    with client.get("/static/favicon.svg") as svg:
+        assert svg.status_code == 200
 
 
 def test_gunicorn_lets_a_long_search_reach_the_app():

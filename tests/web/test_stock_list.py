@@ -96,3 +96,12 @@ def test_every_figure_is_named_and_explained(client, catalogue):
         assert words in page
     row = re.search(rf"<tr[^>]*>\s*<td>\s*<div class=\"product-cell\">\s*<span>{products[0].name}.*?</tr>", page, re.S)
     assert [int(n) for n in re.findall(r'class="num">(?:<strong>)?(\d+)', row.group(0))] == [7, 0, 0, 7]
+
+
+def test_search_finds_a_product_by_an_extra_barcode(client, catalogue):
+    store, _ = catalogue
+    code = random_ref("SUP")
+    product = make_product(name="Zzz last of the catalogue", barcodes=[code])
+    db.session.commit()
+    found = client.get(f"/stores/{store.code}/stock", query_string={"q": code}, headers=HX_ROWS)
+    assert _skus(found.text) == [product.sku]

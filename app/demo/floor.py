@@ -4,11 +4,11 @@ Picking goes through pick lists, packing through parcels and labels, shipping th
 so the demo shows parcels, labels, manifests and customer e-mails exactly as the stores would make them.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
-from app.core import carriers, dispatch, orders, packing, picking
+from app.core import carriers, collection, dispatch, orders, packing, picking
 from app.core.models import FulfilmentStatus as S
 from app.core.models import Location, PackageType, User
 from app.demo.people import DOMAIN
@@ -30,6 +30,8 @@ BOXES = {
         ("Scatola grande", 600, 400, 400, 700),
     ],
 }
+# When each built-in carrier's van comes to a store, in store time (a packed parcel is late once it has gone).
+COLLECTION_TIMES = {"CX": time(17, 30), "CL": time(18, 0)}
 GIFT_MESSAGES = {
     "fr": "Joyeux anniversaire ! Avec toute mon affection.",
     "it": "Buon compleanno! Con affetto.",
@@ -38,11 +40,14 @@ GIFT_MESSAGES = {
 
 
 def ensure_floor(locations: dict[str, Location], *, actor) -> int:
-    """The built-in carriers, and each location's boxes when it has none; returns boxes created."""
+    """The built-in carriers, each location's collection times and boxes when it has none; returns boxes created."""
     carriers.ensure_builtin_carriers()
     have = set(db.session.scalars(select(PackageType.location_id).distinct()))
     created = 0
     for location in locations.values():
+        for carrier, collect_at in collection.collection_times(location):
+            if collect_at is None and carrier.code in COLLECTION_TIMES:
+                collection.set_collection_time(location, carrier, COLLECTION_TIMES[carrier.code], actor=actor)
         if location.id in have:
             continue
         for name, length, width, height, tare in BOXES.get(location.country, BOXES["FR"]):

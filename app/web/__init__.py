@@ -4,6 +4,7 @@ from flask import Flask, g, make_response, redirect, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import default_exceptions
 from werkzeug.local import LocalProxy
 
 from app.core.errors import N_, DomainError
@@ -17,9 +18,17 @@ HTTP_MESSAGES = {
     404: N_("This page does not exist."),
     405: N_("This action is not allowed here."),
     409: N_("This conflicts with a change made meanwhile. Reload and try again."),
+    413: N_("What was sent is too large."),
+    414: N_("This address is too long. Go back and search for something shorter."),
     422: N_("Some values are not valid."),
     429: N_("Too many attempts. Wait a minute and try again."),
+    431: N_("The request is too large. Sign out and in again, then retry."),
     500: N_("Something went wrong on our side. The error has been logged."),
+}
+# Any other error status gets the app's page too, with the sentence for its class.
+CLASS_MESSAGES = {
+    4: N_("This request cannot be handled. Go back and try again."),
+    5: N_("Something went wrong on our side. The error has been logged."),
 }
 
 
@@ -66,6 +75,10 @@ def _refusal_label(code: str, skus=()) -> str:
     if code == "blocked":
         return gettext("product blocked here: %(skus)s", skus=", ".join(skus or ()))
     return str(REFUSAL_LABELS.get(code, code))
+
+
+def _http_message(status: int) -> str:
+    return HTTP_MESSAGES.get(status) or CLASS_MESSAGES[5 if status >= 500 else 4]
 
 
 def _error_page(status: int, message: str):
@@ -116,8 +129,15 @@ def register_web(app: Flask) -> None:
     def domain_error(error):
         return _error_page(error.http_status, domain_message(error))
 
-    for status in HTTP_MESSAGES:
-        app.register_error_handler(status, lambda e, s=status: _error_page(s, gettext(HTTP_MESSAGES[s])))
+    # Every error status Werkzeug knows, one handler each (flask-smorest answers JSON for the HTTPException class;
+    # a handler per status comes first, and app.api keeps JSON for /api/v1): the app's page, never the server's.
+    for status in sorted(code for code in default_exceptions if code >= 400):
+        app.register_error_handler(status, lambda e, s=status: _error_page(s, gettext(_http_message(s))))
+
+    @app.get("/favicon.ico")
+    def favicon():
+        """For what asks the root for it (a PDF opened in a tab): pages link the icon in static/."""
+        return app.send_static_file("favicon.ico")
 
     @app.get("/healthz")
     def healthz():

@@ -6,7 +6,7 @@ from functools import cache, wraps
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
-from flask import abort, g, make_response, render_template, request
+from flask import abort, g, make_response, redirect, render_template, request
 from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, exists, select
@@ -41,6 +41,15 @@ def render(page: str, partial: str | None = None, status: int = 200, trigger: di
     if trigger:
         response.headers["HX-Trigger"] = json.dumps(trigger)
     return response
+
+
+def go_to(url: str):
+    """Open another page: htmx follows HX-Location (no full reload), a plain form post a 303 redirect."""
+    if htmx:
+        response = make_response("", 204)
+        response.headers["HX-Location"] = url
+        return response
+    return redirect(url, 303)
 
 
 def toast(message: str, level: str = "success") -> dict:

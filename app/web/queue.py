@@ -10,7 +10,7 @@ from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from app.core import orders, rules, sourcing, urgency
+from app.core import collection, orders, rules, sourcing, urgency
 from app.core.errors import DomainError, InvalidInput
 from app.core.models import AuditEvent, Fulfilment, Location, Order, ShelfLocation, SourcingDecision
 from app.core.models import FulfilmentStatus as S
@@ -115,9 +115,9 @@ def countdown_text(state: str, seconds: int | None) -> str:
 URGENCY_LABELS = {"ok": lazy_gettext("On time"), "soon": lazy_gettext("Due soon"), "late": lazy_gettext("Late")}
 
 
-def _row(fulfilment, now) -> dict:
-    state, seconds = urgency.urgency(fulfilment, now)
-    due = urgency.deadline(fulfilment)
+def _row(fulfilment, now, collection=None) -> dict:
+    state, seconds = urgency.urgency(fulfilment, now, collection)
+    due = urgency.deadline(fulfilment, collection)
     return {
         "f": fulfilment,
         "state": state if due is not None else None,
@@ -125,6 +125,7 @@ def _row(fulfilment, now) -> dict:
         "text": countdown_text(state, seconds),
         "deadline": due.isoformat() if due else "",
         "start": fulfilment.created_at.isoformat() if fulfilment.created_at else "",
+        "collection": collection,
     }
 
 
@@ -198,7 +199,9 @@ def queue(store):
     if method:
         stmt = stmt.where(Order.delivery_method == method)
     now = utcnow()
-    work = [_row(f, now) for f in db.session.scalars(stmt).all()]
+    fulfilments = db.session.scalars(stmt).all()
+    collections = collection.collection_deadlines(store, fulfilments)
+    work = [_row(f, now, collections.get(f.id)) for f in fulfilments]
     return render(
         "queue/queue.html",
         "queue/_live.html",
@@ -325,8 +328,7 @@ def _detail(
     line_errors=None,
     confirmation=None,
 ):
-    now = utcnow()
-    state, seconds = urgency.urgency(fulfilment, now)
+    row = _row(fulfilment, utcnow(), collection.collection_deadlines(store, [fulfilment]).get(fulfilment.id))
     form = form or RejectForm(formdata=None)
     form.version.data = str(fulfilment.version)  # what the screen shows now: the next submit is checked against it
     return render(
@@ -348,8 +350,9 @@ def _detail(
         held=fulfilment.order.needs_review and fulfilment.status in orders.OPEN,
         review_note=_review_note(fulfilment.order),
         manager=is_manager(),
-        due=urgency.deadline(fulfilment) and {"state": state, "label": URGENCY_LABELS[state]},
-        due_text=countdown_text(state, seconds),
+        due=row["state"] and {"state": row["state"], "label": row["label"]},
+        due_text=row["text"],
+        collection=row["collection"],
     )
 
 
@@ -568,3 +571,31 @@ def review(store, fulfilment_id):
     db.session.refresh(fulfilment)
     message = gettext("Order released for picking.") if action == "release" else gettext("Order cancelled.")
     return _detail(store, fulfilment, trigger=toast(message))
+
+
+@bp.route("/stores/<store_code>/collection-times", methods=["GET", "POST"])
+@store_route
+@role_required(*MANAGERS)
+def collection_times(store):
+    """When each carrier collects at this store (blank: not set): packed parcels count down to it."""
+    rows = collection.collection_times(store)
+    if request.method == "GET":
+        return render("queue/collection_times.html", store=store, rows=rows, values={}, errors={})
+    values = {carrier.id: request.form.get(f"collect-{carrier.id}", "")[:16] for carrier, _ in rows}
+    try:
+        with unit_of_work():
+            wanted = {carrier.id: collection.parse_collection_time(values[carrier.id]) for carrier, _ in rows}
+            for carrier, _ in rows:
+                collection.set_collection_time(store, carrier, wanted[carrier.id], actor=current_actor())
+    except DomainError as error:
+        return render(
+            "queue/collection_times.html",
+            status=error.http_status,
+            trigger=toast(domain_message(error), "error"),
+            store=store,
+            rows=rows,
+            values=values,
+            errors={"collect_at": domain_message(error)},
+        )
+    flash(gettext("Collection times saved."), "success")
+    return redirect(url_for("queue.collection_times", store_code=store.code), code=303)

@@ -1,22 +1,28 @@
 """Stock look-up (active search, scans) and counts by managers."""
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, request, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
-from sqlalchemy import or_, select
+from sqlalchemy import literal, or_, select, tuple_
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
 
 from app.core import stock
-from app.core.catalogue import find_product
 from app.core.errors import DomainError
-from app.core.models import MovementKind, Product, StockLevel
+from app.core.lookup import look_up as lookup_code
+from app.core.models import MovementKind, Product, ProductBarcode, StockLevel
 from app.core.uow import unit_of_work
-from app.extensions import db
-from app.web.helpers import current_actor, domain_message, render, role_required, store_route, toast
+from app.extensions import db, htmx
+from app.web.helpers import current_actor, domain_message, go_to, render, role_required, store_route, toast
 
 bp = Blueprint("stock", __name__)
 PAGE = 50
+MAX_QUERY = 100  # longer searches are cut: no name, SKU or code is longer
+# Where a scanned code of this store opens.
+OPENS = {
+    "order": lambda store, found: url_for("queue.fulfilment", store_code=store.code, fulfilment_id=found.fulfilment.id),
+    "pick_list": lambda store, found: url_for("pick.pick_list", store_code=store.code, pick_list_id=found.pick_list.id),
+}
 
 
 class CountForm(FlaskForm):
@@ -26,53 +32,72 @@ class CountForm(FlaskForm):
     reason = StringField(lazy_gettext("Reason"), validators=[Length(max=150)])
 
 
-def _rows(store, query: str):
+def _rows(store, query: str, after: Product | None):
+    """One page of the catalogue with the store's stock, in (name, id) order from just after `after`: a page
+    never repeats the one before, whatever the catalogue's size. Searches name, SKU, GTIN and extra barcodes."""
     stmt = (
         select(Product, StockLevel)
         .outerjoin(StockLevel, (StockLevel.product_id == Product.id) & (StockLevel.location_id == store.id))
-        .order_by(Product.name)
-        .limit(PAGE)
+        .order_by(Product.name, Product.id)
+        .limit(PAGE + 1)
     )
     if query:
-        like = f"%{query.strip()}%"
-        stmt = stmt.where(or_(Product.name.ilike(like), Product.sku.ilike(like), Product.gtin.ilike(like)))
-    return db.session.execute(stmt).all()
+        stmt = stmt.where(
+            or_(
+                Product.name.icontains(query, autoescape=True),
+                Product.sku.icontains(query, autoescape=True),
+                Product.gtin.icontains(query, autoescape=True),
+                Product.id.in_(select(ProductBarcode.product_id).where(ProductBarcode.code == query)),
+            )
+        )
+    if after is not None:
+        stmt = stmt.where(tuple_(Product.name, Product.id) > tuple_(literal(after.name), literal(after.id)))
+    rows = db.session.execute(stmt).all()
+    return rows[:PAGE], len(rows) > PAGE
 
 
 @bp.get("/stores/<store_code>/stock")
 @store_route
 def lookup(store):
-    query = request.args.get("q", "")[:100]
-    return render("stock/lookup.html", "stock/_rows.html", store=store, q=query, rows=_rows(store, query))
+    """The catalogue with this store's stock, a page at a time (?after=<last product id>), searchable (?q=)."""
+    query = request.args.get("q", "").strip()[:MAX_QUERY]
+    after_id = request.args.get("after", "")
+    after = db.session.get(Product, int(after_id)) if after_id.isdigit() and len(after_id) < 12 else None
+    rows, more = _rows(store, query, after)
+    partial = "stock/_more.html" if htmx.target == "more-rows" else "stock/_rows.html"
+    return render("stock/lookup.html", partial, store=store, q=query, rows=rows, more=more, after=after)
 
 
 @bp.post("/stores/<store_code>/scan")
 @store_route
 def scan(store):
-    code = request.form.get("code", "").strip()[:64]
-    product = find_product(code) if code else None
-    if product is None:
-        message = gettext("Unknown code: %(code)s", code=code) if code else gettext("Nothing was scanned.")
+    """The counter look-up: an order, a parcel or a pick list of this store opens; a product shows its stock."""
+    found = lookup_code(store, request.form.get("code", ""))
+    if found.kind in OPENS:
+        return go_to(OPENS[found.kind](store, found))
+    if found.kind == "product":
         return render(
             "stock/scan.html",
             "stock/_scan_result.html",
-            status=422,
             store=store,
-            product=None,
-            message=message,
-            trigger={"scan": {"ok": False}, **toast(message, "error")},
+            found=found,
+            message="",
+            trigger={"scan": {"ok": True}},
         )
-    level = db.session.scalar(
-        select(StockLevel).where(StockLevel.location_id == store.id, StockLevel.product_id == product.id)
-    )
+    if found.kind == "elsewhere":
+        status, message = 404, gettext("%(code)s is not part of this store's work.", code=found.code)
+    elif found.code:
+        status, message = 422, gettext("Unknown code: %(code)s", code=found.code)
+    else:
+        status, message = 422, gettext("Nothing was scanned.")
     return render(
         "stock/scan.html",
         "stock/_scan_result.html",
+        status=status,
         store=store,
-        product=product,
-        level=level,
-        message="",
-        trigger={"scan": {"ok": True}},
+        found=found,
+        message=message,
+        trigger={"scan": {"ok": False}, **toast(message, "error")},
     )
 
 

@@ -3,6 +3,7 @@
 import re
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -425,3 +426,49 @@ def test_the_queue_counts_open_work_only_whatever_the_stores_history(client, flo
     for tab, shown in (("accept", floor["f"]), ("pick", picking), ("collect", collect)):
         body = client.get(f"/stores/HERE/queue?tab={tab}").get_data(as_text=True)
         assert [int(i) for i in re.findall(r'<a id="work-(\d+)"', body)] == [shown.id]
+
+
+def _packed_here(store):
+    """A fulfilment of `store` packed with a label of the built-in carrier, its ready-by long gone."""
+    from tests.core.test_packing import finished, picked_fulfilment
+
+    fulfilment = finished(picked_fulfilment(1, store=store))
+    fulfilment.ready_by = utcnow() - timedelta(hours=6)
+    db.session.commit()
+    return fulfilment
+
+
+def test_a_packed_order_waiting_for_its_carrier_is_not_shown_late(client, floor):
+    packed = _packed_here(floor["here"])
+    carrier = packed.parcels[0].label.carrier
+    token = _sign_in(client, floor["manager"])
+    page = client.get("/stores/HERE/collection-times")
+    assert page.status_code == 200 and carrier.name in page.text
+    coming = (utcnow() + timedelta(hours=1)).astimezone(ZoneInfo("Europe/Paris"))
+    response = client.post(
+        "/stores/HERE/collection-times",
+        data={"csrf_token": token, f"collect-{carrier.id}": coming.strftime("%H:%M")},
+    )
+    assert response.status_code == 303
+    queue = client.get("/stores/HERE/queue?tab=ship").text
+    row = re.search(rf'id="work-{packed.id}".*?</a>', queue, re.S).group(0)
+    assert "late by" not in row and "u-late" not in row
+    assert "Carrier collects" in row
+
+
+def test_a_collection_time_that_is_not_a_time_is_refused_and_changes_nothing(client, floor):
+    packed = _packed_here(floor["here"])
+    carrier = packed.parcels[0].label.carrier
+    token = _sign_in(client, floor["manager"])
+    response = client.post(
+        "/stores/HERE/collection-times", data={"csrf_token": token, f"collect-{carrier.id}": "x" * 5000}
+    )
+    assert response.status_code == 422
+    assert "for example 17:30" in response.text
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "location.collection_time")) is None
+
+
+def test_associates_cannot_set_collection_times(client, floor):
+    token = _sign_in(client, floor["associate"])
+    assert client.get("/stores/HERE/collection-times").status_code == 403
+    assert client.post("/stores/HERE/collection-times", data={"csrf_token": token}).status_code == 403

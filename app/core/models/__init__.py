@@ -19,6 +19,7 @@ from app.core.models.stock import ChannelBuffer, MovementKind, Reservation, Stoc
 from app.core.models.users import Role, User, membership
 from app.core.models.work import (
     Carrier,
+    CarrierCollection,
     CarrierService,
     Manifest,
     OutboundEmail,
@@ -37,6 +38,7 @@ __all__ = [
     "ApiClient",
     "AuditEvent",
     "Carrier",
+    "CarrierCollection",
     "CarrierService",
     "ChannelBuffer",
     "DeliveryMethod",

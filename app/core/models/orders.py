@@ -61,6 +61,8 @@ class Order(Timestamps, db.Model):
         CheckConstraint("status IN ('open', 'completed', 'cancelled')", name="status"),
         # GET /api/v1/orders?status=...: the page in id order straight from the index, however long the history.
         Index("ix_customer_order_status_id", "status", "id"),
+        # The counter look-up finds an order by its channel's reference alone (app.core.lookup): see e9a1f0c0de05.
+        Index("ix_customer_order_external_ref", "external_ref"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

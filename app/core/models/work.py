@@ -1,6 +1,6 @@
 """The store's floor work on a fulfilment: pick lists, scans, parcels, carriers, labels, manifests, print jobs."""
 
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -116,6 +117,20 @@ class Carrier(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     services = relationship("CarrierService", back_populates="carrier", order_by="CarrierService.price")
+
+
+class CarrierCollection(db.Model):
+    """When a carrier collects parcels at one store: a time of day in the store's timezone (the cut-off)."""
+
+    __tablename__ = "carrier_collection"
+    __table_args__ = (UniqueConstraint("location_id", "carrier_id", name="uq_carrier_collection_location_carrier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
+    carrier_id: Mapped[int] = mapped_column(ForeignKey("carrier.id", ondelete="CASCADE"))
+    collect_at: Mapped[time] = mapped_column(Time)
+
+    carrier = relationship(Carrier)
 
 
 class CarrierService(db.Model):

@@ -12,7 +12,7 @@ block, as in e9a1f0c0de02 (customer_order takes every new order); a failed build
 INDEX CONCURRENTLY ix_customer_order_external_ref, then upgrade again.
 
 Revision ID: e9a1f0c0de05
-Revises: e9a1f0c0de03
+Revises: e9a1f0c0de04
 Create Date: 2026-12-01 02:50:00.000000
 
 """

@@ -9,7 +9,8 @@ from werkzeug.local import LocalProxy
 from app.core.errors import N_, DomainError
 from app.core.models import User
 from app.extensions import db, htmx, login_manager
-from app.web.helpers import domain_message, render, store_time
+from app import formatting
+from app.web.helpers import domain_message, render
 
 HTTP_MESSAGES = {
     400: N_("The request could not be understood. Reload the page and try again."),
@@ -87,10 +88,10 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pick.bp)
     app.register_blueprint(pack.bp)
 
+    formatting.register(app)
     app.jinja_env.globals.update(
         status_label=lambda s: STATUS_LABELS.get(s, s),
         method_label=lambda m: METHOD_LABELS.get(m, m),
-        store_time=store_time,
         refusal_label=_refusal_label,
         reason_label=queue.reason_label,
     )

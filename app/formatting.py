@@ -5,6 +5,8 @@ One helper per kind, used by the screens (as Jinja filters and globals) and by t
 The reader's language is flask_babel's current locale, so `force_locale` (customer documents) applies too.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -12,7 +14,7 @@ from zoneinfo import ZoneInfo
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import current_app
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 
 CURRENCY = "EUR"  # carrier prices and order amounts are in euros unless an order says otherwise
 
@@ -70,6 +72,23 @@ def number(value: Decimal | float | int | None) -> str:
 def decimal_symbol() -> str:
     """The reader's decimal separator ("," in French and Italian), for the weights printed by labels/."""
     return babel_numbers.get_decimal_symbol(_locale())
+
+
+def customer_language(order) -> str:
+    """The language the customer reads ("fr" for "fr-FR"); the app's default one if the app does not speak it."""
+    language = (order.customer_language or "").replace("_", "-").split("-")[0].lower()
+    return language if language in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+@contextmanager
+def customer_locale(order) -> Iterator[str]:
+    """Write in the customer's language inside the block: packing slip, shipping label, e-mails.
+
+    Staff documents (pick list, manifest, print job pages) stay in the associate's language.
+    """
+    language = customer_language(order)
+    with force_locale(language):
+        yield language
 
 
 def register(app) -> None:

@@ -6,10 +6,10 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.local import LocalProxy
 
+from app import formatting
 from app.core.errors import N_, DomainError
 from app.core.models import User
 from app.extensions import db, htmx, login_manager
-from app import formatting
 from app.web.helpers import domain_message, render
 
 HTTP_MESSAGES = {

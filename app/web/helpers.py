@@ -14,7 +14,6 @@ from app.core.models import Location
 from app.core.models.users import Role, membership
 from app.extensions import db, htmx
 
-
 # Every route with a <store_code> must be wrapped by store_route; the test sweep checks it.
 STORE_ROUTES: set[str] = set()
 

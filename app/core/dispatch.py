@@ -219,7 +219,7 @@ def hand_over(
         )
     elif manifest is not None:
         result = Outcome(
-            True, "handed_over", N_("Manifest %(code)s: %(n)s parcels handed over."), {"code": code, "n": len(fresh)}
+            True, "handed_over", N_("Manifest %(code)s handed over; parcels: %(n)s."), {"code": code, "n": len(fresh)}
         )
     else:
         parcel = fresh[0]

@@ -151,6 +151,15 @@ def _block(text: object, font: str, size: float, width: float, *, max_lines: int
     return _Block(tuple(lines), font, fitted)
 
 
+def _heading(text: str, style: ParagraphStyle, width: float) -> Paragraph:
+    """A column heading that never breaks inside a word: set smaller when its longest word is wider than the
+    column (less the cell's 6 + 6 points of padding)."""
+    size = min(fit(word, style.fontName, style.fontSize, width - 12)[1] for word in printable(text).split() or [""])
+    if size < style.fontSize:
+        style = ParagraphStyle(f"{style.name}-{size}", parent=style, fontSize=size, leading=size * 1.2)
+    return Paragraph(_p(text), style)
+
+
 def _draw_block(canvas: Canvas, block: _Block, x: float, top: float, align: str = "left") -> float:
     """Draw the block's lines below top (left, right or centre aligned on x); return the y under it."""
     canvas.setFont(block.font, block.size)
@@ -329,9 +338,9 @@ def packing_slip_pdf(slip: PackingSlip, size: str = "a4") -> bytes:
     qty_width = 30 if small else 50
     rows: list[list[Any]] = [
         [
-            Paragraph(_p(cap("sku")), styles["head"]),
-            Paragraph(_p(cap("item")), styles["head"]),
-            Paragraph(_p(cap("quantity")), styles["head_right"]),
+            _heading(cap("sku"), styles["head"], sku_width),
+            _heading(cap("item"), styles["head"], width - sku_width - qty_width),
+            _heading(cap("quantity"), styles["head_right"], qty_width),
         ]
     ]
     for item in slip.items:
@@ -437,12 +446,10 @@ def manifest_pdf(manifest: Manifest) -> bytes:
     widths[2] = width - sum(widths)
     rows: list[list[Any]] = [
         [
-            Paragraph("#", styles["head"]),
-            Paragraph(_p(cap("tracking")), styles["head"]),
-            Paragraph(_p(cap("order")), styles["head"]),
-            Paragraph(_p(cap("service")), styles["head"]),
-            Paragraph(_p(cap("parcel")), styles["head"]),
-            Paragraph(_p(cap("weight")), styles["head"]),
+            _heading(text, styles["head"], column)
+            for text, column in zip(
+                ("#", cap("tracking"), cap("order"), cap("service"), cap("parcel"), cap("weight")), widths, strict=True
+            )
         ]
     ]
     total_grams = 0
@@ -579,10 +586,8 @@ def pick_list_pdf(pick_list: PickList) -> bytes:
     widths[1] = width - sum(widths)
     rows: list[list[Any]] = [
         [
-            Paragraph(_p(cap("shelf")), styles["head"]),
-            Paragraph(_p(cap("product")), styles["head"]),
-            Paragraph(_p(cap("total")), styles["head"]),
-            Paragraph(_p(cap("split")), styles["head"]),
+            _heading(text, styles["head"], column)
+            for text, column in zip((cap("shelf"), cap("product"), cap("total"), cap("split")), widths, strict=True)
         ]
     ]
     for group in pick_list.groups:

@@ -464,3 +464,78 @@ def test_documents_are_hashable_values():
     assert make_label().captions == dict(SHIPPING_CAPTIONS)
     with pytest.raises(AttributeError):
         make_label().captions._items = {}  # type: ignore[attr-defined]
+
+
+# --- wrap or shrink, never cut (issue 10, defect 8) -------------------------------------------------------------------
+
+LONG_STORE = "Comptoir Paris Rivoli - Forum des Halles, niveau -2, porte Lescot"
+ITALIAN_SLIP = {"title": "Bolla di consegna", "order": "Ordine", "date": "Data", "page": "Pagina {n} di {m}"}
+
+
+def pypdf_text(pdf: bytes) -> str:
+    """The PDF's text by pypdf (no poppler needed), whitespace and line breaks folded to single spaces."""
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).split())
+
+
+@pytest.mark.parametrize("size", ["a4", "4x6"])
+def test_the_italian_slip_title_and_a_long_store_name_are_printed_whole(size):
+    slip = replace(make_slip(3), store_name=LONG_STORE, captions=ITALIAN_SLIP)
+    text = pypdf_text(packing_slip_pdf(slip, size=size))
+    assert "Bolla di consegna" in text
+    assert LONG_STORE in text or all(word in text for word in LONG_STORE.split())
+    assert "…" not in text and "..." not in text
+
+
+def test_a_long_store_name_wraps_in_the_slip_header_and_pushes_the_table_down():
+    short = packing_slip_pdf(make_slip(3), size="4x6")
+    long = packing_slip_pdf(replace(make_slip(3), store_name=LONG_STORE), size="4x6")
+    assert pypdf_text(long).count("Comptoir Paris Rivoli") >= 1
+    assert short != long and "…" not in pypdf_text(long)
+
+
+def test_manifest_and_pick_list_headers_are_never_cut():
+    carrier = "Corriere Espresso Internazionale del Nord Italia e della Svizzera"
+    manifest = Manifest("MAN-000042", carrier, LONG_STORE, STORE, "24/11/2026 02:13", ())
+    text = pypdf_text(manifest_pdf(replace(manifest, captions={"title": "Distinta di consegna al corriere"})))
+    for words in (carrier, LONG_STORE, "Distinta di consegna al corriere", "24/11/2026 02:13"):
+        assert all(word in text for word in words.split()), words
+    pick = PickList("PL-000007", LONG_STORE, "24/11/2026 02:13", (), COMMANDS)
+    text = pypdf_text(pick_list_pdf(replace(pick, captions={"title": "Lista di prelievo multiordine"})))
+    for words in (LONG_STORE, "Lista di prelievo multiordine PL-000007", "24/11/2026 02:13"):
+        assert all(word in text for word in words.split()), words
+    assert "…" not in text
+
+
+def test_fit_lines_prefers_one_line_then_wraps_then_shrinks_and_never_cuts():
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from labels.shipping import fit_lines
+
+    assert fit_lines("Bolla di consegna", "Helvetica-Bold", 18, 200) == (["Bolla di consegna"], 18)
+    lines, size = fit_lines("Bolla di consegna", "Helvetica-Bold", 18, 130)
+    assert lines == ["Bolla di consegna"] and 13.5 <= size < 18  # shrunk a little, still one line
+    lines, size = fit_lines(LONG_STORE, "Helvetica-Bold", 10, 130)
+    assert len(lines) == 2 and size >= 7.5 and " ".join(lines) == LONG_STORE
+    word = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 3
+    lines, size = fit_lines(word, "Helvetica-Bold", 10, 100)
+    assert "".join(lines) == word and all(stringWidth(line, "Helvetica-Bold", size) <= 100 for line in lines)
+
+
+def test_zpl_fields_are_condensed_or_wrapped_never_cut():
+    name = "Établissements Lefèvre-Saint-Rémy et Compagnie, service des expéditions internationales " * 2
+    label = make_label(recipient=replace(CUSTOMER, name=name.strip()))
+    zpl = label_zpl(label).decode()
+    scene = render_zpl(zpl.encode()).labels[0]  # the wrapped name leaves the barcodes readable
+    assert decode_png(scene.png()) == {("Code128", label.tracking_number), ("QRCode", label.routing)}
+    assert "..." not in zpl
+    assert ascii_text(name.strip()) in zpl  # whole, inside a two-line field block
+    assert re.search(r"\^FB\d+,2,0,L,0\^A0N,\d+,\d+\^FH_\^FDEtablissements", zpl)
+
+
+def test_column_headings_never_break_inside_a_word():
+    french = {"shelf": "Emplacement", "product": "Produit", "total": "Total", "split": "Bacs"}
+    groups = (PickGroup("A-01-1", "SKU-1", "Lampe", "", 1, (("A", "CMD-1", 1),)),)
+    pick = PickList("PL-000008", "Comptoir", "24/11/2026 02:13", groups, COMMANDS, captions=french)
+    assert "Emplacement" in pypdf_text(pick_list_pdf(pick))

@@ -11,11 +11,12 @@ from flask_babel import force_locale, gettext
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from app.core import dispatch, orders, picking, printing
+from app.core import dispatch, mail, orders, picking, printing
 from app.core.models import OutboundEmail
 from app.extensions import db
 from app.formatting import customer_language, customer_locale
 from tests.conftest import csrf_token, login
+from tests.core.test_mail import smtp  # noqa: F401 (fixture: an SMTP server on 127.0.0.1)
 from tests.core.test_packing import finished, picked_fulfilment
 from tests.factories import ACTOR, PASSWORD, make_product, make_user, ship_draft, stocked
 
@@ -86,14 +87,19 @@ def test_staff_documents_stay_in_the_associates_language(client, italian_associa
     assert "Distinta corriere" in manifest and "Manifeste" not in manifest
 
 
-def test_the_shipped_email_is_in_the_customers_language(italian_associate_french_customer):
+def test_the_shipped_email_is_in_the_customers_language_and_says_so(app, smtp, italian_associate_french_customer):  # noqa: F811
+    controller, inbox = smtp
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
     fulfilment = italian_associate_french_customer["fulfilment"]
     label = fulfilment.parcels[0].label
     dispatch.hand_over(fulfilment.location, label.tracking_number, "hand-lang-01", actor=ACTOR)
+    db.session.commit()
     email = db.session.scalar(select(OutboundEmail))
     with force_locale("fr"):
         assert email.subject == gettext("Your order %(ref)s is on its way", ref=fulfilment.order.reference)
-    assert words("fr", "Thank you for your order.") in email.body
+    assert words("fr", "Thank you for your order.") in " ".join(email.body.split())
+    assert mail.send_pending() == 1
+    assert inbox.messages[0]["Content-Language"] == "fr"
 
 
 @pytest.mark.parametrize(

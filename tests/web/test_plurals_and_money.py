@@ -120,3 +120,15 @@ def test_the_pack_screen_counts_prints_and_prices_in_the_readers_language(client
     db.session.commit()
     text = _text(client.get(url))
     assert "stampata 2 volte" in text and "1.500 g" in text  # 1500 g, Italian thousands separator
+
+
+def test_the_stock_list_writes_big_counts_the_readers_way(client):
+    from tests.factories import make_location, make_product, stocked
+
+    store = make_location()
+    stocked(store, make_product(), 12500)
+    user = make_user(stores=[store], language="fr")
+    db.session.commit()
+    login(client, user.email, PASSWORD)
+    html = client.get(f"/stores/{store.code}/stock").get_data(as_text=True)
+    assert "12\u202f500" in html and "12500" not in html

@@ -4,26 +4,19 @@ An Italian associate works a French customer's order: the packing slip, the ship
 print job) and the shipped e-mail are French; the pick list, the manifest and the screens stay Italian.
 """
 
-import io
-
 import pytest
 from flask_babel import force_locale, gettext
-from pypdf import PdfReader
 from sqlalchemy import select
 
-from app.core import dispatch, mail, orders, picking, printing
+from app.core import dispatch, mail, printing
 from app.core.models import OutboundEmail
 from app.extensions import db
 from app.formatting import customer_language, customer_locale
 from tests.conftest import csrf_token, login
 from tests.core.test_mail import smtp  # noqa: F401 (fixture: an SMTP server on 127.0.0.1)
 from tests.core.test_packing import finished, picked_fulfilment
-from tests.factories import ACTOR, PASSWORD, make_product, make_user, ship_draft, stocked
-
-
-def pdf_text(body: bytes) -> str:
-    assert body.startswith(b"%PDF-")
-    return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(body)).pages).split())
+from tests.factories import ACTOR, PASSWORD, make_user
+from tests.web.test_store_time import pdf_text, pick_list_at
 
 
 def words(language: str, msgid: str) -> str:
@@ -37,12 +30,7 @@ def italian_associate_french_customer(client):
     fulfilment = finished(picked_fulfilment(1, customer_language="fr"))
     store = fulfilment.location
     user = make_user(stores=[store], language="it")
-    product = make_product()
-    stocked(store, product, 2)
-    order, _ = orders.create_order(ship_draft((product, 1)), actor=ACTOR)
-    other = orders.assign_fulfilment(order, store, {order.lines[0]: 1}, actor=ACTOR)
-    orders.accept_fulfilment(other, actor=ACTOR)
-    pick_list = picking.start_pick(store, [other], user=user, actor=ACTOR)
+    pick_list = pick_list_at(store, user)
     label = fulfilment.parcels[0].label
     manifest = dispatch.open_manifest(store, label.carrier, actor=ACTOR)
     job = printing.start_print_job(store, [label.id], user)

@@ -46,14 +46,14 @@ def local_day(zone: str, locale: str) -> str:
     return spaced(format_date(MOMENT.astimezone(ZoneInfo(zone)).date(), "medium", locale=locale))
 
 
-def _pick_list(store, user):
+def pick_list_at(store, user):
+    """A pick list of one accepted order at the store, started by user."""
     product = make_product()
     stocked(store, product, 3)
     order, _ = orders.create_order(ship_draft((product, 1)), actor=ACTOR)
     fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 1}, actor=ACTOR)
     orders.accept_fulfilment(fulfilment, actor=ACTOR)
     pick_list = picking.start_pick(store, [fulfilment], user=user, actor=ACTOR)
-    pick_list.created_at = MOMENT
     return pick_list
 
 
@@ -69,7 +69,8 @@ def floor(request, client):
     label.created_at = MOMENT
     manifest = dispatch.open_manifest(store, label.carrier, actor=ACTOR, now=MOMENT)
     user = make_user(stores=[store], language="fr")
-    pick_list = _pick_list(store, user)
+    pick_list = pick_list_at(store, user)
+    pick_list.created_at = MOMENT
     job = printing.start_print_job(store, [label.id], user)
     db.session.commit()
     login(client, user.email, PASSWORD)

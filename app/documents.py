@@ -3,18 +3,11 @@
 Shared by the screens (app.web.pack) and the API (app.api.parcels), so neither imports the other.
 """
 
-from datetime import UTC
-from zoneinfo import ZoneInfo
-
-from babel.numbers import get_decimal_symbol
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 
 from app.core.models import ShippingLabel
+from app.formatting import customer_locale, decimal_symbol, store_date
 from labels import data as ld
-
-
-def _decimal() -> str:
-    return get_decimal_symbol(str(get_locale() or "en"))
 
 
 def shipping_captions() -> ld.Captions:
@@ -28,7 +21,7 @@ def shipping_captions() -> ld.Captions:
             "order": gettext("Order"),
             "date": gettext("Date"),
             "tracking": gettext("Tracking"),
-            "decimal": _decimal(),
+            "decimal": decimal_symbol(),
         }
     )
 
@@ -67,7 +60,24 @@ def manifest_captions() -> ld.Captions:
             "signature": gettext("Driver signature"),
             "store": gettext("Store"),
             "page": gettext("Page {n} of {m}"),
-            "decimal": _decimal(),
+            "decimal": decimal_symbol(),
+        }
+    )
+
+
+def pick_captions() -> ld.Captions:
+    return ld.Captions(
+        {
+            "title": gettext("Pick list"),
+            "date": gettext("Date"),
+            "shelf": gettext("Shelf"),
+            "product": gettext("Product"),
+            "sku": gettext("SKU"),
+            "gtin": gettext("GTIN"),
+            "total": gettext("Total"),
+            "split": gettext("Totes"),
+            "commands": gettext("Scan to"),
+            "page": gettext("Page {n} of {m}"),
         }
     )
 
@@ -94,38 +104,33 @@ def customer_address(order) -> ld.Address:
     )
 
 
-def local_date(moment, store):
-
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.astimezone(ZoneInfo(store.timezone)).date()
-
-
-def label_document(label: ShippingLabel, captions=None) -> ld.ShippingLabel:
-    """The printable label of a ShippingLabel row."""
+def label_document(label: ShippingLabel) -> ld.ShippingLabel:
+    """The printable label of a ShippingLabel row, in the customer's language (they read it too)."""
     parcel = label.parcel
     fulfilment = parcel.fulfilment
     order, store = fulfilment.order, fulfilment.location
     count = len(fulfilment.parcels)
-    return ld.ShippingLabel(
-        sender=store_address(store),
-        recipient=customer_address(order),
-        carrier_name=label.carrier.name,
-        service_name=label.service.name,
-        tracking_number=label.tracking_number,
-        weight_grams=parcel.weight_grams or 0,
-        parcel_no=parcel.number,
-        parcel_count=count,
-        order_reference=order.reference,
-        ship_date=local_date(label.created_at, store),
-        routing="|".join(
-            [
-                label.carrier.code,
-                label.service.code,
-                order.ship_country or "",
-                order.ship_postcode or "",
-                label.tracking_number,
-                f"{parcel.number}/{count}",
-            ]
-        ),
-        captions=captions or shipping_captions(),
-    )
+    with customer_locale(order):
+        return ld.ShippingLabel(
+            sender=store_address(store),
+            recipient=customer_address(order),
+            carrier_name=label.carrier.name,
+            service_name=label.service.name,
+            tracking_number=label.tracking_number,
+            weight_grams=parcel.weight_grams or 0,
+            parcel_no=parcel.number,
+            parcel_count=count,
+            order_reference=order.reference,
+            when=store_date(label.created_at, store),
+            routing="|".join(
+                [
+                    label.carrier.code,
+                    label.service.code,
+                    order.ship_country or "",
+                    order.ship_postcode or "",
+                    label.tracking_number,
+                    f"{parcel.number}/{count}",
+                ]
+            ),
+            captions=shipping_captions(),
+        )

@@ -13,7 +13,6 @@ import os
 import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -52,7 +51,7 @@ def make_labels(count: int) -> list[ShippingLabel]:
                 parcel_no=parcel_no,
                 parcel_count=parcel_count,
                 order_reference=f"CMD-2026-{i:06d}",
-                ship_date=date(2026, 11, 23),
+                when="2026-11-23",
                 routing=f"CX|EXP|FR|{postcode}|{tracking}|{parcel_no}/{parcel_count}",
             )
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 
 
 class Captions(Mapping[str, str]):
@@ -131,7 +130,7 @@ class ShippingLabel:
     parcel_no: int
     parcel_count: int
     order_reference: str
-    ship_date: date
+    when: str  # the ship date as printed: the store's local day in the reader's words
     routing: str  # text of the QR code, e.g. "CX|EXP|FR|75011|CX123456785FR|2/3"
     captions: Mapping[str, str] = SHIPPING_CAPTIONS
 
@@ -149,7 +148,7 @@ class PackingSlip:
     store_name: str
     store_address: Address
     order_reference: str
-    order_date: date
+    when: str  # the order date as printed: the store's local day in the reader's words
     customer: Address
     items: tuple[SlipItem, ...]
     gift_message: str = ""
@@ -173,7 +172,7 @@ class Manifest:
     carrier_name: str
     store_name: str
     store_address: Address
-    created: datetime
+    when: str  # when it was opened, as printed: the store's local date and time in the reader's words
     parcels: tuple[ManifestParcel, ...]
     captions: Mapping[str, str] = MANIFEST_CAPTIONS
 
@@ -194,7 +193,7 @@ class PickGroup:
 class PickList:
     number: str
     store_name: str
-    created: datetime
+    when: str  # when it was made, as printed: the store's local date and time in the reader's words
     groups: tuple[PickGroup, ...]
     commands: tuple[tuple[str, str], ...]  # (barcode value, caption), e.g. ("CMD:CONFIRM", "Confirm")
     captions: Mapping[str, str] = PICK_CAPTIONS

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -15,6 +16,7 @@ from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4, inch
 from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
@@ -42,7 +44,7 @@ from labels.data import (
     kilograms,
     printable,
 )
-from labels.shipping import fit
+from labels.shipping import fit, fit_lines
 
 REGULAR, BOLD = "Helvetica", "Helvetica-Bold"
 SIZES = {"a4": A4, "4x6": (4 * inch, 6 * inch)}
@@ -131,6 +133,43 @@ def _address_lines(address: Address) -> list[str]:
     return [line for line in (address.name, address.line1, address.line2, city, address.country, address.phone) if line]
 
 
+@dataclass(frozen=True)
+class _Block:
+    """Lines of one text, fitted to a width (never cut), in one font and size."""
+
+    lines: tuple[str, ...]
+    font: str
+    size: float
+
+    @property
+    def height(self) -> float:
+        return len(self.lines) * self.size * 1.2
+
+
+def _block(text: object, font: str, size: float, width: float, *, max_lines: int = 2) -> _Block:
+    lines, fitted = fit_lines(printable(text), font, size, width, max_lines=max_lines)
+    return _Block(tuple(lines), font, fitted)
+
+
+def _heading(text: str, style: ParagraphStyle, width: float) -> Paragraph:
+    """A column heading that never breaks inside a word: set smaller when its longest word is wider than the
+    column (less the cell's 6 + 6 points of padding)."""
+    size = min(fit(word, style.fontName, style.fontSize, width - 12)[1] for word in printable(text).split() or [""])
+    if size < style.fontSize:
+        style = ParagraphStyle(f"{style.name}-{size}", parent=style, fontSize=size, leading=size * 1.2)
+    return Paragraph(_p(text), style)
+
+
+def _draw_block(canvas: Canvas, block: _Block, x: float, top: float, align: str = "left") -> float:
+    """Draw the block's lines below top (left, right or centre aligned on x); return the y under it."""
+    canvas.setFont(block.font, block.size)
+    draw = {"left": canvas.drawString, "right": canvas.drawRightString, "centre": canvas.drawCentredString}[align]
+    for line in block.lines:
+        top -= block.size * 1.2
+        draw(x, top + block.size * 0.2, line)
+    return top
+
+
 class _NumberedCanvas(Canvas):
     """Holds pages back until the end so each page's footer can say "Page n of m"."""
 
@@ -194,9 +233,11 @@ def _page_footer(
 ) -> Callable[[Canvas, int, int], None]:
     def footer(canvas: Canvas, page: int, total: int) -> None:
         canvas.saveState()
+        numbering = caption(captions, defaults, "page", n=page, m=total)
         canvas.setFont(REGULAR, size)
-        canvas.drawString(left, y, printable(label))
-        canvas.drawRightString(right, y, caption(captions, defaults, "page", n=page, m=total))
+        canvas.drawRightString(right, y, numbering)
+        room = right - left - stringWidth(numbering, REGULAR, size) - 12
+        _draw_block(canvas, _block(label, REGULAR, size, room, max_lines=1), left, y + size)
         canvas.restoreState()
 
     return footer
@@ -222,41 +263,43 @@ def packing_slip_pdf(slip: PackingSlip, size: str = "a4") -> bytes:
     pagesize = SIZES[size]
     page_width, page_height = pagesize
     margin = 14.0 if small else 36.0
-    header_height = 78.0 if small else 96.0
     styles = _STYLES[size]
     captions = slip.captions
+    width = page_width - 2 * margin
 
     def cap(key: str, **values: object) -> str:
         return caption(captions, SLIP_CAPTIONS, key, **values)
+
+    # Store name and title wrap (never cut), so the header is as tall as they need.
+    if small:
+        store = _block(slip.store_name, BOLD, 10, 130)
+        title = _block(cap("title"), BOLD, 12, width - 140)
+        code_top = max(store.height, title.height) + 4
+        order = _block(f"{cap('order')}: {slip.order_reference}", BOLD, 8, width, max_lines=1)
+        header_height = code_top + 40 + 4 + order.height + 8
+    else:
+        column = width - 250  # the order barcode takes the right 240 points
+        title = _block(cap("title"), BOLD, 18, column)
+        store = _block(slip.store_name, BOLD, 14, column)
+        address = [_block(line, REGULAR, 8, column, max_lines=1) for line in _address_lines(slip.store_address)[1:]]
+        header_height = max(title.height + 4 + store.height + 2 + sum(a.height for a in address), 66) + 12
 
     def header(canvas: Canvas, doc: Any) -> None:
         canvas.saveState()
         top = page_height - margin
         if small:
-            canvas.setFont(BOLD, 10)
-            canvas.drawString(margin, top - 9, *fit(printable(slip.store_name), BOLD, 10, 130)[:1])
-            canvas.setFont(BOLD, 12)
-            title, title_size = fit(cap("title"), BOLD, 12, page_width - 2 * margin - 140)
-            canvas.setFont(BOLD, title_size)
-            canvas.drawRightString(page_width - margin, top - 10, title)
-            _draw_code128(canvas, order_reference, page_width - margin, top - 18, page_width - 2 * margin, 40)
-            canvas.setFont(BOLD, 8)
-            canvas.drawString(margin, top - 70, f"{cap('order')}: {printable(slip.order_reference)}")
+            _draw_block(canvas, store, margin, top)
+            _draw_block(canvas, title, page_width - margin, top, "right")
+            _draw_code128(canvas, order_reference, page_width - margin, top - code_top, width, 40)
+            _draw_block(canvas, order, margin, top - code_top - 44)
         else:
-            canvas.setFont(BOLD, 14)
-            canvas.drawString(margin, top - 12, *fit(printable(slip.store_name), BOLD, 14, 250)[:1])
-            canvas.setFont(REGULAR, 8)
-            y = top - 24
-            for line in _address_lines(slip.store_address)[1:]:
-                canvas.drawString(margin, y, *fit(printable(line), REGULAR, 8, 250)[:1])
-                y -= 9.5
-            canvas.setFont(BOLD, 18)
-            canvas.drawCentredString(page_width / 2 + 20, top - 14, *fit(cap("title"), BOLD, 18, 150)[:1])
+            y = _draw_block(canvas, title, margin, top) - 4
+            y = _draw_block(canvas, store, margin, y) - 2
+            for line in address:
+                y = _draw_block(canvas, line, margin, y)
             left = _draw_code128(canvas, order_reference, page_width - margin, top, 240, 48)
-            canvas.setFont(BOLD, 10)
-            canvas.drawCentredString(
-                (left + page_width - margin) / 2, top - 62, *fit(printable(slip.order_reference), BOLD, 10, 240)[:1]
-            )
+            reference = _block(slip.order_reference, BOLD, 10, 240, max_lines=1)
+            _draw_block(canvas, reference, (left + page_width - margin) / 2, top - 52, "centre")
         canvas.setLineWidth(0.8)
         canvas.line(
             margin,
@@ -276,7 +319,6 @@ def packing_slip_pdf(slip: PackingSlip, size: str = "a4") -> bytes:
         margin - 4 if small else 22,
         footer_size,
     )
-    width = page_width - 2 * margin
 
     ship_to = [Paragraph(_p(cap("ship_to")), styles["head"])]
     ship_to += [
@@ -285,7 +327,7 @@ def packing_slip_pdf(slip: PackingSlip, size: str = "a4") -> bytes:
     ]
     facts = [
         Paragraph(f"{_p(cap('order'))}: <b>{_p(slip.order_reference)}</b>", styles["body"]),
-        Paragraph(f"{_p(cap('date'))}: {slip.order_date.isoformat()}", styles["body"]),
+        Paragraph(f"{_p(cap('date'))}: {_p(slip.when)}", styles["body"]),
     ]
     if slip.parcel_summary:
         facts.append(Paragraph(_p(slip.parcel_summary), styles["body"]))
@@ -296,9 +338,9 @@ def packing_slip_pdf(slip: PackingSlip, size: str = "a4") -> bytes:
     qty_width = 30 if small else 50
     rows: list[list[Any]] = [
         [
-            Paragraph(_p(cap("sku")), styles["head"]),
-            Paragraph(_p(cap("item")), styles["head"]),
-            Paragraph(_p(cap("quantity")), styles["head_right"]),
+            _heading(cap("sku"), styles["head"], sku_width),
+            _heading(cap("item"), styles["head"], width - sku_width - qty_width),
+            _heading(cap("quantity"), styles["head_right"], qty_width),
         ]
     ]
     for item in slip.items:
@@ -358,7 +400,6 @@ def manifest_pdf(manifest: Manifest) -> bytes:
     number = barcode_value(manifest.number, "manifest number")
     page_width, page_height = A4
     margin = 36.0
-    header_height = 104.0
     styles = _STYLES["a4"]
     captions = manifest.captions
     decimal = captions.get("decimal") or MANIFEST_CAPTIONS["decimal"]
@@ -366,27 +407,29 @@ def manifest_pdf(manifest: Manifest) -> bytes:
     def cap(key: str, **values: object) -> str:
         return caption(captions, MANIFEST_CAPTIONS, key, **values)
 
-    created = manifest.created.strftime("%Y-%m-%d %H:%M")
+    column = page_width - 2 * margin - 250  # the manifest barcode takes the right 240 points
+    title = _block(cap("title"), BOLD, 18, column)
+    store = f"{manifest.store_name}, {manifest.store_address.postcode} {manifest.store_address.city}"
+    facts = [
+        (_block(name, REGULAR, 9, 70, max_lines=1), _block(value, BOLD, 9, column - 74))
+        for name, value in (
+            (cap("carrier"), manifest.carrier_name),
+            (cap("store"), store),
+            (cap("date"), manifest.when),
+        )
+    ]
+    header_height = max(title.height + 26 + sum(value.height + 1.2 for _, value in facts), 74) + 22
 
     def header(canvas: Canvas, doc: Any) -> None:
         canvas.saveState()
         top = page_height - margin
-        canvas.setFont(BOLD, 18)
-        canvas.drawString(margin, top - 14, *fit(cap("title"), BOLD, 18, 250)[:1])
+        y = _draw_block(canvas, title, margin, top) - 4
         canvas.setFont(BOLD, 13)
-        canvas.drawString(margin, top - 32, printable(manifest.number))
-        rows = (
-            (cap("carrier"), manifest.carrier_name),
-            (cap("store"), f"{manifest.store_name}, {manifest.store_address.postcode} {manifest.store_address.city}"),
-            (cap("date"), created),
-        )
-        y = top - 50
-        for name, value in rows:
-            canvas.setFont(REGULAR, 9)
-            canvas.drawString(margin, y, *fit(name, REGULAR, 9, 70)[:1])
-            canvas.setFont(BOLD, 9)
-            canvas.drawString(margin + 74, y, *fit(printable(value), BOLD, 9, 200)[:1])
-            y -= 12
+        canvas.drawString(margin, y - 13, printable(manifest.number))
+        y -= 22
+        for name, value in facts:
+            _draw_block(canvas, name, margin, y)
+            y = _draw_block(canvas, value, margin + 74, y) - 1.2
         left = _draw_code128(canvas, number, page_width - margin, top, 240, 56)
         canvas.setFont(BOLD, 10)
         canvas.drawCentredString((left + page_width - margin) / 2, top - 70, printable(manifest.number))
@@ -403,12 +446,10 @@ def manifest_pdf(manifest: Manifest) -> bytes:
     widths[2] = width - sum(widths)
     rows: list[list[Any]] = [
         [
-            Paragraph("#", styles["head"]),
-            Paragraph(_p(cap("tracking")), styles["head"]),
-            Paragraph(_p(cap("order")), styles["head"]),
-            Paragraph(_p(cap("service")), styles["head"]),
-            Paragraph(_p(cap("parcel")), styles["head"]),
-            Paragraph(_p(cap("weight")), styles["head"]),
+            _heading(text, styles["head"], column)
+            for text, column in zip(
+                ("#", cap("tracking"), cap("order"), cap("service"), cap("parcel"), cap("weight")), widths, strict=True
+            )
         ]
     ]
     total_grams = 0
@@ -498,7 +539,6 @@ def pick_list_pdf(pick_list: PickList) -> bytes:
     commands = [(barcode_value(value, "command"), label) for value, label in pick_list.commands]
     page_width, page_height = A4
     margin = 36.0
-    header_height = 56.0
     styles = _STYLES["a4"]
     captions = pick_list.captions
     width = page_width - 2 * margin
@@ -507,19 +547,18 @@ def pick_list_pdf(pick_list: PickList) -> bytes:
     def cap(key: str, **values: object) -> str:
         return caption(captions, PICK_CAPTIONS, key, **values)
 
-    created = pick_list.created.strftime("%Y-%m-%d %H:%M")
+    title = _block(f"{cap('title')} {pick_list.number}", BOLD, 18, width * 0.6)
+    store = _block(pick_list.store_name, REGULAR, 9, width * 0.38)
+    when = _block(f"{cap('date')}: {pick_list.when}", REGULAR, 9, width * 0.38, max_lines=1)
+    header_height = max(title.height, store.height + when.height) + 22
 
     def header(canvas: Canvas, doc: Any) -> None:
         canvas.saveState()
         top = page_height - margin
-        canvas.setFont(BOLD, 18)
-        title = f"{cap('title')} {printable(pick_list.number)}"
-        canvas.drawString(margin, top - 14, *fit(title, BOLD, 18, width * 0.6)[:1])
-        canvas.setFont(REGULAR, 9)
-        canvas.drawRightString(
-            page_width - margin, top - 8, *fit(printable(pick_list.store_name), REGULAR, 9, width * 0.38)[:1]
+        _draw_block(canvas, title, margin, top)
+        _draw_block(
+            canvas, when, page_width - margin, _draw_block(canvas, store, page_width - margin, top, "right"), "right"
         )
-        canvas.drawRightString(page_width - margin, top - 20, f"{cap('date')}: {created}")
         canvas.setLineWidth(0.8)
         canvas.line(margin, top - header_height + 16, page_width - margin, top - header_height + 16)
         # Command barcodes, above the footer line.
@@ -547,10 +586,8 @@ def pick_list_pdf(pick_list: PickList) -> bytes:
     widths[1] = width - sum(widths)
     rows: list[list[Any]] = [
         [
-            Paragraph(_p(cap("shelf")), styles["head"]),
-            Paragraph(_p(cap("product")), styles["head"]),
-            Paragraph(_p(cap("total")), styles["head"]),
-            Paragraph(_p(cap("split")), styles["head"]),
+            _heading(text, styles["head"], column)
+            for text, column in zip((cap("shelf"), cap("product"), cap("total"), cap("split")), widths, strict=True)
         ]
     ]
     for group in pick_list.groups:

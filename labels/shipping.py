@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 
 from reportlab.lib.pagesizes import inch
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
@@ -25,25 +25,57 @@ from labels.data import (
 PAGE_WIDTH, PAGE_HEIGHT = 4 * inch, 6 * inch  # 288 x 432 pt
 MARGIN = 12.0
 REGULAR, BOLD = "Helvetica", "Helvetica-Bold"
-ELLIPSIS = "…"
 
 
-def fit(text: str, font: str, size: float, width: float, *, min_size: float = 0) -> tuple[str, float]:
-    """text (already printable) and a font size so it fits width: shrink down to min_size, then cut with …."""
+def fit(text: str, font: str, size: float, width: float) -> tuple[str, float]:
+    """text (already printable) and the largest font size up to size at which it fits width on one line.
+
+    Never cut: small but whole beats cut (a name or an address must be read in full).
+    """
     measured = stringWidth(text, font, size)
-    if measured <= width:
+    if measured <= width or not text:
         return text, size
-    if min_size and min_size < size:
-        size = max(min_size, size * width / measured)
-        if stringWidth(text, font, size) <= width:
-            return text, size
-    while text and stringWidth(text + ELLIPSIS, font, size) > width:
-        text = text[:-1]
-    return text.rstrip() + ELLIPSIS, size
+    return text, _floor(size * width / measured)
 
 
-def _line(canvas: Canvas, text: str, x: float, y: float, font: str, size: float, width: float, **kw: Any) -> None:
-    text, size = fit(printable(text), font, size, width, **kw)
+def _floor(size: float) -> float:
+    return int(size * 10) / 10  # a tenth of a point below the exact fit, so rounding never overflows
+
+
+def fit_lines(
+    text: str, font: str, size: float, width: float, *, min_size: float | None = None, max_lines: int = 2
+) -> tuple[list[str], float]:
+    """text (already printable) as lines and a font size so every line fits width, never cut.
+
+    In order of preference: one line at size; one line shrunk down to min_size (default 3/4 of size);
+    wrapped at word breaks into at most max_lines lines, at the largest size from size down to min_size;
+    else smaller still until it fits in max_lines lines.
+    """
+    min_size = size * 0.75 if min_size is None else min_size
+    line, line_size = fit(text, font, size, width)
+    if line_size >= min_size:
+        return [line], line_size
+    for current in _sizes(size, min_size):
+        lines = simpleSplit(text, font, current, width)
+        if len(lines) <= max_lines and all(stringWidth(piece, font, current) <= width for piece in lines):
+            return lines, current
+    return [line], line_size  # a word wider than width even at 1 pt: that word alone decides the size
+
+
+def _sizes(size: float, min_size: float) -> Iterator[float]:
+    """Font sizes to try: half points from size down to min_size, then a tenth smaller each time, down to 1 pt."""
+    current = size
+    while current >= min_size:
+        yield current
+        current -= 0.5
+    current = min_size * 0.9
+    while current >= 1:
+        yield _floor(current)
+        current *= 0.9
+
+
+def _line(canvas: Canvas, text: str, x: float, y: float, font: str, size: float, width: float) -> None:
+    text, size = fit(printable(text), font, size, width)
     canvas.setFont(font, size)
     canvas.drawString(x, y, text)
 
@@ -66,14 +98,14 @@ def _draw_label(canvas: Canvas, label: ShippingLabel) -> None:
 
     # Carrier and service band.
     service = printable(label.service_name).upper()
-    service, service_size = fit(service, BOLD, 13, width * 0.45, min_size=8)
+    service, service_size = fit(service, BOLD, 13, width * 0.45)
     service_width = stringWidth(service, BOLD, service_size) + 10
     canvas.rect(right - service_width, 392, service_width, 24, stroke=0, fill=1)
     canvas.setFillGray(1)
     canvas.setFont(BOLD, service_size)
     canvas.drawRightString(right - 5, 399, service)
     canvas.setFillGray(0)
-    _line(canvas, label.carrier_name, left, 398, BOLD, 18, width - service_width - 8, min_size=10)
+    _line(canvas, label.carrier_name, left, 398, BOLD, 18, width - service_width - 8)
     canvas.line(left, 386, right, 386)
 
     # Sender, small.
@@ -90,7 +122,7 @@ def _draw_label(canvas: Canvas, label: ShippingLabel) -> None:
     ]
     for text in filter(None, lines):
         y -= 8.6
-        _line(canvas, text, left + 4, y, REGULAR, 8, width - 4, min_size=6)
+        _line(canvas, text, left + 4, y, REGULAR, 8, width - 4)
     canvas.line(left, 322, right, 322)
 
     # Recipient, large.
@@ -98,15 +130,15 @@ def _draw_label(canvas: Canvas, label: ShippingLabel) -> None:
     canvas.setFont(BOLD, 7)
     canvas.drawString(left, 312, cap("to").upper())
     y = 295.0
-    _line(canvas, recipient.name, left + 4, y, BOLD, 15, width - 4, min_size=10)
+    _line(canvas, recipient.name, left + 4, y, BOLD, 15, width - 4)
     for text in filter(None, (recipient.line1, recipient.line2)):
         y -= 14
-        _line(canvas, text, left + 4, y, REGULAR, 12, width - 4, min_size=8)
+        _line(canvas, text, left + 4, y, REGULAR, 12, width - 4)
     y -= 18
-    _line(canvas, _city_line(recipient), left + 4, y, BOLD, 16, width - 4, min_size=10)
+    _line(canvas, _city_line(recipient), left + 4, y, BOLD, 16, width - 4)
     y -= 14
     country = " ".join(filter(None, (recipient.country, "  " + recipient.phone if recipient.phone else "")))
-    _line(canvas, country, left + 4, y, BOLD, 11, width - 4, min_size=8)
+    _line(canvas, country, left + 4, y, BOLD, 11, width - 4)
     canvas.line(left, 214, right, 214)
 
     # Details on the left, routing QR code on the right.
@@ -116,16 +148,14 @@ def _draw_label(canvas: Canvas, label: ShippingLabel) -> None:
         (cap("service"), printable(label.service_name)),
         (cap("weight"), kilograms(label.weight_grams, captions.get("decimal") or SHIPPING_CAPTIONS["decimal"])),
         (cap("order"), printable(label.order_reference)),
-        (cap("date"), label.ship_date.isoformat()),
+        (cap("date"), label.when),
     )
     y = 202.0
-    _line(canvas, cap("parcel", n=label.parcel_no, m=label.parcel_count), left, y, BOLD, 13, info_width, min_size=9)
+    _line(canvas, cap("parcel", n=label.parcel_no, m=label.parcel_count), left, y, BOLD, 13, info_width)
     for name, value in rows:
         y -= 14
-        name, _ = fit(name, REGULAR, 8, 52)
-        canvas.setFont(REGULAR, 8)
-        canvas.drawString(left, y, name)
-        _line(canvas, value, left + 54, y, BOLD, 10, info_width - 54, min_size=7)
+        _line(canvas, name, left, y, REGULAR, 8, 52)
+        _line(canvas, value, left + 54, y, BOLD, 10, info_width - 54)
     draw_qr(canvas, label.routing, right - qr_size + 4 * DOT, 126, qr_size)
     canvas.line(left, 124, right, 124)
 
@@ -195,18 +225,27 @@ def zpl_text(text: object) -> str:
     return ascii_text(text).replace("_", "_5F").replace("^", "_5E").replace("~", "_7E")
 
 
-def _z_fit(text: str, height: int, width: int) -> str:
-    """ASCII text cut (with "...") to about width dots in font 0 at height, escaped for ^FH_."""
-    text = ascii_text(text)
-    limit = max(1, int(width / (height * _Z_CHAR)))
-    if len(text) > limit:
-        text = text[: limit - 3].rstrip() + "..."
-    return zpl_text(text)
+_Z_NARROWEST = 10  # font 0's smallest height and width, in dots
+
+
+def _z_size(text: str, height: int, width: int) -> tuple[int, int, int]:
+    """(lines, character height, character width) so text fits width dots in font 0, never cut: one line
+    at height, condensed as needed; if even the narrowest characters overflow, two lines at half height."""
+    chars = max(1, len(text))
+    condensed = min(height, int(width / (chars * _Z_CHAR)))
+    if condensed >= _Z_NARROWEST:
+        return 1, height, condensed
+    half = max(_Z_NARROWEST, height // 2)
+    return 2, half, max(_Z_NARROWEST, min(half, int(2 * width / (chars * _Z_CHAR))))
 
 
 def _z_field(x: int, y: int, text: str, height: int, width: int | None = None, *, reverse: bool = False) -> str:
-    data = _z_fit(text, height, width if width is not None else ZPL_WIDTH - _Z_MARGIN - x)
-    return f"^FO{x},{y}^A0N,{height},{height}{'^FR' if reverse else ''}^FH_^FD{data}^FS"
+    """A text field at (x, y) in a field block of width dots (to the right margin by default), shrunk to fit."""
+    width = width if width is not None else ZPL_WIDTH - _Z_MARGIN - x
+    text = ascii_text(text)
+    lines, char_height, char_width = _z_size(text, height, width)
+    block = f"^FB{width},{lines},0,L,0"
+    return f"^FO{x},{y}{block}^A0N,{char_height},{char_width}{'^FR' if reverse else ''}^FH_^FD{zpl_text(text)}^FS"
 
 
 def _z_line(y: int) -> str:
@@ -272,7 +311,7 @@ def label_zpl(label: ShippingLabel) -> bytes:
         (cap("service"), label.service_name),
         (cap("weight"), kilograms(label.weight_grams, captions.get("decimal") or SHIPPING_CAPTIONS["decimal"])),
         (cap("order"), label.order_reference),
-        (cap("date"), label.ship_date.isoformat()),
+        (cap("date"), label.when),
     )
     y = 676
     for name, value in rows:

@@ -9,7 +9,7 @@ import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from sqlalchemy import select
 
 from app.core import audit, events, orders
@@ -28,9 +28,9 @@ from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.packing import Outcome, _check_client_id, ready_parcels, record_scan, replay_scan
 from app.extensions import db
+from app.formatting import customer_locale
 
 MANIFEST_CODE = re.compile(r"^MAN-(\d{1,12})$")
-LANGUAGES = ("en", "fr", "it")
 
 
 class HandOverRefused(DomainError):
@@ -120,9 +120,8 @@ def _customer_email(fulfilment: Fulfilment, parcels: list[Parcel]) -> OutboundEm
     order = fulfilment.order
     if not (order.customer_email or "").strip():
         return None
-    language = order.customer_language if order.customer_language in LANGUAGES else "en"
     lines = []
-    with force_locale(language):
+    with customer_locale(order):
         for parcel in parcels:
             label = parcel.label
             lines.append(
@@ -220,7 +219,7 @@ def hand_over(
         )
     elif manifest is not None:
         result = Outcome(
-            True, "handed_over", N_("Manifest %(code)s: %(n)s parcels handed over."), {"code": code, "n": len(fresh)}
+            True, "handed_over", N_("Manifest %(code)s handed over; parcels: %(n)s."), {"code": code, "n": len(fresh)}
         )
     else:
         parcel = fresh[0]

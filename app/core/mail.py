@@ -12,10 +12,11 @@ from email.utils import formatdate, make_msgid
 from flask import current_app
 from sqlalchemy import select
 
-from app.core.models import OutboundEmail
+from app.core.models import Order, OutboundEmail
 from app.core.models.base import utcnow
 from app.core.uow import unit_of_work
 from app.extensions import db
+from app.formatting import customer_language
 
 MAX_ATTEMPTS = 5
 TIMEOUT_SECONDS = 10
@@ -28,7 +29,10 @@ def _message(email: OutboundEmail, sender: str) -> EmailMessage:
     message["Subject"] = email.subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(idstring=f"comptoir-{email.id}")
-    message.set_content(email.body)
+    message.set_content(email.body)  # first: it clears every Content-* header
+    order = db.session.get(Order, email.order_id) if email.order_id else None
+    if order is not None:  # written in the customer's language (app.core.dispatch); say which
+        message["Content-Language"] = customer_language(order)
     return message
 
 

@@ -312,7 +312,7 @@ def move_items(
         available = sum(_item(p, line).quantity for p in donors if _item(p, line))
         if quantity > available:
             raise InvalidInput(
-                N_("Only %(n)s of %(name)s can be moved."),
+                N_("Units of %(name)s that can be moved: %(n)s."),
                 field="quantity",
                 n=available,
                 name=line.product.name,
@@ -560,7 +560,7 @@ def pack_scan(
             Outcome(
                 False,
                 "over",
-                N_("All %(total)s of %(name)s are already packed."),
+                N_("%(name)s is already packed in full (%(total)s)."),
                 {"total": total, "name": product.name},
                 parcel.id,
             )
@@ -581,7 +581,7 @@ def pack_scan(
                 Outcome(
                     False,
                     "over",
-                    N_("All %(total)s of %(name)s are already packed."),
+                    N_("%(name)s is already packed in full (%(total)s)."),
                     {"total": line.picked, "name": product.name},
                     parcel.id,
                 )
@@ -655,7 +655,7 @@ def problems(fulfilment: Fulfilment) -> dict:
         scanned = scanned_units(fulfilment)
         missing = sum(max(0, line.picked - scanned.get(line.id, 0)) for line in fulfilment.lines)
         if missing:
-            found["scan"] = (N_("%(n)s units are not scanned yet."), {"n": missing})
+            found["scan"] = (N_("Units still to scan: %(n)s."), {"n": missing})
     return found
 
 

@@ -245,7 +245,7 @@ def start_pick(location: Location, fulfilments: list[Fulfilment], *, user: User,
     limit = min(location.pick_batch_size, MAX_BATCH)
     if len(fulfilments) > limit:
         raise InvalidInput(
-            N_("A pick list takes at most %(limit)s orders at this store."),
+            N_("Orders on one pick list at this store: at most %(limit)s."),
             field="fulfilments",
             limit=limit,
         )
@@ -433,7 +433,7 @@ def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: A
     if line is None:
         total = sum(line.quantity - line.short for line in lines)
         result = Outcome(
-            False, "over", N_("All %(total)s of %(name)s are already picked."), {"total": total, "name": product.name}
+            False, "over", N_("%(name)s is already picked in full (%(total)s)."), {"total": total, "name": product.name}
         )
         return _record(pick_list, user, client_id, code, result, product_id=product.id)
     return _counted(pick_list, user, client_id, code, product, line)
@@ -601,7 +601,7 @@ def finish(pick_list: PickList, *, user: User, actor: Actor) -> PickList:
     _require_picker(pick_list, user)
     left = sum(g.left for g in groups(pick_list))
     if left:
-        raise PickRefused(N_("%(left)s units are still to pick or to mark short."), left=left)
+        raise PickRefused(N_("Units still to pick or to mark short: %(left)s."), left=left)
     for f in active_fulfilments(pick_list):
         orders.transition(f, S.PICKED, actor=actor)
     _close_if_done(pick_list, actor)

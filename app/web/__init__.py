@@ -7,10 +7,11 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import default_exceptions
 from werkzeug.local import LocalProxy
 
+from app import formatting
 from app.core.errors import N_, DomainError
 from app.extensions import htmx, login_manager
 from app.web import auth
-from app.web.helpers import domain_message, render, store_time
+from app.web.helpers import domain_message, render
 
 HTTP_MESSAGES = {
     400: N_("The request could not be understood. Reload the page and try again."),
@@ -99,10 +100,10 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pack.bp)
     app.register_blueprint(sessions.bp)
 
+    formatting.register(app)
     app.jinja_env.globals.update(
         status_label=lambda s: STATUS_LABELS.get(s, s),
         method_label=lambda m: METHOD_LABELS.get(m, m),
-        store_time=store_time,
         refusal_label=_refusal_label,
         reason_label=queue.reason_label,
     )

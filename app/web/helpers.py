@@ -1,13 +1,10 @@
 """Helpers every web route uses: rendering, store authorisation, the acting user."""
 
 import json
-from datetime import UTC
 from functools import cache, wraps
-from zoneinfo import ZoneInfo
 
-from babel import dates as babel_dates
 from flask import abort, g, make_response, redirect, render_template, request
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, exists, select
 
@@ -17,17 +14,6 @@ from app.core.models import Location
 from app.core.models.users import Role, membership
 from app.core.uow import unit_of_work
 from app.extensions import db, htmx
-
-
-def store_time(moment, store, fmt: str = "short") -> str:
-    """A moment shown in the store's own timezone and the reader's language."""
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:  # SQLite hands back naive UTC
-        moment = moment.replace(tzinfo=UTC)
-    zone = ZoneInfo(store.timezone) if store is not None else UTC
-    return babel_dates.format_datetime(moment.astimezone(zone), fmt, locale=get_locale())
-
 
 # Every route with a <store_code> must be wrapped by store_route; the test sweep checks it.
 STORE_ROUTES: set[str] = set()

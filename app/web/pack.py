@@ -30,13 +30,12 @@ from app.core.uow import unit_of_work
 from app.documents import (
     customer_address,
     label_document,
-    local_date,
     manifest_captions,
-    shipping_captions,
     slip_captions,
     store_address,
 )
 from app.extensions import db
+from app.formatting import customer_locale, money, store_date, store_time
 from app.web.helpers import current_actor, domain_message, render, role_required, store_route, toast
 from labels import data as ld
 from labels.barcodes import code128_svg
@@ -161,12 +160,13 @@ def _service_choices(weight=None) -> list[SelectChoice]:
     return [
         SelectChoice(
             s.id,
-            gettext(
-                "%(carrier)s · %(service)s · %(price)s EUR · %(days)s days",
+            ngettext(
+                "%(carrier)s · %(service)s · %(price)s · %(num)d day",
+                "%(carrier)s · %(service)s · %(price)s · %(num)d days",
+                s.transit_days,
                 carrier=s.carrier.name,
                 service=s.name,
-                price=s.price,
-                days=s.transit_days,
+                price=money(s.price),
             ),
         )
         for s in carriers.active_services()
@@ -579,17 +579,18 @@ def packing_slip(store, fulfilment_id):
         if line.picked
     )
     count = len(fulfilment.parcels)
-    slip = ld.PackingSlip(
-        store_name=store.name,
-        store_address=store_address(store),
-        order_reference=order.reference,
-        order_date=local_date(order.created_at, store),
-        customer=customer_address(order),
-        items=items,
-        gift_message=order.gift_message or "",
-        parcel_summary=ngettext("%(num)s parcel", "%(num)s parcels", count) if count else "",
-        captions=slip_captions(),
-    )
+    with customer_locale(order):
+        slip = ld.PackingSlip(
+            store_name=store.name,
+            store_address=store_address(store),
+            order_reference=order.reference,
+            when=store_date(order.created_at, store),
+            customer=customer_address(order),
+            items=items,
+            gift_message=order.gift_message or "",
+            parcel_summary=ngettext("%(num)s parcel", "%(num)s parcels", count) if count else "",
+            captions=slip_captions(),
+        )
     return _pdf(packing_slip_pdf(slip, size=size), f"packing-slip-{order.reference}-{size}.pdf")
 
 
@@ -711,7 +712,7 @@ def manifest_pdf_view(store, manifest_id):
         carrier_name=manifest.carrier.name,
         store_name=store.name,
         store_address=store_address(store),
-        created=manifest.created_at,
+        when=store_time(manifest.created_at, store),
         parcels=parcels,
         captions=manifest_captions(),
     )
@@ -734,7 +735,10 @@ def dispatch_print_zpl(store):
     except DomainError as error:
         db.session.rollback()
         return _dispatch_page(store, status=error.http_status, trigger=toast(domain_message(error), "error"))
-    return _dispatch_page(store, trigger=toast(gettext("%(n)s labels sent to the thermal printer.", n=len(ready))))
+    sent = ngettext(
+        "%(num)d label sent to the thermal printer.", "%(num)d labels sent to the thermal printer.", len(ready)
+    )
+    return _dispatch_page(store, trigger=toast(sent))
 
 
 # --- print jobs -----------------------------------------------------------------------------------------
@@ -767,9 +771,8 @@ def print_job(store, job_id):
 @store_route
 def print_job_step(store, job_id):
     job = _job(store, job_id)
-    captions = shipping_captions()
     with unit_of_work():
-        printing.print_step(job, lambda rows: labels_pdf(label_document(r, captions) for r in rows), size=CHUNK)
+        printing.print_step(job, lambda rows: labels_pdf(label_document(r) for r in rows), size=CHUNK)
     return _job_page(store, job)
 
 

@@ -367,6 +367,8 @@ def finish(store, pick_list_id):
 @store_route
 def pick_list_pdf(store, pick_list_id):
     """The pick list on paper, with the command barcodes, for a handheld-only walk."""
+    from app.documents import pick_captions
+    from app.formatting import store_time
     from labels.data import PickGroup
     from labels.data import PickList as PickListDoc
     from labels.documents import pick_list_pdf as render_pdf
@@ -375,7 +377,7 @@ def pick_list_pdf(store, pick_list_id):
     doc = PickListDoc(
         number=pick_list.number,
         store_name=store.name,
-        created=pick_list.created_at,
+        when=store_time(pick_list.created_at, store),
         groups=tuple(
             PickGroup(
                 shelf=g.shelf_text,
@@ -388,6 +390,7 @@ def pick_list_pdf(store, pick_list_id):
             for g in picking.groups(pick_list)
         ),
         commands=tuple((value, str(caption)) for value, caption in COMMAND_CAPTIONS.items()),
+        captions=pick_captions(),
     )
     response = make_response(render_pdf(doc))
     response.headers["Content-Type"] = "application/pdf"

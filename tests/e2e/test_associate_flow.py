@@ -269,7 +269,7 @@ def test_accept_batch_pick_short_pack_label_and_dispatch(page, flow_data, query,
     for number in tracking:
         wedge(page, number)
         scanned(page, "ok")
-    expect(page.locator("#dispatch")).to_contain_text("0 parcels ready to hand over, 2 handed over today.")
+    expect(page.locator("#dispatch")).to_contain_text("0 parcels ready to hand over. 2 handed over today.")
     shot(page, "handed-over")
 
     # What the database says at the end.

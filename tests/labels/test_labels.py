@@ -14,7 +14,6 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -141,7 +140,7 @@ def make_label(n: int = 2, **changes) -> ShippingLabel:
         parcel_no=2,
         parcel_count=3,
         order_reference="CMD-2026-000123",
-        ship_date=date(2026, 11, 23),
+        when="2026-11-23",
         routing=f"CX|EXP|FR|69002|{tracking}|2/3",
     )
     return replace(label, **changes)
@@ -214,10 +213,12 @@ def test_label_pdf_is_deterministic():
     assert label_pdf(make_label()) == label_pdf(make_label())
 
 
-def test_label_pdf_long_text_is_cut_not_overflowing(tmp_path):
-    label = make_label(recipient=replace(CUSTOMER, name="Établissements " * 12), carrier_name="X" * 80)
+def test_label_pdf_long_text_is_shrunk_never_cut(tmp_path):
+    name = "Établissements " * 12
+    label = make_label(recipient=replace(CUSTOMER, name=name.strip()), carrier_name="X" * 80)
     pdf = label_pdf(label)
-    assert "…" in pdf_text(pdf, tmp_path)
+    text = " ".join(pdf_text(pdf, tmp_path).split())
+    assert name.strip() in text and "X" * 80 in text and "…" not in text
     assert decode_pages(pdf, tmp_path) == [{("Code128", label.tracking_number), ("QRCode", label.routing)}]
 
 
@@ -311,7 +312,7 @@ def make_slip(count: int = 60, gift: str = "Joyeux anniversaire ! Bisous, Zoé")
         store_name="Comptoir Paris",
         store_address=STORE,
         order_reference="CMD-2026-000123",
-        order_date=date(2026, 11, 20),
+        when="20 nov. 2026",
         customer=replace(CUSTOMER, name="Françoise <b>Lefèvre</b> & Łódź"),
         items=items,
         gift_message=gift,
@@ -369,7 +370,7 @@ def test_manifest_paginates_and_every_tracking_barcode_decodes(tmp_path):
         )
         for i in range(40)
     )
-    manifest = Manifest("MAN-000042", "Colis Express", "Comptoir Paris", STORE, datetime(2026, 11, 23, 17, 5), parcels)
+    manifest = Manifest("MAN-000042", "Colis Express", "Comptoir Paris", STORE, "2026-11-23 17:05", parcels)
     pdf = manifest_pdf(manifest)
     sizes = page_sizes(pdf, tmp_path)
     assert len(sizes) > 1
@@ -399,7 +400,7 @@ def test_pick_list_commands_decode_and_groups_keep_their_order(tmp_path):
         )
         for i, shelf in enumerate(shelves)
     )
-    pick_list = PickList("PL-000007", "Comptoir Paris", datetime(2026, 11, 23, 9, 0), groups, COMMANDS)
+    pick_list = PickList("PL-000007", "Comptoir Paris", "23/11/2026 09:00", groups, COMMANDS)
     pdf = pick_list_pdf(pick_list)
     assert_size(page_sizes(pdf, tmp_path), A4)
     pages = decode_pages(pdf, tmp_path)
@@ -453,9 +454,9 @@ def test_code128_svg_rejects_non_ascii():
 def test_empty_documents_still_render():
     slip = replace(make_slip(0, gift=""), items=())
     assert packing_slip_pdf(slip, size="4x6").startswith(b"%PDF")
-    manifest = Manifest("MAN-000001", "Colis Express", "Comptoir Paris", STORE, datetime(2026, 11, 23), ())
+    manifest = Manifest("MAN-000001", "Colis Express", "Comptoir Paris", STORE, "2026-11-23", ())
     assert manifest_pdf(manifest).startswith(b"%PDF")
-    assert pick_list_pdf(PickList("PL-1", "Comptoir", datetime(2026, 11, 23), (), ())).startswith(b"%PDF")
+    assert pick_list_pdf(PickList("PL-1", "Comptoir", "2026-11-23", (), ())).startswith(b"%PDF")
 
 
 def test_documents_are_hashable_values():
@@ -463,3 +464,78 @@ def test_documents_are_hashable_values():
     assert make_label().captions == dict(SHIPPING_CAPTIONS)
     with pytest.raises(AttributeError):
         make_label().captions._items = {}  # type: ignore[attr-defined]
+
+
+# --- wrap or shrink, never cut (issue 10, defect 8) -------------------------------------------------------------------
+
+LONG_STORE = "Comptoir Paris Rivoli - Forum des Halles, niveau -2, porte Lescot"
+ITALIAN_SLIP = {"title": "Bolla di consegna", "order": "Ordine", "date": "Data", "page": "Pagina {n} di {m}"}
+
+
+def pypdf_text(pdf: bytes) -> str:
+    """The PDF's text by pypdf (no poppler needed), whitespace and line breaks folded to single spaces."""
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).split())
+
+
+@pytest.mark.parametrize("size", ["a4", "4x6"])
+def test_the_italian_slip_title_and_a_long_store_name_are_printed_whole(size):
+    slip = replace(make_slip(3), store_name=LONG_STORE, captions=ITALIAN_SLIP)
+    text = pypdf_text(packing_slip_pdf(slip, size=size))
+    assert "Bolla di consegna" in text
+    assert LONG_STORE in text or all(word in text for word in LONG_STORE.split())
+    assert "…" not in text and "..." not in text
+
+
+def test_a_long_store_name_wraps_in_the_slip_header_and_pushes_the_table_down():
+    short = packing_slip_pdf(make_slip(3), size="4x6")
+    long = packing_slip_pdf(replace(make_slip(3), store_name=LONG_STORE), size="4x6")
+    assert pypdf_text(long).count("Comptoir Paris Rivoli") >= 1
+    assert short != long and "…" not in pypdf_text(long)
+
+
+def test_manifest_and_pick_list_headers_are_never_cut():
+    carrier = "Corriere Espresso Internazionale del Nord Italia e della Svizzera"
+    manifest = Manifest("MAN-000042", carrier, LONG_STORE, STORE, "24/11/2026 02:13", ())
+    text = pypdf_text(manifest_pdf(replace(manifest, captions={"title": "Distinta di consegna al corriere"})))
+    for words in (carrier, LONG_STORE, "Distinta di consegna al corriere", "24/11/2026 02:13"):
+        assert all(word in text for word in words.split()), words
+    pick = PickList("PL-000007", LONG_STORE, "24/11/2026 02:13", (), COMMANDS)
+    text = pypdf_text(pick_list_pdf(replace(pick, captions={"title": "Lista di prelievo multiordine"})))
+    for words in (LONG_STORE, "Lista di prelievo multiordine PL-000007", "24/11/2026 02:13"):
+        assert all(word in text for word in words.split()), words
+    assert "…" not in text
+
+
+def test_fit_lines_prefers_one_line_then_wraps_then_shrinks_and_never_cuts():
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from labels.shipping import fit_lines
+
+    assert fit_lines("Bolla di consegna", "Helvetica-Bold", 18, 200) == (["Bolla di consegna"], 18)
+    lines, size = fit_lines("Bolla di consegna", "Helvetica-Bold", 18, 130)
+    assert lines == ["Bolla di consegna"] and 13.5 <= size < 18  # shrunk a little, still one line
+    lines, size = fit_lines(LONG_STORE, "Helvetica-Bold", 10, 130)
+    assert len(lines) == 2 and size >= 7.5 and " ".join(lines) == LONG_STORE
+    word = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 3
+    lines, size = fit_lines(word, "Helvetica-Bold", 10, 100)
+    assert "".join(lines) == word and all(stringWidth(line, "Helvetica-Bold", size) <= 100 for line in lines)
+
+
+def test_zpl_fields_are_condensed_or_wrapped_never_cut():
+    name = "Établissements Lefèvre-Saint-Rémy et Compagnie, service des expéditions internationales " * 2
+    label = make_label(recipient=replace(CUSTOMER, name=name.strip()))
+    zpl = label_zpl(label).decode()
+    scene = render_zpl(zpl.encode()).labels[0]  # the wrapped name leaves the barcodes readable
+    assert decode_png(scene.png()) == {("Code128", label.tracking_number), ("QRCode", label.routing)}
+    assert "..." not in zpl
+    assert ascii_text(name.strip()) in zpl  # whole, inside a two-line field block
+    assert re.search(r"\^FB\d+,2,0,L,0\^A0N,\d+,\d+\^FH_\^FDEtablissements", zpl)
+
+
+def test_column_headings_never_break_inside_a_word():
+    french = {"shelf": "Emplacement", "product": "Produit", "total": "Total", "split": "Bacs"}
+    groups = (PickGroup("A-01-1", "SKU-1", "Lampe", "", 1, (("A", "CMD-1", 1),)),)
+    pick = PickList("PL-000008", "Comptoir", "24/11/2026 02:13", groups, COMMANDS, captions=french)
+    assert "Emplacement" in pypdf_text(pick_list_pdf(pick))

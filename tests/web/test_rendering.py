@@ -142,5 +142,5 @@ def test_the_fulfilment_screen_says_why_the_order_came_to_this_store_in_the_read
     login(client, user.email, PASSWORD)
     body = client.get(f"/stores/HERE/fulfilments/{order.fulfilments[0].id}").get_data(as_text=True)
     assert "Pourquoi ce magasin ?" in body
-    assert "peut fournir 1 unités sur 1" in body and "choisi" in body
+    assert "peut fournir 1 sur 1 unité" in body and "choisi" in body  # singular: one unit
     assert "expédition en pause" in body

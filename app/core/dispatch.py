@@ -26,7 +26,7 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.packing import Outcome, _check_client_id, ready_parcels, record_scan, replay_scan
+from app.core.packing import Outcome, _check_client_id, ready_parcels, record_scan, replay_scan, require_shipping
 from app.extensions import db
 
 MANIFEST_CODE = re.compile(r"^MAN-(\d{1,12})$")
@@ -190,6 +190,7 @@ def hand_over(
     fresh = [p for p in parcels if p.handed_over_at is None and p.label is not None]
     shipped = []
     for parcel in fresh:
+        require_shipping(parcel.fulfilment)
         if parcel.fulfilment.status != S.PACKED:
             raise HandOverRefused(
                 N_("Order %(ref)s is not packed: it cannot be handed over."), ref=parcel.fulfilment.order.reference

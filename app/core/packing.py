@@ -1,8 +1,10 @@
 """Packing a picked fulfilment into parcels, then labelling them.
 
 Parcel 1 starts with every picked unit; units move between parcels; each parcel gets a box (package
-type), a weight and a carrier service (chosen by rule unless changed). Finishing checks all of it,
-issues one label per parcel and moves the fulfilment to packed. Scan-to-pack (per store) stores every
+type), a weight and a carrier service (chosen by rule unless changed). A parcel whose box and weight were
+not saved goes with the suggested ones (parcel_choice: what the screen shows is what is chosen). Finishing
+checks all of it, issues one label per parcel and moves the fulfilment to packed. Click & collect orders
+are never packed into carrier parcels nor labelled (require_shipping). Scan-to-pack (per store) stores every
 scan under the id the device gave it, so a resend is answered and never counted twice.
 """
 
@@ -16,12 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from app.core import audit, carriers, commands, orders
 from app.core.actor import Actor
 from app.core.catalogue import find_product
-from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
+from app.core.errors import N_, CollectNotShipped, DomainError, IllegalTransition, InvalidInput, NotFound
 from app.core.models import (
     CarrierService,
+    DeliveryMethod,
     Fulfilment,
     FulfilmentLine,
     Location,
+    Order,
     PackageType,
     Parcel,
     ParcelItem,
@@ -185,7 +189,14 @@ def needs_gift_step(fulfilment: Fulfilment) -> bool:
     return bool(fulfilment.order.gift_wrap or (fulfilment.order.gift_message or "").strip())
 
 
+def require_shipping(fulfilment: Fulfilment) -> None:
+    """Parcels and carrier labels are for orders shipped to the customer; a click & collect order is refused."""
+    if fulfilment.order.delivery_method == DeliveryMethod.COLLECT:
+        raise CollectNotShipped(ref=fulfilment.order.reference)
+
+
 def _require_packing(fulfilment: Fulfilment) -> None:
+    require_shipping(fulfilment)
     if fulfilment.status == S.PACKED:
         raise PackRefused(N_("This order is already packed."))
     if fulfilment.status != S.PICKED:
@@ -199,6 +210,7 @@ def _own_parcel(fulfilment: Fulfilment, parcel: Parcel) -> None:
 
 def start_packing(fulfilment: Fulfilment, *, actor: Actor) -> list[Parcel]:
     """Open packing: parcel 1 holds every picked unit. Once parcels exist this changes nothing."""
+    require_shipping(fulfilment)
     if fulfilment.parcels or fulfilment.status == S.PACKED:
         return list(fulfilment.parcels)
     _require_packing(fulfilment)
@@ -342,6 +354,38 @@ def estimated_weight(parcel: Parcel, package_type: PackageType | None = None) ->
     box = package_type or parcel.package_type
     tare = box.tare_grams if box else 0
     return tare + sum((item.fulfilment_line.product.weight_grams or 0) * item.quantity for item in parcel.items)
+
+
+@dataclass(frozen=True)
+class ParcelChoice:
+    """The box and weight a parcel goes with, as the pack screen shows them and finishing takes them."""
+
+    package_type: PackageType | None
+    weight_grams: int | None
+    estimate: int  # the box's tare and the products' catalogue weights, in grams
+    saved: bool  # both were set by a person (set_parcel), not suggested
+
+
+def parcel_choice(parcel: Parcel) -> ParcelChoice:
+    """What was saved for the parcel, else the suggestion: the store's first box and the estimated weight."""
+    box = parcel.package_type
+    if box is None:
+        boxes = package_types(parcel.fulfilment.location)
+        box = boxes[0] if boxes else None
+    estimate = estimated_weight(parcel, box)
+    weight = parcel.weight_grams or (estimate if 0 < estimate <= carriers.MAX_WEIGHT else None)
+    return ParcelChoice(box, weight, estimate, parcel.package_type is not None and bool(parcel.weight_grams))
+
+
+def _take_choice(parcel: Parcel, actor: Actor) -> None:
+    """Store the suggested box and weight on a parcel that was finished without saving them."""
+    choice = parcel_choice(parcel)
+    if choice.saved:
+        return
+    before = {"package_type": parcel.package_type_id, "weight_grams": parcel.weight_grams}
+    parcel.package_type, parcel.weight_grams = choice.package_type, choice.weight_grams
+    after = {"package_type": choice.package_type.id, "weight_grams": choice.weight_grams, "suggested": True}
+    audit.record(actor, "pack.set_parcel", parcel, before, after)
 
 
 def set_parcel(
@@ -504,6 +548,7 @@ def pack_scan(
     code or one unit too many is refused (and stored, so a resend gets the same answer).
     """
     client_id = _check_client_id(client_id)
+    require_shipping(fulfilment)
     reference = _scan_reference(fulfilment)
     replay = replay_scan(client_id, "pack", fulfilment.location_id, reference)
     if replay is not None:
@@ -633,21 +678,22 @@ def problems(fulfilment: Fulfilment) -> dict:
                 {"n": parcel.number},
             )
             continue
-        if parcel.package_type is None:
+        choice = parcel_choice(parcel)
+        if choice.package_type is None:
             found[f"{key}.package_type"] = (N_("Parcel %(n)s has no box."), {"n": parcel.number})
-        if not parcel.weight_grams:
+        if not choice.weight_grams:
             found[f"{key}.weight_grams"] = (N_("Parcel %(n)s has no weight."), {"n": parcel.number})
-        elif parcel.service is not None and not carriers.takes(parcel.service, parcel.weight_grams):
+        elif parcel.service is not None and not carriers.takes(parcel.service, choice.weight_grams):
             found[f"{key}.service"] = (
                 N_("Parcel %(n)s is too heavy for %(service)s."),
                 {"n": parcel.number, "service": parcel.service.name},
             )
         elif parcel.service is None and not any(
-            carriers.takes(s, parcel.weight_grams) for s in carriers.active_services()
+            carriers.takes(s, choice.weight_grams) for s in carriers.active_services()
         ):
             found[f"{key}.service"] = (
                 N_("No carrier service takes parcel %(n)s (%(weight)s g)."),
-                {"n": parcel.number, "weight": parcel.weight_grams},
+                {"n": parcel.number, "weight": choice.weight_grams},
             )
     if needs_gift_step(fulfilment) and not fulfilment.gift_done:
         found["gift"] = N_("The gift step is not done.")
@@ -660,6 +706,7 @@ def problems(fulfilment: Fulfilment) -> dict:
 
 
 def _issue_label(parcel: Parcel, service: CarrierService, actor: Actor) -> ShippingLabel:
+    require_shipping(parcel.fulfilment)
     number = carriers.next_tracking_number(service.carrier)
     label = ShippingLabel(
         parcel=parcel,
@@ -687,6 +734,7 @@ def finish_packing(fulfilment: Fulfilment, *, actor: Actor, now: datetime | None
     Finishing a packed fulfilment again changes nothing. When something is missing, NotReady names
     every problem (fields) and nothing is changed.
     """
+    require_shipping(fulfilment)
     if fulfilment.status == S.PACKED:
         return fulfilment
     _require_packing(fulfilment)
@@ -695,6 +743,8 @@ def finish_packing(fulfilment: Fulfilment, *, actor: Actor, now: datetime | None
         first = next(iter(found.values()))
         message, params = first if isinstance(first, tuple) else (first, {})
         raise NotReady(message, fields=found, **params)
+    for parcel in fulfilment.parcels:  # what the screen showed as chosen is what goes
+        _take_choice(parcel, actor)
     now = now or utcnow()
     chosen = {
         parcel.id: parcel.service or carriers.choose_service(fulfilment, parcel.weight_grams, now)
@@ -758,6 +808,7 @@ def relabel(parcel: Parcel, service: CarrierService | None = None, *, actor: Act
 
 def reprint(label: ShippingLabel, *, actor: Actor) -> ShippingLabel:
     """Count one more print of a label (audited); a void label cannot be printed."""
+    require_shipping(label.parcel.fulfilment)
     if label.status != "active":
         raise PackRefused(N_("This label is void; print the new one."))
     label.print_count += 1
@@ -766,13 +817,27 @@ def reprint(label: ShippingLabel, *, actor: Actor) -> ShippingLabel:
     return label
 
 
+def printable_label(parcel: Parcel) -> ShippingLabel:
+    """The label in force of a parcel, to print or download; none for a click & collect order."""
+    require_shipping(parcel.fulfilment)
+    if parcel.label is None:
+        raise NotFound(N_("This parcel has no label in force."))
+    return parcel.label
+
+
 def ready_parcels(location: Location, carrier_id: int | None = None) -> list[Parcel]:
     """Labelled parcels at a store not yet handed to their carrier, oldest first."""
     stmt = (
         select(Parcel)
         .join(Fulfilment, Parcel.fulfilment_id == Fulfilment.id)
         .join(ShippingLabel, (ShippingLabel.parcel_id == Parcel.id) & (ShippingLabel.status == "active"))
-        .where(Fulfilment.location_id == location.id, Parcel.handed_over_at.is_(None), Fulfilment.status == S.PACKED)
+        .join(Order, Fulfilment.order_id == Order.id)
+        .where(
+            Fulfilment.location_id == location.id,
+            Parcel.handed_over_at.is_(None),
+            Fulfilment.status == S.PACKED,
+            Order.delivery_method == DeliveryMethod.SHIP,
+        )
         .order_by(Parcel.id)
     )
     if carrier_id is not None:

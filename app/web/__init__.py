@@ -76,7 +76,7 @@ def _error_page(status: int, message: str):
 
 
 def register_web(app: Flask) -> None:
-    from app.web import admin, auth, pack, pick, queue, stock
+    from app.web import admin, auth, boxes, dispatch, labels, pack, pick, queue, stock
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -86,6 +86,9 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(pick.bp)
     app.register_blueprint(pack.bp)
+    app.register_blueprint(labels.bp)
+    app.register_blueprint(dispatch.bp)
+    app.register_blueprint(boxes.bp)
 
     app.jinja_env.globals.update(
         status_label=lambda s: STATUS_LABELS.get(s, s),

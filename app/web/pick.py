@@ -20,8 +20,9 @@ from app.core.errors import DomainError
 from app.core.models import Fulfilment, FulfilmentLine, Order, PickList, ShelfLocation
 from app.core.models import FulfilmentStatus as S
 from app.core.uow import unit_of_work
+from app.documents import pick_list_document
 from app.extensions import db, htmx
-from app.web.helpers import current_actor, domain_message, render, store_route, toast
+from app.web.helpers import current_actor, document_response, domain_message, render, store_route, toast
 
 bp = Blueprint("pick", __name__)
 
@@ -367,29 +368,6 @@ def finish(store, pick_list_id):
 @store_route
 def pick_list_pdf(store, pick_list_id):
     """The pick list on paper, with the command barcodes, for a handheld-only walk."""
-    from labels.data import PickGroup
-    from labels.data import PickList as PickListDoc
-    from labels.documents import pick_list_pdf as render_pdf
-
     pick_list = _pick_list(store, pick_list_id)
-    doc = PickListDoc(
-        number=pick_list.number,
-        store_name=store.name,
-        created=pick_list.created_at,
-        groups=tuple(
-            PickGroup(
-                shelf=g.shelf_text,
-                sku=g.product.sku,
-                name=g.product.name,
-                gtin=g.product.gtin or "",
-                total=g.total,
-                split=tuple((s.tote, s.reference, s.line.quantity) for s in g.splits),
-            )
-            for g in picking.groups(pick_list)
-        ),
-        commands=tuple((value, str(caption)) for value, caption in COMMAND_CAPTIONS.items()),
-    )
-    response = make_response(render_pdf(doc))
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'inline; filename="{pick_list.number}.pdf"'
-    return response
+    commands_shown = tuple((value, str(caption)) for value, caption in COMMAND_CAPTIONS.items())
+    return document_response(pick_list_document(pick_list, commands_shown), f"{pick_list.number}.pdf")

@@ -103,12 +103,20 @@ def active_fulfilments(pick_list: PickList) -> list[Fulfilment]:
     return [f for f in pick_list.fulfilments if f.status == S.PICKING]
 
 
+def shown_fulfilments(pick_list: PickList) -> list[Fulfilment]:
+    """The orders a pick list shows: those being picked, or once it is done, what it picked (not the cancelled)."""
+    if pick_list.status == "open":
+        return active_fulfilments(pick_list)
+    return [f for f in pick_list.fulfilments if f.status not in {S.CANCELLED, S.REJECTED}]
+
+
 def groups(pick_list: PickList, shelves: dict[int, ShelfLocation] | None = None) -> list[Group]:
-    """The pick list's products in the store's pick sequence (then aisle, bay, SKU), each split by tote.
+    """The pick list's products in the store's pick sequence (then aisle, bay, SKU), each split by tote; a finished
+    list keeps showing what it picked.
 
     shelves: the store's shelf places of the list's products by product id, when the caller loaded them already.
     """
-    fulfilments = active_fulfilments(pick_list)
+    fulfilments = shown_fulfilments(pick_list)
     if shelves is None:
         product_ids = {line.product_id for f in fulfilments for line in f.lines}
         shelves = {

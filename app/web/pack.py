@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, NumberRange
 
 from app.core import carriers, commands, packing
-from app.core.errors import DomainError
+from app.core.errors import CollectNotShipped, DomainError
 from app.core.models import CarrierService, Fulfilment, FulfilmentLine, PackageType, Parcel
 from app.core.models import FulfilmentStatus as S
 from app.core.uow import unit_of_work
@@ -79,20 +79,20 @@ def _service_choices(weight=None) -> list[SelectChoice]:
 
 
 def _parcel_form(store, fulfilment, parcel, formdata=None) -> ParcelForm:
+    """The parcel's box, weight and service as finishing would take them (saved, else suggested)."""
     boxes = packing.package_types(store)
-    box = parcel.package_type or (boxes[0] if boxes else None)
-    weight = parcel.weight_grams or packing.estimated_weight(parcel, box) or None
+    choice = packing.parcel_choice(parcel)
     service = parcel.service
-    if service is None and weight:
+    if service is None and choice.weight_grams:
         try:
-            service = carriers.choose_service(fulfilment, weight)
+            service = carriers.choose_service(fulfilment, choice.weight_grams)
         except DomainError:
             service = None
     form = ParcelForm(
         formdata=formdata,
         prefix=f"p{parcel.id}",
-        package_type=box.id if box else None,
-        weight_grams=weight,
+        package_type=choice.package_type.id if choice.package_type else None,
+        weight_grams=choice.weight_grams,
         service=service.id if service else None,
     )
     form.package_type.choices = [
@@ -138,7 +138,25 @@ def _problems(fulfilment) -> list[str]:
     return messages
 
 
+def _not_shipped(store, fulfilment, error: CollectNotShipped, trigger=None):
+    """A click & collect order opened on the pack screen: no parcel, no address; say what comes next instead."""
+    return render(
+        "pack/not_shipped.html",
+        "pack/_not_shipped.html",
+        status=error.http_status,
+        trigger=trigger,
+        store=store,
+        fulfilment=fulfilment,
+        order=fulfilment.order,
+        message=domain_message(error),
+    )
+
+
 def pack_page(store, fulfilment, *, status=200, trigger=None, forms=None, move_forms=None, relabel_forms=None):
+    try:
+        packing.require_shipping(fulfilment)
+    except CollectNotShipped as error:
+        return _not_shipped(store, fulfilment, error, trigger)
     forms, move_forms, relabel_forms = forms or {}, move_forms or {}, relabel_forms or {}
     parcels = list(fulfilment.parcels)
     packing_open = fulfilment.status == S.PICKED
@@ -169,7 +187,7 @@ def pack_page(store, fulfilment, *, status=200, trigger=None, forms=None, move_f
         problems=_problems(fulfilment),
         scanned=scanned,
         has_boxes=bool(packing.package_types(store)),
-        estimates={p.id: packing.estimated_weight(p) for p in parcels},
+        choices={p.id: packing.parcel_choice(p) for p in parcels},
         commands={"new_parcel": commands.NEW_PARCEL, "confirm": commands.CONFIRM},
         scan_url=url_for("pack.pack_scan", store_code=store.code, fulfilment_id=fulfilment.id),
         scan_target="#pack",
@@ -385,5 +403,6 @@ def packing_slip(store, fulfilment_id):
     size = request.args.get("size", "a4")
     if size not in SLIP_SIZES or fulfilment.status not in {S.PICKED, S.PACKED, S.SHIPPED}:
         abort(404)
+    packing.require_shipping(fulfilment)  # a click & collect order has no one to ship to: 409, said in words
     body = packing_slip_document(fulfilment, size)
     return document_response(body, f"packing-slip-{fulfilment.order.reference}-{size}.pdf")

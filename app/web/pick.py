@@ -105,15 +105,25 @@ def _panel(store, pick_list, *, result=None, status=200, short_form=None, trigge
     )
 
 
+def _from_scan_bar() -> bool:
+    return bool(htmx) and htmx.target == "pick-live"
+
+
 def _render_panel(context: dict, status: int = 200):
-    live_only = htmx and htmx.target == "pick-live"
-    return render("pick/pick.html", "pick/_live.html" if live_only else "pick/_panel.html", status=status, **context)
+    live_only = context["live_only"]
+    response = render(
+        "pick/pick.html", "pick/_live.html" if live_only else "pick/_panel.html", status=status, **context
+    )
+    if _from_scan_bar() and not live_only:  # the list just finished: the path, the totes and the next steps change
+        response.headers["HX-Retarget"] = "#pick"
+        response.headers["HX-Reswap"] = "outerHTML"
+    return response
 
 
 def _panel_context(store, pick_list, *, result=None, short_form=None, trigger=None, shelves=None) -> dict:
     """What the pick screen shows (its queries run in the caller's transaction when it has one open)."""
     groups = picking.groups(pick_list, shelves)
-    live_only = htmx and htmx.target == "pick-live"
+    live_only = _from_scan_bar() and pick_list.status == "open"
     changed = {result.product_id} if result is not None and result.product_id else set()
     current = picking.current_group(pick_list, groups)
     last = picking.last_scan(pick_list, result)

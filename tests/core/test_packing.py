@@ -269,32 +269,38 @@ def test_a_click_and_collect_fulfilment_is_never_packed_into_a_carrier_parcel(ap
     assert db.session.scalar(select(func.count()).select_from(Scan)) == 0
 
 
-def test_a_click_and_collect_parcel_made_before_the_rule_is_never_labelled_printed_or_handed_over(app):
+def labelled_collect_parcel():
+    """A click & collect order packed and labelled before packing refused it (as on main before issue 10)."""
     fulfilment = picked_fulfilment(1, collect=True)
-    line = fulfilment.lines[0]
     box = packing.package_types(fulfilment.location)[0]
     parcel = Parcel(fulfilment_id=fulfilment.id, number=1, package_type=box, weight_grams=900)
-    parcel.items.append(ParcelItem(fulfilment_line=line, quantity=1))
+    parcel.items.append(ParcelItem(fulfilment_line=fulfilment.lines[0], quantity=1))
     db.session.add(parcel)
     orders.transition(fulfilment, "packed", actor=ACTOR)  # a bag for the hold shelf: the state machine allows it
-    db.session.flush()
-    with pytest.raises(CollectNotShipped):
-        packing.relabel(parcel, carriers.active_services()[0], actor=ACTOR)
     service = carriers.active_services()[0]
-    label = ShippingLabel(
-        parcel=parcel, carrier_id=service.carrier_id, service_id=service.id, tracking_number="XX1", status="active"
+    number = carriers.next_tracking_number(service.carrier)
+    db.session.add(
+        ShippingLabel(parcel=parcel, carrier_id=service.carrier_id, service_id=service.id, tracking_number=number)
     )
-    db.session.add(label)
     db.session.flush()
+    return parcel
+
+
+def test_a_click_and_collect_parcel_made_before_the_rule_is_never_labelled_printed_or_handed_over(app):
+    parcel = labelled_collect_parcel()
+    fulfilment, label = parcel.fulfilment, parcel.label
     for attempt in (
         lambda: packing.printable_label(parcel),
         lambda: packing.reprint(label, actor=ACTOR),
-        lambda: dispatch.hand_over(fulfilment.location, "XX1", "scan-c003", actor=ACTOR),
+        lambda: dispatch.hand_over(fulfilment.location, label.tracking_number, "scan-c003", actor=ACTOR),
     ):
         with pytest.raises(CollectNotShipped):
             attempt()
+    packing.void_label(label, actor=ACTOR)  # taking the wrong label back out of use is allowed
+    with pytest.raises(CollectNotShipped):
+        packing.relabel(parcel, carriers.active_services()[0], actor=ACTOR)
     assert packing.ready_parcels(fulfilment.location) == []
-    assert (label.print_count or 0, parcel.handed_over_at, fulfilment.status) == (0, None, "packed")
+    assert (label.print_count, parcel.handed_over_at, parcel.label, fulfilment.status) == (0, None, None, "packed")
 
 
 def test_a_parcel_finished_without_saving_goes_with_the_box_and_weight_shown(app):

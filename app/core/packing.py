@@ -8,14 +8,13 @@ are never packed into carrier parcels nor labelled (require_shipping). Scan-to-p
 scan under the id the device gave it, so a resend is answered and never counted twice.
 """
 
-import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.core import audit, carriers, commands, orders
+from app.core import audit, carriers, commands, orders, scans
 from app.core.actor import Actor
 from app.core.catalogue import find_product
 from app.core.errors import N_, CollectNotShipped, DomainError, IllegalTransition, InvalidInput, NotFound
@@ -34,9 +33,9 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
+from app.core.scans import Outcome, ScanWork
 from app.extensions import db
 
-CLIENT_ID_CHARS = set(string.ascii_letters + string.digits + "-_")
 MAX_DIMENSION_MM = 5_000
 MAX_TARE = 50_000
 
@@ -51,18 +50,6 @@ class NotReady(DomainError):
 
     code = "not_ready"
     http_status = 422
-
-
-@dataclass
-class Outcome:
-    """What a scan did, replayed as is when the same scan id comes again."""
-
-    ok: bool
-    outcome: str
-    message: str
-    params: dict = field(default_factory=dict)
-    parcel_id: int | None = None
-    replayed: bool = False
 
 
 # --- package types -------------------------------------------------------------------------------
@@ -441,65 +428,6 @@ def gift_done(fulfilment: Fulfilment, *, actor: Actor) -> Fulfilment:
 # --- scan to pack ----------------------------------------------------------------------------------
 
 
-def _check_client_id(client_id: str) -> str:
-    client_id = (client_id or "").strip()
-    if not 8 <= len(client_id) <= 64 or set(client_id) - CLIENT_ID_CHARS:
-        raise InvalidInput(N_("This scan has no valid scan id; scan again."), fields={"scan_id": "invalid"})
-    return client_id
-
-
-def replay_scan(client_id: str, purpose: str, location_id: int, reference: str) -> Outcome | None:
-    """The stored outcome of an earlier scan with this id, if any (refused when it was for other work)."""
-    earlier = db.session.scalar(select(Scan).where(Scan.client_id == client_id))
-    if earlier is None:
-        return None
-    d = earlier.details or {}
-    if earlier.purpose != purpose or earlier.location_id != location_id or d.get("reference") != reference:
-        raise InvalidInput(N_("This scan id was already used for other work; scan again."), fields={"scan_id": "used"})
-    return Outcome(
-        ok=d.get("ok", False),
-        outcome=earlier.outcome,
-        message=d.get("message", ""),
-        params=d.get("params", {}),
-        parcel_id=earlier.parcel_id,
-        replayed=True,
-    )
-
-
-def record_scan(
-    *,
-    client_id: str,
-    purpose: str,
-    location_id: int,
-    reference: str,
-    user,
-    code: str,
-    result: Outcome,
-    quantity: int = 0,
-    line: FulfilmentLine | None = None,
-) -> Outcome:
-    """Store a scan under its client id; a concurrent resend of the same id loses and is refused."""
-    row = Scan(
-        client_id=client_id,
-        location_id=location_id,
-        user_id=user.id if user is not None else None,
-        purpose=purpose,
-        parcel_id=result.parcel_id,
-        fulfilment_line_id=line.id if line is not None else None,
-        code=code[:64],
-        outcome=result.outcome,
-        quantity=quantity,
-        details={"ok": result.ok, "message": result.message, "params": result.params, "reference": reference},
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-            db.session.flush()
-    except IntegrityError:
-        raise PackRefused(N_("This scan was already received; scan again."), fields={"scan_id": "used"}) from None
-    return result
-
-
 def scanned_units(fulfilment: Fulfilment) -> dict[int, int]:
     """Units scanned while packing, per fulfilment line id."""
     rows = db.session.execute(
@@ -528,8 +456,8 @@ def _scanned_in(parcel: Parcel, line: FulfilmentLine) -> int:
     )
 
 
-def _scan_reference(fulfilment: Fulfilment) -> str:
-    return f"F{fulfilment.id}"
+def _scan_work(fulfilment: Fulfilment) -> ScanWork:
+    return ScanWork("pack", fulfilment.location_id, reference=f"F{fulfilment.id}")
 
 
 def pack_scan(
@@ -547,33 +475,24 @@ def pack_scan(
     CMD:NEW-PARCEL opens a new parcel; CMD:CONFIRM finishes packing. A product not in the order, an unknown
     code or one unit too many is refused (and stored, so a resend gets the same answer).
     """
-    client_id = _check_client_id(client_id)
+    client_id = scans.check_client_id(client_id)
     require_shipping(fulfilment)
-    reference = _scan_reference(fulfilment)
-    replay = replay_scan(client_id, "pack", fulfilment.location_id, reference)
+    work = _scan_work(fulfilment)
+    replay = scans.replay(client_id, work)
     if replay is not None:
         return replay
     code = (code or "").strip()
     if not code:
         raise InvalidInput(N_("Scan or type a code."), fields={"code": "required"})
 
-    def keep(result: Outcome, quantity: int = 0, line: FulfilmentLine | None = None) -> Outcome:
-        return record_scan(
-            client_id=client_id,
-            purpose="pack",
-            location_id=fulfilment.location_id,
-            reference=reference,
-            user=user,
-            code=code,
-            result=result,
-            quantity=quantity,
-            line=line,
-        )
+    def keep(result: Outcome, quantity: int = 0) -> Outcome:
+        return scans.record(client_id, work, result, user=user, code=code, quantity=quantity)
 
     cmd = commands.command(code)
     if cmd == commands.NEW_PARCEL:
         made = new_parcel(fulfilment, actor=actor)
-        return keep(Outcome(True, "new_parcel", N_("Parcel %(n)s is open."), {"n": made.number}, made.id))
+        opened = Outcome(True, "new_parcel", N_("Parcel %(n)s is open."), {"n": made.number}, parcel_id=made.id)
+        return keep(opened)
     if cmd == commands.CONFIRM:
         finish_packing(fulfilment, actor=actor, now=now)
         return keep(Outcome(True, "finished", N_("Packing finished: labels are ready."), {}))
@@ -585,7 +504,7 @@ def pack_scan(
     _own_parcel(fulfilment, parcel)
     product = find_product(code)
     if product is None:
-        return keep(Outcome(False, "unknown", N_("Unknown code %(code)s."), {"code": code[:64]}, parcel.id))
+        return keep(Outcome(False, "unknown", N_("Unknown code %(code)s."), {"code": code[:64]}, parcel_id=parcel.id))
     lines = [line for line in fulfilment.lines if line.product_id == product.id and line.picked]
     if not lines:
         return keep(
@@ -594,7 +513,7 @@ def pack_scan(
                 "wrong_product",
                 N_("Wrong product: %(name)s is not in this order."),
                 {"name": product.name},
-                parcel.id,
+                parcel_id=parcel.id,
             )
         )
     scanned = scanned_units(fulfilment)
@@ -607,7 +526,7 @@ def pack_scan(
                 "over",
                 N_("All %(total)s of %(name)s are already packed."),
                 {"total": total, "name": product.name},
-                parcel.id,
+                parcel_id=parcel.id,
             )
         )
     item = _item(parcel, line)
@@ -628,7 +547,7 @@ def pack_scan(
                     "over",
                     N_("All %(total)s of %(name)s are already packed."),
                     {"total": line.picked, "name": product.name},
-                    parcel.id,
+                    parcel_id=parcel.id,
                 )
             )
         if parcel.label is not None or donor.label is not None:
@@ -644,10 +563,10 @@ def pack_scan(
             "packed",
             N_("%(name)s into parcel %(n)s: %(left)s more to scan."),
             {"name": product.name, "n": parcel.number, "left": left},
-            parcel.id,
+            line_id=line.id,
+            parcel_id=parcel.id,
         ),
         quantity=1,
-        line=line,
     )
 
 

@@ -15,7 +15,7 @@ from app.documents import label_document, shipping_captions
 from app.extensions import db
 from app.web.dispatch import dispatch_page
 from app.web.helpers import current_actor, document_response, domain_message, render, store_route, toast
-from app.web.pack import find_parcel, pack_change, pack_page, relabel_form
+from app.web.pack import find_parcel, pack_change, pack_page, refused_form, relabel_form
 from labels.barcodes import code128_svg
 from labels.shipping import label_pdf, label_zpl, labels_pdf
 
@@ -87,13 +87,7 @@ def relabel(store, parcel_id):
     fulfilment = parcel.fulfilment
     form = relabel_form(parcel, request.form)
     if not form.validate():
-        return pack_page(
-            store,
-            fulfilment,
-            status=422,
-            trigger=toast(gettext("Some values are not valid."), "error"),
-            relabel_forms={parcel.id: form},
-        )
+        return refused_form(store, fulfilment, relabel_forms={parcel.id: form})
     service = db.session.get(CarrierService, form.service.data)
     return pack_change(
         store,

@@ -141,8 +141,9 @@ def _problems(fulfilment) -> list[str]:
 def _not_shipped(store, fulfilment, error: CollectNotShipped, trigger=None):
     """A click & collect order opened on the pack screen: no parcel, no address; say what comes next instead."""
     return render(
-        "pack/not_shipped.html",
+        "pack/pack.html",
         "pack/_not_shipped.html",
+        body="pack/_not_shipped.html",
         status=error.http_status,
         trigger=trigger,
         store=store,
@@ -191,6 +192,13 @@ def pack_page(store, fulfilment, *, status=200, trigger=None, forms=None, move_f
         commands={"new_parcel": commands.NEW_PARCEL, "confirm": commands.CONFIRM},
         scan_url=url_for("pack.pack_scan", store_code=store.code, fulfilment_id=fulfilment.id),
         scan_target="#pack",
+    )
+
+
+def refused_form(store, fulfilment, **forms):
+    """The pack screen again with a form that did not validate, as posted, its fields marked."""
+    return pack_page(
+        store, fulfilment, status=422, trigger=toast(gettext("Some values are not valid."), "error"), **forms
     )
 
 
@@ -258,13 +266,7 @@ def parcel_settings(store, parcel_id):
         return _closed(store, fulfilment)
     form = _parcel_form(store, fulfilment, parcel, request.form)
     if not form.validate():
-        return pack_page(
-            store,
-            fulfilment,
-            status=422,
-            trigger=toast(gettext("Some values are not valid."), "error"),
-            forms={parcel.id: form},
-        )
+        return refused_form(store, fulfilment, forms={parcel.id: form})
     box = db.session.get(PackageType, form.package_type.data)
     service = db.session.get(CarrierService, form.service.data)
 
@@ -314,13 +316,7 @@ def move(store, parcel_id):
         )
     form = _move_form(fulfilment, source, item, request.form)
     if not form.validate():
-        return pack_page(
-            store,
-            fulfilment,
-            status=422,
-            trigger=toast(gettext("Some values are not valid."), "error"),
-            move_forms={(source.id, item.fulfilment_line_id): form},
-        )
+        return refused_form(store, fulfilment, move_forms={(source.id, item.fulfilment_line_id): form})
     target = db.session.get(Parcel, form.to.data)
     line = db.session.get(FulfilmentLine, item.fulfilment_line_id)
     expected = int(form.expected.data) if form.expected.data.isdigit() else -1

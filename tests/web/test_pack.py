@@ -2,6 +2,7 @@ import io
 import json
 import re
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
@@ -368,10 +369,17 @@ def _selected(html: str, name: str) -> str:
     return re.search(r'<option selected value="([^"]*)"|<option value="([^"]*)" selected', select).group(0)
 
 
-def test_finishing_a_prefilled_parcel_without_saving_it_takes_what_the_screen_showed(client):
+FINISH = {
+    "button": lambda base: (f"{base}/pack/finish", {}),
+    "scan": lambda base: (f"{base}/pack/scan", {"code": "CMD:CONFIRM", "scan_id": "confirm-0001"}),
+}
+
+
+@pytest.mark.parametrize("finish", FINISH)
+def test_a_prefilled_parcel_is_finished_without_saving_it_as_the_screen_showed(client, finish):
+    """By the Finish button or by the CMD:CONFIRM scan alone: what is shown as chosen is chosen."""
     fulfilment, token = _signed_in(client)
-    code = fulfilment.location.code
-    base = f"/stores/{code}/fulfilments/{fulfilment.id}"
+    base = f"/stores/{fulfilment.location.code}/fulfilments/{fulfilment.id}"
     page = client.get(f"{base}/pack").get_data(as_text=True)
     db.session.expire_all()
     parcel = fulfilment.parcels[0]
@@ -380,34 +388,17 @@ def test_finishing_a_prefilled_parcel_without_saving_it_takes_what_the_screen_sh
     assert "has no box" not in page and "has no weight" not in page
     assert "Suggested: Box M" in page
     assert 'data-hx-trigger="change, submit"' in page  # a changed field is saved at once
-    done = client.post(f"{base}/pack/finish", data={"csrf_token": token}, headers=HX)
+    url, data = FINISH[finish](base)
+    done = client.post(url, data={"csrf_token": token, **data}, headers=HX)
     assert done.status_code == 200
     assert json.loads(done.headers["HX-Trigger"])["toast"]["level"] == "success"
+    html = done.get_data(as_text=True)
+    assert 'id="labels-title"' in html and "Finish packing" not in html
     db.session.expire_all()
     box = db.session.scalar(select(PackageType))
     assert (fulfilment.status, parcel.package_type_id, parcel.weight_grams) == ("packed", box.id, int(shown_weight))
     assert str(box.id) in _selected(page, f"p{parcel.id}-package_type")
     assert parcel.label is not None
-
-
-def test_finishing_a_prefilled_parcel_by_the_confirm_scan_alone(client):
-    fulfilment, token = _signed_in(client)
-    code = fulfilment.location.code
-    url = f"/stores/{code}/fulfilments/{fulfilment.id}/pack/scan"
-    page = client.get(f"/stores/{code}/fulfilments/{fulfilment.id}/pack").get_data(as_text=True)
-    db.session.expire_all()
-    parcel = fulfilment.parcels[0]
-    shown_weight = int(_input_value(page, f"p{parcel.id}-weight_grams"))
-    done = client.post(url, data={"csrf_token": token, "code": "CMD:CONFIRM", "scan_id": "confirm-0001"}, headers=HX)
-    assert done.status_code == 200
-    assert json.loads(done.headers["HX-Trigger"])["scan"] == {"ok": True}
-    assert parcel_label_shown(done.get_data(as_text=True))
-    db.session.expire_all()
-    assert (fulfilment.status, parcel.weight_grams) == ("packed", shown_weight)
-
-
-def parcel_label_shown(html: str) -> bool:
-    return 'id="labels-title"' in html and "Finish packing" not in html
 
 
 def _collect_signed_in(client):

@@ -267,17 +267,9 @@ def parcel_settings(store, parcel_id):
     form = _parcel_form(store, fulfilment, parcel, request.form)
     if not form.validate():
         return refused_form(store, fulfilment, forms={parcel.id: form})
-    box = db.session.get(PackageType, form.package_type.data)
-    service = db.session.get(CarrierService, form.service.data)
-
-    def change():
-        packing.set_parcel(
-            parcel, package_type=box, weight_grams=form.weight_grams.data, service=service, actor=current_actor()
-        )
-
     try:
         with unit_of_work():
-            change()
+            _save_parcel(parcel, form)
     except DomainError as error:
         db.session.rollback()
         db.session.expire_all()
@@ -296,6 +288,14 @@ def parcel_settings(store, parcel_id):
             forms={parcel.id: form},
         )
     return pack_page(store, fulfilment, trigger=toast(gettext("Parcel %(n)s saved.", n=parcel.number)))
+
+
+def _save_parcel(parcel, form: ParcelForm) -> None:
+    box = db.session.get(PackageType, form.package_type.data)
+    service = db.session.get(CarrierService, form.service.data)
+    packing.set_parcel(
+        parcel, package_type=box, weight_grams=form.weight_grams.data, service=service, actor=current_actor()
+    )
 
 
 @bp.post("/stores/<store_code>/parcels/<int:parcel_id>/move")
@@ -350,13 +350,26 @@ def remove_parcel(store, fulfilment_id, parcel_id):
 @bp.post("/stores/<store_code>/fulfilments/<int:fulfilment_id>/pack/finish")
 @store_route
 def finish(store, fulfilment_id):
+    """Finish with the parcels as the screen shows them: the parcel forms come along (hx-include) and are saved
+    first, so a value changed without "Save parcel" is the one that goes; without them, the saved or suggested
+    values go (packing.parcel_choice)."""
     fulfilment = find_fulfilment(store, fulfilment_id)
-    return pack_change(
-        store,
-        fulfilment,
-        lambda: packing.finish_packing(fulfilment, actor=current_actor()),
-        gettext("Packing finished: labels are ready."),
-    )
+    shown = {}
+    if fulfilment.status == S.PICKED:
+        for parcel in fulfilment.parcels:
+            if f"p{parcel.id}-weight_grams" in request.form:
+                shown[parcel.id] = (parcel, _parcel_form(store, fulfilment, parcel, request.form))
+        refused = {parcel_id: form for parcel_id, (_, form) in shown.items() if not form.validate()}
+        if refused:
+            return refused_form(store, fulfilment, forms=refused)
+
+    def change():
+        for parcel, form in shown.values():
+            _save_parcel(parcel, form)
+        packing.finish_packing(fulfilment, actor=current_actor())
+
+    forms = {parcel_id: form for parcel_id, (_, form) in shown.items()}
+    return pack_change(store, fulfilment, change, gettext("Packing finished: labels are ready."), forms=forms)
 
 
 @bp.post("/stores/<store_code>/fulfilments/<int:fulfilment_id>/pack/scan")

@@ -387,7 +387,7 @@ def test_a_prefilled_parcel_is_finished_without_saving_it_as_the_screen_showed(c
     assert f"Estimate: {shown_weight} g" in page  # the estimate line and the prefilled weight agree
     assert "has no box" not in page and "has no weight" not in page
     assert "Suggested: Box M" in page
-    assert 'data-hx-trigger="change, submit"' in page  # a changed field is saved at once
+    assert 'data-hx-include=".parcel-form"' in page  # the finish button takes the parcel forms along
     url, data = FINISH[finish](base)
     done = client.post(url, data={"csrf_token": token, **data}, headers=HX)
     assert done.status_code == 200
@@ -399,6 +399,30 @@ def test_a_prefilled_parcel_is_finished_without_saving_it_as_the_screen_showed(c
     assert (fulfilment.status, parcel.package_type_id, parcel.weight_grams) == ("packed", box.id, int(shown_weight))
     assert str(box.id) in _selected(page, f"p{parcel.id}-package_type")
     assert parcel.label is not None
+
+
+def test_finishing_takes_a_value_changed_on_screen_but_not_saved_and_refuses_a_bad_one(client):
+    fulfilment, token = _signed_in(client)
+    base = f"/stores/{fulfilment.location.code}/fulfilments/{fulfilment.id}"
+    client.get(f"{base}/pack")
+    db.session.expire_all()
+    parcel = fulfilment.parcels[0]
+    box = db.session.scalar(select(PackageType))
+    shown = {  # what hx-include sends from the parcel form, the weight typed over without "Save parcel 1"
+        f"p{parcel.id}-csrf_token": token,
+        f"p{parcel.id}-package_type": box.id,
+        f"p{parcel.id}-weight_grams": "abc",
+        f"p{parcel.id}-service": carriers.active_services()[0].id,
+    }
+    bad = client.post(f"{base}/pack/finish", data={"csrf_token": token, **shown}, headers=HX)
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.get_data(as_text=True)
+    db.session.expire_all()
+    assert (fulfilment.status, parcel.weight_grams) == ("picked", None)
+    shown[f"p{parcel.id}-weight_grams"] = "2345"
+    done = client.post(f"{base}/pack/finish", data={"csrf_token": token, **shown}, headers=HX)
+    assert done.status_code == 200
+    db.session.expire_all()
+    assert (fulfilment.status, parcel.weight_grams, parcel.package_type_id) == ("packed", 2345, box.id)
 
 
 def _collect_signed_in(client):

@@ -1,12 +1,12 @@
 """Printable documents of the app's records: models in, labels/ data out, with the reader's words.
 
-Shared by the screens (app.web.pack) and the API (app.api.parcels), so neither imports the other.
+Shared by the screens (app.web) and the API (app.api.parcels), so neither imports the other.
 """
 
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 
 from app.core.models import ShippingLabel
-from app.formatting import customer_locale, decimal_symbol, store_date
+from app.formatting import customer_locale, decimal_symbol, store_date, store_time
 from labels import data as ld
 
 
@@ -134,3 +134,88 @@ def label_document(label: ShippingLabel) -> ld.ShippingLabel:
             ),
             captions=shipping_captions(),
         )
+
+
+# --- whole documents: model objects in, printable bytes out ---------------------------------------
+
+
+def packing_slip_document(fulfilment, size: str = "a4") -> bytes:
+    """The packing slip of a fulfilment (its picked units), as a PDF on A4 or a 4x6 inch label."""
+    from labels.documents import packing_slip_pdf
+
+    order, store = fulfilment.order, fulfilment.location
+    items = tuple(
+        ld.SlipItem(sku=line.product.sku, name=line.product.name, quantity=line.picked, gtin=line.product.gtin or "")
+        for line in fulfilment.lines
+        if line.picked
+    )
+    count = len(fulfilment.parcels)
+    with customer_locale(order):  # the customer reads the slip
+        slip = ld.PackingSlip(
+            store_name=store.name,
+            store_address=store_address(store),
+            order_reference=order.reference,
+            when=store_date(order.created_at, store),
+            customer=customer_address(order),
+            items=items,
+            gift_message=order.gift_message or "",
+            parcel_summary=ngettext("%(num)s parcel", "%(num)s parcels", count) if count else "",
+            captions=slip_captions(),
+        )
+    return packing_slip_pdf(slip, size=size)
+
+
+def manifest_document(manifest) -> bytes:
+    """A carrier's manifest: every parcel on it with its label in force, as a PDF for the driver to sign."""
+    from labels.documents import manifest_pdf
+
+    store = manifest.location
+    parcels = tuple(
+        ld.ManifestParcel(
+            tracking_number=label.tracking_number,
+            order_reference=p.fulfilment.order.reference,
+            weight_grams=p.weight_grams or 0,
+            parcel_no=p.number,
+            parcel_count=len(p.fulfilment.parcels),
+            service_name=label.service.name,
+        )
+        for p in manifest.parcels
+        for label in [p.label]
+        if label is not None
+    )
+    document = ld.Manifest(
+        number=manifest.number,
+        carrier_name=manifest.carrier.name,
+        store_name=store.name,
+        store_address=store_address(store),
+        when=store_time(manifest.created_at, store),
+        parcels=parcels,
+        captions=manifest_captions(),
+    )
+    return manifest_pdf(document)
+
+
+def pick_list_document(pick_list, commands: tuple[tuple[str, str], ...]) -> bytes:
+    """A pick list on paper in the pick path's order, with the command barcodes (value, caption) for a handheld."""
+    from app.core import picking
+    from labels.documents import pick_list_pdf
+
+    document = ld.PickList(
+        number=pick_list.number,
+        store_name=pick_list.location.name,
+        when=store_time(pick_list.created_at, pick_list.location),
+        groups=tuple(
+            ld.PickGroup(
+                shelf=g.shelf_text,
+                sku=g.product.sku,
+                name=g.product.name,
+                gtin=g.product.gtin or "",
+                total=g.total,
+                split=tuple((s.tote, s.reference, s.line.quantity) for s in g.splits),
+            )
+            for g in picking.groups(pick_list)
+        ),
+        commands=commands,
+        captions=pick_captions(),
+    )
+    return pick_list_pdf(document)

@@ -5,17 +5,19 @@ Allowed for an API client with the orders:read scope, or a signed-in staff membe
 
 from functools import wraps
 
-from flask import Response, g, request
+from flask import g, request
 from flask.views import MethodView
 from flask_babel import gettext
 from flask_login import current_user
 
 from app.api import api_blueprint, error_body, require_scope
 from app.api.schemas import MAX_ID, ApiErrorSchema
+from app.core import packing
 from app.core.errors import NotFound
 from app.core.models import Parcel
 from app.documents import label_document
 from app.extensions import db
+from app.web.helpers import document_response
 
 blp = api_blueprint("api_parcels", "/api/v1/parcels", "Parcel labels (PDF and ZPL)")
 
@@ -44,17 +46,7 @@ def _parcel_label(parcel_id: int):
     staff = g.get("staff")
     if staff is not None and not staff.may_access(parcel.fulfilment.location):
         return None, error_body(403, gettext("You do not have access to this page."))
-    label = parcel.label
-    if label is None:
-        raise NotFound(gettext("This parcel has no label in force."))
-    return label, None
-
-
-def _file(body: bytes, mimetype: str, filename: str) -> Response:
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return packing.printable_label(parcel), None  # 404 without a label in force, 409 for click & collect
 
 
 @blp.route("/<int:parcel_id>/label.pdf")
@@ -64,6 +56,7 @@ class LabelPdf(MethodView):
     @blp.alt_response(401, schema=ApiErrorSchema)
     @blp.alt_response(403, schema=ApiErrorSchema)
     @blp.alt_response(404, schema=ApiErrorSchema)
+    @blp.alt_response(409, schema=ApiErrorSchema, description="A click & collect order: never labelled")
     def get(self, parcel_id):
         """The parcel's shipping label in force, as a 4x6 inch PDF."""
         from labels.shipping import label_pdf
@@ -71,7 +64,7 @@ class LabelPdf(MethodView):
         label, refused = _parcel_label(parcel_id)
         if refused is not None:
             return refused
-        return _file(label_pdf(label_document(label)), "application/pdf", f"label-{label.tracking_number}.pdf")
+        return document_response(label_pdf(label_document(label)), f"label-{label.tracking_number}.pdf")
 
 
 @blp.route("/<int:parcel_id>/label.zpl")
@@ -81,6 +74,7 @@ class LabelZpl(MethodView):
     @blp.alt_response(401, schema=ApiErrorSchema)
     @blp.alt_response(403, schema=ApiErrorSchema)
     @blp.alt_response(404, schema=ApiErrorSchema)
+    @blp.alt_response(409, schema=ApiErrorSchema, description="A click & collect order: never labelled")
     def get(self, parcel_id):
         """The parcel's shipping label in force, as ZPL II."""
         from labels.shipping import label_zpl
@@ -88,4 +82,4 @@ class LabelZpl(MethodView):
         label, refused = _parcel_label(parcel_id)
         if refused is not None:
             return refused
-        return _file(label_zpl(label_document(label)), "text/plain", f"label-{label.tracking_number}.zpl")
+        return document_response(label_zpl(label_document(label)), f"label-{label.tracking_number}.zpl", "text/plain")

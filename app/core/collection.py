@@ -81,7 +81,7 @@ def parse_collection_time(text: str | None) -> time | None:
         return time.fromisoformat(text).replace(second=0, microsecond=0, tzinfo=None)
     except ValueError:
         raise InvalidInput(
-            N_("Give the collection time as hours and minutes, for example 17:30."), fields={"collect_at": "invalid"}
+            N_("Give the collection time as hours and minutes, for example 17:30."), field="collect_at"
         ) from None
 
 

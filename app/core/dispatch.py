@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext
 from sqlalchemy import select
 
-from app.core import audit, events, orders
+from app.core import audit, events, orders, scans
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError
 from app.core.models import (
@@ -26,7 +26,8 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.packing import Outcome, _check_client_id, ready_parcels, record_scan, replay_scan
+from app.core.packing import ready_parcels, require_shipping
+from app.core.scans import Outcome, ScanWork
 from app.extensions import db
 from app.formatting import customer_locale
 
@@ -176,10 +177,10 @@ def hand_over(
     Unknown codes, another store's parcel and voided labels are refused. A parcel handed over again is
     answered without change; a resend of the same scan id gets the first answer.
     """
-    client_id = _check_client_id(client_id)
+    client_id = scans.check_client_id(client_id)
     code = (code or "").strip().upper()
-    reference = f"L{location.id}"
-    replay = replay_scan(client_id, "dispatch", location.id, reference)
+    work = ScanWork("dispatch", location.id, reference=f"L{location.id}")
+    replay = scans.replay(client_id, work)
     if replay is not None:
         return replay
     if not code:
@@ -189,6 +190,7 @@ def hand_over(
     fresh = [p for p in parcels if p.handed_over_at is None and p.label is not None]
     shipped = []
     for parcel in fresh:
+        require_shipping(parcel.fulfilment)
         if parcel.fulfilment.status != S.PACKED:
             raise HandOverRefused(
                 N_("Order %(ref)s is not packed: it cannot be handed over."), ref=parcel.fulfilment.order.reference
@@ -215,7 +217,11 @@ def hand_over(
     db.session.flush()
     if not fresh:
         result = Outcome(
-            True, "already", N_("%(code)s was already handed over."), {"code": code}, parcels[0].id if parcels else None
+            True,
+            "already",
+            N_("%(code)s was already handed over."),
+            {"code": code},
+            parcel_id=parcels[0].id if parcels else None,
         )
     elif manifest is not None:
         result = Outcome(
@@ -228,20 +234,11 @@ def hand_over(
             "handed_over",
             N_("Parcel %(code)s handed over (order %(ref)s)."),
             {"code": code, "ref": parcel.fulfilment.order.reference},
-            parcel.id,
+            parcel_id=parcel.id,
         )
     if shipped:
         result.params["shipped"] = shipped
-    return record_scan(
-        client_id=client_id,
-        purpose="dispatch",
-        location_id=location.id,
-        reference=reference,
-        user=user,
-        code=code,
-        result=result,
-        quantity=len(fresh),
-    )
+    return scans.record(client_id, work, result, user=user, code=code, quantity=len(fresh))
 
 
 def handed_over_today(location: Location, now: datetime | None = None) -> list[Parcel]:

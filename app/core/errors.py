@@ -86,3 +86,14 @@ class OrderHeld(DomainError):
     code = "order_held"
     http_status = 409
     message = N_("This order is held for review; a manager must release it first.")
+
+
+class CollectNotShipped(DomainError):
+    """A click & collect fulfilment was to be packed into a carrier parcel or labelled: it is never shipped."""
+
+    code = "collect_not_shipped"
+    http_status = 409
+    message = N_(
+        "Order %(ref)s is click & collect: it is not packed into a carrier parcel or labelled. "
+        "Put it on the hold shelf; the click & collect handover comes next."
+    )

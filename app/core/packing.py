@@ -1,27 +1,30 @@
 """Packing a picked fulfilment into parcels, then labelling them.
 
 Parcel 1 starts with every picked unit; units move between parcels; each parcel gets a box (package
-type), a weight and a carrier service (chosen by rule unless changed). Finishing checks all of it,
-issues one label per parcel and moves the fulfilment to packed. Scan-to-pack (per store) stores every
+type), a weight and a carrier service (chosen by rule unless changed). A parcel whose box and weight were
+not saved goes with the suggested ones (parcel_choice: what the screen shows is what is chosen). Finishing
+checks all of it, issues one label per parcel and moves the fulfilment to packed. Click & collect orders
+are never packed into carrier parcels nor labelled (require_shipping). Scan-to-pack (per store) stores every
 scan under the id the device gave it, so a resend is answered and never counted twice.
 """
 
-import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.core import audit, carriers, commands, orders
+from app.core import audit, carriers, commands, orders, scans
 from app.core.actor import Actor
 from app.core.catalogue import find_product
-from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
+from app.core.errors import N_, CollectNotShipped, DomainError, IllegalTransition, InvalidInput, NotFound
 from app.core.models import (
     CarrierService,
+    DeliveryMethod,
     Fulfilment,
     FulfilmentLine,
     Location,
+    Order,
     PackageType,
     Parcel,
     ParcelItem,
@@ -30,9 +33,9 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
+from app.core.scans import Outcome, ScanWork
 from app.extensions import db
 
-CLIENT_ID_CHARS = set(string.ascii_letters + string.digits + "-_")
 MAX_DIMENSION_MM = 5_000
 MAX_TARE = 50_000
 
@@ -47,18 +50,6 @@ class NotReady(DomainError):
 
     code = "not_ready"
     http_status = 422
-
-
-@dataclass
-class Outcome:
-    """What a scan did, replayed as is when the same scan id comes again."""
-
-    ok: bool
-    outcome: str
-    message: str
-    params: dict = field(default_factory=dict)
-    parcel_id: int | None = None
-    replayed: bool = False
 
 
 # --- package types -------------------------------------------------------------------------------
@@ -185,7 +176,14 @@ def needs_gift_step(fulfilment: Fulfilment) -> bool:
     return bool(fulfilment.order.gift_wrap or (fulfilment.order.gift_message or "").strip())
 
 
+def require_shipping(fulfilment: Fulfilment) -> None:
+    """Parcels and carrier labels are for orders shipped to the customer; a click & collect order is refused."""
+    if fulfilment.order.delivery_method == DeliveryMethod.COLLECT:
+        raise CollectNotShipped(ref=fulfilment.order.reference)
+
+
 def _require_packing(fulfilment: Fulfilment) -> None:
+    require_shipping(fulfilment)
     if fulfilment.status == S.PACKED:
         raise PackRefused(N_("This order is already packed."))
     if fulfilment.status != S.PICKED:
@@ -199,6 +197,7 @@ def _own_parcel(fulfilment: Fulfilment, parcel: Parcel) -> None:
 
 def start_packing(fulfilment: Fulfilment, *, actor: Actor) -> list[Parcel]:
     """Open packing: parcel 1 holds every picked unit. Once parcels exist this changes nothing."""
+    require_shipping(fulfilment)
     if fulfilment.parcels or fulfilment.status == S.PACKED:
         return list(fulfilment.parcels)
     _require_packing(fulfilment)
@@ -344,6 +343,38 @@ def estimated_weight(parcel: Parcel, package_type: PackageType | None = None) ->
     return tare + sum((item.fulfilment_line.product.weight_grams or 0) * item.quantity for item in parcel.items)
 
 
+@dataclass(frozen=True)
+class ParcelChoice:
+    """The box and weight a parcel goes with, as the pack screen shows them and finishing takes them."""
+
+    package_type: PackageType | None
+    weight_grams: int | None
+    estimate: int  # the box's tare and the products' catalogue weights, in grams
+    saved: bool  # both were set by a person (set_parcel), not suggested
+
+
+def parcel_choice(parcel: Parcel) -> ParcelChoice:
+    """What was saved for the parcel, else the suggestion: the store's first box and the estimated weight."""
+    box = parcel.package_type
+    if box is None:
+        boxes = package_types(parcel.fulfilment.location)
+        box = boxes[0] if boxes else None
+    estimate = estimated_weight(parcel, box)
+    weight = parcel.weight_grams or (estimate if 0 < estimate <= carriers.MAX_WEIGHT else None)
+    return ParcelChoice(box, weight, estimate, parcel.package_type is not None and bool(parcel.weight_grams))
+
+
+def _take_choice(parcel: Parcel, actor: Actor) -> None:
+    """Store the suggested box and weight on a parcel that was finished without saving them."""
+    choice = parcel_choice(parcel)
+    if choice.saved:
+        return
+    before = {"package_type": parcel.package_type_id, "weight_grams": parcel.weight_grams}
+    parcel.package_type, parcel.weight_grams = choice.package_type, choice.weight_grams
+    after = {"package_type": choice.package_type.id, "weight_grams": choice.weight_grams, "suggested": True}
+    audit.record(actor, "pack.set_parcel", parcel, before, after)
+
+
 def set_parcel(
     parcel: Parcel,
     *,
@@ -397,65 +428,6 @@ def gift_done(fulfilment: Fulfilment, *, actor: Actor) -> Fulfilment:
 # --- scan to pack ----------------------------------------------------------------------------------
 
 
-def _check_client_id(client_id: str) -> str:
-    client_id = (client_id or "").strip()
-    if not 8 <= len(client_id) <= 64 or set(client_id) - CLIENT_ID_CHARS:
-        raise InvalidInput(N_("This scan has no valid scan id; scan again."), field="scan_id")
-    return client_id
-
-
-def replay_scan(client_id: str, purpose: str, location_id: int, reference: str) -> Outcome | None:
-    """The stored outcome of an earlier scan with this id, if any (refused when it was for other work)."""
-    earlier = db.session.scalar(select(Scan).where(Scan.client_id == client_id))
-    if earlier is None:
-        return None
-    d = earlier.details or {}
-    if earlier.purpose != purpose or earlier.location_id != location_id or d.get("reference") != reference:
-        raise InvalidInput(N_("This scan id was already used for other work; scan again."), field="scan_id")
-    return Outcome(
-        ok=d.get("ok", False),
-        outcome=earlier.outcome,
-        message=d.get("message", ""),
-        params=d.get("params", {}),
-        parcel_id=earlier.parcel_id,
-        replayed=True,
-    )
-
-
-def record_scan(
-    *,
-    client_id: str,
-    purpose: str,
-    location_id: int,
-    reference: str,
-    user,
-    code: str,
-    result: Outcome,
-    quantity: int = 0,
-    line: FulfilmentLine | None = None,
-) -> Outcome:
-    """Store a scan under its client id; a concurrent resend of the same id loses and is refused."""
-    row = Scan(
-        client_id=client_id,
-        location_id=location_id,
-        user_id=user.id if user is not None else None,
-        purpose=purpose,
-        parcel_id=result.parcel_id,
-        fulfilment_line_id=line.id if line is not None else None,
-        code=code[:64],
-        outcome=result.outcome,
-        quantity=quantity,
-        details={"ok": result.ok, "message": result.message, "params": result.params, "reference": reference},
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-            db.session.flush()
-    except IntegrityError:
-        raise PackRefused(N_("This scan was already received; scan again."), field="scan_id") from None
-    return result
-
-
 def scanned_units(fulfilment: Fulfilment) -> dict[int, int]:
     """Units scanned while packing, per fulfilment line id."""
     rows = db.session.execute(
@@ -484,8 +456,8 @@ def _scanned_in(parcel: Parcel, line: FulfilmentLine) -> int:
     )
 
 
-def _scan_reference(fulfilment: Fulfilment) -> str:
-    return f"F{fulfilment.id}"
+def _scan_work(fulfilment: Fulfilment) -> ScanWork:
+    return ScanWork("pack", fulfilment.location_id, reference=f"F{fulfilment.id}")
 
 
 def pack_scan(
@@ -503,32 +475,24 @@ def pack_scan(
     CMD:NEW-PARCEL opens a new parcel; CMD:CONFIRM finishes packing. A product not in the order, an unknown
     code or one unit too many is refused (and stored, so a resend gets the same answer).
     """
-    client_id = _check_client_id(client_id)
-    reference = _scan_reference(fulfilment)
-    replay = replay_scan(client_id, "pack", fulfilment.location_id, reference)
+    client_id = scans.check_client_id(client_id)
+    require_shipping(fulfilment)
+    work = _scan_work(fulfilment)
+    replay = scans.replay(client_id, work)
     if replay is not None:
         return replay
     code = (code or "").strip()
     if not code:
         raise InvalidInput(N_("Scan or type a code."), field="code")
 
-    def keep(result: Outcome, quantity: int = 0, line: FulfilmentLine | None = None) -> Outcome:
-        return record_scan(
-            client_id=client_id,
-            purpose="pack",
-            location_id=fulfilment.location_id,
-            reference=reference,
-            user=user,
-            code=code,
-            result=result,
-            quantity=quantity,
-            line=line,
-        )
+    def keep(result: Outcome, quantity: int = 0) -> Outcome:
+        return scans.record(client_id, work, result, user=user, code=code, quantity=quantity)
 
     cmd = commands.command(code)
     if cmd == commands.NEW_PARCEL:
         made = new_parcel(fulfilment, actor=actor)
-        return keep(Outcome(True, "new_parcel", N_("Parcel %(n)s is open."), {"n": made.number}, made.id))
+        opened = Outcome(True, "new_parcel", N_("Parcel %(n)s is open."), {"n": made.number}, parcel_id=made.id)
+        return keep(opened)
     if cmd == commands.CONFIRM:
         finish_packing(fulfilment, actor=actor, now=now)
         return keep(Outcome(True, "finished", N_("Packing finished: labels are ready."), {}))
@@ -540,7 +504,7 @@ def pack_scan(
     _own_parcel(fulfilment, parcel)
     product = find_product(code)
     if product is None:
-        return keep(Outcome(False, "unknown", N_("Unknown code %(code)s."), {"code": code[:64]}, parcel.id))
+        return keep(Outcome(False, "unknown", N_("Unknown code %(code)s."), {"code": code[:64]}, parcel_id=parcel.id))
     lines = [line for line in fulfilment.lines if line.product_id == product.id and line.picked]
     if not lines:
         return keep(
@@ -549,7 +513,7 @@ def pack_scan(
                 "wrong_product",
                 N_("Wrong product: %(name)s is not in this order."),
                 {"name": product.name},
-                parcel.id,
+                parcel_id=parcel.id,
             )
         )
     scanned = scanned_units(fulfilment)
@@ -562,7 +526,7 @@ def pack_scan(
                 "over",
                 N_("%(name)s is already packed in full (%(total)s)."),
                 {"total": total, "name": product.name},
-                parcel.id,
+                parcel_id=parcel.id,
             )
         )
     item = _item(parcel, line)
@@ -583,7 +547,7 @@ def pack_scan(
                     "over",
                     N_("%(name)s is already packed in full (%(total)s)."),
                     {"total": line.picked, "name": product.name},
-                    parcel.id,
+                    parcel_id=parcel.id,
                 )
             )
         if parcel.label is not None or donor.label is not None:
@@ -599,10 +563,10 @@ def pack_scan(
             "packed",
             N_("%(name)s into parcel %(n)s: %(left)s more to scan."),
             {"name": product.name, "n": parcel.number, "left": left},
-            parcel.id,
+            line_id=line.id,
+            parcel_id=parcel.id,
         ),
         quantity=1,
-        line=line,
     )
 
 
@@ -633,21 +597,22 @@ def problems(fulfilment: Fulfilment) -> dict:
                 {"n": parcel.number},
             )
             continue
-        if parcel.package_type is None:
+        choice = parcel_choice(parcel)
+        if choice.package_type is None:
             found[f"{key}.package_type"] = (N_("Parcel %(n)s has no box."), {"n": parcel.number})
-        if not parcel.weight_grams:
+        if not choice.weight_grams:
             found[f"{key}.weight_grams"] = (N_("Parcel %(n)s has no weight."), {"n": parcel.number})
-        elif parcel.service is not None and not carriers.takes(parcel.service, parcel.weight_grams):
+        elif parcel.service is not None and not carriers.takes(parcel.service, choice.weight_grams):
             found[f"{key}.service"] = (
                 N_("Parcel %(n)s is too heavy for %(service)s."),
                 {"n": parcel.number, "service": parcel.service.name},
             )
         elif parcel.service is None and not any(
-            carriers.takes(s, parcel.weight_grams) for s in carriers.active_services()
+            carriers.takes(s, choice.weight_grams) for s in carriers.active_services()
         ):
             found[f"{key}.service"] = (
                 N_("No carrier service takes parcel %(n)s (%(weight)s g)."),
-                {"n": parcel.number, "weight": parcel.weight_grams},
+                {"n": parcel.number, "weight": choice.weight_grams},
             )
     if needs_gift_step(fulfilment) and not fulfilment.gift_done:
         found["gift"] = N_("The gift step is not done.")
@@ -660,6 +625,7 @@ def problems(fulfilment: Fulfilment) -> dict:
 
 
 def _issue_label(parcel: Parcel, service: CarrierService, actor: Actor) -> ShippingLabel:
+    require_shipping(parcel.fulfilment)
     number = carriers.next_tracking_number(service.carrier)
     label = ShippingLabel(
         parcel=parcel,
@@ -687,6 +653,7 @@ def finish_packing(fulfilment: Fulfilment, *, actor: Actor, now: datetime | None
     Finishing a packed fulfilment again changes nothing. When something is missing, NotReady names
     every problem (fields) and nothing is changed.
     """
+    require_shipping(fulfilment)
     if fulfilment.status == S.PACKED:
         return fulfilment
     _require_packing(fulfilment)
@@ -695,6 +662,8 @@ def finish_packing(fulfilment: Fulfilment, *, actor: Actor, now: datetime | None
         first = next(iter(found.values()))
         message, params = first if isinstance(first, tuple) else (first, {})
         raise NotReady(message, fields=found, **params)
+    for parcel in fulfilment.parcels:  # what the screen showed as chosen is what goes
+        _take_choice(parcel, actor)
     now = now or utcnow()
     chosen = {
         parcel.id: parcel.service or carriers.choose_service(fulfilment, parcel.weight_grams, now)
@@ -758,6 +727,7 @@ def relabel(parcel: Parcel, service: CarrierService | None = None, *, actor: Act
 
 def reprint(label: ShippingLabel, *, actor: Actor) -> ShippingLabel:
     """Count one more print of a label (audited); a void label cannot be printed."""
+    require_shipping(label.parcel.fulfilment)
     if label.status != "active":
         raise PackRefused(N_("This label is void; print the new one."))
     label.print_count += 1
@@ -766,13 +736,27 @@ def reprint(label: ShippingLabel, *, actor: Actor) -> ShippingLabel:
     return label
 
 
+def printable_label(parcel: Parcel) -> ShippingLabel:
+    """The label in force of a parcel, to print or download; none for a click & collect order."""
+    require_shipping(parcel.fulfilment)
+    if parcel.label is None:
+        raise NotFound(N_("This parcel has no label in force."))
+    return parcel.label
+
+
 def ready_parcels(location: Location, carrier_id: int | None = None) -> list[Parcel]:
     """Labelled parcels at a store not yet handed to their carrier, oldest first."""
     stmt = (
         select(Parcel)
         .join(Fulfilment, Parcel.fulfilment_id == Fulfilment.id)
         .join(ShippingLabel, (ShippingLabel.parcel_id == Parcel.id) & (ShippingLabel.status == "active"))
-        .where(Fulfilment.location_id == location.id, Parcel.handed_over_at.is_(None), Fulfilment.status == S.PACKED)
+        .join(Order, Fulfilment.order_id == Order.id)
+        .where(
+            Fulfilment.location_id == location.id,
+            Parcel.handed_over_at.is_(None),
+            Fulfilment.status == S.PACKED,
+            Order.delivery_method == DeliveryMethod.SHIP,
+        )
         .order_by(Parcel.id)
     )
     if carrier_id is not None:

@@ -12,22 +12,21 @@ import functools
 import string
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.core import audit, commands, orders, sourcing
+from app.core import audit, commands, orders, scans, sourcing
 from app.core.actor import Actor
 from app.core.catalogue import find_product
 from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
 from app.core.models import Fulfilment, FulfilmentLine, Location, PickList, Scan, ScanMode, ShelfLocation, User
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
+from app.core.scans import Outcome, ScanWork
 from app.extensions import db
 
 TOTES = string.ascii_uppercase  # A..Z, then AA.. for the 27th and on
 MAX_BATCH = 50
-CLIENT_ID_CHARS = set(string.ascii_letters + string.digits + "-_")
 
 # Why units could not be picked, and what that says about the stock on the shelf.
 SHORT_REASONS = ("out_of_stock", "damaged", "cannot_find", "other")
@@ -85,30 +84,24 @@ class Group:
         return f"{self.shelf.aisle}-{self.shelf.bay}" if self.shelf else ""
 
 
-@dataclass
-class Outcome:
-    """What a scan or tap did, replayed as is when the same scan id comes again."""
-
-    ok: bool
-    outcome: str
-    message: str
-    params: dict = field(default_factory=dict)
-    line_id: int | None = None
-    replayed: bool = False
-    product_id: int | None = None
-    scan: Scan | None = None  # the row that counted units, when this answer counted some
-
-
 def active_fulfilments(pick_list: PickList) -> list[Fulfilment]:
     return [f for f in pick_list.fulfilments if f.status == S.PICKING]
 
 
+def shown_fulfilments(pick_list: PickList) -> list[Fulfilment]:
+    """The orders a pick list shows: those being picked, or once it is done, what it picked (not the cancelled)."""
+    if pick_list.status == "open":
+        return active_fulfilments(pick_list)
+    return [f for f in pick_list.fulfilments if f.status not in {S.CANCELLED, S.REJECTED}]
+
+
 def groups(pick_list: PickList, shelves: dict[int, ShelfLocation] | None = None) -> list[Group]:
-    """The pick list's products in the store's pick sequence (then aisle, bay, SKU), each split by tote.
+    """The pick list's products in the store's pick sequence (then aisle, bay, SKU), each split by tote; a finished
+    list keeps showing what it picked.
 
     shelves: the store's shelf places of the list's products by product id, when the caller loaded them already.
     """
-    fulfilments = active_fulfilments(pick_list)
+    fulfilments = shown_fulfilments(pick_list)
     if shelves is None:
         product_ids = {line.product_id for f in fulfilments for line in f.lines}
         shelves = {
@@ -169,60 +162,18 @@ def _skipped_products(pick_list: PickList) -> set[int]:
     return {product_id for product_id, skip in last_skip.items() if last_count.get(product_id, 0) < skip}
 
 
-def _check_client_id(client_id: str) -> str:
-    client_id = (client_id or "").strip()
-    if not 8 <= len(client_id) <= 64 or set(client_id) - CLIENT_ID_CHARS:
-        raise InvalidInput(N_("This scan has no valid scan id; scan again."), field="scan_id")
-    return client_id
+def _work(pick_list: PickList) -> ScanWork:
+    return ScanWork("pick", pick_list.location_id, pick_list_id=pick_list.id)
 
 
 def _replay(client_id: str, pick_list: PickList) -> Outcome | None:
-    earlier = db.session.execute(
-        select(Scan.pick_list_id, Scan.outcome, Scan.details, Scan.fulfilment_line_id).where(
-            Scan.client_id == client_id
-        )
-    ).first()
-    if earlier is None:
-        return None
-    if earlier.pick_list_id != pick_list.id:
-        raise InvalidInput(N_("This scan id was already used for other work; scan again."), field="scan_id")
-    d = earlier.details or {}
-    return Outcome(
-        ok=d.get("ok", False),
-        outcome=earlier.outcome,
-        message=d.get("message", ""),
-        params=d.get("params", {}),
-        line_id=earlier.fulfilment_line_id,
-        replayed=True,
-        product_id=d.get("product_id"),
-    )
+    return scans.replay(client_id, _work(pick_list))
 
 
 def _record(pick_list, user, client_id, code, result: Outcome, quantity=0, product_id=None) -> Outcome:
-    """Store the scan under its client id; a concurrent resend of the same id loses and gets the stored outcome."""
+    """Store the scan under its client id (a concurrent resend of the same id loses and is refused)."""
     result.product_id = product_id
-    values = {
-        "client_id": client_id,
-        "location_id": pick_list.location_id,
-        "user_id": user.id if user else None,
-        "purpose": "pick",
-        "pick_list_id": pick_list.id,
-        "fulfilment_line_id": result.line_id,
-        "code": code[:64],
-        "outcome": result.outcome,
-        "quantity": quantity,
-        "details": {"ok": result.ok, "message": result.message, "params": result.params, "product_id": product_id},
-        "created_at": utcnow(),
-    }
-    try:
-        db.session.flush()  # what the caller changed (a line's counts) is written first, as before
-        # A plain INSERT (no unit-of-work bookkeeping for a row nothing else in this request changes).
-        scan_id = db.session.execute(insert(Scan.__table__).values(values).returning(Scan.__table__.c.id)).scalar_one()
-    except IntegrityError:  # the same id sent twice at once: the other request counted it; this one rolls back
-        raise PickRefused(N_("This scan was already received; scan again."), field="scan_id") from None
-    if quantity:
-        result.scan = Scan(id=scan_id, **values)  # what the answer shows (the undo button); not added to the session
-    return result
+    return scans.record(client_id, _work(pick_list), result, user=user, code=code, quantity=quantity)
 
 
 def _require_picker(pick_list: PickList, user: User) -> None:
@@ -392,7 +343,7 @@ def _counted(pick_list: PickList, user: User, client_id: str, code: str, product
 
 def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: Actor) -> Outcome:
     """Handle one scan on a pick list: a product (counts one unit, never more than needed) or a command barcode."""
-    client_id = _check_client_id(client_id)
+    client_id = scans.check_client_id(client_id)
     # The usual scan: the picker scans a product of the open list that still has units to count. Its UPDATE also
     # checks that the scan id is new, which saves the replay query; anything else (a resend included) takes the
     # full path below, which answers exactly as before.
@@ -441,7 +392,7 @@ def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: A
 
 def confirm(pick_list: PickList, line: FulfilmentLine, quantity: int, client_id: str, *, user: User, actor: Actor):
     """Tap to confirm units of a line (no-scan stores, and the quantity after a first-unit scan)."""
-    client_id = _check_client_id(client_id)
+    client_id = scans.check_client_id(client_id)
     replay = _replay(client_id, pick_list)
     if replay is not None:
         return replay
@@ -539,7 +490,7 @@ def last_scan(pick_list: PickList, answer: Outcome | None = None) -> Scan | None
 
 def undo_last(pick_list: PickList, client_id: str, *, user: User, actor: Actor, expected: int | None = None):
     """Take back the latest counted scan (audited). `expected` is the scan the screen showed: a resend undoes nothing."""
-    client_id = _check_client_id(client_id)
+    client_id = scans.check_client_id(client_id)
     replay = _replay(client_id, pick_list)
     if replay is not None:
         return replay

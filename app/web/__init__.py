@@ -88,7 +88,7 @@ def _error_page(status: int, message: str):
 
 
 def register_web(app: Flask) -> None:
-    from app.web import admin, auth, pack, pick, queue, sessions, stock
+    from app.web import admin, auth, boxes, dispatch, labels, pack, pick, queue, sessions, stock
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -99,6 +99,9 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pick.bp)
     app.register_blueprint(pack.bp)
     app.register_blueprint(sessions.bp)
+    app.register_blueprint(labels.bp)
+    app.register_blueprint(dispatch.bp)
+    app.register_blueprint(boxes.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

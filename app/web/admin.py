@@ -1,4 +1,4 @@
-"""Admin screens: sourcing rules, location routing settings, API clients, webhooks and dead letters."""
+"""Admin screens: sourcing rules, location routing settings, API clients, webhooks and dead letters, carriers."""
 
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_babel import lazy_gettext
@@ -10,11 +10,11 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.core import api_clients, hours, rules
+from app.core import api_clients, carriers, hours, rules
 from app.core import worker as jobs
 from app.core.catalogue import find_product
 from app.core.errors import N_, InvalidInput
-from app.core.models import ApiClient, Location, WebhookDelivery, WebhookSubscription
+from app.core.models import ApiClient, Carrier, CarrierService, Location, WebhookDelivery, WebhookSubscription
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import current_actor, render, role_required, save_form
@@ -271,3 +271,120 @@ def replay(delivery_id):
             abort(404)
         jobs.replay(delivery, actor=current_actor())
     return redirect(url_for("admin.webhooks"), 303)
+
+
+# --- carriers and their services ------------------------------------------------------------------------
+
+FORMAT_LABELS = {
+    "s10": lazy_gettext("UPU S10 (letters, digits, check digit, country)"),
+    "luhn": lazy_gettext("Digits with a Luhn check digit"),
+}
+
+
+class CarrierForm(FlaskForm):
+    name = StringField(lazy_gettext("Name"), validators=[DataRequired(), Length(max=80)])
+    max_weight_grams = IntegerField(
+        lazy_gettext("Heaviest parcel (g)"), validators=[InputRequired(), NumberRange(min=1, max=carriers.MAX_WEIGHT)]
+    )
+    tracking_format = SelectField(
+        lazy_gettext("Tracking number format"),
+        choices=[SelectChoice(value, label) for value, label in FORMAT_LABELS.items()],
+    )
+    tracking_prefix = StringField(lazy_gettext("Tracking prefix"), validators=[Length(max=8)])
+    tracking_suffix = StringField(lazy_gettext("Tracking suffix (country)"), validators=[Length(max=4)])
+    active = BooleanField(lazy_gettext("In use"))
+
+
+class ServiceForm(FlaskForm):
+    code = StringField(lazy_gettext("Code"), validators=[DataRequired(), Length(max=16)])
+    name = StringField(lazy_gettext("Name"), validators=[DataRequired(), Length(max=80)])
+    price = StringField(lazy_gettext("Price (EUR)"), validators=[DataRequired(), Length(max=12)])
+    transit_days = IntegerField(
+        lazy_gettext("Working days in transit"), validators=[InputRequired(), NumberRange(min=0, max=30)]
+    )
+    max_weight_grams = IntegerField(
+        lazy_gettext("Heaviest parcel (g)"), validators=[InputRequired(), NumberRange(min=1, max=carriers.MAX_WEIGHT)]
+    )
+    active = BooleanField(lazy_gettext("In use"), default=True)
+
+
+def _carriers_page(status=200, trigger=None, forms=None, service_forms=None, new_service_forms=None):
+    forms, service_forms, new_service_forms = forms or {}, service_forms or {}, new_service_forms or {}
+    rows = carriers.all_carriers()
+    for carrier in rows:
+        forms.setdefault(carrier.id, CarrierForm(formdata=None, obj=carrier, prefix=f"c{carrier.id}"))
+        new_service_forms.setdefault(carrier.id, ServiceForm(formdata=None, prefix=f"n{carrier.id}"))
+        for service in carrier.services:
+            service_forms.setdefault(service.id, ServiceForm(formdata=None, obj=service, prefix=f"s{service.id}"))
+    return render(
+        "admin/carriers.html",
+        status=status,
+        trigger=trigger,
+        carriers=rows,
+        forms=forms,
+        service_forms=service_forms,
+        new_service_forms=new_service_forms,
+    )
+
+
+def _save_carriers(form, change, page_forms: dict):
+    """Save one carrier or service form; the page shows that form as posted when it is refused."""
+    status, trigger = save_form(form, change)
+    return _carriers_page(status, trigger, **(page_forms if status != 200 else {}))
+
+
+def _found(model, record_id: int):
+    record = db.session.get(model, record_id)
+    if record is None:
+        abort(404)
+    return record
+
+
+@bp.get("/carriers")
+def carrier_list():
+    if not carriers.all_carriers():
+        with unit_of_work():
+            carriers.ensure_builtin_carriers()
+    return _carriers_page()
+
+
+@bp.post("/carriers/<int:carrier_id>")
+def carrier_update(carrier_id):
+    carrier = _found(Carrier, carrier_id)
+    form = CarrierForm(formdata=request.form, obj=carrier, prefix=f"c{carrier.id}")
+    names = ("name", "max_weight_grams", "tracking_format", "tracking_prefix", "tracking_suffix", "active")
+    values = {name: getattr(form, name).data for name in names}
+    values["tracking_suffix"] = values["tracking_suffix"] or ""
+    values["tracking_prefix"] = values["tracking_prefix"] or ""
+    return _save_carriers(
+        form, lambda: carriers.update_carrier(carrier, values, actor=current_actor()), {"forms": {carrier.id: form}}
+    )
+
+
+def _service_values(form) -> dict:
+    return {
+        name: getattr(form, name).data
+        for name in ("code", "name", "price", "transit_days", "max_weight_grams", "active")
+    }
+
+
+@bp.post("/carriers/<int:carrier_id>/services")
+def service_add(carrier_id):
+    carrier = _found(Carrier, carrier_id)
+    form = ServiceForm(formdata=request.form, prefix=f"n{carrier.id}")
+    return _save_carriers(
+        form,
+        lambda: carriers.add_service(carrier, _service_values(form), actor=current_actor()),
+        {"new_service_forms": {carrier.id: form}},
+    )
+
+
+@bp.post("/carrier-services/<int:service_id>")
+def service_update(service_id):
+    service = _found(CarrierService, service_id)
+    form = ServiceForm(formdata=request.form, prefix=f"s{service.id}")
+    return _save_carriers(
+        form,
+        lambda: carriers.update_service(service, _service_values(form), actor=current_actor()),
+        {"service_forms": {service.id: form}},
+    )

@@ -3,7 +3,7 @@
 import json
 from functools import cache, wraps
 
-from flask import abort, g, make_response, redirect, render_template, request
+from flask import Response, abort, g, make_response, redirect, render_template, request
 from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, exists, select
@@ -119,3 +119,14 @@ def role_required(*roles):
 def current_actor() -> Actor:
     """The signed-in user as the actor of core operations, with their address and device."""
     return Actor.for_user(current_user, ip=request.remote_addr or "", device=request.user_agent.string)
+
+
+def document_response(body: bytes, filename: str, mimetype: str = "application/pdf") -> Response:
+    """A printable document (PDF label, slip, manifest, pick list; ZPL) shown inline under its own file name.
+
+    Never cached: documents carry customers' names and addresses (the API's label downloads use it too).
+    """
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -20,8 +20,9 @@ from app.core.models import Fulfilment, FulfilmentLine, Order, PickList, ShelfLo
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID
 from app.core.uow import unit_of_work
+from app.documents import pick_list_document
 from app.extensions import db, htmx
-from app.web.helpers import current_actor, domain_message, render, store_route, toast
+from app.web.helpers import current_actor, document_response, domain_message, render, store_route, toast
 
 bp = Blueprint("pick", __name__)
 
@@ -104,15 +105,25 @@ def _panel(store, pick_list, *, result=None, status=200, short_form=None, trigge
     )
 
 
+def _from_scan_bar() -> bool:
+    return bool(htmx) and htmx.target == "pick-live"
+
+
 def _render_panel(context: dict, status: int = 200):
-    live_only = htmx and htmx.target == "pick-live"
-    return render("pick/pick.html", "pick/_live.html" if live_only else "pick/_panel.html", status=status, **context)
+    live_only = context["live_only"]
+    response = render(
+        "pick/pick.html", "pick/_live.html" if live_only else "pick/_panel.html", status=status, **context
+    )
+    if _from_scan_bar() and not live_only:  # the list just finished: the path, the totes and the next steps change
+        response.headers["HX-Retarget"] = "#pick"
+        response.headers["HX-Reswap"] = "outerHTML"
+    return response
 
 
 def _panel_context(store, pick_list, *, result=None, short_form=None, trigger=None, shelves=None) -> dict:
     """What the pick screen shows (its queries run in the caller's transaction when it has one open)."""
     groups = picking.groups(pick_list, shelves)
-    live_only = htmx and htmx.target == "pick-live"
+    live_only = _from_scan_bar() and pick_list.status == "open"
     changed = {result.product_id} if result is not None and result.product_id else set()
     current = picking.current_group(pick_list, groups)
     last = picking.last_scan(pick_list, result)
@@ -367,32 +378,6 @@ def finish(store, pick_list_id):
 @store_route
 def pick_list_pdf(store, pick_list_id):
     """The pick list on paper, with the command barcodes, for a handheld-only walk."""
-    from app.documents import pick_captions
-    from app.formatting import store_time
-    from labels.data import PickGroup
-    from labels.data import PickList as PickListDoc
-    from labels.documents import pick_list_pdf as render_pdf
-
     pick_list = _pick_list(store, pick_list_id)
-    doc = PickListDoc(
-        number=pick_list.number,
-        store_name=store.name,
-        when=store_time(pick_list.created_at, store),
-        groups=tuple(
-            PickGroup(
-                shelf=g.shelf_text,
-                sku=g.product.sku,
-                name=g.product.name,
-                gtin=g.product.gtin or "",
-                total=g.total,
-                split=tuple((s.tote, s.reference, s.line.quantity) for s in g.splits),
-            )
-            for g in picking.groups(pick_list)
-        ),
-        commands=tuple((value, str(caption)) for value, caption in COMMAND_CAPTIONS.items()),
-        captions=pick_captions(),
-    )
-    response = make_response(render_pdf(doc))
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'inline; filename="{pick_list.number}.pdf"'
-    return response
+    commands_shown = tuple((value, str(caption)) for value, caption in COMMAND_CAPTIONS.items())
+    return document_response(pick_list_document(pick_list, commands_shown), f"{pick_list.number}.pdf")

@@ -4,7 +4,7 @@ from app.core.api_clients import create_api_client
 from app.core.models import Order
 from app.extensions import db
 from tests.conftest import login
-from tests.core.test_packing import finished, picked_fulfilment
+from tests.core.test_packing import finished, labelled_collect_parcel, picked_fulfilment
 from tests.factories import ACTOR, PASSWORD, make_location, make_user
 
 
@@ -73,3 +73,13 @@ def test_a_voided_label_is_404(client):
     order = client.get(f"/api/v1/orders/{fulfilment.order_id}", headers=headers).get_json()
     assert order["fulfilments"][0]["parcels"][0]["label_pdf_url"] is None
     assert db.session.scalar(select(Order.id)) == fulfilment.order_id
+
+
+def test_a_click_and_collect_parcel_has_no_label_to_download_409(client):
+    parcel = labelled_collect_parcel()
+    headers = _bearer(["orders:read"])
+    for kind in ("pdf", "zpl"):
+        response = client.get(f"/api/v1/parcels/{parcel.id}/label.{kind}", headers=headers)
+        assert response.status_code == 409
+        body = response.get_json()
+        assert body["error"] == "collect_not_shipped" and "click & collect" in body["message"]

@@ -3,23 +3,25 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from app.core import carriers, orders, packing
-from app.core.errors import IllegalTransition, InvalidInput
-from app.core.models import AuditEvent, Scan, ShippingLabel
+from app.core import carriers, dispatch, orders, packing
+from app.core.errors import CollectNotShipped, IllegalTransition, InvalidInput
+from app.core.models import AuditEvent, Parcel, ParcelItem, Scan, ShippingLabel
 from app.extensions import db
-from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
+from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, stocked
 
 MONDAY = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 
-def picked_fulfilment(*quantities, store=None, gift=False, products=None, **order):
-    """A ship-from-store fulfilment picked in full, with a box at its store: quantities per line (default 2 and 1)."""
+def picked_fulfilment(*quantities, store=None, gift=False, products=None, collect=False, **order):
+    """A ship-from-store (or, with collect, a click & collect) fulfilment picked in full, with a box at its store:
+    quantities per line (default 2 and 1)."""
     quantities = quantities or (2, 1)
     store = store or make_location()
     products = products or [make_product(weight_grams=400 + 100 * i) for i in range(len(quantities))]
     for product, quantity in zip(products, quantities, strict=True):
         stocked(store, product, quantity + 3)
-    draft = ship_draft(*zip(products, quantities, strict=True))
+    lines = zip(products, quantities, strict=True)
+    draft = collect_draft(store, *lines) if collect else ship_draft(*lines)
     for name, value in order.items():
         setattr(draft, name, value)
     created, _ = orders.create_order(draft, actor=ACTOR)
@@ -116,7 +118,7 @@ def test_finishing_names_every_missing_thing_and_changes_nothing(app):
     empty = packing.new_parcel(fulfilment, actor=ACTOR)
     with pytest.raises(packing.NotReady) as error:
         packing.finish_packing(fulfilment, actor=ACTOR, now=MONDAY)
-    assert set(error.value.fields) == {"parcel.1.package_type", "parcel.1.weight_grams", "parcel.2.items", "gift"}
+    assert set(error.value.fields) == {"parcel.2.items", "gift"}  # parcel 1 goes with the suggested box and weight
     assert fulfilment.status == "picked"
     assert db.session.scalar(select(func.count()).select_from(ShippingLabel)) == 0
     packing.remove_parcel(fulfilment, empty, actor=ACTOR)
@@ -222,7 +224,7 @@ def test_scan_to_pack_refuses_wrong_unknown_and_extra_units_and_counts_a_resend_
 
 
 def test_a_scan_into_a_new_parcel_moves_the_unit_and_commands_drive_the_packing(app):
-    fulfilment = picked_fulfilment(2)
+    fulfilment = picked_fulfilment(2, gift=True)
     packing.start_packing(fulfilment, actor=ACTOR)
     product = fulfilment.lines[0].product
     opened = packing.pack_scan(fulfilment, None, "cmd:new-parcel", "scan-1001", actor=ACTOR)
@@ -234,8 +236,8 @@ def test_a_scan_into_a_new_parcel_moves_the_unit_and_commands_drive_the_packing(
         packing.pack_scan(fulfilment, None, "CMD:CONFIRM", "scan-1003", actor=ACTOR)
     except packing.NotReady as error:
         refused = error
-    assert refused is not None and fulfilment.status == "picked"
-    ready(fulfilment)
+    assert refused is not None and set(refused.fields) == {"gift"} and fulfilment.status == "picked"
+    packing.gift_done(fulfilment, actor=ACTOR)
     done = packing.pack_scan(fulfilment, None, "CMD:CONFIRM", "scan-1004", actor=ACTOR)
     assert (done.outcome, fulfilment.status) == ("finished", "packed")
     assert len(db.session.scalars(select(ShippingLabel)).all()) == 2
@@ -246,3 +248,101 @@ def test_only_picked_fulfilments_are_packed(app):
     orders.transition(fulfilment, "cancelled", actor=ACTOR)
     with pytest.raises(IllegalTransition):
         packing.start_packing(fulfilment, actor=ACTOR)
+
+
+def test_a_click_and_collect_fulfilment_is_never_packed_into_a_carrier_parcel(app):
+    fulfilment = picked_fulfilment(1, collect=True)
+    product = fulfilment.lines[0].product
+    attempts = [
+        lambda: packing.start_packing(fulfilment, actor=ACTOR),
+        lambda: packing.new_parcel(fulfilment, actor=ACTOR),
+        lambda: packing.finish_packing(fulfilment, actor=ACTOR, now=MONDAY),
+        lambda: packing.pack_scan(fulfilment, None, product.gtin, "scan-c001", actor=ACTOR),
+        lambda: packing.pack_scan(fulfilment, None, "CMD:CONFIRM", "scan-c002", actor=ACTOR),
+    ]
+    for attempt in attempts:
+        with pytest.raises(CollectNotShipped) as error:
+            attempt()
+        assert error.value.http_status == 409 and error.value.params == {"ref": fulfilment.order.reference}
+    assert (fulfilment.status, fulfilment.parcels) == ("picked", [])
+    assert db.session.scalar(select(func.count()).select_from(ShippingLabel)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Scan)) == 0
+
+
+def labelled_collect_parcel():
+    """A click & collect order packed and labelled before packing refused it (as on main before issue 10)."""
+    fulfilment = picked_fulfilment(1, collect=True)
+    box = packing.package_types(fulfilment.location)[0]
+    parcel = Parcel(fulfilment_id=fulfilment.id, number=1, package_type=box, weight_grams=900)
+    parcel.items.append(ParcelItem(fulfilment_line=fulfilment.lines[0], quantity=1))
+    db.session.add(parcel)
+    orders.transition(fulfilment, "packed", actor=ACTOR)  # a bag for the hold shelf: the state machine allows it
+    service = carriers.active_services()[0]
+    number = carriers.next_tracking_number(service.carrier)
+    db.session.add(
+        ShippingLabel(parcel=parcel, carrier_id=service.carrier_id, service_id=service.id, tracking_number=number)
+    )
+    db.session.flush()
+    return parcel
+
+
+def test_a_click_and_collect_parcel_made_before_the_rule_is_never_labelled_printed_or_handed_over(app):
+    parcel = labelled_collect_parcel()
+    fulfilment, label = parcel.fulfilment, parcel.label
+    for attempt in (
+        lambda: packing.printable_label(parcel),
+        lambda: packing.reprint(label, actor=ACTOR),
+        lambda: dispatch.hand_over(fulfilment.location, label.tracking_number, "scan-c003", actor=ACTOR),
+    ):
+        with pytest.raises(CollectNotShipped):
+            attempt()
+    packing.void_label(label, actor=ACTOR)  # taking the wrong label back out of use is allowed
+    with pytest.raises(CollectNotShipped):
+        packing.relabel(parcel, carriers.active_services()[0], actor=ACTOR)
+    assert packing.ready_parcels(fulfilment.location) == []
+    assert (label.print_count, parcel.handed_over_at, parcel.label, fulfilment.status) == (0, None, None, "packed")
+
+
+def test_a_parcel_finished_without_saving_goes_with_the_box_and_weight_shown(app):
+    fulfilment = picked_fulfilment(2, 1)
+    packing.start_packing(fulfilment, actor=ACTOR)
+    parcel = fulfilment.parcels[0]
+    shown = packing.parcel_choice(parcel)
+    box = packing.package_types(fulfilment.location)[0]
+    products = 2 * fulfilment.lines[0].product.weight_grams + fulfilment.lines[1].product.weight_grams
+    assert (shown.package_type, shown.weight_grams, shown.estimate, shown.saved) == (
+        box,
+        box.tare_grams + products,
+        box.tare_grams + products,
+        False,
+    )
+    assert packing.problems(fulfilment) == {}
+    packing.finish_packing(fulfilment, actor=ACTOR, now=MONDAY)
+    assert (parcel.package_type, parcel.weight_grams, fulfilment.status) == (box, shown.weight_grams, "packed")
+    assert parcel.label is not None
+    assert _actions("pack.set_parcel")[0].after["suggested"] is True
+
+
+def test_a_parcel_finished_by_the_confirm_scan_alone_goes_with_the_suggestion(app):
+    fulfilment = picked_fulfilment(1)
+    fulfilment.location.scan_to_pack = True
+    packing.start_packing(fulfilment, actor=ACTOR)
+    packing.pack_scan(fulfilment, None, fulfilment.lines[0].product.gtin, "scan-s001", actor=ACTOR)
+    done = packing.pack_scan(fulfilment, None, "CMD:CONFIRM", "scan-s002", actor=ACTOR)
+    assert (done.ok, done.outcome, fulfilment.status) == (True, "finished", "packed")
+    assert fulfilment.parcels[0].weight_grams == packing.parcel_choice(fulfilment.parcels[0]).estimate
+
+
+def test_a_saved_weight_wins_over_the_suggestion_and_no_box_means_no_suggestion(app):
+    fulfilment = picked_fulfilment(1)
+    ready(fulfilment, weight=2100)
+    assert packing.parcel_choice(fulfilment.parcels[0]).weight_grams == 2100
+    assert packing.parcel_choice(fulfilment.parcels[0]).saved
+    bare = picked_fulfilment(1, products=[make_product(weight_grams=None)])
+    for box in packing.package_types(bare.location):
+        packing.deactivate_package_type(box, actor=ACTOR)
+    packing.start_packing(bare, actor=ACTOR)
+    with pytest.raises(packing.NotReady) as error:
+        packing.finish_packing(bare, actor=ACTOR, now=MONDAY)
+    assert set(error.value.fields) == {"parcel.1.package_type", "parcel.1.weight_grams"}
+    assert bare.parcels[0].package_type is None and bare.status == "picked"

@@ -206,10 +206,9 @@ def test_accept_batch_pick_short_pack_label_and_dispatch(page, flow_data, query,
     assert statuses == [("E2E-1", "picked"), ("E2E-2", "picked")]
     assert query("SELECT status FROM pick_list WHERE id = :id", id=pick_list_id) == [("done",)]
 
-    # Pack the first order into two parcels: the vase goes into parcel 2.
-    page.goto(f"/stores/{STORE}/queue?tab=pack")
-    page.get_by_role("link", name=re.compile(first)).click()
-    page.get_by_role("link", name="Pack").click()
+    # Pack the first order into two parcels: the vase goes into parcel 2. The finished pick list leads to each
+    # order's own pack screen (not to the queue tab).
+    page.locator("#pick").get_by_role("link", name=re.compile(rf"^Pack .*{first}")).click()
     expect(page).to_have_url(re.compile(r"/pack$"))
     expect(page.locator("header.topbar")).to_have_count(1)
     expect(page.locator("#pack")).to_contain_text("Parcel 1")
@@ -227,7 +226,9 @@ def test_accept_batch_pick_short_pack_label_and_dispatch(page, flow_data, query,
         parcel.get_by_label("Box").select_option(label="Carton moyen (400 × 300 × 200 mm)")
         parcel.get_by_label("Weight (g)").fill(str(2200 if index == 0 else 900))
         parcel.get_by_role("button", name=f"Save parcel {index + 1}").click()
-        expect(page.locator("section.parcel").nth(index)).to_contain_text("Saved: Carton moyen")
+        expect(page.locator("section.parcel").nth(index)).to_contain_text(
+            f"Saved: Carton moyen, {2200 if index == 0 else 900} g"
+        )
     shot(page, "pack-two-parcels")
     page.get_by_role("button", name="Finish packing").click()
     expect(page.locator("#pack")).to_contain_text("Parcel 2 of 2")

@@ -30,7 +30,14 @@ def _post(client, url, data, page=None):
 
 
 def _admin_urls(app, location_code="PAR01"):
-    ids = {"location_code": location_code, "sku": "SKU-1", "client_id": "1", "delivery_id": "1"}
+    ids = {
+        "location_code": location_code,
+        "sku": "SKU-1",
+        "client_id": "1",
+        "delivery_id": "1",
+        "carrier_id": "1",
+        "service_id": "1",
+    }
     urls = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin."):

@@ -1,6 +1,8 @@
 import io
 import json
+import re
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
@@ -8,7 +10,7 @@ from app.core import carriers, dispatch, packing
 from app.core.models import AuditEvent, Carrier, PackageType, Parcel, PrintJob, ShippingLabel
 from app.extensions import db
 from tests.conftest import csrf_token, login
-from tests.core.test_packing import finished, picked_fulfilment, ready
+from tests.core.test_packing import finished, labelled_collect_parcel, picked_fulfilment, ready
 from tests.factories import ACTOR, PASSWORD, make_location, make_user
 
 HX = {"HX-Request": "true", "HX-Target": "pack"}
@@ -90,11 +92,6 @@ def test_bad_parcel_settings_are_422_and_change_nothing(client):
         assert 'aria-invalid="true"' in response.get_data(as_text=True)
     db.session.expire_all()
     assert (parcel.weight_grams, parcel.package_type_id) == (None, None)
-    finish = client.post(
-        f"/stores/{code}/fulfilments/{fulfilment.id}/pack/finish", data={"csrf_token": token}, headers=HX
-    )
-    assert finish.status_code == 422
-    assert "has no box" in json.loads(finish.headers["HX-Trigger"])["toast"]["message"]
 
 
 def test_moving_units_is_refused_when_repeated(client):
@@ -361,3 +358,133 @@ def test_hand_over_of_everything_ships_through_the_core_once(client):
     db.session.expire_all()
     assert fulfilment.status == "shipped"
     assert db.session.scalar(select(func.count()).select_from(Parcel).where(Parcel.handed_over_at.is_not(None))) == 1
+
+
+def _input_value(html: str, name: str) -> str:
+    return re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', html).group(1)
+
+
+def _selected(html: str, name: str) -> str:
+    select = re.search(rf'<select[^>]*name="{name}".*?</select>', html, re.S).group(0)
+    return re.search(r'<option selected value="([^"]*)"|<option value="([^"]*)" selected', select).group(0)
+
+
+FINISH = {
+    "button": lambda base: (f"{base}/pack/finish", {}),
+    "scan": lambda base: (f"{base}/pack/scan", {"code": "CMD:CONFIRM", "scan_id": "confirm-0001"}),
+}
+
+
+@pytest.mark.parametrize("finish", FINISH)
+def test_a_prefilled_parcel_is_finished_without_saving_it_as_the_screen_showed(client, finish):
+    """By the Finish button or by the CMD:CONFIRM scan alone: what is shown as chosen is chosen."""
+    fulfilment, token = _signed_in(client)
+    base = f"/stores/{fulfilment.location.code}/fulfilments/{fulfilment.id}"
+    page = client.get(f"{base}/pack").get_data(as_text=True)
+    db.session.expire_all()
+    parcel = fulfilment.parcels[0]
+    shown_weight = _input_value(page, f"p{parcel.id}-weight_grams")
+    assert f"Estimate: {shown_weight} g" in page  # the estimate line and the prefilled weight agree
+    assert "has no box" not in page and "has no weight" not in page
+    assert "Suggested: Box M" in page
+    assert 'data-hx-include=".parcel-form"' in page  # the finish button takes the parcel forms along
+    url, data = FINISH[finish](base)
+    done = client.post(url, data={"csrf_token": token, **data}, headers=HX)
+    assert done.status_code == 200
+    assert json.loads(done.headers["HX-Trigger"])["toast"]["level"] == "success"
+    html = done.get_data(as_text=True)
+    assert 'id="labels-title"' in html and "Finish packing" not in html
+    db.session.expire_all()
+    box = db.session.scalar(select(PackageType))
+    assert (fulfilment.status, parcel.package_type_id, parcel.weight_grams) == ("packed", box.id, int(shown_weight))
+    assert str(box.id) in _selected(page, f"p{parcel.id}-package_type")
+    assert parcel.label is not None
+
+
+def test_finishing_takes_a_value_changed_on_screen_but_not_saved_and_refuses_a_bad_one(client):
+    fulfilment, token = _signed_in(client)
+    base = f"/stores/{fulfilment.location.code}/fulfilments/{fulfilment.id}"
+    client.get(f"{base}/pack")
+    db.session.expire_all()
+    parcel = fulfilment.parcels[0]
+    box = db.session.scalar(select(PackageType))
+    shown = {  # what hx-include sends from the parcel form, the weight typed over without "Save parcel 1"
+        f"p{parcel.id}-csrf_token": token,
+        f"p{parcel.id}-package_type": box.id,
+        f"p{parcel.id}-weight_grams": "abc",
+        f"p{parcel.id}-service": carriers.active_services()[0].id,
+    }
+    bad = client.post(f"{base}/pack/finish", data={"csrf_token": token, **shown}, headers=HX)
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.get_data(as_text=True)
+    db.session.expire_all()
+    assert (fulfilment.status, parcel.weight_grams) == ("picked", None)
+    shown[f"p{parcel.id}-weight_grams"] = "2345"
+    done = client.post(f"{base}/pack/finish", data={"csrf_token": token, **shown}, headers=HX)
+    assert done.status_code == 200
+    db.session.expire_all()
+    assert (fulfilment.status, parcel.weight_grams, parcel.package_type_id) == ("packed", 2345, box.id)
+
+
+def _collect_signed_in(client):
+    fulfilment = picked_fulfilment(1, collect=True)
+    user = make_user(stores=[fulfilment.location])
+    db.session.commit()
+    login(client, user.email, PASSWORD)
+    return fulfilment, csrf_token(client, "/")
+
+
+def test_a_click_and_collect_order_is_never_packed_through_the_screen_and_says_what_comes_next(client):
+    fulfilment, token = _collect_signed_in(client)
+    code = fulfilment.location.code
+    base = f"/stores/{code}/fulfilments/{fulfilment.id}"
+    page = client.get(f"{base}/pack")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 409
+    assert "is click &amp; collect: it is not packed into a carrier parcel or labelled" in html
+    assert "Ship to" not in html and ", ()" not in html
+    assert f'href="/stores/{code}/fulfilments/{fulfilment.id}"' in html  # back to the order
+    finish = client.post(f"{base}/pack/finish", data={"csrf_token": token}, headers=HX)
+    scan = client.post(
+        f"{base}/pack/scan", data={"csrf_token": token, "code": "CMD:CONFIRM", "scan_id": "collect-0001"}, headers=HX
+    )
+    for refused in (finish, scan):
+        assert refused.status_code == 409 and 'id="pack"' in refused.get_data(as_text=True)
+        assert "click & collect" in json.loads(refused.headers["HX-Trigger"])["toast"]["message"]
+    assert client.get(f"{base}/packing-slip.pdf?size=a4").status_code == 409
+    db.session.expire_all()
+    assert (fulfilment.status, fulfilment.parcels) == ("picked", [])
+    assert db.session.scalar(select(func.count()).select_from(ShippingLabel)) == 0
+    order_page = client.get(f"/stores/{code}/fulfilments/{fulfilment.id}").get_data(as_text=True)
+    queue_page = client.get(f"/stores/{code}/queue?tab=pack").get_data(as_text=True)
+    for shown in (order_page, queue_page):
+        assert "Picked: put it on the hold shelf; the click & collect handover comes next." in shown
+    assert f'href="{base}/pack"' not in order_page
+
+
+def test_a_click_and_collect_label_made_before_the_rule_is_refused_on_screen(client):
+    parcel = labelled_collect_parcel()
+    user = make_user(stores=[parcel.fulfilment.location])
+    db.session.commit()
+    login(client, user.email, PASSWORD)
+    code = parcel.fulfilment.location.code
+    for url in (f"/stores/{code}/parcels/{parcel.id}/label.pdf", f"/stores/{code}/parcels/{parcel.id}/label.zpl"):
+        response = client.get(url)
+        assert response.status_code == 409 and "click &amp; collect" in response.get_data(as_text=True)
+
+
+def test_labels_slips_and_manifests_open_in_a_new_tab_and_say_so(client):
+    fulfilment, _ = _signed_in(client)
+    finished(fulfilment)
+    db.session.commit()
+    code = fulfilment.location.code
+    page = client.get(f"/stores/{code}/fulfilments/{fulfilment.id}/pack").get_data(as_text=True)
+    parcel = fulfilment.parcels[0]
+    for url in (f"/stores/{code}/parcels/{parcel.id}/label.pdf", f"/stores/{code}/parcels/{parcel.id}/label.zpl"):
+        link = re.search(rf'<a [^>]*href="{re.escape(url)}"[^>]*>.*?</a>', page).group(0)
+        assert 'target="_blank"' in link and 'rel="noopener"' in link and "(opens in a new tab)" in link
+    reprint = re.search(r'<form [^>]*action="[^"]*/reprint"[^>]*>.*?</form>', page, re.S).group(0)
+    assert 'target="_blank"' in reprint and "(opens in a new tab)" in reprint
+    assert len(re.findall(r'href="[^"]*packing-slip.pdf[^"]*" target="_blank" rel="noopener"', page)) == 2
+    dispatch_page = client.get(f"/stores/{code}/dispatch").get_data(as_text=True)
+    manifest = re.search(r'<form [^>]*action="[^"]*/dispatch/manifests"[^>]*>.*?</form>', dispatch_page, re.S)
+    assert 'target="_blank"' in manifest.group(0) and "(opens in a new tab)" in manifest.group(0)

@@ -9,7 +9,16 @@ from app.core.models import FulfilmentStatus as S
 from app.core.models import PickList
 from app.extensions import db
 from tests.conftest import csrf_token, login
-from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
+from tests.factories import (
+    ACTOR,
+    PASSWORD,
+    collect_draft,
+    make_location,
+    make_product,
+    make_user,
+    ship_draft,
+    stocked,
+)
 
 HTMX = {"HX-Request": "true", "HX-Target": "pick"}
 SCAN_BAR = {"HX-Request": "true", "HX-Target": "pick-live"}  # what base.html's scan bar sends on the pick screen
@@ -178,3 +187,57 @@ def test_the_pick_screen_hears_of_a_cancellation_without_a_scan(client):
     assert "Order WEB-P-100 was cancelled: stop picking it." in body
     assert "1 × Lampe — shelf 2-5" in body  # what to take out of the tote and where it goes back
     assert client.get(url, query_string={"shown": 1}).status_code == 204
+
+
+def _finished_panel_shows_the_picked_list(body: str, store, fulfilment) -> None:
+    assert "Picking finished" in body
+    assert re.search(r'<tr id="group-\d+" class="complete">', body)  # the pick path keeps what was picked
+    assert "A: 2/2" in body
+    assert '<span class="badge s-picked">Picked</span>' in body and "s-picking" not in body
+    go = re.search(r'<a class="button primary" href="([^"]+)">Go to packing</a>', body)
+    assert go.group(1) == f"/stores/{store.code}/fulfilments/{fulfilment.id}/pack"
+
+
+def test_finishing_by_button_shows_the_picked_path_the_totes_picked_and_goes_to_the_orders_pack_screen(client):
+    store, fulfilment, alice, _ = _floor()
+    pick_list, token = _start(client, store, fulfilment, alice)
+    _scan(client, store, pick_list, token, "LAMP-1")
+    _scan(client, store, pick_list, token, "LAMP-1")
+    done = client.post(f"/stores/{store.code}/picks/{pick_list.id}/finish", headers={**HTMX, "X-CSRFToken": token})
+    assert done.status_code == 200
+    _finished_panel_shows_the_picked_list(done.get_data(as_text=True), store, fulfilment)
+    page = client.get(f"/stores/{store.code}/picks/{pick_list.id}").get_data(as_text=True)
+    _finished_panel_shows_the_picked_list(page, store, fulfilment)
+
+
+def test_finishing_by_the_confirm_scan_redraws_the_whole_pick_screen(client):
+    store, fulfilment, alice, _ = _floor()
+    pick_list, token = _start(client, store, fulfilment, alice)
+    _scan(client, store, pick_list, token, "LAMP-1")
+    before = _scan(client, store, pick_list, token, "LAMP-1")
+    assert "HX-Retarget" not in before.headers  # while picking, a scan swaps only the live area
+    done = _scan(client, store, pick_list, token, "CMD:CONFIRM")
+    assert (done.headers["HX-Retarget"], done.headers["HX-Reswap"]) == ("#pick", "outerHTML")
+    body = done.get_data(as_text=True)
+    assert body.lstrip().startswith("<div") and 'id="pick"' in body
+    _finished_panel_shows_the_picked_list(body, store, fulfilment)
+
+
+def test_a_finished_batch_sends_each_shipped_order_to_its_pack_screen_and_collect_to_the_hold_shelf(client):
+    store, fulfilment, alice, _ = _floor()
+    mug = catalogue.find_product("MUG-1")
+    collect, _ = orders.create_order(collect_draft(store, (mug, 1), ref="C-200"), actor=ACTOR)
+    held = orders.assign_fulfilment(collect, store, {collect.lines[0]: 1}, actor=ACTOR)
+    orders.accept_fulfilment(held, actor=ACTOR)
+    db.session.commit()
+    login(client, alice.email, PASSWORD)
+    token = csrf_token(client, f"/stores/{store.code}/picks/new")
+    data = {"csrf_token": token, "fulfilment": [fulfilment.id, held.id]}
+    client.post(f"/stores/{store.code}/picks", data=data)
+    pick_list = db.session.scalar(db.select(PickList))
+    for code in ("LAMP-1", "LAMP-1", "MUG-1"):
+        _scan(client, store, pick_list, token, code)
+    body = _scan(client, store, pick_list, token, "CMD:CONFIRM").get_data(as_text=True)
+    assert f'href="/stores/{store.code}/fulfilments/{fulfilment.id}/pack">Go to packing</a>' in body
+    assert f"/fulfilments/{held.id}/pack" not in body
+    assert "Picked: put it on the hold shelf; the click & collect handover comes next." in body

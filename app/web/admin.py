@@ -17,14 +17,14 @@ from app.core.errors import N_, InvalidInput
 from app.core.models import ApiClient, Carrier, CarrierService, Location, WebhookDelivery, WebhookSubscription
 from app.core.uow import unit_of_work
 from app.extensions import db
-from app.web.helpers import current_actor, render, role_required, save_form
+from app.web.helpers import admin_required, current_actor, render, save_form
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.before_request
 @login_required
-@role_required("admin")
+@admin_required
 def admins_only():
     """Every admin screen is for admins only."""
 

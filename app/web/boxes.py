@@ -11,7 +11,7 @@ from app.core.errors import DomainError
 from app.core.models import PackageType
 from app.core.uow import unit_of_work
 from app.extensions import db
-from app.web.helpers import current_actor, domain_message, render, role_required, store_route, toast
+from app.web.helpers import current_actor, domain_message, manager_required, render, store_route, toast
 
 bp = Blueprint("boxes", __name__)
 
@@ -46,7 +46,7 @@ def _package_types_page(store, form=None, status=200, trigger=None):
 
 @bp.route("/stores/<store_code>/package-types", methods=["GET", "POST"])
 @store_route
-@role_required("manager", "admin")
+@manager_required
 def package_types(store):
     if request.method == "GET":
         return _package_types_page(store)
@@ -58,7 +58,6 @@ def package_types(store):
         with unit_of_work():
             packing.add_package_type(store, values, actor=current_actor())
     except DomainError as error:
-        db.session.rollback()
         _field_errors(form, error)
         return _package_types_page(store, form, error.http_status, toast(domain_message(error), "error"))
     return _package_types_page(store, trigger=toast(gettext("Box %(name)s added.", name=values["name"])))
@@ -66,7 +65,7 @@ def package_types(store):
 
 @bp.post("/stores/<store_code>/package-types/<int:package_type_id>/deactivate")
 @store_route
-@role_required("manager", "admin")
+@manager_required
 def package_type_deactivate(store, package_type_id):
     box = _package_type(store, package_type_id)
     with unit_of_work():

@@ -73,7 +73,6 @@ def dispatch_scan(store):
                 user=current_user,
             )
     except DomainError as error:
-        db.session.rollback()
         return dispatch_page(
             store,
             status=error.http_status,
@@ -121,7 +120,6 @@ def dispatch_print_zpl(store):
                 packing.reprint(parcel.label, actor=current_actor())
             printing.send_zpl(store.zpl_printer, b"".join(label_zpl(label_document(p.label)) for p in ready))
     except DomainError as error:
-        db.session.rollback()
         return dispatch_page(store, status=error.http_status, trigger=toast(domain_message(error), "error"))
     sent = ngettext(
         "%(num)d label sent to the thermal printer.", "%(num)d labels sent to the thermal printer.", len(ready)

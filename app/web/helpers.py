@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, exists, select
 from app.core.actor import Actor
 from app.core.errors import DomainError
 from app.core.models import Location
-from app.core.models.users import Role, membership
+from app.core.models.users import MANAGING_ROLES, Role, membership
 from app.core.uow import unit_of_work
 from app.extensions import db, htmx
 
@@ -92,7 +92,7 @@ def store_route(view):
         if row is None:
             abort(404)
         store, is_member = row
-        if not (is_member or current_user.role == Role.ADMIN):
+        if not (is_member or current_user.is_admin):
             abort(403)
         g.store = store
         return view(store, **kwargs)
@@ -114,6 +114,16 @@ def role_required(*roles):
         return wrapped
 
     return decorator
+
+
+def manager_required(view):
+    """Refuse anyone but the store's managers and admins (with store_route: managers of this very store)."""
+    return role_required(*MANAGING_ROLES)(view)
+
+
+def admin_required(view):
+    """Refuse anyone but admins."""
+    return role_required(Role.ADMIN)(view)
 
 
 def current_actor() -> Actor:

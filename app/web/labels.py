@@ -62,7 +62,6 @@ def reprint(store, label_id):
         with unit_of_work():
             packing.reprint(label, actor=current_actor())
     except DomainError as error:
-        db.session.rollback()
         return pack_page(store, fulfilment, status=error.http_status, trigger=toast(domain_message(error), "error"))
     return redirect(url_for("labels.label_pdf_view", store_code=store.code, parcel_id=label.parcel_id), 303)
 
@@ -137,7 +136,6 @@ def print_job_start(store):
         with unit_of_work():
             job = printing.start_print_job(store, [p.label.id for p in ready], current_user, actor=current_actor())
     except DomainError as error:
-        db.session.rollback()
         return dispatch_page(store, status=error.http_status, trigger=toast(domain_message(error), "error"))
     return redirect(url_for("labels.print_job", store_code=store.code, job_id=job.id), 303)
 

@@ -210,7 +210,6 @@ def pack_change(store, fulfilment, change, success: str, **page):
         with unit_of_work():
             change()
     except DomainError as error:
-        db.session.rollback()
         db.session.expire_all()
         return pack_page(
             store, fulfilment, status=error.http_status, trigger=toast(domain_message(error), "error"), **page
@@ -229,7 +228,7 @@ def pack(store, fulfilment_id):
             with unit_of_work():
                 packing.start_packing(fulfilment, actor=current_actor())
         except DomainError:
-            db.session.rollback()
+            pass  # refused (unit_of_work rolled back): the page shows the fulfilment as it is
     return pack_page(store, fulfilment)
 
 
@@ -273,7 +272,6 @@ def parcel_settings(store, parcel_id):
         with unit_of_work():
             _save_parcel(parcel, form)
     except DomainError as error:
-        db.session.rollback()
         db.session.expire_all()
         form = _parcel_form(store, fulfilment, parcel, request.form)
         form.validate()
@@ -389,7 +387,6 @@ def pack_scan(store, fulfilment_id):
                 user=current_user,
             )
     except DomainError as error:
-        db.session.rollback()
         db.session.expire_all()
         return pack_page(
             store,

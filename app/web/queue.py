@@ -18,7 +18,7 @@ from app.core.models.base import utcnow
 from app.core.models.orders import open_statuses_clause
 from app.core.uow import unit_of_work
 from app.extensions import db
-from app.web.helpers import current_actor, domain_message, render, role_required, store_route, toast
+from app.web.helpers import current_actor, domain_message, manager_required, render, store_route, toast
 
 bp = Blueprint("queue", __name__)
 
@@ -38,7 +38,6 @@ REJECT_REASONS = [
 ]
 
 
-MANAGERS = ("manager", "admin")
 REVIEW_ACTIONS = ("release", "cancel")
 
 
@@ -93,7 +92,7 @@ class ReviewForm(FlaskForm):
 
 
 def is_manager() -> bool:
-    return current_user.role in MANAGERS
+    return current_user.is_manager
 
 
 def _duration(minutes: int) -> str:
@@ -149,7 +148,7 @@ def home():
     stores = current_user.stores
     if len(stores) == 1:
         return redirect(url_for("queue.queue", store_code=stores[0].code))
-    if current_user.role == "admin":
+    if current_user.is_admin:
         stores = db.session.scalars(select(Location).where(Location.active).order_by(Location.code)).all()
     return render("queue/stores.html", stores=stores)
 
@@ -219,7 +218,7 @@ def queue(store):
 
 @bp.post("/stores/<store_code>/ship-paused")
 @store_route
-@role_required(*MANAGERS)
+@manager_required
 def ship_paused(store):
     """Pause or resume ship-from-store (paused=1 or 0): setting the same state again changes nothing."""
     value = request.form.get("paused")
@@ -238,7 +237,7 @@ def ship_paused(store):
 
 @bp.route("/stores/<store_code>/reject-all", methods=["GET", "POST"])
 @store_route
-@role_required(*MANAGERS)
+@manager_required
 def reject_all(store):
     """Give back every order not yet being picked (confirm with a reason); each is re-routed elsewhere."""
     form = RejectAllForm()
@@ -537,7 +536,7 @@ def reject(store, fulfilment_id):
 
 @bp.post("/stores/<store_code>/fulfilments/<int:fulfilment_id>/review")
 @store_route
-@role_required(*MANAGERS)
+@manager_required
 def review(store, fulfilment_id):
     """A manager releases a held order (action=release) or cancels it (action=cancel), with a note."""
     fulfilment = _fulfilment(store, fulfilment_id)
@@ -575,7 +574,7 @@ def review(store, fulfilment_id):
 
 @bp.route("/stores/<store_code>/collection-times", methods=["GET", "POST"])
 @store_route
-@role_required(*MANAGERS)
+@manager_required
 def collection_times(store):
     """When each carrier collects at this store (blank: not set): packed parcels count down to it."""
     rows = collection.collection_times(store)

@@ -6,9 +6,8 @@ from flask import Blueprint, abort, current_app, g
 from flask_babel import gettext, ngettext
 
 from app.core import sign_in
-from app.core.models import Role
 from app.core.uow import unit_of_work
-from app.web.helpers import current_actor, render, role_required, store_route, toast
+from app.web.helpers import current_actor, manager_required, render, store_route, toast
 
 bp = Blueprint("sessions", __name__)
 
@@ -22,14 +21,14 @@ def _page(store, trigger: dict | None = None):
 
 @bp.get("/stores/<store_code>/sessions")
 @store_route
-@role_required(Role.MANAGER, Role.ADMIN)
+@manager_required
 def devices(store):
     return _page(store)
 
 
 @bp.post("/stores/<store_code>/sessions/<int:user_session_id>/revoke")
 @store_route
-@role_required(Role.MANAGER, Role.ADMIN)
+@manager_required
 def revoke(store, user_session_id):
     row = sign_in.store_session(store, user_session_id) or abort(404)
     with unit_of_work():
@@ -45,7 +44,7 @@ def revoke(store, user_session_id):
 
 @bp.post("/stores/<store_code>/people/<int:user_id>/sessions/revoke")
 @store_route
-@role_required(Role.MANAGER, Role.ADMIN)
+@manager_required
 def revoke_person(store, user_id):
     person = sign_in.store_person(store, user_id) or abort(404)
     with unit_of_work():

@@ -13,7 +13,7 @@ from app.core.lookup import look_up as lookup_code
 from app.core.models import MovementKind, Product, ProductBarcode, StockLevel
 from app.core.uow import unit_of_work
 from app.extensions import db, htmx
-from app.web.helpers import current_actor, domain_message, go_to, render, role_required, store_route, toast
+from app.web.helpers import current_actor, domain_message, go_to, manager_required, render, store_route, toast
 
 bp = Blueprint("stock", __name__)
 PAGE = 50
@@ -110,7 +110,7 @@ def _product(product_id: int) -> Product:
 
 @bp.route("/stores/<store_code>/stock/<int:product_id>/count", methods=["GET", "POST"])
 @store_route
-@role_required("manager", "admin")
+@manager_required
 def count(store, product_id):
     product = _product(product_id)
     form = CountForm()

@@ -18,7 +18,7 @@ def test_a_scan_id_answers_its_own_work_once_and_is_refused_for_any_other(app):
     assert packing.scanned_units(fulfilment) == {fulfilment.lines[0].id: 1}
     with pytest.raises(InvalidInput) as error:  # the same id, now sent to the dispatch scan bar
         dispatch.hand_over(fulfilment.location, "XX", "same-id-0001", actor=ACTOR)
-    assert error.value.fields == {"scan_id": "used"}
+    assert set(error.value.fields) == {"scan_id"}
     other = picked_fulfilment(1, store=fulfilment.location)
     with pytest.raises(InvalidInput):  # or to another order's packing at the same store
         packing.pack_scan(other, None, gtin, "same-id-0001", actor=ACTOR)

@@ -16,6 +16,10 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# Who may change a store's settings, review held orders, count stock and sign devices out: its managers, and admins.
+MANAGING_ROLES = (Role.MANAGER, Role.ADMIN)
+
+
 membership = Table(
     "membership",
     db.metadata,
@@ -53,8 +57,18 @@ class User(UserMixin, Timestamps, db.Model):
     def is_active(self) -> bool:  # flask-login refuses inactive users
         return self.active
 
+    @property
+    def is_admin(self) -> bool:
+        """Admins see and manage every store and the chain's settings."""
+        return self.role == Role.ADMIN
+
+    @property
+    def is_manager(self) -> bool:
+        """Managers manage their stores; admins may do anything a manager may."""
+        return self.role in MANAGING_ROLES
+
     def may_access(self, location) -> bool:
-        return self.role == Role.ADMIN or any(s.id == location.id for s in self.stores)
+        return self.is_admin or any(s.id == location.id for s in self.stores)
 
 
 class UserSession(db.Model):

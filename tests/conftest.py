@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from app import create_app
+from app.api import api
 from app.extensions import availability_cache, db
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -74,8 +75,33 @@ def pytest_sessionstart(session):
             write_mo(mo_file, catalog)
 
 
+# Checks whose outcome cannot depend on the database (the HTML the screens send, its accessibility) run in one
+# pass of `make test`: the SQLite one, which also runs where PostgreSQL is missing. TEST_ENGINE_INDEPENDENT_ON
+# names another engine, or "all" to run them on every engine.
+ENGINE_INDEPENDENT_ON = os.environ.get("TEST_ENGINE_INDEPENDENT_ON", "sqlite")
+
+
+def _runs_engine_independent_checks() -> bool:
+    return ENGINE_INDEPENDENT_ON in {ENGINE, "all"}
+
+
 def pytest_report_header(config):
-    return f"comptoir test database: {ENGINE}"
+    once = (
+        "run in this pass" if _runs_engine_independent_checks() else f"skipped, run in the {ENGINE_INDEPENDENT_ON} pass"
+    )
+    return [f"comptoir test database: {ENGINE}", f"engine-independent checks (accessibility, HTML validity): {once}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if _runs_engine_independent_checks():
+        return
+    reason = (
+        f"engine-independent (the HTML does not depend on the database): run once, in the {ENGINE_INDEPENDENT_ON} "
+        "pass (TEST_ENGINE_INDEPENDENT_ON=all runs it on every engine)"
+    )
+    for item in items:
+        if item.get_closest_marker("engine_independent"):
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
@@ -159,12 +185,17 @@ class SharedApp:
     """One application for the tests of a run (building one costs a tenth of a second, and a new engine
     compiles every statement again); each test gets a fresh application context on it, an empty database,
     an empty availability cache and the settings it started with. A test that adds routes or hooks gets
-    them on a new application from the next test on, so no test sees another's additions."""
+    them on a new application from the next test on, so no test sees another's additions; so does the
+    test after one that built its own application."""
 
     def __init__(self, database_url: str):
         self.database_url, self.app, self.built = database_url, None, None
 
     def get(self):
+        if self.app is not None and api._app is not self.app:
+            # Another application was built since (a test's own create_app): the extensions that keep their
+            # settings on themselves (rate limiter, Talisman, the OpenAPI document) now serve that one.
+            self.discard()
         if self.app is None:
             self.app = create_app({"SQLALCHEMY_DATABASE_URI": self.database_url, **TEST_SETTINGS})
             self.app.test_client_class = IsolatedClient

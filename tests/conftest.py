@@ -62,7 +62,11 @@ def _database_url() -> str:
 
 
 def pytest_sessionstart(session):
-    """Compile the catalogues so tests see the same translations as `make` builds."""
+    """Compile the catalogues so tests see the same translations as `make` builds.
+
+    Written whole under a temporary name, then renamed, and only when changed: `make test` runs the SQLite and
+    PostgreSQL passes side by side, and neither may read a catalogue the other is half-way through writing."""
+    import io
     from pathlib import Path
 
     from babel.messages.mofile import write_mo
@@ -71,8 +75,13 @@ def pytest_sessionstart(session):
     for po_path in Path(__file__).parent.parent.glob("app/translations/*/LC_MESSAGES/messages.po"):
         with po_path.open("rb") as po_file:
             catalog = read_po(po_file)
-        with po_path.with_suffix(".mo").open("wb") as mo_file:
-            write_mo(mo_file, catalog)
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog)
+        mo_path = po_path.with_suffix(".mo")
+        if not mo_path.exists() or mo_path.read_bytes() != compiled.getvalue():
+            scratch = mo_path.with_name(f"{mo_path.name}.{os.getpid()}")
+            scratch.write_bytes(compiled.getvalue())
+            os.replace(scratch, mo_path)
 
 
 # Checks whose outcome cannot depend on the database (the HTML the screens send, its accessibility) run in one

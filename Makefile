@@ -46,8 +46,8 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-PYTEST_SQLITE := TEST_DATABASE=sqlite $(BIN)/python -m pytest
-PYTEST_POSTGRESQL := TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest
+PYTEST_SQLITE := TEST_DATABASE=sqlite $(BIN)/python -m pytest --durations=15
+PYTEST_POSTGRESQL := TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest --durations=15
 
 # The two passes run side by side (each is one process, the machine has two cores; each has its own database):
 # the SQLite pass prints as it goes, the PostgreSQL pass's output follows it. The checks that cannot depend on the

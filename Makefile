@@ -6,7 +6,7 @@ PYTHON ?= python3
 export FLASK_APP := wsgi.py
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/comptoir_test
 
-.PHONY: run test install install-dev translations messages lint format bench clean
+.PHONY: run test test-sqlite test-postgresql install install-dev translations messages lint format bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,32 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+PYTEST_SQLITE := TEST_DATABASE=sqlite $(BIN)/python -m pytest --durations=15
+PYTEST_POSTGRESQL := TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest --durations=15
+
+# The two passes run side by side (each is one process, the machine has two cores; each has its own database):
+# the SQLite pass prints as it goes, the PostgreSQL pass's output follows it. The checks that cannot depend on the
+# database (accessibility, HTML validity) run in the SQLite pass only (tests/conftest.py says so in each pass).
+# `make test-sqlite test-postgresql` runs them one after the other.
 test: install-dev node_modules/.package-lock.json lint
+	@echo "=== test suite on SQLite and on PostgreSQL ($(TEST_POSTGRES_URL)), side by side ==="
+	@log=$$(mktemp); started=$$(date +%s); \
+	$(PYTEST_POSTGRESQL) >"$$log" 2>&1 & postgresql=$$!; \
+	trap 'kill $$postgresql 2>/dev/null; rm -f "$$log"; exit 130' INT TERM; \
+	echo "=== SQLite pass (PostgreSQL runs meanwhile; its output follows) ==="; \
+	$(PYTEST_SQLITE); sqlite_status=$$?; \
+	echo "=== PostgreSQL pass ==="; \
+	wait $$postgresql; postgresql_status=$$?; cat "$$log"; rm -f "$$log"; \
+	echo "=== SQLite exit $$sqlite_status, PostgreSQL exit $$postgresql_status, both in $$(( $$(date +%s) - started )) s ==="; \
+	exit $$(( sqlite_status || postgresql_status ))
+
+test-sqlite: install-dev node_modules/.package-lock.json
 	@echo "=== test suite on SQLite ==="
-	TEST_DATABASE=sqlite $(BIN)/python -m pytest
+	$(PYTEST_SQLITE)
+
+test-postgresql: install-dev node_modules/.package-lock.json
 	@echo "=== test suite on PostgreSQL ($(TEST_POSTGRES_URL)) ==="
-	TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest
+	$(PYTEST_POSTGRESQL)
 
 bench: install-dev
 	$(BIN)/python bench/run.py

@@ -16,7 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from app import create_app
-from app.extensions import db
+from app.api import api
+from app.extensions import availability_cache, db
 
 CI = os.environ.get("CI", "").lower() == "true"
 ENGINE = os.environ.get("TEST_DATABASE", "sqlite")
@@ -58,7 +59,11 @@ def _database_url() -> str:
 
 
 def pytest_sessionstart(session):
-    """Compile the catalogues so tests see the same translations as `make` builds."""
+    """Compile the catalogues so tests see the same translations as `make` builds.
+
+    Written whole under a temporary name, then renamed, and only when changed: `make test` runs the SQLite and
+    PostgreSQL passes side by side, and neither may read a catalogue the other is half-way through writing."""
+    import io
     from pathlib import Path
 
     from babel.messages.mofile import write_mo
@@ -67,12 +72,42 @@ def pytest_sessionstart(session):
     for po_path in Path(__file__).parent.parent.glob("app/translations/*/LC_MESSAGES/messages.po"):
         with po_path.open("rb") as po_file:
             catalog = read_po(po_file)
-        with po_path.with_suffix(".mo").open("wb") as mo_file:
-            write_mo(mo_file, catalog)
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog)
+        mo_path = po_path.with_suffix(".mo")
+        if not mo_path.exists() or mo_path.read_bytes() != compiled.getvalue():
+            scratch = mo_path.with_name(f"{mo_path.name}.{os.getpid()}")
+            scratch.write_bytes(compiled.getvalue())
+            os.replace(scratch, mo_path)
+
+
+# Checks whose outcome cannot depend on the database (the HTML the screens send, its accessibility) run in one
+# pass of `make test`: the SQLite one, which also runs where PostgreSQL is missing. TEST_ENGINE_INDEPENDENT_ON
+# names another engine, or "all" to run them on every engine.
+ENGINE_INDEPENDENT_ON = os.environ.get("TEST_ENGINE_INDEPENDENT_ON", "sqlite")
+
+
+def _runs_engine_independent_checks() -> bool:
+    return ENGINE_INDEPENDENT_ON in {ENGINE, "all"}
 
 
 def pytest_report_header(config):
-    return f"comptoir test database: {ENGINE}"
+    once = (
+        "run in this pass" if _runs_engine_independent_checks() else f"skipped, run in the {ENGINE_INDEPENDENT_ON} pass"
+    )
+    return [f"comptoir test database: {ENGINE}", f"engine-independent checks (accessibility, HTML validity): {once}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if _runs_engine_independent_checks():
+        return
+    reason = (
+        f"engine-independent (the HTML does not depend on the database): run once, in the {ENGINE_INDEPENDENT_ON} "
+        "pass (TEST_ENGINE_INDEPENDENT_ON=all runs it on every engine)"
+    )
+    for item in items:
+        if item.get_closest_marker("engine_independent"):
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
@@ -89,13 +124,32 @@ def database_url(tmp_path_factory):
     return url
 
 
+# A table whose file is bigger than this is truncated rather than deleted from (PostgreSQL).
+BIG_TABLE_BYTES = 1 << 20
+
+
 def empty_database() -> None:
-    tables = [t.name for t in db.metadata.sorted_tables]
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-    else:
-        for name in reversed(tables):
-            db.session.execute(text(f'DELETE FROM "{name}"'))
+    """Delete every row and restart the ids, in one transaction.
+
+    On PostgreSQL a TRUNCATE of the 35 tables recreates their files and costs about a second a test, where
+    deleting the few rows a test wrote costs milliseconds; but deleted rows stay in the file until a vacuum,
+    and a test that analyses a long history would then plan over the previous test's dead rows: the tables
+    that grew past BIG_TABLE_BYTES are truncated."""
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]  # children first, for the foreign keys
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        big = connection.exec_driver_sql(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+            f" AND pg_relation_size(oid) > {BIG_TABLE_BYTES}"
+        ).scalars()
+        big = sorted(set(big) & set(tables))
+        statements = ["TRUNCATE " + ", ".join(f'"{t}"' for t in big) + " CASCADE"] if big else []
+        statements += [f'DELETE FROM "{t}"' for t in tables if t not in big]
+        statements.append("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'")  # RESTART IDENTITY
+        connection.exec_driver_sql("; ".join(statements))
+    else:  # SQLite: no AUTOINCREMENT, so an emptied table numbers its rows from 1 again
+        for name in tables:
+            connection.exec_driver_sql(f'DELETE FROM "{name}"')
     db.session.commit()
 
 
@@ -116,18 +170,87 @@ class IsolatedClient(FlaskClient):
         return response
 
 
+# Each request checks its token in the database (tests count statements); tests/api/test_api_auth_cache.py
+# covers the one-second memory of busy clients that servers have by default.
+TEST_SETTINGS = {"TESTING": True, "RATELIMIT_ENABLED": False, "API_AUTH_CACHE_SECONDS": 0}
+
+
+def _structure(app) -> tuple:
+    """What a test could add to an application (routes, hooks, handlers, template globals), to notice it did."""
+    hooks = (
+        app.before_request_funcs,
+        app.after_request_funcs,
+        app.teardown_request_funcs,
+        app.teardown_appcontext_funcs,
+        app.url_value_preprocessors,
+        app.url_default_functions,
+        app.template_context_processors,
+        app.error_handler_spec,
+    )
+    return (
+        tuple((name, id(view)) for name, view in app.view_functions.items()),
+        len(app.url_map._rules),
+        tuple(app.blueprints),
+        tuple(app.extensions),
+        repr(hooks),
+        tuple(app.jinja_env.globals),
+        tuple(app.jinja_env.filters),
+        app.test_client_class,
+        app.json,
+    )
+
+
+class SharedApp:
+    """One application for the tests of a run (building one costs a tenth of a second, and a new engine
+    compiles every statement again); each test gets a fresh application context on it, an empty database,
+    an empty availability cache and the settings it started with. A test that adds routes or hooks gets
+    them on a new application from the next test on, so no test sees another's additions; so does the
+    test after one that built its own application."""
+
+    def __init__(self, database_url: str):
+        self.database_url, self.app, self.built = database_url, None, None
+
+    def get(self):
+        if self.app is not None and api._app is not self.app:
+            # Another application was built since (a test's own create_app): the extensions that keep their
+            # settings on themselves (rate limiter, Talisman, the OpenAPI document) now serve that one.
+            self.discard()
+        if self.app is None:
+            self.app = create_app({"SQLALCHEMY_DATABASE_URI": self.database_url, **TEST_SETTINGS})
+            self.app.test_client_class = IsolatedClient
+            self.built = _structure(self.app)
+        self.app._got_first_request = False  # a test may still add routes or hooks (then see discard below)
+        return self.app
+
+    def discard(self) -> None:
+        if self.app is not None:
+            with self.app.app_context():
+                db.engine.dispose()
+            self.app = None
+
+
+@pytest.fixture(scope="session")
+def shared_app(database_url):
+    shared = SharedApp(database_url)
+    yield shared
+    shared.discard()
+
+
 @pytest.fixture
-def app(database_url):
-    # Each request checks its token in the database (tests count statements); tests/api/test_api_auth_cache.py
-    # covers the one-second memory of busy clients that servers have by default.
-    settings = {"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "RATELIMIT_ENABLED": False}
-    app = create_app({**settings, "API_AUTH_CACHE_SECONDS": 0})
-    app.test_client_class = IsolatedClient
+def app(shared_app):
+    app = shared_app.get()
+    config = app.config.copy()
     with app.app_context():
         empty_database()
+        availability_cache.clear()
         yield app
         db.session.remove()
-        db.engine.dispose()
+        if db.engine.pool.checkedout():  # a connection a test left open (a thread, a raw connection)
+            db.engine.dispose()
+    app.config.clear()
+    app.config.update(config)
+    if _structure(app) != shared_app.built:
+        shared_app.discard()
 
 
 @pytest.fixture

@@ -89,12 +89,28 @@ def test_transition_table_covers_the_documented_flow():
 
 
 @pytest.mark.parametrize(("method", "current", "target"), FORBIDDEN)
-def test_every_forbidden_transition_raises_the_domain_error(app, method, current, target):
-    fulfilment = _fulfilment(method, current)
-    audits = _count(AuditEvent)
+def test_every_forbidden_transition_raises_the_domain_error(method, current, target):
+    """The table alone refuses it: no application, no database. Writing an audit row, an event or any
+    other database work before refusing would fail here outside an application context, not raise the
+    domain error."""
+    fulfilment = Fulfilment(status=current, order=Order(delivery_method=method))
     with pytest.raises(IllegalTransition):
         orders.transition(fulfilment, target, actor=ACTOR)
     assert fulfilment.status == current
+
+
+def test_forbidden_transitions_of_stored_fulfilments_change_nothing_in_the_database(app):
+    """The same sweep on stored fulfilments, one per delivery method placed in each state in turn."""
+    fulfilments = {method: _fulfilment(method, S.CREATED) for method in DeliveryMethod}
+    audits = _count(AuditEvent)
+    for method, current, target in FORBIDDEN:
+        fulfilment = fulfilments[method]
+        fulfilment.status = current  # test setup: place the fulfilment directly in the state under test
+        db.session.flush()
+        with pytest.raises(IllegalTransition):
+            orders.transition(fulfilment, target, actor=ACTOR)
+        assert fulfilment.status == current
+        assert not db.session.dirty and not db.session.new, (method, current, target)
     assert _count(AuditEvent) == audits
 
 

@@ -1,7 +1,8 @@
 """End-to-end fixtures: the real app under gunicorn on the demo data, driven by Debian's Chromium.
 
 One server per run (session scope): the test database is emptied, `flask demo load` fills it
-exactly as an operator would, the translations are compiled, and gunicorn serves `wsgi:app`
+exactly as an operator would (the translations were compiled when the run started, tests/conftest.py),
+and gunicorn serves `wsgi:app`
 on a free 127.0.0.1 port. Screenshots of key steps go to test-artifacts/e2e/<engine>/.
 
 Without /usr/bin/chromium the browser tests fail under CI=true and are skipped (loudly)
@@ -150,7 +151,6 @@ def live_server(database_url, tmp_path_factory):
     started = time.monotonic()
     env = _server_env(database_url)
     _empty(database_url)
-    _run([str(VENV_BIN / "pybabel"), "compile", "-f", "-d", "app/translations"], env, "pybabel compile", timeout=60)
     demo = _run([str(VENV_BIN / "flask"), "demo", "load"], env, "flask demo load")
     print(demo)
     port = _free_port()
@@ -288,18 +288,24 @@ def api_tokens(database_url: str, n: int, scopes=API_SCOPES) -> list[str]:
     return tokens
 
 
+def flask_cli(database_url: str, *args: str) -> str:
+    """`flask <args>` on this database, run in this process (a `flask` process start costs seconds, and the
+    command's code is the same); fails the test when the command fails. Returns what it printed."""
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    result = app.test_cli_runner().invoke(args=list(args))
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    assert result.exit_code == 0, f"flask {' '.join(args)} failed ({result.exit_code}):\n{result.output}"
+    return result.stdout
+
+
 def cli_api_client(database_url: str, name: str, scopes: str = ",".join(API_SCOPES)):
     """A new API client made as an operator would, with `flask api-client create`; returns its token."""
-    created = subprocess.run(
-        [str(VENV_BIN / "flask"), "api-client", "create", name, "--scopes", scopes],
-        cwd=ROOT,
-        env=_server_env(database_url),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return created.stdout.strip().splitlines()[-1]
+    return flask_cli(database_url, "api-client", "create", name, "--scopes", scopes).strip().splitlines()[-1]
 
 
 # --------------------------------------------------------------------------- the browser

@@ -26,7 +26,8 @@ from tests.e2e.conftest import (
     skip_or_fail,
 )
 
-pytestmark = pytest.mark.e2e
+# The screens' HTML does not depend on the database: these checks run in one pass of `make test` (tests/conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.engine_independent]
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"

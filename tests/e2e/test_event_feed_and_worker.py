@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import bindparam, create_engine, text
 
 from tests.core.test_worker import RawReceiver
-from tests.e2e.conftest import ROOT, VENV_BIN, _server_env, api_tokens, cli_api_client
+from tests.e2e.conftest import ROOT, _server_env, api_tokens, cli_api_client, flask_cli
 from tests.e2e.conftest import api_call as _call
 
 pytestmark = pytest.mark.e2e
@@ -169,16 +169,7 @@ def test_a_worker_process_facing_receivers_that_answer_garbage_hang_or_reset_sta
     proc, engine = None, create_engine(database_url)
     try:
         for url in urls:
-            added = subprocess.run(
-                [str(VENV_BIN / "flask"), "webhooks", "add", url, "--secret", "s" * 20, "--events", "order.created"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            assert added.returncode == 0, added.stderr
+            flask_cli(database_url, "webhooks", "add", url, "--secret", "s" * 20, "--events", "order.created")
         token = cli_api_client(database_url, f"hooks-{run}")
         sku = query("SELECT sku FROM product ORDER BY sku LIMIT 1")[0][0]
         _call(base, token, "PUT", f"/api/v1/stock/PAR01/{sku}", {"on_hand": 100_000}, str(uuid.uuid4()))

@@ -31,7 +31,7 @@ def _refused(error: DomainError) -> click.ClickException:
 @click.option("--scopes", required=True, help="Comma-separated: orders:read,orders:write,stock:read,stock:write")
 def api_client_create(name, scopes):
     """Register an API client and print its token once (only a hash is stored)."""
-    from app.core.api_clients import create_api_client
+    from app.core.integration.api_clients import create_api_client
 
     try:
         with unit_of_work():
@@ -50,7 +50,7 @@ def demo_load(if_empty):
     from sqlalchemy import func, select
 
     from app.core.models import Location
-    from app.core.users import find_user_by_email
+    from app.core.people.users import find_user_by_email
     from app.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo
     from app.extensions import db
 
@@ -76,8 +76,8 @@ def users_create(email, name, role, stores, password):
     """Create a user who can sign in."""
     from sqlalchemy import select
 
-    from app.core import users
     from app.core.models import Location
+    from app.core.people import users
     from app.extensions import db
 
     try:
@@ -136,7 +136,7 @@ def orders_import(file, file_format, skip_invalid):
     external_ref are the lines of one order. Orders already there with the same content are left alone.
     Exit status 1 when a row is rejected.
     """
-    from app.core import imports
+    from app.core.integration import imports
 
     file_format = file_format or imports.detect_format(file)
     if file_format is None:
@@ -165,7 +165,7 @@ def stock_import(file, skip_invalid):
     location,sku,delta[,reason,reference]  signed changes (importing the file twice applies them twice)
     Exit status 1 when a row is rejected.
     """
-    from app.core import imports
+    from app.core.integration import imports
 
     try:
         mode, records = imports.read_stock(file)
@@ -193,7 +193,7 @@ def worker(once, interval):
     """Run background jobs (webhook delivery, missed acceptances); several workers may run at once."""
     import time
 
-    from app.core import worker as jobs
+    from app.core.integration import worker as jobs
 
     while True:
         try:
@@ -216,7 +216,7 @@ def worker(once, interval):
 @click.option("--events", default="*", show_default=True, help="Comma-separated event types, or *.")
 def webhooks_add(url, secret, events):
     """Subscribe a URL to events."""
-    from app.core import worker as jobs
+    from app.core.integration import worker as jobs
 
     try:
         with unit_of_work():
@@ -242,7 +242,7 @@ def webhooks_dead():
 @click.argument("delivery_id", type=int)
 def webhooks_replay(delivery_id):
     """Queue a dead-lettered delivery again."""
-    from app.core import worker as jobs
+    from app.core.integration import worker as jobs
     from app.core.models import WebhookDelivery
     from app.extensions import db
 

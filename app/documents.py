@@ -197,7 +197,7 @@ def manifest_document(manifest) -> bytes:
 
 def pick_list_document(pick_list, commands: tuple[tuple[str, str], ...]) -> bytes:
     """A pick list on paper in the pick path's order, with the command barcodes (value, caption) for a handheld."""
-    from app.core import picking
+    from app.core.floor import picking
     from labels.documents import pick_list_pdf
 
     document = ld.PickList(

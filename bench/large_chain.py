@@ -7,7 +7,7 @@ Usage: .venv/bin/python bench/large_chain.py [--database-url URL] [--fresh] [--s
    and loads the demo retailer (`flask demo load`, skipped when the demo admin already exists), so the demo logins,
    carriers, rules and the 11 demo locations are there;
 2. adds the stores (codes LC001...) and the warehouse(s) (LCW01...), spread over France and Italy around the postcode
-   areas of app/core/data/postcode_areas.csv, with their timezone, capacities, ship / collect flags and default
+   areas of app/core/ordering/data/postcode_areas.csv, with their timezone, capacities, ship / collect flags and default
    opening hours (NULL);
 3. adds the SKUs (LC-000001..., valid EAN-13 GTINs under a prefix the demo does not use);
 4. gives every new location a stock row for every new SKU (on_hand 0-12 in stores, about a quarter at 0, 20-200

@@ -39,8 +39,9 @@ def main() -> int:
 
     os.environ["DATABASE_URL"] = args.database_url  # engine options follow the URL
     from app import create_app
-    from app.core import api_clients, catalogue
     from app.core.actor import Actor
+    from app.core.integration import api_clients
+    from app.core.inventory import catalogue
     from app.core.models import Location
     from app.extensions import db
 

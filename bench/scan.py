@@ -78,10 +78,13 @@ def fresh_database(url: str) -> None:
 def prepare(url: str, associates: int, units: int) -> list[tuple[str, int]]:
     """One store, one product, and per associate an accepted order on a pick list of their own."""
     from app import create_app
-    from app.core import catalogue, orders, picking, stock, users
     from app.core.actor import Actor
+    from app.core.floor import picking
+    from app.core.inventory import catalogue, stock
     from app.core.models import Location
-    from app.core.orders import LineDraft, OrderDraft
+    from app.core.ordering import orders
+    from app.core.ordering.orders import LineDraft, OrderDraft
+    from app.core.people import users
     from app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})

@@ -7,10 +7,11 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from app.core import catalogue, stock, users
 from app.core.actor import Actor
+from app.core.inventory import catalogue, stock
 from app.core.models import Location
-from app.core.orders import LineDraft, OrderDraft
+from app.core.ordering.orders import LineDraft, OrderDraft
+from app.core.people import users
 from app.extensions import db
 
 ACTOR = Actor.system("test")

@@ -10,9 +10,9 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import BadRequest, HTTPException, default_exceptions
 
 from app.api.schemas import ApiErrorSchema
-from app.core import api_clients
 from app.core.actor import Actor
 from app.core.errors import DomainError
+from app.core.integration import api_clients
 from app.extensions import csrf, db, limiter
 
 API_PREFIX = "/api/v1"

@@ -25,8 +25,8 @@ from app.api.schemas import (
     RecommendationSchema,
 )
 from app.config import ConfigError
-from app.core import availability as core
 from app.core.errors import N_, InvalidInput
+from app.core.inventory import availability as core
 from app.core.models import Location, Product
 from app.extensions import availability_cache, db
 

@@ -4,7 +4,7 @@ from flask.views import MethodView
 
 from app.api import api_blueprint, require_scope
 from app.api.schemas import ApiErrorSchema, EventQuerySchema, EventSchema
-from app.core import events
+from app.core.integration import events
 from app.extensions import db
 
 blp = api_blueprint("api_events", "/api/v1/events", "Order and fulfilment events")

@@ -15,7 +15,6 @@ from app.api.schemas import (
     OrderQuerySchema,
     TimelineEventSchema,
 )
-from app.core import capture, orders
 from app.core.errors import NotFound
 from app.core.models import (
     AuditEvent,
@@ -23,6 +22,7 @@ from app.core.models import (
     Location,
     Order,
 )
+from app.core.ordering import capture, orders
 from app.core.uow import unit_of_work
 from app.extensions import db
 

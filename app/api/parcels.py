@@ -12,8 +12,8 @@ from flask_login import current_user
 
 from app.api import api_blueprint, error_body, require_scope
 from app.api.schemas import MAX_ID, ApiErrorSchema
-from app.core import packing
 from app.core.errors import NotFound
+from app.core.floor import packing
 from app.core.models import Parcel
 from app.documents import label_document
 from app.extensions import db

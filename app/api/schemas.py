@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from app.core.payloads import (  # what is sent in: shared with the file imports
+from app.core.ordering.payloads import (  # what is sent in: shared with the file imports
     CURRENCIES,
     MAX_DELTA,
     MAX_ID,

@@ -5,10 +5,10 @@ from sqlalchemy import select
 
 from app.api import api_actor, api_blueprint, require_scope
 from app.api.schemas import ApiErrorSchema, BlockSchema, LocationSettingsSchema, SourcingRulesSchema
-from app.core import rules
-from app.core.catalogue import find_product
 from app.core.errors import N_, InvalidInput, NotFound
+from app.core.inventory.catalogue import find_product
 from app.core.models import Location
+from app.core.ordering import rules
 from app.core.uow import unit_of_work
 from app.extensions import db
 

@@ -13,8 +13,8 @@ from app.api.schemas import (
     StockCountSchema,
     StockLevelOutSchema,
 )
-from app.core import stock
 from app.core.errors import N_, NotFound
+from app.core.inventory import stock
 from app.core.models import Location, Product, StockLevel
 from app.extensions import db
 

@@ -6,9 +6,10 @@ from decimal import Decimal
 
 from sqlalchemy import select, tuple_
 
-from app.core import orders, stock
+from app.core.inventory import stock
 from app.core.models import Location, Order
-from app.core.orders import LineDraft, OrderDraft
+from app.core.ordering import orders
+from app.core.ordering.orders import LineDraft, OrderDraft
 from app.demo.customers import ADDRESSES, Address, Customer, make_customer
 from app.demo.floor import advance, gift_for
 from app.demo.locations import BY_CODE

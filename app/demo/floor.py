@@ -8,9 +8,10 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
-from app.core import carriers, collection, dispatch, orders, packing, picking
+from app.core.floor import carriers, collection, dispatch, packing, picking
 from app.core.models import FulfilmentStatus as S
 from app.core.models import Location, PackageType, User
+from app.core.ordering import orders
 from app.demo.people import DOMAIN
 from app.demo.scenarios import SHIP, path_to
 from app.extensions import db

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from app.core import users
 from app.core.models import Location, Role, User
+from app.core.people import users
 from app.demo.locations import STORES
 from app.extensions import db
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from app.core import catalogue
+from app.core.inventory import catalogue
 from app.core.models import Product
 from app.demo.families import FAMILIES
 from app.extensions import db

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from app.core import catalogue, stock
+from app.core.inventory import catalogue, stock
 from app.core.models import Location, MovementKind, Product, ShelfLocation, StockLevel
 from app.demo.locations import LOCATIONS
 from app.demo.products import ProductSpec

@@ -10,11 +10,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.core import api_clients, carriers, hours, rules
-from app.core import worker as jobs
-from app.core.catalogue import find_product
 from app.core.errors import N_, InvalidInput
+from app.core.floor import carriers
+from app.core.integration import api_clients
+from app.core.integration import worker as jobs
+from app.core.inventory.catalogue import find_product
 from app.core.models import ApiClient, Carrier, CarrierService, Location, WebhookDelivery, WebhookSubscription
+from app.core.ordering import hours, rules
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import admin_required, current_actor, render, save_form

@@ -14,7 +14,7 @@ from limits.strategies import MovingWindowRateLimiter
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from app.core import sign_in, users
+from app.core.people import sign_in, users
 from app.core.uow import unit_of_work
 from app.extensions import limiter
 from app.web.helpers import current_actor, render

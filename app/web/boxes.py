@@ -6,8 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from app.core import packing
 from app.core.errors import DomainError
+from app.core.floor import packing
 from app.core.models import PackageType
 from app.core.uow import unit_of_work
 from app.extensions import db

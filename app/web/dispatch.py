@@ -5,9 +5,9 @@ from flask_babel import gettext, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.core import carriers, packing, printing
-from app.core import dispatch as handover
 from app.core.errors import DomainError
+from app.core.floor import carriers, packing, printing
+from app.core.floor import dispatch as handover
 from app.core.models import Carrier, Manifest
 from app.core.uow import unit_of_work
 from app.documents import label_document, manifest_document

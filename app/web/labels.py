@@ -7,8 +7,8 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from app.core import commands, packing, printing
 from app.core.errors import DomainError
+from app.core.floor import commands, packing, printing
 from app.core.models import CarrierService, PrintJob, ShippingLabel
 from app.core.uow import unit_of_work
 from app.documents import label_document

@@ -8,8 +8,8 @@ from wtforms import HiddenField, IntegerField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, NumberRange
 
-from app.core import carriers, commands, packing
 from app.core.errors import CollectNotShipped, DomainError
+from app.core.floor import carriers, commands, packing
 from app.core.models import CarrierService, Fulfilment, FulfilmentLine, PackageType, Parcel
 from app.core.models import FulfilmentStatus as S
 from app.core.uow import unit_of_work

@@ -14,8 +14,8 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from app.core import commands, picking
 from app.core.errors import DomainError
+from app.core.floor import commands, picking
 from app.core.models import Fulfilment, FulfilmentLine, Order, PickList, ShelfLocation
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID

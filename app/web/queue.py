@@ -10,12 +10,13 @@ from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from app.core import collection, orders, rules, sourcing, urgency
 from app.core.errors import DomainError, InvalidInput
+from app.core.floor import collection, urgency
 from app.core.models import AuditEvent, Fulfilment, Location, Order, ShelfLocation, SourcingDecision
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.models.orders import open_statuses_clause
+from app.core.ordering import orders, rules, sourcing
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import current_actor, domain_message, manager_required, render, store_route, toast

@@ -5,7 +5,7 @@ from itertools import groupby
 from flask import Blueprint, abort, current_app, g
 from flask_babel import gettext, ngettext
 
-from app.core import sign_in
+from app.core.people import sign_in
 from app.core.uow import unit_of_work
 from app.web.helpers import current_actor, manager_required, render, store_route, toast
 

@@ -7,9 +7,9 @@ from sqlalchemy import literal, or_, select, tuple_
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
 
-from app.core import stock
 from app.core.errors import DomainError
-from app.core.lookup import look_up as lookup_code
+from app.core.floor.lookup import look_up as lookup_code
+from app.core.inventory import stock
 from app.core.models import MovementKind, Product, ProductBarcode, StockLevel
 from app.core.uow import unit_of_work
 from app.extensions import db, htmx

@@ -5,7 +5,7 @@ when the order's ready-by time passes (the floor showed packed work as "late by 
 to come). carrier_collection holds, per store and carrier, the time of day the carrier collects, in store time.
 A new, empty table: nothing to backfill, no lock on a busy table.
 
-The counter look-up (app.core.lookup) finds an order by the reference its channel gave it, whatever the channel:
+The counter look-up (app.core.floor.lookup) finds an order by the reference its channel gave it, whatever the channel:
 uq_customer_order_channel_ref leads with channel, so customer_order (external_ref) is added, else every scan of an
 unknown code would read the whole order history. Built and dropped CONCURRENTLY on PostgreSQL, in an autocommit
 block, as in e9a1f0c0de02 (customer_order takes every new order); a failed build leaves an INVALID index: DROP

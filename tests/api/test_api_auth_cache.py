@@ -4,7 +4,7 @@ import time
 
 from sqlalchemy import event
 
-from app.core import api_clients
+from app.core.integration import api_clients
 from app.extensions import db
 from tests.factories import ACTOR, random_ref
 

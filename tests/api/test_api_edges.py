@@ -10,8 +10,8 @@ from sqlalchemy import event, select, text, update
 
 from app.api.schemas import MAX_DELTA, MAX_ID, MAX_ON_HAND
 from app.config import MAX_CONTENT_LENGTH, load_config
-from app.core import api_clients
-from app.core.api_clients import create_api_client
+from app.core.integration import api_clients
+from app.core.integration.api_clients import create_api_client
 from app.core.models import ApiClient
 from app.core.models.base import utcnow
 from app.extensions import db
@@ -110,7 +110,7 @@ def test_a_busy_database_never_fails_the_request_the_use_is_just_not_recorded(ap
         holder.begin()
         if engine.dialect.name == "postgresql":
             holder.execute(text("SELECT id FROM api_client WHERE id = :id FOR UPDATE"), {"id": api.client_id})
-        caplog.set_level(logging.WARNING, logger="app.core.api_clients")
+        caplog.set_level(logging.WARNING, logger="app.core.integration.api_clients")
         started = time.monotonic()
         response = api("GET", "/api/v1/orders")
         assert response.status_code == 200

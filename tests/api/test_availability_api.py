@@ -9,11 +9,12 @@ from sqlalchemy import select
 
 from app import create_app
 from app.config import ConfigError
-from app.core import availability as core
-from app.core import orders, stock
-from app.core.api_clients import create_api_client
+from app.core.integration.api_clients import create_api_client
+from app.core.inventory import availability as core
+from app.core.inventory import stock
 from app.core.models import ChannelBuffer, Location, Product, StockLevel
-from app.core.sourcing import distance_km
+from app.core.ordering import orders
+from app.core.ordering.sourcing import distance_km
 from app.extensions import db
 from tests.conftest import CI, IsolatedClient, loud
 from tests.factories import ACTOR, make_location, make_product, random_ref, ship_draft, stocked

@@ -7,7 +7,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from app.core.api_clients import SCOPES, create_api_client
+from app.core.integration.api_clients import SCOPES, create_api_client
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, stocked
 

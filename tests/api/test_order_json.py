@@ -8,9 +8,10 @@ from flask import jsonify
 
 from app.api import order_json
 from app.api.schemas import OrderOutSchema
-from app.core import carriers, orders, packing, sourcing
-from app.core.api_clients import create_api_client
+from app.core.floor import carriers, packing
+from app.core.integration.api_clients import create_api_client
 from app.core.models import Order
+from app.core.ordering import orders, sourcing
 from app.extensions import db
 from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, sql_statements, stocked
 

@@ -6,9 +6,9 @@ from dataclasses import asdict
 import pytest
 from sqlalchemy import func, select
 
-from app.core.api_clients import create_api_client
+from app.core.integration.api_clients import create_api_client
 from app.core.models import ApiClient, Fulfilment, Order, OrderLine
-from app.core.orders import OrderDraft
+from app.core.ordering.orders import OrderDraft
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, random_ref, sql_statements
 
@@ -168,7 +168,7 @@ def test_the_api_client_cli_prints_the_token_once(runner):
 
 
 def test_an_order_is_sourced_at_once_and_says_what_no_store_could_take(api):
-    from app.core.catalogue import find_product
+    from app.core.inventory.catalogue import find_product
     from tests.factories import stocked
 
     store = make_location(code="PAR01")
@@ -206,7 +206,7 @@ def test_orders_are_listed_page_by_page_with_a_cursor(api):
 
 
 def test_orders_are_filtered_by_status_location_and_update_time(api):
-    from app.core.catalogue import find_product
+    from app.core.inventory.catalogue import find_product
     from tests.factories import stocked
 
     stocked(make_location(code="LYO01"), find_product("TSH-001-M"), 5)
@@ -226,8 +226,8 @@ def test_orders_are_filtered_by_status_location_and_update_time(api):
 
 
 def test_cancelling_releases_stock_is_repeatable_and_shows_in_the_timeline(api):
-    from app.core import stock
-    from app.core.catalogue import find_product
+    from app.core.inventory import stock
+    from app.core.inventory.catalogue import find_product
     from tests.factories import stocked
 
     store, product = make_location(code="MIL01"), find_product("TSH-001-M")
@@ -252,7 +252,7 @@ def test_cancelling_releases_stock_is_repeatable_and_shows_in_the_timeline(api):
 
 
 def test_reading_with_a_write_only_scope_is_refused(api, client, app):
-    from app.core.api_clients import create_api_client
+    from app.core.integration.api_clients import create_api_client
 
     _, token = create_api_client("stock-only", ["stock:write"], actor=ACTOR)
     db.session.commit()
@@ -298,8 +298,8 @@ def test_gift_wrap_and_message_travel_with_the_order_and_a_body_without_them_kee
 @pytest.fixture
 def shelves(api):
     """PAR01 has the T-shirt, LYO01 the cap, nobody the scarf; PAR01 packs with a box and the built-in carriers."""
-    from app.core import carriers, packing
-    from app.core.catalogue import find_product
+    from app.core.floor import carriers, packing
+    from app.core.inventory.catalogue import find_product
     from tests.factories import stocked
 
     paris = make_location(code="PAR01", latitude=48.87, longitude=2.33, daily_capacity=1000)
@@ -320,7 +320,8 @@ def _full_orders(shelves, count):
     fulfilment at PAR01 packed into a labelled parcel, one at LYO01 going to MIL01 for pickup."""
     from datetime import UTC, datetime
 
-    from app.core import orders, packing, sourcing
+    from app.core.floor import packing
+    from app.core.ordering import orders, sourcing
     from tests.factories import ship_draft
 
     shirt, cap, scarf = shelves["products"]

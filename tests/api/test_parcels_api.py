@@ -1,6 +1,6 @@
 from sqlalchemy import select
 
-from app.core.api_clients import create_api_client
+from app.core.integration.api_clients import create_api_client
 from app.core.models import Order
 from app.extensions import db
 from tests.conftest import login
@@ -63,7 +63,7 @@ def test_staff_of_the_store_may_download_and_others_get_403(client):
 
 
 def test_a_voided_label_is_404(client):
-    from app.core import packing
+    from app.core.floor import packing
 
     fulfilment, parcel = _labelled()
     packing.void_label(parcel.label, actor=ACTOR)

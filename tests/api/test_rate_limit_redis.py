@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app import create_app
-from app.core.api_clients import create_api_client
+from app.core.integration.api_clients import create_api_client
 from app.extensions import db
 from tests.conftest import CI, loud
 from tests.factories import ACTOR, random_ref

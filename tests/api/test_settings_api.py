@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from app.core.api_clients import create_api_client
+from app.core.integration.api_clients import create_api_client
 from app.core.models import AuditEvent
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product

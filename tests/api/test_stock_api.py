@@ -1,9 +1,10 @@
 import pytest
 from sqlalchemy import func, select
 
-from app.core import orders, stock
-from app.core.api_clients import create_api_client
+from app.core.integration.api_clients import create_api_client
+from app.core.inventory import stock
 from app.core.models import StockMovement
+from app.core.ordering import orders
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
 

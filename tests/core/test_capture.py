@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core import capture
 from app.core.errors import InvalidInput
 from app.core.models import FulfilmentStatus, Order, SourcingDecision
-from app.core.payloads import OrderInSchema
+from app.core.ordering import capture
+from app.core.ordering.payloads import OrderInSchema
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, random_ref, stocked
 

@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.core import carriers
 from app.core.errors import InvalidInput
+from app.core.floor import carriers
 from app.core.models import AuditEvent, Carrier, ShippingLabel
 from app.extensions import db
 from tests.core.test_packing import finished, picked_fulfilment
@@ -80,7 +80,7 @@ def test_a_voided_number_is_issued_again_before_a_new_serial(app):
     fulfilment = finished(picked_fulfilment())
     label = fulfilment.parcels[0].label
     carrier = label.carrier
-    from app.core import packing
+    from app.core.floor import packing
 
     packing.void_label(label, actor=ACTOR)
     assert carriers.next_tracking_number(carrier) == label.tracking_number

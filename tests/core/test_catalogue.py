@@ -1,7 +1,7 @@
 import pytest
 
-from app.core import catalogue
 from app.core.errors import InvalidInput
+from app.core.inventory import catalogue
 from tests.factories import make_product, sql_statements
 
 

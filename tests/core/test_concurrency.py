@@ -6,9 +6,10 @@ from types import SimpleNamespace
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from app.core import orders, stock
 from app.core.errors import ConcurrentChange, OutOfStock
+from app.core.inventory import stock
 from app.core.models import Location, Order, Reservation, StockLevel
+from app.core.ordering import orders
 from app.core.uow import unit_of_work
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from app.core import dispatch, packing
+from app.core.floor import dispatch, packing
 from app.core.models import Carrier, Manifest, OutboundEmail, OutboxEvent, Scan, StockLevel, StockMovement
 from app.extensions import db
 from tests.core.test_packing import finished, picked_fulfilment, ready

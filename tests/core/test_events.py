@@ -7,9 +7,10 @@ import time
 import pytest
 from sqlalchemy import func, insert, select
 
-from app.core import events, orders
-from app.core.api_clients import create_api_client
+from app.core.integration import events
+from app.core.integration.api_clients import create_api_client
 from app.core.models import OutboxEvent
+from app.core.ordering import orders
 from app.extensions import db
 from tests.conftest import ENGINE
 from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked

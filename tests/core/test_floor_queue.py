@@ -7,10 +7,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from app.core import orders, sourcing, stock
 from app.core.errors import IllegalTransition, InvalidInput, OrderHeld
+from app.core.floor.urgency import deadline, urgency
+from app.core.inventory import stock
 from app.core.models import AuditEvent, Fulfilment, OutboxEvent, StockLevel, StockMovement
-from app.core.urgency import deadline, urgency
+from app.core.ordering import orders, sourcing
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
 

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from app.core import geo
-from app.core.sourcing import distance_km
+from app.core.ordering import geo
+from app.core.ordering.sourcing import distance_km
 
 # (lat min, lat max, lon min, lon max)
 BOXES = {

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core import hours as h
 from app.core.errors import InvalidInput
+from app.core.ordering import hours as h
 
 PARIS = "Europe/Paris"
 SPLIT = {day: [["09:00", "12:30"], ["14:00", "19:00"]] for day in h.DAYS[:6]}

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from app.core import orders, sourcing
 from app.core.models import AuditEvent, Fulfilment, Order, OrderLine, OutboxEvent, StockLevel, StockMovement
+from app.core.ordering import orders, sourcing
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
 

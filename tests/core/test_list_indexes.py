@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event, func, insert, literal_column, select, text
 
-from app.core import orders
-from app.core.api_clients import create_api_client
+from app.core.integration.api_clients import create_api_client
 from app.core.models import Fulfilment, Order
 from app.core.models.orders import OPEN_STATUSES
+from app.core.ordering import orders
 from app.extensions import db
 from tests.conftest import ENGINE, csrf_token, login
 from tests.factories import ACTOR, PASSWORD, make_location, make_user

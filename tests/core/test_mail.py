@@ -6,7 +6,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
-from app.core import mail, worker
+from app.core.integration import mail, worker
 from app.core.models import OutboundEmail
 from app.extensions import db
 

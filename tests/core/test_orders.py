@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from app.core import orders, stock
 from app.core.errors import IllegalTransition, InvalidInput, OrderConflict
+from app.core.inventory import stock
 from app.core.models import AuditEvent, DeliveryMethod, Fulfilment, Order, OrderLine, OrderStatus, StockLevel
 from app.core.models import FulfilmentStatus as S
+from app.core.ordering import orders
 from app.extensions import db
 from tests.factories import ACTOR, collect_draft, make_location, make_product, random_ref, ship_draft, stocked
 

@@ -3,9 +3,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from app.core import carriers, dispatch, orders, packing
 from app.core.errors import CollectNotShipped, IllegalTransition, InvalidInput
+from app.core.floor import carriers, dispatch, packing
 from app.core.models import AuditEvent, Parcel, ParcelItem, Scan, ShippingLabel
+from app.core.ordering import orders
 from app.extensions import db
 from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, stocked
 

@@ -6,11 +6,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.core import catalogue, commands, orders, picking, stock
 from app.core.actor import Actor
 from app.core.errors import DomainError, InvalidInput
+from app.core.floor import commands, picking
+from app.core.inventory import catalogue, stock
 from app.core.models import AuditEvent, Fulfilment, ProductBarcode, Scan, StockLevel
 from app.core.models import FulfilmentStatus as S
+from app.core.ordering import orders
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, make_user, ship_draft, stocked
 

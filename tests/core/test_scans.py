@@ -2,8 +2,8 @@
 
 import pytest
 
-from app.core import dispatch, packing, scans
 from app.core.errors import InvalidInput
+from app.core.floor import dispatch, packing, scans
 from tests.core.test_packing import ACTOR, picked_fulfilment
 
 

@@ -4,9 +4,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.core import orders, rules, sourcing, stock
 from app.core.errors import IllegalTransition, InvalidInput
+from app.core.inventory import stock
 from app.core.models import AuditEvent, Fulfilment, SourcingDecision, StockLevel
+from app.core.ordering import orders, rules, sourcing
 from app.extensions import db
 from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, stocked
 

@@ -5,9 +5,10 @@ import json
 import pytest
 from sqlalchemy import update
 
-from app.core import sourcing, stock
 from app.core.errors import InvalidInput
+from app.core.inventory import stock
 from app.core.models import StockLevel
+from app.core.ordering import sourcing
 from app.extensions import db
 from tests.core.test_sourcing import _ship_order, _store
 from tests.factories import ACTOR, make_location, make_product, stocked

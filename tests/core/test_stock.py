@@ -4,9 +4,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from app.core import orders, stock
 from app.core.errors import DomainError, InsufficientStock, InvalidInput, OutOfStock
+from app.core.inventory import stock
 from app.core.models import MovementKind, Reservation, StockLevel, StockMovement
+from app.core.ordering import orders
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
 

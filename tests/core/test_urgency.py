@@ -4,10 +4,10 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from app.core import collection
 from app.core.errors import InvalidInput
+from app.core.floor import collection
+from app.core.floor.urgency import deadline, urgency
 from app.core.models import AuditEvent, CarrierCollection
-from app.core.urgency import deadline, urgency
 from app.extensions import db
 from tests.core.test_packing import finished, picked_fulfilment
 from tests.factories import ACTOR

@@ -17,9 +17,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from app.core import orders, sourcing, worker
+from app.core.integration import worker
 from app.core.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.core.models.base import utcnow
+from app.core.ordering import orders, sourcing
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
 
@@ -103,7 +104,7 @@ def test_two_worker_processes_never_deliver_the_same_event_twice(app, receiver):
     total = db.session.scalar(select(func.count()).select_from(WebhookDelivery))
     assert total == 30
     script = (
-        "from app import create_app\nfrom app.core import worker\napp = create_app()\n"
+        "from app import create_app\nfrom app.core.integration import worker\napp = create_app()\n"
         "with app.app_context():\n    idle = 0\n    while idle < 3:\n"
         "        idle = idle + 1 if not sum(worker.run_once().values()) else 0\n"
     )
@@ -275,7 +276,7 @@ def test_no_job_failure_stops_the_other_jobs_of_a_pass(app, receiver, monkeypatc
     result = worker.run_once()
     assert (result["delivered"], result["errors"]) == (2, 2)
     assert len(receiver["received"]) == 2
-    logged = [r for r in caplog.records if r.name == "app.core.worker" and r.exc_info]
+    logged = [r for r in caplog.records if r.name == "app.core.integration.worker" and r.exc_info]
     assert {r.getMessage() for r in logged} == {
         "worker job expire late acceptances failed",
         f"worker job deliver {first} failed",

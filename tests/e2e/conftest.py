@@ -265,8 +265,8 @@ def make_api_tokens(n: int, scopes=API_SCOPES) -> list[str]:
     """
     import uuid
 
-    from app.core import api_clients
     from app.core.actor import Actor
+    from app.core.integration import api_clients
     from app.extensions import db
 
     run = uuid.uuid4().hex[:8]

@@ -26,10 +26,13 @@ EMAIL = "associate.e2e01@example.test"
 def flow_data(database_url, live_server):
     """A store of its own (so the demo screens stay as they are), two products on shelves, two new orders."""
     from app import create_app
-    from app.core import catalogue, orders, packing, stock, users
     from app.core.actor import Actor
+    from app.core.floor import packing
+    from app.core.inventory import catalogue, stock
     from app.core.models import Location
-    from app.core.orders import LineDraft, OrderDraft
+    from app.core.ordering import orders
+    from app.core.ordering.orders import LineDraft, OrderDraft
+    from app.core.people import users
     from app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})

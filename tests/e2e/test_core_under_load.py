@@ -14,8 +14,8 @@ from decimal import Decimal
 import pytest
 
 from app import create_app
-from app.core import stock
 from app.core.actor import Actor
+from app.core.inventory import stock
 from app.extensions import db
 from tests.e2e.conftest import (
     DEMO_PASSWORD,

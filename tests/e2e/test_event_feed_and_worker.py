@@ -24,7 +24,7 @@ from tests.e2e.conftest import api_call as _call
 
 pytestmark = pytest.mark.e2e
 WRITERS, ORDERS = 20, 150
-MAX_ATTEMPTS = 8  # app.core.worker.MAX_ATTEMPTS
+MAX_ATTEMPTS = 8  # app.core.integration.worker.MAX_ATTEMPTS
 PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "country": "FR"}
 
 
@@ -139,7 +139,7 @@ class GoodReceiver:
 WORKER = """
 import sys
 from datetime import timedelta
-from app.core import worker
+from app.core.integration import worker
 worker.TIMEOUT_SECONDS = 0.5
 worker.backoff = lambda attempts: timedelta(0)
 from flask.cli import main

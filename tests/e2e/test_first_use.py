@@ -24,10 +24,13 @@ DEVICES = {"tablet": {"width": 1280, "height": 800}, "handheld": {"width": 360, 
 def first_use(database_url, live_server):
     """A store of its own; per device an order waiting to be accepted and one picked and ready to pack."""
     from app import create_app
-    from app.core import carriers, catalogue, orders, packing, stock, users
     from app.core.actor import Actor
+    from app.core.floor import carriers, packing
+    from app.core.inventory import catalogue, stock
     from app.core.models import Location
-    from app.core.orders import LineDraft, OrderDraft
+    from app.core.ordering import orders
+    from app.core.ordering.orders import LineDraft, OrderDraft
+    from app.core.people import users
     from app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})

@@ -25,8 +25,8 @@ PASSWORD = "the-right-password-1"
 def accounts(database_url):
     """Two users of one store made through the core operation, in the database the servers use."""
     from app import create_app
-    from app.core import users
     from app.core.actor import Actor
+    from app.core.people import users
     from app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})

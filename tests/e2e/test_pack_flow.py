@@ -23,10 +23,10 @@ def picked_orders(database_url, live_server) -> list[int]:
     from sqlalchemy import select
 
     from app import create_app
-    from app.core import orders
     from app.core.actor import Actor
     from app.core.models import Location, StockLevel
-    from app.core.orders import LineDraft, OrderDraft
+    from app.core.ordering import orders
+    from app.core.ordering.orders import LineDraft, OrderDraft
     from app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})

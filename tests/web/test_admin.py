@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy import func, select
 
-from app.core import rules
 from app.core.models import ApiClient, AuditEvent, Location, OutboxEvent, WebhookDelivery, WebhookSubscription
+from app.core.ordering import rules
 from app.extensions import db
 from tests.conftest import csrf_from, login
 from tests.factories import PASSWORD, make_location, make_product, make_user

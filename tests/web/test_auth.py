@@ -6,11 +6,11 @@ from werkzeug.security import check_password_hash
 
 from app import create_app
 from app.config import ConfigError
-from app.core import users
 from app.core.models import User
 from app.core.models import users as models_users
 from app.core.models.base import utcnow
 from app.core.models.users import LoginFailure, UserSession
+from app.core.people import users
 from app.extensions import db
 from app.web.auth import wait_message
 from tests.api import test_rate_limit_redis

@@ -5,7 +5,9 @@ import re
 import pytest
 from flask import url_for
 
-from app.core import dispatch, orders, packing, picking, printing, sign_in
+from app.core.floor import dispatch, packing, picking, printing
+from app.core.ordering import orders
+from app.core.people import sign_in
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked

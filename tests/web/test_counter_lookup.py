@@ -2,7 +2,8 @@
 
 import pytest
 
-from app.core import lookup, orders, picking
+from app.core.floor import lookup, picking
+from app.core.ordering import orders
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.core.test_packing import finished, picked_fulfilment

@@ -8,7 +8,8 @@ import pytest
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
-from app.core import dispatch, mail, printing
+from app.core.floor import dispatch, printing
+from app.core.integration import mail
 from app.core.models import OutboundEmail
 from app.extensions import db
 from app.formatting import customer_language, customer_locale

@@ -3,7 +3,7 @@
 from sqlalchemy import func, select
 from stdnum import ean
 
-from app.core import stock
+from app.core.inventory import stock
 from app.core.models import Fulfilment, Location, Order, Product, StockLevel, User
 from app.extensions import db
 from tests.conftest import login

@@ -6,7 +6,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from app.core import carriers, dispatch, packing
+from app.core.floor import carriers, dispatch, packing
 from app.core.models import AuditEvent, Carrier, PackageType, Parcel, PrintJob, ShippingLabel
 from app.extensions import db
 from tests.conftest import csrf_token, login

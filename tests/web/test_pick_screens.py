@@ -4,9 +4,10 @@ import json
 import re
 import uuid
 
-from app.core import catalogue, orders
+from app.core.inventory import catalogue
 from app.core.models import FulfilmentStatus as S
 from app.core.models import PickList
+from app.core.ordering import orders
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.factories import (

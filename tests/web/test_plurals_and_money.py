@@ -9,7 +9,7 @@ import pytest
 from babel.messages.pofile import read_po
 from flask_babel import force_locale, ngettext
 
-from app.core import carriers
+from app.core.floor import carriers
 from app.extensions import db
 from app.formatting import money, number
 from tests.conftest import login

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from app.core import orders, sourcing, stock
+from app.core.inventory import stock
 from app.core.models import AuditEvent, Fulfilment, StockLevel
 from app.core.models.base import utcnow
+from app.core.ordering import orders, sourcing
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.factories import ACTOR, PASSWORD, collect_draft, make_location, make_product, make_user, ship_draft, stocked

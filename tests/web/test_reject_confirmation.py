@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from app.core import orders, sourcing
 from app.core.models import StockLevel, StockMovement
+from app.core.ordering import orders, sourcing
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked

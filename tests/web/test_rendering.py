@@ -1,4 +1,4 @@
-from app.core import orders
+from app.core.ordering import orders
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
@@ -94,7 +94,7 @@ def test_a_manager_count_goes_through_the_ledger_and_bad_counts_change_nothing(c
     below_reserved = client.post(url, data={"on_hand": "1", "csrf_token": token})
     assert below_reserved.status_code == 409
     assert client.post(url, data={"on_hand": "9", "reason": "inventaire", "csrf_token": token}).status_code == 200
-    from app.core import stock
+    from app.core.inventory import stock
 
     assert stock.ledger_totals(store.id, product.id) == (9, 2)
 
@@ -125,7 +125,7 @@ def test_nul_characters_are_refused_before_they_reach_the_database(client):
 def test_the_fulfilment_screen_says_why_the_order_came_to_this_store_in_the_readers_language(app, client):
     from decimal import Decimal
 
-    from app.core import orders, sourcing
+    from app.core.ordering import orders, sourcing
     from app.extensions import db
     from tests.conftest import login
     from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked

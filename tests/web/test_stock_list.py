@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from app.core import stock
+from app.core.inventory import stock
 from app.extensions import db
 from tests.conftest import login
 from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, random_ref

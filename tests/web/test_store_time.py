@@ -12,8 +12,9 @@ import pytest
 from babel.dates import format_date, format_datetime
 from pypdf import PdfReader
 
-from app.core import dispatch, orders, picking, printing
+from app.core.floor import dispatch, picking, printing
 from app.core.models import PrintJob
+from app.core.ordering import orders
 from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.core.test_packing import finished, picked_fulfilment

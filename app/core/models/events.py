@@ -11,7 +11,7 @@ class OutboxEvent(db.Model):
     """A state change for the systems around the store, written in the same transaction as the change.
 
     `id` is taken when the event is written, so ids do not follow commit order (a transaction that took a lower
-    id may commit later). `position` is given after commit by the sequencer (app.core.events.sequence), in
+    id may commit later). `position` is given after commit by the sequencer (app.core.integration.events.sequence), in
     commit order: the pull feed follows positions, so a client following its cursor never skips an event.
     """
 

@@ -39,7 +39,7 @@ class Location(Timestamps, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     ship_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     sourcing_priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # {"mon": [["09:00", "19:00"]], ...} in the store's timezone; None means app.core.hours.DEFAULT_HOURS.
+    # {"mon": [["09:00", "19:00"]], ...} in the store's timezone; None means app.core.ordering.hours.DEFAULT_HOURS.
     opening_hours: Mapped[dict | None] = mapped_column(JSON)
     # Floor settings: orders per batch pick list (1-50), scan mode (every, first, none), scanning while packing,
     # and the thermal printer that takes ZPL on host:port (empty: print PDFs from the tablet).

@@ -46,7 +46,7 @@ class FulfilmentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# The open statuses (app.core.orders.OPEN), in the order the partial index on open work names them.
+# The open statuses (app.core.ordering.orders.OPEN), in the order the partial index on open work names them.
 OPEN_STATUSES = ("created", "accepted", "picking", "picked", "packed", "ready_for_pickup")
 _OPEN_WHERE = text("status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")")
 
@@ -61,7 +61,7 @@ class Order(Timestamps, db.Model):
         CheckConstraint("status IN ('open', 'completed', 'cancelled')", name="status"),
         # GET /api/v1/orders?status=...: the page in id order straight from the index, however long the history.
         Index("ix_customer_order_status_id", "status", "id"),
-        # The counter look-up finds an order by its channel's reference alone (app.core.lookup): see e9a1f0c0de05.
+        # The counter look-up finds an order by its channel's reference alone (app.core.floor.lookup): see e9a1f0c0de05.
         Index("ix_customer_order_external_ref", "external_ref"),
     )
 

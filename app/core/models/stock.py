@@ -22,7 +22,7 @@ class MovementKind(StrEnum):
 
 
 class StockLevel(db.Model):
-    """Units of one product at one location. Written only by app.core.stock."""
+    """Units of one product at one location. Written only by app.core.inventory.stock."""
 
     __tablename__ = "stock_level"
     __table_args__ = (

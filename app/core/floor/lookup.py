@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from app.core.catalogue import find_product
+from app.core.inventory.catalogue import find_product
 from app.core.models import Fulfilment, FulfilmentLine, Order, Parcel, PickList, Product, ShippingLabel, StockLevel
 from app.core.models.orders import open_statuses_clause
 from app.extensions import db

@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.core import audit, commands, orders, scans, sourcing
+from app.core import audit
 from app.core.actor import Actor
-from app.core.catalogue import find_product
 from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
+from app.core.floor import commands, scans
+from app.core.floor.scans import Outcome, ScanWork
+from app.core.inventory.catalogue import find_product
 from app.core.models import Fulfilment, FulfilmentLine, Location, PickList, Scan, ScanMode, ShelfLocation, User
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.scans import Outcome, ScanWork
+from app.core.ordering import orders, sourcing
 from app.extensions import db
 
 TOTES = string.ascii_uppercase  # A..Z, then AA.. for the 27th and on

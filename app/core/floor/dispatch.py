@@ -12,9 +12,13 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext
 from sqlalchemy import select
 
-from app.core import audit, events, orders, scans
+from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError
+from app.core.floor import scans
+from app.core.floor.packing import ready_parcels, require_shipping
+from app.core.floor.scans import Outcome, ScanWork
+from app.core.integration import events
 from app.core.models import (
     Carrier,
     Fulfilment,
@@ -26,8 +30,7 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.packing import ready_parcels, require_shipping
-from app.core.scans import Outcome, ScanWork
+from app.core.ordering import orders
 from app.extensions import db
 from app.formatting import customer_locale
 

@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-from app.core import orders, sourcing
 from app.core.actor import Actor
+from app.core.ordering import orders, sourcing
 
 
 def _decimal(value: str | None) -> Decimal | None:

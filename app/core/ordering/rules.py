@@ -8,10 +8,11 @@ import re
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.core import audit, hours
+from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.models import Location, Product, ProductBlock, SourcingRules
+from app.core.ordering import hours
 from app.extensions import db
 
 RULES_ID = 1

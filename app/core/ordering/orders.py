@@ -12,10 +12,12 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core import audit, events, hours, stock
+from app.core import audit
 from app.core.actor import Actor
-from app.core.catalogue import find_products
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict, OrderHeld
+from app.core.integration import events
+from app.core.inventory import stock
+from app.core.inventory.catalogue import find_products
 from app.core.models import (
     DeliveryMethod,
     Fulfilment,
@@ -27,6 +29,7 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
+from app.core.ordering import hours
 from app.extensions import db
 
 OPEN = {S.CREATED, S.ACCEPTED, S.PICKING, S.PICKED, S.PACKED, S.READY_FOR_PICKUP}

@@ -14,10 +14,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.core import audit, carriers, commands, orders, scans
+from app.core import audit
 from app.core.actor import Actor
-from app.core.catalogue import find_product
 from app.core.errors import N_, CollectNotShipped, DomainError, IllegalTransition, InvalidInput, NotFound
+from app.core.floor import carriers, commands, scans
+from app.core.floor.scans import Outcome, ScanWork
+from app.core.inventory.catalogue import find_product
 from app.core.models import (
     CarrierService,
     DeliveryMethod,
@@ -33,7 +35,7 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.scans import Outcome, ScanWork
+from app.core.ordering import orders
 from app.extensions import db
 
 MAX_DIMENSION_MM = 5_000

@@ -1,7 +1,7 @@
 """How urgent a piece of store work is: a countdown to its deadline, amber from 80% of the time allowed.
 
 The deadline follows the stage: accept_by until accepted, ready_by while picking and packing, and once packed the
-carrier's collection (app.core.collection): a packed parcel is late only when it misses its van.
+carrier's collection (app.core.floor.collection): a packed parcel is late only when it misses its van.
 """
 
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ COUNTED = {S.ACCEPTED, S.PICKING, S.PICKED}
 
 def deadline(fulfilment, collection: datetime | None = None) -> datetime | None:
     """accept_by while the work waits to be accepted, ready_by until it is packed, then the carrier's collection
-    (`collection`, from app.core.collection.collection_deadlines; None when no collection time is set); None
+    (`collection`, from app.core.floor.collection.collection_deadlines; None when no collection time is set); None
     afterwards."""
     if fulfilment.status == S.CREATED:
         return _aware(fulfilment.accept_by)

@@ -31,7 +31,7 @@ def _message(email: OutboundEmail, sender: str) -> EmailMessage:
     message["Message-ID"] = make_msgid(idstring=f"comptoir-{email.id}")
     message.set_content(email.body)  # first: it clears every Content-* header
     order = db.session.get(Order, email.order_id) if email.order_id else None
-    if order is not None:  # written in the customer's language (app.core.dispatch); say which
+    if order is not None:  # written in the customer's language (app.core.floor.dispatch); say which
         message["Content-Language"] = customer_language(order)
     return message
 

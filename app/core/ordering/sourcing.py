@@ -1,6 +1,6 @@
 """Sourcing: which locations serve an order, ranked with reasons, every decision stored.
 
-Rules live in the database (app.core.rules, edited by admins), not here. Ship orders: eligible
+Rules live in the database (app.core.ordering.rules, edited by admins), not here. Ship orders: eligible
 locations (active, holding stock of a line, ship-from-store offered and not paused, warehouses if the
 rules allow, capacity left in the store's local day, not excluded, product not blocked) are ranked:
 serves everything first, then most units, then a score in kilometre-equivalents (distance to the
@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core import audit, events, geo, hours, rules, stock
+from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput
+from app.core.integration import events
+from app.core.inventory import stock
 from app.core.models import (
     DeliveryMethod,
     Fulfilment,
@@ -39,7 +41,8 @@ from app.core.models import (
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.models.orders import open_statuses_clause
-from app.core.orders import (
+from app.core.ordering import geo, hours, rules
+from app.core.ordering.orders import (
     assign_fulfilment,
     assigned_quantity,
     fulfilment_reference,

@@ -18,11 +18,12 @@ from pathlib import Path
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from app.core import capture, stock
 from app.core.actor import Actor
 from app.core.errors import DomainError, OrderConflict, untranslated
+from app.core.inventory import stock
 from app.core.models import Location, Product, StockLevel
-from app.core.payloads import CURRENCIES, MAX_ID, MovementInSchema, OrderInSchema
+from app.core.ordering import capture
+from app.core.ordering.payloads import CURRENCIES, MAX_ID, MovementInSchema, OrderInSchema
 from app.core.uow import unit_of_work
 from app.extensions import db
 

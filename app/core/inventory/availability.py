@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Float, and_, bindparam, case, func, literal_column, null, select, true, union_all
 
 from app.core.models import ChannelBuffer, Location, Product, StockLevel
-from app.core.sourcing import distance_km
+from app.core.ordering.sourcing import distance_km
 from app.extensions import db
 
 PRODUCT, LOCATION, STOCK, BUFFER = (m.__table__ for m in (Product, Location, StockLevel, ChannelBuffer))

@@ -22,9 +22,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from app.core import audit, events, mail
+from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
+from app.core.integration import events, mail
 from app.core.models import Fulfilment, WebhookDelivery, WebhookSubscription
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
@@ -182,7 +183,7 @@ def release(delivery_ids: list[int], claimed_at) -> None:
 def expire_late_acceptances(now=None, limit: int = 50) -> int:
     """Reject fulfilments nobody accepted in time and re-source them elsewhere, each in its own transaction
     (commits): one that cannot be re-routed is logged and the others still are."""
-    from app.core.sourcing import reject_and_reroute
+    from app.core.ordering.sourcing import reject_and_reroute
 
     now = now or utcnow()
     with unit_of_work():

@@ -1,0 +1,1 @@
+"""Who signs in: users, their sessions and sign-in throttling."""

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from app.core.actor import Actor
 from app.core.errors import DomainError, untranslated
+from app.core.models import DeliveryStatus
 from app.core.uow import unit_of_work
 
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -234,7 +235,7 @@ def webhooks_dead():
     from app.core.models import WebhookDelivery
     from app.extensions import db
 
-    for d in db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.status == "dead")):
+    for d in db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.status == DeliveryStatus.DEAD)):
         click.echo(f"{d.id}\tevent {d.event_id}\t{d.subscription.url}\t{d.attempts} attempts\t{d.last_error}")
 
 

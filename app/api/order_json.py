@@ -33,6 +33,7 @@ from app.core.models import (
     CarrierService,
     Fulfilment,
     FulfilmentLine,
+    LabelStatus,
     Location,
     Order,
     OrderLine,
@@ -144,7 +145,7 @@ def _statements(postgresql: bool):
             _label.c.tracking_number,
         )
         .select_from(
-            _parcel.outerjoin(_label, (_label.c.parcel_id == _parcel.c.id) & (_label.c.status == "active"))
+            _parcel.outerjoin(_label, (_label.c.parcel_id == _parcel.c.id) & (_label.c.status == LabelStatus.ACTIVE))
             .outerjoin(_carrier, _carrier.c.id == _label.c.carrier_id)
             .outerjoin(_service, _service.c.id == _label.c.service_id)
         )

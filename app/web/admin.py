@@ -15,7 +15,15 @@ from app.core.floor import carriers
 from app.core.integration import api_clients
 from app.core.integration import worker as jobs
 from app.core.inventory.catalogue import find_product
-from app.core.models import ApiClient, Carrier, CarrierService, Location, WebhookDelivery, WebhookSubscription
+from app.core.models import (
+    ApiClient,
+    Carrier,
+    CarrierService,
+    DeliveryStatus,
+    Location,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from app.core.ordering import hours, rules
 from app.core.uow import unit_of_work
 from app.extensions import db
@@ -252,7 +260,10 @@ def webhooks():
         db.session.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all()
     )
     dead = db.session.scalars(
-        select(WebhookDelivery).where(WebhookDelivery.status == "dead").order_by(WebhookDelivery.id.desc()).limit(100)
+        select(WebhookDelivery)
+        .where(WebhookDelivery.status == DeliveryStatus.DEAD)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(100)
     ).all()
     return render(
         "admin/webhooks.html",

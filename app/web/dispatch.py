@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.core.errors import DomainError
 from app.core.floor import carriers, packing, printing
 from app.core.floor import dispatch as handover
-from app.core.models import Carrier, Manifest
+from app.core.models import Carrier, LabelStatus, Manifest, ManifestStatus
 from app.core.uow import unit_of_work
 from app.documents import label_document, manifest_document
 from app.extensions import db
@@ -28,7 +28,7 @@ def dispatch_page(store, *, status=200, trigger=None):
         groups.setdefault(parcel.label.carrier_id, {"carrier": parcel.label.carrier, "ready": [], "done": []})
         groups[parcel.label.carrier_id]["ready"].append(parcel)
     for parcel in done:
-        label = next((lbl for lbl in reversed(parcel.labels) if lbl.status == "active"), None)
+        label = next((lbl for lbl in reversed(parcel.labels) if lbl.status == LabelStatus.ACTIVE), None)
         if label is not None:
             groups.setdefault(label.carrier_id, {"carrier": label.carrier, "ready": [], "done": []})
             groups[label.carrier_id]["done"].append(parcel)
@@ -36,7 +36,9 @@ def dispatch_page(store, *, status=200, trigger=None):
     open_manifests = {
         m.carrier_id: m
         for m in db.session.scalars(
-            select(Manifest).where(Manifest.location_id == store.id, Manifest.status == "open").order_by(Manifest.id)
+            select(Manifest)
+            .where(Manifest.location_id == store.id, Manifest.status == ManifestStatus.OPEN)
+            .order_by(Manifest.id)
         )
     }
     return render(

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from app.core.errors import DomainError
 from app.core.floor import commands, packing, printing
-from app.core.models import CarrierService, PrintJob, ShippingLabel
+from app.core.models import CarrierService, PrintJob, PrintJobStatus, ShippingLabel
 from app.core.uow import unit_of_work
 from app.documents import label_document
 from app.extensions import db
@@ -163,6 +163,6 @@ def print_job_step(store, job_id):
 @store_route
 def print_job_pdf(store, job_id):
     job = _job(store, job_id)
-    if job.status != "done":
+    if job.status != PrintJobStatus.DONE:
         abort(404)
     return document_response(printing.job_pdf(job), f"labels-{job.id}.pdf")

@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.core.errors import DomainError
 from app.core.floor import commands, picking
-from app.core.models import Fulfilment, FulfilmentLine, Order, PickList, ShelfLocation
+from app.core.models import Fulfilment, FulfilmentLine, Order, PickList, PickListStatus, ShelfLocation
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID
 from app.core.uow import unit_of_work
@@ -123,7 +123,7 @@ def _render_panel(context: dict, status: int = 200):
 def _panel_context(store, pick_list, *, result=None, short_form=None, trigger=None, shelves=None) -> dict:
     """What the pick screen shows (its queries run in the caller's transaction when it has one open)."""
     groups = picking.groups(pick_list, shelves)
-    live_only = _from_scan_bar() and pick_list.status == "open"
+    live_only = _from_scan_bar() and pick_list.status == PickListStatus.OPEN
     changed = {result.product_id} if result is not None and result.product_id else set()
     current = picking.current_group(pick_list, groups)
     last = picking.last_scan(pick_list, result)

@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.core.errors import DomainError, InvalidInput
 from app.core.floor import collection, urgency
-from app.core.models import AuditEvent, Fulfilment, Location, Order, ShelfLocation, SourcingDecision
+from app.core.models import AuditEvent, Fulfilment, Location, Order, OrderStatus, ShelfLocation, SourcingDecision
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.models.orders import open_statuses_clause
@@ -554,7 +554,7 @@ def review(store, fulfilment_id):
             trigger=toast(gettext("A note is required."), "error"),
         )
     order, note = fulfilment.order, form.note.data.strip()
-    if action == "cancel" and not order.needs_review and order.status != "cancelled":
+    if action == "cancel" and not order.needs_review and order.status != OrderStatus.CANCELLED:
         message = gettext("This order is not held for review.")
         return _detail(store, fulfilment, status=409, trigger=toast(message, "error"))
     try:

@@ -14,7 +14,7 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, login
+from tests.e2e.conftest import DEMO_PASSWORD, login, wedge
 
 pytestmark = pytest.mark.e2e
 
@@ -81,15 +81,6 @@ def flow_data(database_url, live_server):
         db.session.remove()
         db.engine.dispose()  # no pooled connection is left for the garbage collector to find open later
     return {"refs": refs, "lamp": "4006381333931", "vase": "4012345000009", "stranger": "4012345000016"}
-
-
-def wedge(page, code: str) -> None:
-    """Type a code the way a keyboard-wedge scanner does: fast keystrokes and Enter, focus on no field."""
-    page.evaluate(
-        "() => { document.activeElement && document.activeElement.blur(); delete document.body.dataset.lastScan; }"
-    )
-    page.keyboard.type(code, delay=5)
-    page.keyboard.press("Enter")
 
 
 def scanned(page, outcome: str) -> None:

@@ -34,6 +34,10 @@ PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "coun
 @pytest.fixture(scope="module")
 def core_app(database_url):
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    with app.app_context():
+        # This process sets up data and reads it back while the server writes: on SQLite each of its transactions
+        # takes the write lock up front (BEGIN IMMEDIATE) and waits for it, instead of failing on a stale snapshot.
+        db.engine.update_execution_options(sqlite_immediate=True)
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -272,8 +276,9 @@ def _signed_in(base: str, email: str):
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', opener.open(base + "/login").read().decode()).group(1)
     form = urllib.parse.urlencode({"email": email, "password": DEMO_PASSWORD, "csrf_token": token}).encode()
-    opener.open(base + "/login", data=form)
-    return opener, token
+    home = opener.open(base + "/login", data=form).read().decode()
+    # Signing in starts a new session with a new CSRF token: the one from the login page no longer counts.
+    return opener, re.search(r'name="csrf_token"[^>]*value="([^"]+)"', home).group(1)
 
 
 def test_a_store_rejection_racing_an_api_cancel_never_answers_500_and_leaves_nothing_reserved(threaded_server, core):

@@ -7,7 +7,7 @@ import pytest
 from babel.messages.pofile import read_po
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ASSOCIATE, ROOT, STORE, login
+from tests.e2e.conftest import ASSOCIATE, ROOT, STORE, login, wedge
 
 pytestmark = pytest.mark.e2e
 
@@ -89,13 +89,8 @@ def test_keyboard_wedge_scan_on_the_queue(browser, browser_context_args, auth_st
         result = page.locator("#scan-result")
 
         def scan(code: str) -> None:
-            page.evaluate(
-                "() => { document.activeElement && document.activeElement.blur(); "
-                "delete document.body.dataset.lastScan; }"
-            )
+            wedge(page, code)
             assert page.evaluate("() => document.activeElement === document.body")
-            page.keyboard.type(code)
-            page.keyboard.press("Enter")
 
         scan(gtin)
         expect(result).to_contain_text(name)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError, InvalidInput
-from app.core.models import Carrier, CarrierService, Fulfilment, ShippingLabel
+from app.core.models import Carrier, CarrierService, Fulfilment, LabelStatus, ShippingLabel
 from app.core.models.base import utcnow
 from app.extensions import db
 
@@ -126,8 +126,10 @@ def _freed_number(carrier: Carrier) -> str | None:
         select(ShippingLabel.tracking_number)
         .where(
             ShippingLabel.carrier_id == carrier.id,
-            ShippingLabel.status == "void",
-            ~exists().where(active.tracking_number == ShippingLabel.tracking_number, active.status == "active"),
+            ShippingLabel.status == LabelStatus.VOID,
+            ~exists().where(
+                active.tracking_number == ShippingLabel.tracking_number, active.status == LabelStatus.ACTIVE
+            ),
         )
         .order_by(ShippingLabel.voided_at, ShippingLabel.id)
         .limit(1)

@@ -22,14 +22,16 @@ from app.core.integration import events
 from app.core.models import (
     Carrier,
     Fulfilment,
+    LabelStatus,
     Location,
     Manifest,
+    ManifestStatus,
     OutboundEmail,
     Parcel,
     ShippingLabel,
 )
 from app.core.models import FulfilmentStatus as S
-from app.core.models.base import utcnow
+from app.core.models.base import MAX_ID, utcnow
 from app.core.ordering import orders
 from app.extensions import db
 from app.formatting import customer_locale
@@ -66,7 +68,7 @@ def open_manifest(location: Location, carrier: Carrier, *, actor: Actor, now: da
         .where(
             Manifest.location_id == location.id,
             Manifest.carrier_id == carrier.id,
-            Manifest.status == "open",
+            Manifest.status == ManifestStatus.OPEN,
             Manifest.created_at >= start,
             Manifest.created_at < end,
         )
@@ -82,7 +84,7 @@ def open_manifest(location: Location, carrier: Carrier, *, actor: Actor, now: da
     for parcel in ready_parcels(location, carrier.id):
         if parcel.manifest_id == manifest.id:
             continue
-        if parcel.manifest is None or parcel.manifest.status == "open":
+        if parcel.manifest is None or parcel.manifest.status == ManifestStatus.OPEN:
             parcel.manifest = manifest
             attached.append(parcel.id)
     if attached:
@@ -95,13 +97,13 @@ def _label_for(code: str) -> ShippingLabel | None:
     labels = db.session.scalars(
         select(ShippingLabel).where(ShippingLabel.tracking_number == code).order_by(ShippingLabel.id.desc())
     ).all()
-    return next((label for label in labels if label.status == "active"), labels[0] if labels else None)
+    return next((label for label in labels if label.status == LabelStatus.ACTIVE), labels[0] if labels else None)
 
 
 def _parcels_for(location: Location, code: str) -> tuple[list[Parcel], Manifest | None]:
     match = MANIFEST_CODE.match(code)
     if match:
-        manifest = db.session.get(Manifest, int(match[1])) if int(match[1]) < 2**31 else None
+        manifest = db.session.get(Manifest, int(match[1])) if int(match[1]) <= MAX_ID else None
         if manifest is None:
             raise UnknownCode(code=code)
         if manifest.location_id != location.id:
@@ -115,7 +117,7 @@ def _parcels_for(location: Location, code: str) -> tuple[list[Parcel], Manifest 
     parcel = label.parcel
     if parcel.fulfilment.location_id != location.id:
         raise HandOverRefused(N_("Parcel %(code)s belongs to another store."), code=code)
-    if label.status != "active":
+    if label.status != LabelStatus.ACTIVE:
         raise HandOverRefused(N_("Label %(code)s was voided: do not hand it over; print its new label."), code=code)
     return [parcel], None
 
@@ -167,7 +169,7 @@ def _ship_if_complete(fulfilment: Fulfilment, actor: Actor) -> bool:
 
 
 def _close_manifest(manifest: Manifest, now: datetime, actor: Actor) -> None:
-    if manifest.status == "open" and manifest.parcels and all(p.handed_over_at for p in manifest.parcels):
+    if manifest.status == ManifestStatus.OPEN and manifest.parcels and all(p.handed_over_at for p in manifest.parcels):
         manifest.status, manifest.handed_over_at = "handed_over", now
         audit.record(actor, "manifest.handed_over", manifest, {"status": "open"}, {"status": "handed_over"})
 

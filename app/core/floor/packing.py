@@ -25,7 +25,9 @@ from app.core.models import (
     DeliveryMethod,
     Fulfilment,
     FulfilmentLine,
+    LabelStatus,
     Location,
+    ManifestStatus,
     Order,
     PackageType,
     Parcel,
@@ -686,14 +688,14 @@ def _require_not_handed_over(parcel: Parcel) -> None:
 
 def void_label(label: ShippingLabel, *, actor: Actor, now: datetime | None = None) -> ShippingLabel:
     """Cancel a label: its tracking number is freed. Voiding a void label changes nothing."""
-    if label.status == "void":
+    if label.status == LabelStatus.VOID:
         return label
     parcel = label.parcel
     _require_not_handed_over(parcel)
     if parcel.fulfilment.status != S.PACKED:
         raise IllegalTransition(current=parcel.fulfilment.status, target=S.PACKED)
     label.status, label.voided_at = "void", now or utcnow()
-    if parcel.manifest is not None and parcel.manifest.status == "open":
+    if parcel.manifest is not None and parcel.manifest.status == ManifestStatus.OPEN:
         parcel.manifest_id = None
     audit.record(
         actor, "label.void", label, {"status": "active"}, {"status": "void", "tracking_number": label.tracking_number}
@@ -730,7 +732,7 @@ def relabel(parcel: Parcel, service: CarrierService | None = None, *, actor: Act
 def reprint(label: ShippingLabel, *, actor: Actor) -> ShippingLabel:
     """Count one more print of a label (audited); a void label cannot be printed."""
     require_shipping(label.parcel.fulfilment)
-    if label.status != "active":
+    if label.status != LabelStatus.ACTIVE:
         raise PackRefused(N_("This label is void; print the new one."))
     label.print_count += 1
     audit.record(actor, "label.reprint", label, None, {"print_count": label.print_count})
@@ -751,7 +753,7 @@ def ready_parcels(location: Location, carrier_id: int | None = None) -> list[Par
     stmt = (
         select(Parcel)
         .join(Fulfilment, Parcel.fulfilment_id == Fulfilment.id)
-        .join(ShippingLabel, (ShippingLabel.parcel_id == Parcel.id) & (ShippingLabel.status == "active"))
+        .join(ShippingLabel, (ShippingLabel.parcel_id == Parcel.id) & (ShippingLabel.status == LabelStatus.ACTIVE))
         .join(Order, Fulfilment.order_id == Order.id)
         .where(
             Fulfilment.location_id == location.id,

@@ -21,7 +21,17 @@ from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
 from app.core.floor import commands, scans
 from app.core.floor.scans import Outcome, ScanWork
 from app.core.inventory.catalogue import find_product
-from app.core.models import Fulfilment, FulfilmentLine, Location, PickList, Scan, ScanMode, ShelfLocation, User
+from app.core.models import (
+    Fulfilment,
+    FulfilmentLine,
+    Location,
+    PickList,
+    PickListStatus,
+    Scan,
+    ScanMode,
+    ShelfLocation,
+    User,
+)
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.ordering import orders, sourcing
@@ -92,7 +102,7 @@ def active_fulfilments(pick_list: PickList) -> list[Fulfilment]:
 
 def shown_fulfilments(pick_list: PickList) -> list[Fulfilment]:
     """The orders a pick list shows: those being picked, or once it is done, what it picked (not the cancelled)."""
-    if pick_list.status == "open":
+    if pick_list.status == PickListStatus.OPEN:
         return active_fulfilments(pick_list)
     return [f for f in pick_list.fulfilments if f.status not in {S.CANCELLED, S.REJECTED}]
 
@@ -179,7 +189,7 @@ def _record(pick_list, user, client_id, code, result: Outcome, quantity=0, produ
 
 
 def _require_picker(pick_list: PickList, user: User) -> None:
-    if pick_list.status != "open":
+    if pick_list.status != PickListStatus.OPEN:
         raise PickRefused(N_("This pick list is finished."))
     if pick_list.user_id != user.id:
         raise PickRefused(
@@ -203,7 +213,7 @@ def start_pick(location: Location, fulfilments: list[Fulfilment], *, user: User,
             limit=limit,
         )
     ids = {f.id for f in fulfilments}
-    if all(f.pick_list is not None and f.pick_list.status == "open" for f in fulfilments):
+    if all(f.pick_list is not None and f.pick_list.status == PickListStatus.OPEN for f in fulfilments):
         lists = {f.pick_list_id for f in fulfilments}
         existing = fulfilments[0].pick_list
         if len(lists) == 1 and existing.user_id == user.id and ids <= {f.id for f in existing.fulfilments}:
@@ -212,7 +222,7 @@ def start_pick(location: Location, fulfilments: list[Fulfilment], *, user: User,
         if f.location_id != location.id:
             raise InvalidInput(N_("This order is not for this store."), field="fulfilments")
         orders.ensure_not_held(f)
-        if f.status == S.PICKING and f.pick_list is not None and f.pick_list.status == "open":
+        if f.status == S.PICKING and f.pick_list is not None and f.pick_list.status == PickListStatus.OPEN:
             raise PickRefused(
                 N_("Order %(ref)s is already being picked by %(name)s."),
                 ref=f.order.reference,
@@ -235,7 +245,7 @@ def start_pick(location: Location, fulfilments: list[Fulfilment], *, user: User,
 
 def take_over(pick_list: PickList, *, user: User, actor: Actor) -> PickList:
     """Another associate goes on with someone's pick list (they were warned; the audit keeps both names)."""
-    if pick_list.status != "open":
+    if pick_list.status != PickListStatus.OPEN:
         raise PickRefused(N_("This pick list is finished."))
     if pick_list.user_id == user.id:
         return pick_list
@@ -350,7 +360,7 @@ def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: A
     # checks that the scan id is new, which saves the replay query; anything else (a resend included) takes the
     # full path below, which answers exactly as before.
     stripped = (code or "").strip()
-    mine = pick_list.status == "open" and pick_list.user_id == user.id
+    mine = pick_list.status == PickListStatus.OPEN and pick_list.user_id == user.id
     if mine and stripped and commands.command(stripped) is None:
         product = _product_on_list(pick_list, stripped)
         if product is not None:
@@ -549,7 +559,7 @@ def short(
 
 def finish(pick_list: PickList, *, user: User, actor: Actor) -> PickList:
     """Every unit is picked or short: the orders move on to packing (or to ready for pickup steps)."""
-    if pick_list.status != "open":
+    if pick_list.status != PickListStatus.OPEN:
         return pick_list
     _require_picker(pick_list, user)
     left = sum(g.left for g in groups(pick_list))
@@ -562,7 +572,7 @@ def finish(pick_list: PickList, *, user: User, actor: Actor) -> PickList:
 
 
 def _close_if_done(pick_list: PickList, actor: Actor) -> None:
-    if pick_list.status == "open" and not active_fulfilments(pick_list):
+    if pick_list.status == PickListStatus.OPEN and not active_fulfilments(pick_list):
         pick_list.status, pick_list.closed_at = "done", utcnow()
         audit.record(actor, "pick.finish", pick_list, None, {"status": "done"})
         db.session.flush()

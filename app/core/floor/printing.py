@@ -12,7 +12,16 @@ from sqlalchemy.exc import IntegrityError
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError, InvalidInput
-from app.core.models import Fulfilment, Location, Parcel, PrintJob, PrintJobChunk, ShippingLabel
+from app.core.models import (
+    Fulfilment,
+    LabelStatus,
+    Location,
+    Parcel,
+    PrintJob,
+    PrintJobChunk,
+    PrintJobStatus,
+    ShippingLabel,
+)
 from app.extensions import db
 
 MAX_LABELS = 500
@@ -57,7 +66,9 @@ def store_labels(location: Location, label_ids: Iterable[int]) -> list[ShippingL
         select(ShippingLabel)
         .join(Parcel, ShippingLabel.parcel_id == Parcel.id)
         .join(Fulfilment, Parcel.fulfilment_id == Fulfilment.id)
-        .where(ShippingLabel.id.in_(ids), Fulfilment.location_id == location.id, ShippingLabel.status == "active")
+        .where(
+            ShippingLabel.id.in_(ids), Fulfilment.location_id == location.id, ShippingLabel.status == LabelStatus.ACTIVE
+        )
     ).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
@@ -90,11 +101,13 @@ def print_step(job: PrintJob, render_chunk: Callable[[list[ShippingLabel]], byte
     render_chunk turns labels into one PDF (the web layer passes labels_pdf with the store's captions).
     Two steps at once for the same chunk: one wins, the other changes nothing.
     """
-    if job.status == "done":
+    if job.status == PrintJobStatus.DONE:
         return job
     ids = job.label_ids[job.done : job.done + size]
     labels = {label.id: label for label in db.session.scalars(select(ShippingLabel).where(ShippingLabel.id.in_(ids)))}
-    printable = [labels[i] for i in ids if i in labels and labels[i].status == "active"]  # voided meanwhile: left out
+    printable = [
+        labels[i] for i in ids if i in labels and labels[i].status == LabelStatus.ACTIVE
+    ]  # voided meanwhile: left out
     if printable:
         pdf = render_chunk(printable)
         try:

@@ -26,7 +26,7 @@ from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.integration import events, mail
-from app.core.models import Fulfilment, WebhookDelivery, WebhookSubscription
+from app.core.models import DeliveryStatus, Fulfilment, WebhookDelivery, WebhookSubscription
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.uow import unit_of_work
@@ -54,7 +54,7 @@ def claim_due(limit: int = 20, now=None) -> list[int]:
     with unit_of_work(writes=True):
         rows = db.session.scalars(
             select(WebhookDelivery)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .where(WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= now)
             .order_by(WebhookDelivery.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -172,7 +172,7 @@ def release(delivery_ids: list[int], claimed_at) -> None:
             update(WebhookDelivery)
             .where(
                 WebhookDelivery.id.in_(delivery_ids),
-                WebhookDelivery.status == "pending",
+                WebhookDelivery.status == DeliveryStatus.PENDING,
                 WebhookDelivery.next_attempt_at == claimed_at + LEASE,  # still our lease
             )
             .values(next_attempt_at=claimed_at, attempts=WebhookDelivery.attempts - 1)

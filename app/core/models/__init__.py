@@ -3,7 +3,7 @@
 from app.core.models.api import ApiClient, IdempotencyRecord
 from app.core.models.audit import AuditEvent
 from app.core.models.catalogue import Product, ProductBarcode, ShelfLocation
-from app.core.models.events import OutboxEvent, WebhookDelivery, WebhookSubscription
+from app.core.models.events import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.core.models.location import Location
 from app.core.models.orders import (
     DeliveryMethod,
@@ -21,14 +21,18 @@ from app.core.models.work import (
     Carrier,
     CarrierCollection,
     CarrierService,
+    LabelStatus,
     Manifest,
+    ManifestStatus,
     OutboundEmail,
     PackageType,
     Parcel,
     ParcelItem,
     PickList,
+    PickListStatus,
     PrintJob,
     PrintJobChunk,
+    PrintJobStatus,
     Scan,
     ScanMode,
     ShippingLabel,
@@ -42,12 +46,15 @@ __all__ = [
     "CarrierService",
     "ChannelBuffer",
     "DeliveryMethod",
+    "DeliveryStatus",
     "Fulfilment",
     "FulfilmentLine",
     "FulfilmentStatus",
     "IdempotencyRecord",
+    "LabelStatus",
     "Location",
     "Manifest",
+    "ManifestStatus",
     "MovementKind",
     "Order",
     "OrderLine",
@@ -58,8 +65,10 @@ __all__ = [
     "Parcel",
     "ParcelItem",
     "PickList",
+    "PickListStatus",
     "PrintJob",
     "PrintJobChunk",
+    "PrintJobStatus",
     "Product",
     "ProductBarcode",
     "ProductBlock",

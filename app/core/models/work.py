@@ -25,6 +25,27 @@ from app.core.models.base import UTCDateTime, utcnow
 from app.extensions import db
 
 
+class PickListStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class LabelStatus(StrEnum):
+    ACTIVE = "active"
+    VOID = "void"
+
+
+class ManifestStatus(StrEnum):
+    OPEN = "open"
+    HANDED_OVER = "handed_over"
+
+
+class PrintJobStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+
+
 class ScanMode(StrEnum):
     EVERY = "every"  # scan every unit
     FIRST = "first"  # scan the first unit, then confirm the quantity

@@ -221,7 +221,7 @@ def test_accept_batch_pick_short_pack_label_and_dispatch(page, flow_data, query,
         parcel.get_by_label("Weight (g)").fill(str(2200 if index == 0 else 900))
         parcel.get_by_role("button", name=f"Save parcel {index + 1}").click()
         expect(page.locator("section.parcel").nth(index)).to_contain_text(
-            f"Saved: Carton moyen, {2200 if index == 0 else 900} g"
+            f"Saved: Carton moyen, {'2,200' if index == 0 else 900} g"  # grams through the number filter
         )
     shot(page, "pack-two-parcels")
     page.get_by_role("button", name="Finish packing").click()

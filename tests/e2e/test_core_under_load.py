@@ -34,10 +34,6 @@ PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "coun
 @pytest.fixture(scope="module")
 def core_app(database_url):
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
-    with app.app_context():
-        # This process sets up data and reads it back while the server writes: on SQLite each of its transactions
-        # takes the write lock up front (BEGIN IMMEDIATE) and waits for it, instead of failing on a stale snapshot.
-        db.engine.update_execution_options(sqlite_immediate=True)
     yield app
     with app.app_context():
         db.engine.dispose()

@@ -6,12 +6,11 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from app.core.errors import DomainError
 from app.core.floor import packing
 from app.core.models import PackageType
 from app.core.uow import unit_of_work
 from app.extensions import db
-from app.web.helpers import current_actor, domain_message, manager_required, render, store_route, toast
+from app.web.helpers import current_actor, manager_required, render, save_form, store_route, toast
 
 bp = Blueprint("boxes", __name__)
 
@@ -51,16 +50,10 @@ def package_types(store):
     if request.method == "GET":
         return _package_types_page(store)
     form = PackageTypeForm()
-    if not form.validate():
-        return _package_types_page(store, form, 422, toast(gettext("Some values are not valid."), "error"))
     values = {name: getattr(form, name).data for name in ("name", "length_mm", "width_mm", "height_mm", "tare_grams")}
-    try:
-        with unit_of_work():
-            packing.add_package_type(store, values, actor=current_actor())
-    except DomainError as error:
-        _field_errors(form, error)
-        return _package_types_page(store, form, error.http_status, toast(domain_message(error), "error"))
-    return _package_types_page(store, trigger=toast(gettext("Box %(name)s added.", name=values["name"])))
+    added = gettext("Box %(name)s added.", name=values["name"])
+    status, trigger = save_form(form, lambda: packing.add_package_type(store, values, actor=current_actor()), added)
+    return _package_types_page(store, form if status != 200 else None, status, trigger)
 
 
 @bp.post("/stores/<store_code>/package-types/<int:package_type_id>/deactivate")
@@ -71,13 +64,3 @@ def package_type_deactivate(store, package_type_id):
     with unit_of_work():
         packing.deactivate_package_type(box, actor=current_actor())
     return _package_types_page(store, trigger=toast(gettext("Box %(name)s is no longer offered.", name=box.name)))
-
-
-def _field_errors(form, error: DomainError) -> None:
-    for name, text in error.fields.items():
-        field = getattr(form, name, None)
-        if field is None or not hasattr(field, "errors"):
-            continue
-        message, params = text if isinstance(text, tuple) else (text, {})
-        translated = gettext(message, **params) if " " in message else domain_message(error)
-        field.errors = [*(field.errors or []), translated]

@@ -109,7 +109,7 @@ def test_the_answer_is_in_the_readers_language(client, counter):
     assert "ne fait pas partie du travail de ce magasin" in answer.text
 
 
-@pytest.mark.parametrize("code", ["NOPE-000", "P999999999", "", "x" * 5000])
+@pytest.mark.parametrize("code", ["NOPE-000", "P999999999", "P999999999999", "", "x" * 5000])
 def test_an_unknown_code_says_so_and_changes_nothing(client, counter, code):
     answer = _scan(client, counter, code)
     assert answer.status_code == 422

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.core.inventory.catalogue import find_product
 from app.core.models import Fulfilment, FulfilmentLine, Order, Parcel, PickList, Product, ShippingLabel, StockLevel
+from app.core.models.base import MAX_ID
 from app.core.models.orders import open_statuses_clause
 from app.extensions import db
 
@@ -36,7 +37,7 @@ class Found:
 
 def _pick_list(store, code: str) -> Found | None:
     match = PICK_LIST_RE.match(code.upper())
-    pick_list = db.session.get(PickList, int(match.group(1))) if match else None
+    pick_list = db.session.get(PickList, int(match.group(1))) if match and int(match.group(1)) <= MAX_ID else None
     if pick_list is None:
         return None
     if pick_list.location_id != store.id:

@@ -16,6 +16,7 @@ import pytest
 from app import create_app
 from app.core.actor import Actor
 from app.core.inventory import stock
+from app.core.uow import unit_of_work
 from app.extensions import db
 from tests.e2e.conftest import (
     DEMO_PASSWORD,
@@ -50,17 +51,20 @@ def core(core_app):
 def _stores(n: int, units_of=None) -> list:
     """n stores around Paris with room for plenty of work today, optionally stocked with {product: units}."""
     stores = []
-    for i in range(n):
-        store = make_location(
-            code=random_ref("L")[:8],
-            latitude=Decimal("48.80") + Decimal(i) / 50,
-            longitude=Decimal("2.30"),
-            daily_capacity=10_000,
-        )
-        for product, units in (units_of or {}).items():
-            stock.receive(store, product, units, actor=ACTOR, reference="load test")
-        stores.append(store)
     db.session.commit()
+    # The write lock first (SQLite): the server may still be writing, and a transaction that read before it
+    # writes cannot wait for the lock, it fails at once with "database is locked".
+    with unit_of_work(writes=True):
+        for i in range(n):
+            store = make_location(
+                code=random_ref("L")[:8],
+                latitude=Decimal("48.80") + Decimal(i) / 50,
+                longitude=Decimal("2.30"),
+                daily_capacity=10_000,
+            )
+            for product, units in (units_of or {}).items():
+                stock.receive(store, product, units, actor=ACTOR, reference="load test")
+            stores.append(store)
     return stores
 
 
@@ -144,8 +148,8 @@ def test_the_same_sku_on_two_lines_is_served_in_full_from_two_stores_and_partly_
     assert sorted(f["location"] for f in body["fulfilments"]) == sorted([first.code, second.code])
 
     db.session.rollback()
-    stock.receive(first, product, 1, actor=ACTOR, reference="one more")
-    db.session.commit()
+    with unit_of_work(writes=True):  # the write lock first, as in _stores
+        stock.receive(first, product, 1, actor=ACTOR, reference="one more")
     status, body = _call(
         threaded_server,
         token,
@@ -283,9 +287,10 @@ def test_a_store_rejection_racing_an_api_cancel_never_answers_500_and_leaves_not
     from app.core.models import Location
 
     product = make_product()
-    store = db.session.scalar(db.select(Location).where(Location.code == STORE))
-    stock.receive(store, product, 12, actor=ACTOR, reference="race")
     db.session.commit()
+    with unit_of_work(writes=True):  # the write lock first, as in _stores
+        store = db.session.scalar(db.select(Location).where(Location.code == STORE))
+        stock.receive(store, product, 12, actor=ACTOR, reference="race")
     sku, [token] = product.sku, make_api_tokens(1)
     opener, csrf = _signed_in(threaded_server, MANAGER)
     pairs = []

@@ -210,7 +210,7 @@ def pools(url: str) -> dict:
         ten = [c for (c,) in q("SELECT code FROM location WHERE active ORDER BY md5(code) LIMIT 10")]
     import csv
 
-    with open(ROOT / "app" / "core" / "data" / "postcode_areas.csv", encoding="utf-8") as handle:
+    with open(ROOT / "app" / "core" / "ordering" / "data" / "postcode_areas.csv", encoding="utf-8") as handle:
         areas = [r for r in csv.DictReader(handle) if len(r["prefix"]) == 2]
     addresses = [
         json.dumps(

@@ -108,7 +108,7 @@ def flask(url: str, *args: str) -> str:
 
 def areas() -> list[tuple[str, str, float, float, str]]:
     """Metropolitan France and Italy postcode areas: (country, prefix, latitude, longitude, name)."""
-    with open(ROOT / "app" / "core" / "data" / "postcode_areas.csv", encoding="utf-8") as handle:
+    with open(ROOT / "app" / "core" / "ordering" / "data" / "postcode_areas.csv", encoding="utf-8") as handle:
         rows = [
             (r["country"], r["prefix"], float(r["latitude"]), float(r["longitude"]), r["name"])
             for r in csv.DictReader(handle)

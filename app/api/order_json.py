@@ -25,8 +25,7 @@ from functools import cache
 from typing import NamedTuple
 
 from flask import url_for
-from sqlalchemy import Integer, Select, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, select
 
 from app.core.models import (
     Carrier,
@@ -42,6 +41,7 @@ from app.core.models import (
     ShippingLabel,
     SourcingDecision,
 )
+from app.core.models.base import among
 from app.extensions import db
 
 # Plain tables, not mapped classes: Core statements skip the ORM's compile and execute steps, and the columns keep
@@ -56,16 +56,6 @@ _parcel, _label, _carrier, _service = (
 )
 _decision = SourcingDecision.__table__
 _served_from, _transfer_to = Location.__table__.alias("served_from"), Location.__table__.alias("transfer_to")
-
-
-def _among(column, postgresql: bool):
-    """`column IN (:ids)`. On PostgreSQL `column IN (SELECT unnest(:ids))`: one array parameter, so the same SQL
-    text whatever the number of ids (psycopg prepares it, where IN renders a parameter per id), and a semi-join
-    that the generic plan of the prepared statement runs well: `= ANY(:ids)` there compares each row scanned with
-    every id, IN (unnest) hashes the ids or looks each one up in the index."""
-    if postgresql:
-        return column.in_(select(func.unnest(bindparam("ids", type_=ARRAY(Integer)))).scalar_subquery())
-    return column.in_(bindparam("ids", expanding=True))
 
 
 class _Statements(NamedTuple):
@@ -99,11 +89,11 @@ def _statements(postgresql: bool):
         _order.c.promised_by,
         _order.c.created_at,
         latest_unfulfilled,
-    ).where(_among(_order.c.id, postgresql))
+    ).where(among(_order.c.id, postgresql))
     lines = (
         select(_line.c.order_id, _line.c.line_no, _product.c.sku, _product.c.gtin, _line.c.quantity)
         .select_from(_line.join(_product, _product.c.id == _line.c.product_id))
-        .where(_among(_line.c.order_id, postgresql))
+        .where(among(_line.c.order_id, postgresql))
         .order_by(_line.c.order_id, _line.c.line_no)
     )
     # Fulfilments with their lines, one row per line: a statement less, and the same scans.
@@ -128,7 +118,7 @@ def _statements(postgresql: bool):
             .outerjoin(_fulfilment_line, _fulfilment_line.c.fulfilment_id == _fulfilment.c.id)
             .outerjoin(_product, _product.c.id == _fulfilment_line.c.product_id)
         )
-        .where(_among(_fulfilment.c.order_id, postgresql))
+        .where(among(_fulfilment.c.order_id, postgresql))
         .order_by(_fulfilment.c.id, _fulfilment_line.c.id)
     )
     # Each parcel with its active labels (Parcel.label is the last active one by id), carrier and service names.
@@ -149,7 +139,7 @@ def _statements(postgresql: bool):
             .outerjoin(_carrier, _carrier.c.id == _label.c.carrier_id)
             .outerjoin(_service, _service.c.id == _label.c.service_id)
         )
-        .where(_among(_parcel.c.fulfilment_id, postgresql))
+        .where(among(_parcel.c.fulfilment_id, postgresql))
         .order_by(_parcel.c.fulfilment_id, _parcel.c.number, _label.c.id)
     )
     return _Statements(orders, lines, fulfilments, parcels)

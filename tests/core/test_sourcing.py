@@ -249,6 +249,29 @@ def test_capacity_counts_the_store_local_day(app):
     assert next_day.unfulfilled == {}
 
 
+def test_capacity_counts_each_candidates_own_local_day_when_their_midnights_differ(app):
+    """One sourcing run, two zones whose midnights are different instants: each store's count starts at its own."""
+    only_here, only_there, both = make_product(), make_product(), make_product()
+    # LON is nearer the customer; its day starts an hour after PAR's (23:00 and 22:00 UTC in June).
+    london = _store("LON", 48.87, 2.33, daily_capacity=1, timezone="Europe/London")
+    paris = _store("PAR", 48.95, 2.50, daily_capacity=1, timezone="Europe/Paris")
+    stocked(paris, only_here, 5)
+    stocked(london, only_there, 5)
+    for store in (paris, london):
+        stocked(store, both, 5)
+    evening = datetime(2026, 6, 10, 21, 30, tzinfo=UTC)  # 23:30 in Paris, 22:30 in London: 10 June in both
+    for product in (only_here, only_there):
+        assert sourcing.source_order(_ship_order((product, 1)), actor=ACTOR, now=evening).unfulfilled == {}
+    later = datetime(2026, 6, 10, 22, 30, tzinfo=UTC)  # 00:30 on 11 June in Paris, still 10 June in London
+    order = _ship_order((both, 1))
+    decision = sourcing.source_order(order, actor=ACTOR, now=later)
+    assert _served(order) == {"PAR": {both.sku: 1}}
+    reasons = {c["location"]: c["reasons"] for c in decision.candidates}
+    assert reasons["LON"] == ["no capacity left today"]
+    paris_row = next(c for c in decision.candidates if c["location"] == "PAR")
+    assert paris_row["capacity_left"] == 1 and paris_row["open_work"] == 1
+
+
 def test_a_short_pick_reroutes_the_missing_units_and_the_rest_goes_on(app):
     product, other = make_product(sku="MUG"), make_product(sku="CUP")
     near, next_best = _store("NEAR", 48.87, 2.33), _store("NEXT", 49.0, 2.5)

@@ -2,7 +2,8 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Integer, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -11,6 +12,26 @@ MAX_ID = 2**31 - 1  # INTEGER primary keys: a larger id is not found, never a da
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def among(column, postgresql: bool, name: str = "ids"):
+    """`column IN (:ids)`, for a list of ids given at execution. On PostgreSQL `column IN (SELECT unnest(:ids))`:
+    one array parameter, so the same SQL text whatever the number of ids (psycopg prepares it, where IN renders a
+    parameter per id, and converting hundreds of them costs more than the query), and a semi-join that the generic
+    plan of the prepared statement runs well: `= ANY(:ids)` there compares each row scanned with every id, IN
+    (unnest) hashes the ids or looks each one up in the index."""
+    if postgresql:
+        return column.in_(select(func.unnest(bindparam(name, type_=ARRAY(Integer)))).scalar_subquery())
+    return column.in_(bindparam(name, expanding=True))
+
+
+def any_of(column, postgresql: bool, name: str = "ids"):
+    """`column IN (:ids)` as an index condition: on PostgreSQL `column = ANY(:ids)`, one array parameter that an
+    index on (column, ...) takes as its condition together with the next column's (where among()'s semi-join only
+    filters what an index scan on the other condition found). For a few hundred ids read from such an index."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(Integer)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 class UTCDateTime(TypeDecorator):

@@ -17,8 +17,9 @@ the later one plans from what is really left.
 
 import math
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import audit
@@ -39,7 +40,7 @@ from app.core.models import (
     StockLevel,
 )
 from app.core.models import FulfilmentStatus as S
-from app.core.models.base import utcnow
+from app.core.models.base import any_of, utcnow
 from app.core.models.orders import open_statuses_clause
 from app.core.ordering import geo, hours, rules
 from app.core.ordering.orders import (
@@ -79,9 +80,10 @@ SITE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Site:
-    """What sourcing needs of a location, read with its stock (no ORM object per location)."""
+    """What sourcing needs of a location, read with its stock (no ORM object per location); one per location in a
+    sourcing run, so it is hashed and compared as itself."""
 
     id: int
     code: str
@@ -108,9 +110,9 @@ class Candidate:
     def covers(self, needed: dict) -> int:
         return sum(min(self.available.get(key, 0), qty) for key, qty in needed.items())
 
-    @property
+    @cached_property
     def score(self) -> float:
-        """Kilometre-equivalents, lower is better."""
+        """Kilometre-equivalents, lower is better (nothing it depends on changes during a sourcing run)."""
         r, loc = self.rules, self.location
         used = 1 - self.capacity_left / loc.daily_capacity if loc.daily_capacity else 1
         distance = self.distance if self.distance is not None else r.unknown_distance_km
@@ -122,8 +124,8 @@ class Candidate:
         )
 
     def rank(self, needed: dict) -> tuple:
-        full = self.covers(needed) == sum(needed.values())
-        return (not full, -self.covers(needed), round(self.score, 3), self.location.code)
+        covers = self.covers(needed)
+        return (covers != sum(needed.values()), -covers, round(self.score, 3), self.location.code)
 
 
 @dataclass
@@ -171,27 +173,39 @@ def _customer_origin(order: Order) -> Origin:
     return Origin(None, None, "no coordinates for the address or its postcode: distance neutral")
 
 
+@cache
+def _workload_statement(days: int, postgresql: bool):
+    """Open fulfilments per location and, for each of `days` local day starts (since_0 the earliest), those created
+    since: built once per shape, and on PostgreSQL the same SQL text whatever the number of locations."""
+    is_open = open_statuses_clause()  # literal statuses: the partial index on open work serves it
+    since = [bindparam(f"since_{i}") for i in range(days)]
+    return (
+        select(
+            Fulfilment.location_id,
+            func.sum(case((is_open, 1), else_=0)),
+            *[func.sum(case((Fulfilment.created_at >= day, 1), else_=0)) for day in since],
+        )
+        .where(any_of(Fulfilment.location_id, postgresql), or_(is_open, Fulfilment.created_at >= since[0]))
+        .group_by(Fulfilment.location_id)
+    )
+
+
 def _workload(sites, now) -> tuple[dict, dict]:
-    """Open fulfilments per location, and fulfilments created since its local midnight: one GROUP BY."""
+    """Open fulfilments per location, and fulfilments created since its local midnight: one GROUP BY.
+
+    Stores in zones whose local midnight is the same instant (Paris and Rome) share one count; the statement has
+    one count per distinct instant, and each location reads the one of its zone."""
     if not sites:
         return {}, {}
-    by_zone: dict = {}
-    for site in sites:
-        by_zone.setdefault(site.timezone, []).append(site.id)
-    starts = {zone: hours.local_day_start(zone, now) for zone in by_zone}
-    today = or_(
-        *[and_(Fulfilment.location_id.in_(ids), Fulfilment.created_at >= starts[zone]) for zone, ids in by_zone.items()]
-    )
-    is_open = open_statuses_clause()  # literal statuses: the partial index on open work serves it
-    rows = db.session.execute(
-        select(Fulfilment.location_id, func.sum(case((is_open, 1), else_=0)), func.sum(case((today, 1), else_=0)))
-        .where(
-            Fulfilment.location_id.in_([site.id for site in sites]),
-            or_(is_open, Fulfilment.created_at >= min(starts.values())),
-        )
-        .group_by(Fulfilment.location_id)
-    ).all()
-    return {row[0]: int(row[1] or 0) for row in rows}, {row[0]: int(row[2] or 0) for row in rows}
+    starts = {zone: hours.local_day_start(zone, now) for zone in {site.timezone for site in sites}}
+    days = sorted(set(starts.values()))
+    column = {site.id: 2 + days.index(starts[site.timezone]) for site in sites}
+    statement = _workload_statement(len(days), db.session.get_bind().dialect.name == "postgresql")
+    params = {"ids": list(column), **{f"since_{i}": day for i, day in enumerate(days)}}
+    open_work, today = {}, {}
+    for row in db.session.execute(statement, params):
+        open_work[row[0]], today[row[0]] = int(row[1] or 0), int(row[column[row[0]]] or 0)
+    return open_work, today
 
 
 def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> tuple[dict, set, dict]:
@@ -217,9 +231,11 @@ def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, ship
     if shipping and not r.ship_from_warehouses:
         stmt = stmt.where(Location.kind != "warehouse")
     sites: dict = {}
-    blocked, skus = set(), {}
+    by_id, blocked, skus = {}, set(), {}
     for row in db.session.execute(stmt):
-        site = Site(*row[: len(SITE_COLUMNS)])
+        site = by_id.get(row[0])
+        if site is None:
+            site = by_id[row[0]] = Site(*row[: len(SITE_COLUMNS)])
         product_id, sku, units, block = row[len(SITE_COLUMNS) :]
         sites.setdefault(site, {})[product_id] = int(units)
         skus[product_id] = sku

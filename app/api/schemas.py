@@ -268,11 +268,58 @@ OpeningHoursSchema = Schema.from_dict(
 )
 
 
+class LocationAddressSchema(Schema):
+    line1 = fields.String(validate=validate.Length(max=200))
+    line2 = fields.String(validate=validate.Length(max=200))
+    postcode = fields.String(validate=validate.Length(max=16))
+    city = fields.String(validate=validate.Length(max=100))
+    country = fields.String(
+        validate=validate.Length(equal=2), metadata={"description": "ISO 3166-1 alpha-2 code, e.g. FR or IT"}
+    )
+
+
+class OpenWorkSchema(Schema):
+    fulfilments = fields.Integer(metadata={"description": "Open fulfilments at the location"})
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class LocationInSchema(Schema):
+    """PUT /api/v1/locations/{code}: fields left out keep their value (their default on a new location)."""
+
+    name = fields.String(validate=validate.Length(min=1, max=120), metadata={"description": "Required on create"})
+    type = fields.String(validate=validate.OneOf(["store", "warehouse"]))
+    timezone = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "e.g. Europe/Paris"})
+    address = fields.Nested(LocationAddressSchema)
+    latitude = fields.Float(
+        allow_none=True,
+        validate=validate.Range(-90, 90),
+        metadata={"description": "With longitude; left out or null: the postcode area's centre (FR, IT)"},
+    )
+    longitude = fields.Float(allow_none=True, validate=validate.Range(-180, 180))
+    opening_hours = fields.Nested(
+        OpeningHoursSchema, allow_none=True, metadata={"description": "Per weekday, [open, close] HH:MM; null: default"}
+    )
+    ships = fields.Boolean(metadata={"description": "Ship-from-store (or from the warehouse)"})
+    click_and_collect = fields.Boolean()
+    returns = fields.Boolean(metadata={"description": "Takes returns"})
+    active = fields.Boolean(metadata={"description": "false closes it: no new work; open work is said in open_work"})
+    capacity_per_day = _whole(0, 10_000, metadata={"description": "Fulfilments a day"})
+
+
 class LocationSettingsSchema(Schema):
     code = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
     kind = fields.String(dump_only=True)
+    type = fields.String(dump_only=True, metadata={"description": "store or warehouse (the same as kind)"})
     timezone = fields.String(dump_only=True)
+    address = fields.Nested(LocationAddressSchema, dump_only=True)
+    latitude = fields.Float(dump_only=True, allow_none=True)
+    longitude = fields.Float(dump_only=True, allow_none=True)
+    ships = fields.Boolean(dump_only=True)
+    returns = fields.Boolean(dump_only=True)
+    active = fields.Boolean(dump_only=True)
+    capacity_per_day = fields.Integer(dump_only=True)
+    open_work = fields.Nested(OpenWorkSchema, dump_only=True)
     ships_from_store = fields.Boolean()
     ship_paused = fields.Boolean()
     click_and_collect = fields.Boolean()

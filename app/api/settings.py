@@ -4,11 +4,11 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from app.api import api_actor, api_blueprint, require_scope
-from app.api.schemas import ApiErrorSchema, BlockSchema, LocationSettingsSchema, SourcingRulesSchema
+from app.api.schemas import ApiErrorSchema, BlockSchema, LocationInSchema, LocationSettingsSchema, SourcingRulesSchema
 from app.core.errors import N_, InvalidInput, NotFound
 from app.core.inventory.catalogue import find_product
 from app.core.models import Location
-from app.core.ordering import rules
+from app.core.ordering import locations, rules
 from app.core.uow import unit_of_work
 from app.extensions import db
 
@@ -61,8 +61,9 @@ class Locations(MethodView):
     @blp.alt_response(403, schema=ApiErrorSchema)
     def get(self):
         """Every location with its routing settings."""
-        locations = db.session.scalars(select(Location).order_by(Location.code))
-        return [rules.location_settings(loc) for loc in locations]
+        places = db.session.scalars(select(Location).order_by(Location.code)).all()
+        work = locations.open_work([place.id for place in places])
+        return [rules.location_settings(place, work[place.id]) for place in places]
 
 
 @blp.route("/locations/<code>")
@@ -74,6 +75,22 @@ class LocationSettings(MethodView):
     def get(self, code):
         """One location's routing settings, opening hours and blocked products."""
         return rules.location_settings(_location(code))
+
+    @require_scope("settings:write")
+    @blp.arguments(LocationInSchema)
+    @blp.response(200, LocationSettingsSchema)
+    @blp.alt_response(201, schema=LocationSettingsSchema, description="A new code created the location")
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def put(self, body, code):
+        """Create a store or warehouse with this code, or change the values given (the others stay).
+
+        The same values again change nothing (200). `active: false` closes the location: sourcing and click &
+        collect give it no new work, and `open_work` says what it still has to finish."""
+        with unit_of_work():
+            location, created, _ = locations.put_location(code, body, actor=api_actor())
+            return rules.location_settings(location), 201 if created else 200
 
     @require_scope("settings:write")
     @blp.arguments(LocationSettingsSchema)

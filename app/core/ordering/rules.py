@@ -12,7 +12,7 @@ from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.models import Location, Product, ProductBlock, SourcingRules
-from app.core.ordering import hours
+from app.core.ordering import hours, locations
 from app.extensions import db
 
 RULES_ID = 1
@@ -117,10 +117,10 @@ def update_rules(values: dict, *, actor: Actor) -> SourcingRules:
     return rules
 
 
-def location_settings(location: Location) -> dict:
+def location_settings(location: Location, work: dict | None = None) -> dict:
+    """A location's routing settings, with the location as PUT /api/v1/locations/{code} describes it."""
     return {
-        "code": location.code,
-        "name": location.name,
+        **locations.describe(location, work),
         "kind": location.kind,
         "timezone": location.timezone,
         **{name: getattr(location, name) for name in (*LOCATION_FLAGS, *LOCATION_RANGES)},

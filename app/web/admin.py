@@ -24,7 +24,7 @@ from app.core.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from app.core.ordering import hours, rules
+from app.core.ordering import hours, locations, rules
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import admin_required, current_actor, render, save_form
@@ -182,7 +182,20 @@ def _location_page(place, form, block_form, status, trigger):
         form=form,
         block_form=block_form,
         blocked=rules.blocked_skus(place),
+        open_work=locations.open_work([place.id])[place.id],
     )
+
+
+@bp.post("/locations/<location_code>/open")
+def open_or_close(location_code):
+    """Close a location (no new work; what is open there is finished as usual) or open it again."""
+    place = _location(location_code)
+    wanted = request.form.get("active")
+    if wanted not in {"true", "false"}:
+        abort(400)
+    with unit_of_work():
+        locations.put_location(place.code, {"active": wanted == "true"}, actor=current_actor())
+    return redirect(url_for("admin.location", location_code=place.code), 303)
 
 
 @bp.post("/locations/<location_code>/blocked")

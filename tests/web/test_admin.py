@@ -167,6 +167,38 @@ def test_an_admin_blocks_and_unblocks_a_product_at_a_store(app, client, admin):
     assert actions == ["location.block_product", "location.unblock_product"]
 
 
+def test_an_admin_closes_a_store_sees_what_is_still_open_there_and_opens_it_again(app, client, admin):
+    from app.core.ordering import orders, sourcing
+    from tests.factories import ACTOR, ship_draft, stocked
+
+    store = make_location(code="NAN01", name="Nantes", latitude=47.21, longitude=-1.55)
+    product = make_product()
+    stocked(store, product, 3)
+    sourcing.source_order(orders.create_order(ship_draft((product, 1)), actor=ACTOR)[0], actor=ACTOR)
+    db.session.commit()
+    page = _page(client, "/admin/locations/NAN01")
+    assert "Open: sourcing and click & collect give this location new work." in page
+    assert "Still open here: 1 fulfilment." in page
+    closed = _post(client, "/admin/locations/NAN01/open", {"active": "false"}, "/admin/locations/NAN01")
+    assert closed.status_code == 303
+    db.session.refresh(store)
+    assert store.active is False
+    page = _page(client, "/admin/locations/NAN01")
+    assert "Closed: no new work comes here." in page and "Open NAN01 again" in page
+    later = orders.create_order(ship_draft((product, 1)), actor=ACTOR)[0]
+    assert sourcing.source_order(later, actor=ACTOR).unfulfilled == {"1": 1}
+    db.session.commit()
+    assert (
+        _post(client, "/admin/locations/NAN01/open", {"active": "maybe"}, "/admin/locations/NAN01").status_code == 400
+    )
+    reopened = _post(client, "/admin/locations/NAN01/open", {"active": "true"}, "/admin/locations/NAN01")
+    assert reopened.status_code == 303
+    db.session.refresh(store)
+    assert store.active is True
+    actions = db.session.scalars(select(AuditEvent.after).where(AuditEvent.action == "location.update")).all()
+    assert actions == [{"active": False}, {"active": True}]
+
+
 def test_an_admin_creates_an_api_client_sees_the_token_once_and_revokes_it(app, client, admin):
     response = _post(client, "/admin/api-clients", {"name": "webshop", "scopes": ["orders:read", "orders:write"]})
     assert response.status_code == 200

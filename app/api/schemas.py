@@ -340,5 +340,45 @@ class LocationSettingsSchema(Schema):
     blocked_skus = fields.List(fields.String(), dump_only=True)
 
 
+class ShelfInSchema(Schema):
+    shelf = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=60),
+        metadata={"description": "aisle-bay[-level], e.g. A3-12-2"},
+    )
+    sequence = _whole(
+        0, 999_999, metadata={"description": "Explicit place in the pick path (first); 0 or left out: the store's walk"}
+    )
+
+
+class ShelfSchema(Schema):
+    sku = fields.String()
+    shelf = fields.String(metadata={"description": "aisle-bay-level as on the shelf label"})
+    aisle = fields.String()
+    bay = fields.String()
+    level = fields.String()
+    sequence = fields.Integer()
+
+
+class ShelfQuerySchema(Schema):
+    cursor = fields.String(validate=validate.Length(max=64), metadata={"description": "next_cursor of the last page"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    q = fields.String(validate=validate.Length(max=64), metadata={"description": "SKU or aisle beginning with"})
+
+
+class ShelfPageSchema(Schema):
+    items = fields.List(fields.Nested(ShelfSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class WalkSchema(Schema):
+    aisles = fields.List(
+        fields.String(validate=validate.Length(min=1, max=16)),
+        required=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "The store's aisles in the order an associate walks them; [] for natural order"},
+    )
+
+
 class BlockSchema(Schema):
     reason = fields.String(load_default="", validate=validate.Length(max=200))

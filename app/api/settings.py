@@ -4,8 +4,20 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from app.api import api_actor, api_blueprint, require_scope
-from app.api.schemas import ApiErrorSchema, BlockSchema, LocationInSchema, LocationSettingsSchema, SourcingRulesSchema
+from app.api.schemas import (
+    ApiErrorSchema,
+    BlockSchema,
+    LocationInSchema,
+    LocationSettingsSchema,
+    ShelfInSchema,
+    ShelfPageSchema,
+    ShelfQuerySchema,
+    ShelfSchema,
+    SourcingRulesSchema,
+    WalkSchema,
+)
 from app.core.errors import N_, InvalidInput, NotFound
+from app.core.inventory import shelves
 from app.core.inventory.catalogue import find_product
 from app.core.models import Location
 from app.core.ordering import locations, rules
@@ -141,3 +153,77 @@ def _product(code: str):
     if product is None:
         raise NotFound(N_("Unknown SKU."))
     return product
+
+
+def _shelf(product, place) -> dict:
+    return {
+        "sku": product.sku,
+        "shelf": place.code,
+        "aisle": place.aisle,
+        "bay": place.bay,
+        "level": place.level,
+        "sequence": place.pick_sequence,
+    }
+
+
+@blp.route("/locations/<code>/shelves")
+class Shelves(MethodView):
+    @require_scope("settings:read")
+    @blp.arguments(ShelfQuerySchema, location="query")
+    @blp.response(200, ShelfPageSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, query, code):
+        """The store's shelf places by SKU, a page at a time (next_cursor: give it as cursor for the next page)."""
+        found = shelves.places(
+            _location(code), after=query.get("cursor"), limit=query["limit"] + 1, search=query.get("q", "")
+        )
+        page = found[: query["limit"]]
+        return {
+            "items": [_shelf(product, place) for product, place in page],
+            "next_cursor": page[-1][0].sku if len(found) > query["limit"] else None,
+        }
+
+
+@blp.route("/locations/<code>/shelves/<sku>")
+class Shelf(MethodView):
+    @require_scope("settings:write")
+    @blp.arguments(ShelfInSchema)
+    @blp.response(200, ShelfSchema)
+    @blp.alt_response(201, schema=ShelfSchema, description="The product had no shelf place in this store")
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def put(self, body, code, sku):
+        """Put a product at a shelf place in the store (one per product); the same place again changes nothing."""
+        with unit_of_work():
+            location, product = _location(code), _product(sku)
+            place, created, _ = shelves.place_product(
+                location, product, body["shelf"], sequence=body.get("sequence"), actor=api_actor()
+            )
+            return _shelf(product, place), 201 if created else 200
+
+
+@blp.route("/locations/<code>/walk")
+class Walk(MethodView):
+    @require_scope("settings:read")
+    @blp.response(200, WalkSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, code):
+        """The order in which the store's aisles are walked ([]: natural order)."""
+        return {"aisles": _location(code).walk or []}
+
+    @require_scope("settings:write")
+    @blp.arguments(WalkSchema)
+    @blp.response(200, WalkSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def put(self, body, code):
+        """Set the walk: the pick path passes the aisles in this order (those not listed come after)."""
+        with unit_of_work():
+            return {"aisles": shelves.set_walk(_location(code), body["aisles"], actor=api_actor())}

@@ -87,6 +87,17 @@ def _error_page(status: int, message: str):
     return render("errors/error.html", "errors/_error.html", status=status, code=status, message=message, store=store)
 
 
+def _shelf_words(shelf) -> str:
+    """A shelf place as an associate reads it: "Aisle A3, bay 12, level 2"."""
+    if shelf is None:
+        return ""
+    if shelf.level:
+        return gettext(
+            "Aisle %(aisle)s, bay %(bay)s, level %(level)s", aisle=shelf.aisle, bay=shelf.bay, level=shelf.level
+        )
+    return gettext("Aisle %(aisle)s, bay %(bay)s", aisle=shelf.aisle, bay=shelf.bay)
+
+
 def register_web(app: Flask) -> None:
     from app.web import admin, auth, boxes, dispatch, labels, pack, pick, queue, sessions, stock
 
@@ -109,6 +120,7 @@ def register_web(app: Flask) -> None:
         method_label=lambda m: METHOD_LABELS.get(m, m),
         refusal_label=_refusal_label,
         reason_label=queue.reason_label,
+        shelf_words=_shelf_words,
     )
 
     @app.context_processor

@@ -539,3 +539,48 @@ def test_column_headings_never_break_inside_a_word():
     groups = (PickGroup("A-01-1", "SKU-1", "Lampe", "", 1, (("A", "CMD-1", 1),)),)
     pick = PickList("PL-000008", "Comptoir", "24/11/2026 02:13", groups, COMMANDS, captions=french)
     assert "Emplacement" in pypdf_text(pick_list_pdf(pick))
+
+
+# --- shelf labels -------------------------------------------------------------------------------------------
+
+
+def _shelf_labels(n: int):
+    from labels.shelves import ShelfLabel
+
+    return [
+        ShelfLabel(
+            f"PAR01:A{i % 7 + 1}-{i + 1}-{i % 3 + 1}", f"A{i % 7 + 1}-{i + 1}-{i % 3 + 1}", f"SKU-{i:03d} · Pull n°{i}"
+        )
+        for i in range(n)
+    ]
+
+
+def test_shelf_labels_2x1_one_a_page_each_decoded_by_zxing(tmp_path):
+    from labels.shelves import shelf_labels_pdf
+
+    labels = _shelf_labels(3)
+    done = []
+    pdf = shelf_labels_pdf(labels, "2x1", progress=done.append)
+    assert done == [1, 2, 3]
+    pages = decode_pages(pdf, tmp_path)
+    assert pages == [{("Code128", label.barcode)} for label in labels]
+    assert "A1-1-1" in pdf_text(pdf, tmp_path) and "SKU-000" in pdf_text(pdf, tmp_path)
+
+
+def test_shelf_labels_on_a4_sheets_of_24_every_one_decoded(tmp_path):
+    from labels.shelves import shelf_labels_pdf
+
+    labels = _shelf_labels(30)  # a full sheet and part of the next
+    pages = decode_pages(shelf_labels_pdf(labels, "a4"), tmp_path)
+    assert len(pages) == 2
+    assert pages[0] == {("Code128", label.barcode) for label in labels[:24]}
+    assert pages[1] == {("Code128", label.barcode) for label in labels[24:]}
+
+
+def test_shelf_labels_refuse_an_unknown_layout_or_nothing_to_print():
+    from labels.shelves import shelf_labels_pdf
+
+    with pytest.raises(ValueError, match="unknown layout"):
+        shelf_labels_pdf(_shelf_labels(1), "letter")
+    with pytest.raises(ValueError, match="no shelf label"):
+        shelf_labels_pdf([], "a4")

@@ -21,6 +21,7 @@ from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
 from app.core.floor import commands, scans
 from app.core.floor.scans import Outcome, ScanWork
 from app.core.inventory.catalogue import find_product
+from app.core.inventory.shelves import path_key as shelves_path_key
 from app.core.models import (
     Fulfilment,
     FulfilmentLine,
@@ -93,7 +94,7 @@ class Group:
 
     @property
     def shelf_text(self) -> str:
-        return f"{self.shelf.aisle}-{self.shelf.bay}" if self.shelf else ""
+        return self.shelf.code if self.shelf else ""
 
 
 def active_fulfilments(pick_list: PickList) -> list[Fulfilment]:
@@ -108,8 +109,8 @@ def shown_fulfilments(pick_list: PickList) -> list[Fulfilment]:
 
 
 def groups(pick_list: PickList, shelves: dict[int, ShelfLocation] | None = None) -> list[Group]:
-    """The pick list's products in the store's pick sequence (then aisle, bay, SKU), each split by tote; a finished
-    list keeps showing what it picked.
+    """The pick list's products in the store's pick path (shelves.path_key, then SKU), each split by tote; a
+    finished list keeps showing what it picked.
 
     shelves: the store's shelf places of the list's products by product id, when the caller loaded them already.
     """
@@ -130,11 +131,8 @@ def groups(pick_list: PickList, shelves: dict[int, ShelfLocation] | None = None)
             group = by_product.setdefault(line.product_id, Group(line.product, shelves.get(line.product_id)))
             group.splits.append(Split(line, f.tote, f.order.reference))
 
-    def order_key(g: Group):
-        shelf = g.shelf
-        return (shelf is None, shelf.pick_sequence if shelf else 0, shelf.aisle if shelf else "", g.product.sku)
-
-    return sorted(by_product.values(), key=order_key)
+    walk = db.session.get(Location, pick_list.location_id).walk  # the store is in the session already, as a rule
+    return sorted(by_product.values(), key=lambda g: (shelves_path_key(g.shelf, walk), g.product.sku))
 
 
 def current_group(pick_list: PickList, all_groups: list[Group] | None = None) -> Group | None:
@@ -283,7 +281,7 @@ def _put_back(pick_list: PickList, product) -> Outcome | None:
                 {
                     "ref": f.order.reference,
                     "name": product.name,
-                    "shelf": f"{shelf.aisle}-{shelf.bay}" if shelf else "—",
+                    "shelf": shelf.code if shelf else "—",
                 },
             )
     return None
@@ -595,9 +593,7 @@ def stop_cancelled(pick_list: PickList) -> list[dict]:
             {
                 "name": line.product.name,
                 "quantity": line.picked,
-                "shelf": f"{shelves[line.product_id].aisle}-{shelves[line.product_id].bay}"
-                if line.product_id in shelves
-                else "—",
+                "shelf": shelves[line.product_id].code if line.product_id in shelves else "—",
             }
             for line in f.lines
             if line.picked

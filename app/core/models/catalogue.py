@@ -56,4 +56,10 @@ class ShelfLocation(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"), index=True)
     aisle: Mapped[str] = mapped_column(String(16))
     bay: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(8), default="", server_default="")
     pick_sequence: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def code(self) -> str:
+        """aisle-bay-level as printed on the shelf label ("A3-12-2"; aisle-bay when the level is not known)."""
+        return "-".join(part for part in (self.aisle, self.bay, self.level) if part)

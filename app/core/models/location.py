@@ -42,6 +42,8 @@ class Location(Timestamps, db.Model):
     sourcing_priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # {"mon": [["09:00", "19:00"]], ...} in the store's timezone; None means app.core.ordering.hours.DEFAULT_HOURS.
     opening_hours: Mapped[dict | None] = mapped_column(JSON)
+    # The order in which an associate walks the store's aisles (pick path); None: aisles in natural order.
+    walk: Mapped[list | None] = mapped_column(JSON)
     # Floor settings: orders per batch pick list (1-50), scan mode (every, first, none), scanning while packing,
     # and the thermal printer that takes ZPL on host:port (empty: print PDFs from the tablet).
     pick_batch_size: Mapped[int] = mapped_column(Integer, default=10, server_default="10")

@@ -283,3 +283,51 @@ def test_stock_changed_batches_are_not_served_by_the_order_event_feed(erp, clien
     response = client.get("/api/v1/events?after=0", headers={"Authorization": f"Bearer {reader}"})
     assert response.status_code == 200
     assert response.json == []
+
+
+def test_the_migration_keeps_the_ledger_history_in_place_and_numbers_only_what_comes_after(database_url, tmp_path):
+    """Movements already there get position = id (no history re-announced) and no on-hand; the downgrade works."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from app import create_app
+    from tests.conftest import _prepare_postgres
+
+    if ENGINE == "postgresql":
+        url = _prepare_postgres(database_url + "_stock_migration")
+    else:
+        url = "sqlite:///" + str(tmp_path / "migration.sqlite3")
+    scratch = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with scratch.app_context():
+        upgrade(revision="e9a1f0c0de07")
+        store, product = make_location(code="PAR01"), make_product(sku="TSH-001-M")
+        db.session.commit()
+        ids = store.id, product.id
+        db.session.remove()
+        downgrade(revision="e9a1f0c0de05")
+        with db.engine.begin() as connection:
+            for movement_id in (4, 9):
+                connection.execute(
+                    text(
+                        "INSERT INTO stock_movement (id, location_id, product_id, kind, on_hand_delta, reserved_delta,"
+                        " damaged_delta, reason, reference, actor, created_at)"
+                        " VALUES (:id, :loc, :prod, 'receive', 2, 0, 0, '', 'old', 'legacy', :at)"
+                    ),
+                    {"id": movement_id, "loc": ids[0], "prod": ids[1], "at": "2026-01-01 00:00:00+00:00"},
+                )
+        upgrade(revision="e9a1f0c0de07")
+        with db.engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, position, on_hand_after FROM stock_movement ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(4, 4, None), (9, 9, None)]
+        assert changes.sequence() == 0  # the history is not numbered (nor announced) again
+        if ENGINE == "postgresql":  # the sequence still follows the ids it gave; SQLite takes max(id) + 1
+            db.session.execute(text("SELECT setval('stock_movement_id_seq', 9)"))
+        stock.receive(db.session.get(type(store), ids[0]), db.session.get(type(product), ids[1]), 1, actor=ACTOR)
+        db.session.commit()
+        assert changes.sequence() == 1
+        newest = db.session.execute(
+            select(StockMovement.position, StockMovement.on_hand_after).order_by(StockMovement.id.desc())
+        ).first()
+        assert tuple(newest) == (10, 1)  # after every old cursor
+        db.session.remove()
+        db.engine.dispose()

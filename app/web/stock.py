@@ -60,7 +60,7 @@ class StockSettingsForm(FlaskForm):
     safety_stock = IntegerField(
         lazy_gettext("Safety stock"), validators=[InputRequired(), NumberRange(min=0, max=1_000_000)]
     )
-    buffers = FieldList(FormField(BufferForm), max_entries=50)
+    buffers = FieldList(FormField(BufferForm), max_entries=500)  # a cap on what a post may send, far above use
 
 
 def _rows(store, query: str, after: Product | None):

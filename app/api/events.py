@@ -5,6 +5,7 @@ from flask.views import MethodView
 from app.api import api_blueprint, require_scope
 from app.api.schemas import ApiErrorSchema, EventQuerySchema, EventSchema
 from app.core.integration import events
+from app.core.inventory import changes
 from app.extensions import db
 
 blp = api_blueprint("api_events", "/api/v1/events", "Order and fulfilment events")
@@ -26,9 +27,20 @@ class Events(MethodView):
         same `after`. Events written before positions existed have `position` equal to their `id`, so a cursor
         kept from then is still valid. `id` identifies an event (it is the `id` of webhook envelopes) but does
         not follow commit order: never use it as a cursor.
+
+        Event types: `order.created`, `order.cancelled`, `order.completed`, `order.needs_customer_service`,
+        `order.review_released`, `fulfilment.created`, `fulfilment.<status>` for each status change (`accepted`,
+        `picking`, `picked`, `packed`, `shipped`, `ready_for_pickup`, `collected`, `expired`, `rejected`,
+        `cancelled`), `fulfilment.lines_rejected`, `fulfilment.short_picked`, `parcel.handed_over`.
+        Webhook subscriptions (a list of these types, or `*`) receive them too, signed, plus `stock.changed`,
+        which this feed leaves out: one event per location each time the stock ledger is numbered, with `data`
+        `{"location": code, "changes": [{"cursor", "sku", "kind", "delta", "on_hand"}]}` (at most 1,000 changes;
+        `cursor` as in `GET /api/v1/stock/changes`), so a subscriber gets every stock movement once, in batches.
         """
         events.sequence()  # number what has committed, in a transaction of its own
         # End the read the request began (authentication): the feed then reads in a snapshot that includes the
         # positions just given (SQLite keeps one snapshot per transaction). Nothing was written.
         db.session.rollback()
-        return events.events_after(query["after"], query["limit"])
+        # stock.changed batches go to webhook subscribers; pulling clients read them from /api/v1/stock/changes
+        # (scope stock:read), not from the order feed.
+        return events.events_after(query["after"], query["limit"], leave_out=(changes.STOCK_CHANGED,))

@@ -1,6 +1,7 @@
 """Request and response schemas: they validate bodies and generate the OpenAPI document."""
 
-from marshmallow import Schema, fields, validate
+from flask_babel import gettext
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.core.ordering.payloads import (  # what is sent in: shared with the file imports
     CURRENCIES,
@@ -156,6 +157,76 @@ class StockLevelOutSchema(Schema):
     available = fields.Integer()
     uncovered_reserved = fields.Integer(metadata={"description": "reserved units the count did not cover"})
     warning = fields.String(allow_none=True)
+    buffers = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Units the location holds back from each channel (every product there)"},
+    )
+
+
+class StockSettingsSchema(Schema):
+    """What the store keeps back: safety stock of this product, and channel buffers of the location."""
+
+    safety_stock = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_ON_HAND),
+        metadata={"description": "Units of this product kept back from every online channel at the location"},
+    )
+    buffers = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=32)),
+        values=fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_ON_HAND)),
+        validate=validate.Length(min=1, max=50),
+        metadata={
+            "description": "{channel: units}: units the location holds back from what that channel is shown. A "
+            "buffer belongs to the location and channel, so it applies to every product there; 0 holds nothing back"
+        },
+    )
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if "safety_stock" not in data and "buffers" not in data:
+            message = gettext("Give safety_stock, buffers or both.")
+            raise ValidationError({"safety_stock": [message], "buffers": [message]})
+
+
+class StockChangeQuerySchema(Schema):
+    after = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_ID),
+        metadata={
+            "description": "The `cursor` of the last change you saw (0 to start from the beginning). Changes with "
+            "a higher cursor are returned in commit order: following it you get every movement exactly once."
+        },
+    )
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "Most changes in one answer"},
+    )
+
+
+class StockChangeSchema(Schema):
+    cursor = fields.Integer(metadata={"description": "Place of the movement in commit order: pass the last as `after`"})
+    location = fields.String()
+    sku = fields.String()
+    delta = fields.Integer(metadata={"description": "Change to on hand (0 for a reservation or its release)"})
+    on_hand = fields.Integer(
+        allow_none=True,
+        metadata={"description": "On hand after this movement (null for movements recorded before the feed existed)"},
+    )
+    kind = fields.String(
+        metadata={"description": "receive, adjust, count, sync, reserve, release, pick, ship, return or damage"}
+    )
+    reason = fields.String()
+    reference = fields.String()
+    at = fields.DateTime(metadata={"description": "When the movement was recorded (ISO 8601, UTC)"})
+
+
+class StockChangePageSchema(Schema):
+    items = fields.List(fields.Nested(StockChangeSchema))
+    next_cursor = fields.Integer(
+        metadata={"description": "Pass as `after` next time: the last item's cursor, or your `after` when empty"}
+    )
 
 
 class MovementBatchSchema(Schema):

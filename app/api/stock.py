@@ -10,11 +10,14 @@ from app.api.schemas import (
     ApiErrorSchema,
     MovementBatchOutSchema,
     MovementBatchSchema,
+    StockChangePageSchema,
+    StockChangeQuerySchema,
     StockCountSchema,
     StockLevelOutSchema,
+    StockSettingsSchema,
 )
 from app.core.errors import N_, NotFound
-from app.core.inventory import stock
+from app.core.inventory import buffers, changes, stock
 from app.core.models import Location, Product, StockLevel
 from app.extensions import db
 
@@ -53,6 +56,7 @@ def _level_out(location, product, uncovered: int = 0) -> dict:
         "available": level.available,
         "uncovered_reserved": uncovered,
         "warning": warning,
+        "buffers": buffers.channel_buffers(location),
     }
 
 
@@ -71,6 +75,30 @@ class StockCount(MethodView):
         location, product = _location_and_product(location_code, sku)
         uncovered = stock.sync_count(location, product, body["on_hand"], actor=api_actor(), reference="api:count")
         return _level_out(location, product, uncovered)
+
+    @require_scope("stock:write")
+    @idempotent
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    @blp.arguments(StockSettingsSchema)
+    @blp.response(200, StockLevelOutSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    @blp.alt_response(409, schema=ApiErrorSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def patch(self, body, location_code, sku):
+        """Set the safety stock of a product at a location and/or the location's channel buffers.
+
+        `safety_stock` is kept back from every online channel for this product here. `buffers` ({channel: units})
+        belong to the location: each is held back from what that channel is shown of every product there. Both
+        are recorded in the audit trail; unnamed settings are left as they are.
+        """
+        location, product = _location_and_product(location_code, sku)
+        actor = api_actor()
+        wanted = buffers.check_buffers(body.get("buffers", {}))
+        if "safety_stock" in body:
+            stock.set_safety_stock(location, product, body["safety_stock"], actor=actor)
+        for channel, units in wanted.items():
+            buffers.set_channel_buffer(location, channel, units, actor=actor)
+        return _level_out(location, product)
 
     @require_scope("stock:read")
     @blp.response(200, StockLevelOutSchema)
@@ -93,3 +121,27 @@ class Movements(MethodView):
     def post(self, body):
         """Apply up to 10,000 signed deltas, all or nothing; every refused line is named."""
         return {"applied": stock.apply_movements(body["movements"], actor=api_actor())}
+
+
+@blp.route("/changes")
+class Changes(MethodView):
+    @require_scope("stock:read")
+    @blp.arguments(StockChangeQuerySchema, location="query")
+    @blp.response(200, StockChangePageSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def get(self, query):
+        """Every stock movement after a cursor, in commit order, with its reason, reference and resulting on hand.
+
+        Start with `after=0` (or a cursor you kept) and always pass `next_cursor` back as `after`: you get every
+        ledger movement exactly once, in commit order, none skipped, whatever the order in which concurrent
+        writers committed. An empty `items` means nothing newer yet: ask again later with the same `after`.
+        `delta` is the change to on hand; reservations and their releases have delta 0 (they change what can be
+        sold, not what is there). The same movements are pushed in batches per location by the `stock.changed`
+        webhook.
+        """
+        changes.sequence()  # number what has committed, in a transaction of its own
+        # End the read the request began (authentication): the feed then reads in a snapshot that includes the
+        # positions just given. Nothing was written.
+        db.session.rollback()
+        items = changes.changes_after(query["after"], query["limit"])
+        return {"items": items, "next_cursor": items[-1]["cursor"] if items else query["after"]}

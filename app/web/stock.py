@@ -1,19 +1,28 @@
-"""Stock look-up (active search, scans) and counts by managers."""
+"""Stock look-up (active search, scans), and counts, safety stock and channel buffers set by managers."""
 
 from flask import Blueprint, abort, request, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import literal, or_, select, tuple_
-from wtforms import IntegerField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms import FieldList, Form, FormField, HiddenField, IntegerField, StringField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.core.errors import DomainError
 from app.core.floor.lookup import look_up as lookup_code
-from app.core.inventory import stock
+from app.core.inventory import buffers, stock
 from app.core.models import MovementKind, Product, ProductBarcode, StockLevel
 from app.core.uow import unit_of_work
 from app.extensions import db, htmx
-from app.web.helpers import current_actor, domain_message, go_to, manager_required, render, store_route, toast
+from app.web.helpers import (
+    current_actor,
+    domain_message,
+    go_to,
+    manager_required,
+    render,
+    save_form,
+    store_route,
+    toast,
+)
 
 bp = Blueprint("stock", __name__)
 PAGE = 50
@@ -30,6 +39,28 @@ class CountForm(FlaskForm):
         lazy_gettext("Counted units"), validators=[InputRequired(), NumberRange(min=0, max=1_000_000)]
     )
     reason = StringField(lazy_gettext("Reason"), validators=[Length(max=150)])
+
+
+class BufferForm(Form):
+    """One channel's buffer: a channel already held back (its name fixed), or a new one (name typed)."""
+
+    channel = StringField(lazy_gettext("New channel"), validators=[Optional(), Length(max=buffers.MAX_CHANNEL)])
+    known = HiddenField()
+    units = IntegerField(lazy_gettext("Units held back"), validators=[Optional(), NumberRange(min=0, max=1_000_000)])
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if (self.channel.data or "").strip() and self.units.data is None and not self.units.errors:
+            self.units.errors = [gettext("Give the units to hold back, 0 for none.")]
+            valid = False
+        return valid
+
+
+class StockSettingsForm(FlaskForm):
+    safety_stock = IntegerField(
+        lazy_gettext("Safety stock"), validators=[InputRequired(), NumberRange(min=0, max=1_000_000)]
+    )
+    buffers = FieldList(FormField(BufferForm), max_entries=500)  # a cap on what a post may send, far above use
 
 
 def _rows(store, query: str, after: Product | None):
@@ -141,6 +172,57 @@ def count(store, product_id):
     return render(
         "stock/count.html",
         "stock/_count_form.html",
+        status=status,
+        trigger=trigger,
+        store=store,
+        product=product,
+        level=level,
+        form=form,
+    )
+
+
+def _filled_form(store, level) -> StockSettingsForm:
+    """The form with what is set now: every channel the store holds back from, and a blank line for a new one."""
+    held = buffers.channel_buffers(store)
+    entries = [{"channel": name, "known": "1", "units": units} for name, units in held.items()] + [{}]
+    return StockSettingsForm(
+        formdata=None, data={"safety_stock": level.safety_stock if level else 0, "buffers": entries}
+    )
+
+
+def _save_settings(store, product, form: StockSettingsForm) -> None:
+    """Set what changed: the product's safety stock here, and each channel buffer of the store."""
+    actor = current_actor()
+    level = db.session.scalar(
+        select(StockLevel).where(StockLevel.location_id == store.id, StockLevel.product_id == product.id)
+    )
+    if form.safety_stock.data != (level.safety_stock if level else 0):
+        stock.set_safety_stock(store, product, form.safety_stock.data, actor=actor)
+    held = buffers.channel_buffers(store)
+    for entry in form.buffers:
+        channel = (entry.channel.data or "").strip()
+        if channel and held.get(channel) != entry.units.data:
+            buffers.set_channel_buffer(store, channel, entry.units.data, actor=actor)
+
+
+@bp.route("/stores/<store_code>/stock/<int:product_id>/settings", methods=["GET", "POST"])
+@store_route
+@manager_required
+def settings(store, product_id):
+    """What this store keeps back: the product's safety stock, and the store's buffer per sales channel."""
+    product = _product(product_id)
+    level_of = select(StockLevel).where(StockLevel.location_id == store.id, StockLevel.product_id == product.id)
+    status, trigger = 200, None
+    if request.method == "POST":
+        form = StockSettingsForm()
+        saved = gettext("Saved: what %(store)s keeps back of %(sku)s.", store=store.name, sku=product.sku)
+        status, trigger = save_form(form, lambda: _save_settings(store, product, form), saved)
+    level = db.session.scalar(level_of)
+    if status == 200:
+        form = _filled_form(store, level)  # what is set now, read back
+    return render(
+        "stock/settings.html",
+        "stock/_settings_form.html",
         status=status,
         trigger=trigger,
         store=store,

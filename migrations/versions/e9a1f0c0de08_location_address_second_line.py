@@ -4,7 +4,7 @@ PUT /api/v1/locations/{code} takes `address: {line1, line2, postcode, city, coun
 default: PostgreSQL 11+ adds it without rewriting the table.
 
 Revision ID: e9a1f0c0de08
-Revises: e9a1f0c0de05
+Revises: e9a1f0c0de07
 Create Date: 2026-12-01 06:15:00.000000
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e9a1f0c0de08'
-down_revision = 'e9a1f0c0de05'
+down_revision = 'e9a1f0c0de07'
 branch_labels = None
 depends_on = None
 

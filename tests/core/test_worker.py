@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.integration import worker
+from app.core.inventory import stock
 from app.core.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.core.models.base import utcnow
 from app.core.ordering import orders, sourcing
@@ -295,3 +296,55 @@ def test_a_pass_that_runs_past_half_the_lease_gives_back_what_it_has_not_sent(ap
     assert [(d.status, d.attempts) for d in rows] == [("delivered", 1), ("pending", 0), ("pending", 0)]
     monkeypatch.undo()
     assert worker.run_once()["delivered"] == 2
+
+
+def test_a_stock_changed_subscription_receives_one_batch_per_location_with_every_movement_once(app, receiver):
+    _subscribe(receiver["url"], events="stock.changed")
+    _subscribe(receiver["url"] + "?orders", events="order.created")  # wants no stock batches
+    paris, lyon = make_location(code="PAR01"), make_location(code="LYO01")
+    shirt, jeans = make_product(sku="TSH-M"), make_product(sku="JEAN-32")
+    stock.receive(paris, shirt, 5, actor=ACTOR, reference="PO-1")
+    stock.adjust(paris, shirt, -1, reason="broken", actor=ACTOR)
+    stock.receive(lyon, jeans, 7, actor=ACTOR)
+    stock.receive(paris, jeans, 2, actor=ACTOR)
+    db.session.commit()
+
+    result = worker.run_once()
+    assert (result["stock_sequenced"], result["delivered"]) == (4, 2)
+    batches = {}
+    for headers, body in receiver["received"]:
+        envelope = json.loads(body)
+        assert headers["X-Comptoir-Event"] == envelope["type"] == "stock.changed"
+        assert (
+            headers["X-Comptoir-Signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        )
+        batches[envelope["data"]["location"]] = envelope["data"]["changes"]
+    assert batches == {
+        "PAR01": [
+            {"cursor": 1, "sku": "TSH-M", "kind": "receive", "delta": 5, "on_hand": 5},
+            {"cursor": 2, "sku": "TSH-M", "kind": "adjust", "delta": -1, "on_hand": 4},
+            {"cursor": 4, "sku": "JEAN-32", "kind": "receive", "delta": 2, "on_hand": 2},
+        ],
+        "LYO01": [{"cursor": 3, "sku": "JEAN-32", "kind": "receive", "delta": 7, "on_hand": 7}],
+    }
+    # The batches were numbered in the same pass, and are not sent again.
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).where(OutboxEvent.position.is_(None))) == 0
+    assert worker.run_once()["delivered"] == 0
+
+    stock.receive(lyon, jeans, 1, actor=ACTOR)
+    db.session.commit()
+    assert worker.run_once()["delivered"] == 1
+    latest = json.loads(receiver["received"][-1][1])["data"]
+    assert latest == {
+        "location": "LYO01",
+        "changes": [{"cursor": 5, "sku": "JEAN-32", "kind": "receive", "delta": 1, "on_hand": 8}],
+    }
+
+
+def test_no_stock_changed_event_is_written_when_nobody_subscribes(app):
+    stocked(make_location(), make_product(), 3)
+    db.session.commit()
+    assert worker.run_once()["stock_sequenced"] == 1
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(OutboxEvent)) == 0

@@ -65,6 +65,7 @@ SCREENS = [
     Screen("stock-search", ASSOCIATE),
     Screen("stock-manager", MANAGER),  # with the Count buttons
     Screen("count", MANAGER),
+    Screen("stock-settings", MANAGER),  # safety stock and channel buffers
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-location", ADMIN),
@@ -123,6 +124,7 @@ def paths(query) -> dict:
         "stock-search": f"/stores/{STORE}/stock?q={term}",
         "stock-manager": f"/stores/{STORE}/stock?q={term}",
         "count": f"/stores/{STORE}/stock/{product_id}/count",
+        "stock-settings": f"/stores/{STORE}/stock/{product_id}/settings",
         "stores-admin": "/",
         "admin-sourcing": "/admin/sourcing",
         "admin-location": f"/admin/locations/{STORE}",

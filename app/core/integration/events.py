@@ -8,8 +8,9 @@ positions any reader can see are always 1..N with no gap that a later commit cou
 asks for positions above the last one it read gets every event exactly once, in commit order.
 """
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import select
 
+from app.core.integration import sequencer
 from app.core.models import Fulfilment, Order, OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.core.uow import transaction_cache
 from app.extensions import db
@@ -44,53 +45,22 @@ def _subscribers() -> list[WebhookSubscription]:
     return cache["active"]
 
 
-# The PostgreSQL advisory lock that makes sequencer runs take turns, across every process and machine.
+# The PostgreSQL advisory lock that makes sequencer runs of the outbox take turns, across every process and machine.
 SEQUENCER_LOCK = 0x436F6D70  # "Comp"
-
-# One statement: number the committed events that have no position yet, in id order, after the highest position.
-_NUMBER_NEW_EVENTS = text(
-    """
-    UPDATE outbox_event SET position = numbered.base + numbered.rn
-    FROM (
-        SELECT id, row_number() OVER (ORDER BY id) AS rn,
-               (SELECT coalesce(max(position), 0) FROM outbox_event) AS base
-        FROM outbox_event WHERE position IS NULL
-    ) AS numbered
-    WHERE outbox_event.id = numbered.id
-    """
-)
 
 
 def sequence() -> int:
     """Give positions, in commit order, to the committed events that have none; returns how many were numbered.
 
-    Runs in a short transaction on a connection of its own and commits, whatever the caller's session is doing:
-    a reader that starts a snapshot afterwards sees the new positions. Runs take turns: on PostgreSQL behind
-    pg_advisory_xact_lock, after which a new statement (READ COMMITTED: a fresh snapshot) sees every event
-    committed until then, including the positions the previous run gave; on SQLite behind the write lock
-    (BEGIN IMMEDIATE). Events of transactions still in flight are not visible yet, and get a higher position
-    in a later run, once committed.
-    """
-    engine = db.engine
-    with engine.connect() as connection:
-        # Most calls find nothing to do: look first, without taking any lock (the position index holds NULLs).
-        if not connection.scalar(select(exists().where(OutboxEvent.position.is_(None)))):
-            connection.rollback()
-            return 0
-        connection.rollback()
-        connection = connection.execution_options(sqlite_immediate=True)
-        with connection.begin():
-            if engine.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
-            return connection.execute(_NUMBER_NEW_EVENTS).rowcount
+    See app.core.integration.sequencer: a transaction of its own, one run at a time, in-flight events later."""
+    return sequencer.number_committed(OutboxEvent.__table__, SEQUENCER_LOCK)
 
 
-def events_after(after: int, limit: int = 100) -> list[OutboxEvent]:
+def events_after(after: int, limit: int = 100, leave_out: tuple[str, ...] = ()) -> list[OutboxEvent]:
     """Sequenced events with a position above `after`, in position (commit) order: a feed clients pull from
-    where they stopped. Only events the sequencer has numbered are served; run sequence() first."""
-    return db.session.scalars(
-        select(OutboxEvent)
-        .where(OutboxEvent.position.is_not(None), OutboxEvent.position > after)
-        .order_by(OutboxEvent.position)
-        .limit(limit)
-    ).all()
+    where they stopped. Only events the sequencer has numbered are served; run sequence() first.
+    leave_out: event types this feed does not serve (their positions are simply not in it)."""
+    stmt = select(OutboxEvent).where(OutboxEvent.position.is_not(None), OutboxEvent.position > after)
+    if leave_out:
+        stmt = stmt.where(OutboxEvent.type.not_in(leave_out))
+    return db.session.scalars(stmt.order_by(OutboxEvent.position).limit(limit)).all()

@@ -1,4 +1,4 @@
-"""Background jobs: deliver webhooks, expire missed acceptances. Safe to run in several processes.
+"""Background jobs: number the event feed and the stock change feed, deliver webhooks, expire missed acceptances. Safe to run in several processes.
 
 Due deliveries are claimed with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL) and a lease written in
 a short transaction, so no two workers send the same delivery, and no lock is held during the HTTP
@@ -26,6 +26,7 @@ from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.integration import events, mail
+from app.core.inventory import changes
 from app.core.models import DeliveryStatus, Fulfilment, WebhookDelivery, WebhookSubscription
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
@@ -228,6 +229,8 @@ def run_once(now=None) -> dict:
     the timeout), the deliveries it has not started are given back, so no lease runs out before its send.
     """
     errors: list[str] = []
+    # The ledger first: the stock.changed events its run writes are then numbered in this same pass.
+    stock_sequenced = _job("sequence stock movements", changes.sequence, errors)
     sequenced = _job("sequence events", events.sequence, errors)
     expired = _job("expire late acceptances", lambda: expire_late_acceptances(now), errors)
     claimed_at = now or utcnow()
@@ -240,6 +243,7 @@ def run_once(now=None) -> dict:
         outcomes.append(_job(f"deliver {delivery_id}", lambda d=delivery_id: deliver(d, now), errors, default=""))
     return {
         "sequenced": sequenced,
+        "stock_sequenced": stock_sequenced,
         "expired": expired,
         "delivered": outcomes.count("delivered"),
         "retrying": outcomes.count("pending"),

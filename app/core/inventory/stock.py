@@ -144,6 +144,7 @@ def _apply(
         reason=reason[:200],
         reference=reference[:120],
         actor=actor.label,
+        on_hand_after=row[0],
     )
     db.session.add(movement)
     return movement
@@ -410,6 +411,7 @@ def apply_movements(rows: list[dict], *, actor: Actor) -> int:
                 "reference": row["reference"][:120],
                 "actor": actor.label,
                 "created_at": utcnow(),
+                "on_hand_after": on_hand + row["delta"],
             }
         )
     if errors:

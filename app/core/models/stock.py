@@ -60,7 +60,12 @@ class StockLevel(db.Model):
 
 
 class StockMovement(db.Model):
-    """One append-only ledger row: the change it made to on_hand and reserved, and why."""
+    """One append-only ledger row: the change it made to on_hand and reserved, and why.
+
+    `on_hand_after` is the on-hand figure the change left (empty on rows written before the stock change feed).
+    `position` is given after commit by the sequencer (app.core.inventory.changes.sequence), in commit order, like
+    the outbox's: the ERP's change feed follows it, so a client following its cursor never skips a movement.
+    """
 
     __tablename__ = "stock_movement"
     __table_args__ = (
@@ -81,6 +86,8 @@ class StockMovement(db.Model):
     reference: Mapped[str] = mapped_column(String(120), default="", index=True)
     actor: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    on_hand_after: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int | None] = mapped_column(Integer, unique=True, index=True)
 
 
 class Reservation(db.Model):

@@ -30,22 +30,19 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('product', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
-        batch_op.add_column(sa.Column('names', sa.JSON(), server_default='{}', nullable=False))
-        batch_op.add_column(sa.Column('style', sa.String(length=64), server_default='', nullable=False))
-        batch_op.add_column(sa.Column('size', sa.String(length=32), server_default='', nullable=False))
-        batch_op.add_column(sa.Column('colour', sa.String(length=64), server_default='', nullable=False))
-        batch_op.add_column(sa.Column('flags', sa.JSON(), server_default='[]', nullable=False))
-        batch_op.create_index('ix_product_updated_at', ['updated_at'], unique=False)
+    # Plain ADD COLUMN with a constant default on both engines: no copy of product (batch mode would copy it into a
+    # new table and drop the old one, which the foreign keys of order lines, stock and shelves refuse on SQLite).
+    op.add_column('product', sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+    op.add_column('product', sa.Column('names', sa.JSON(), server_default='{}', nullable=False))
+    op.add_column('product', sa.Column('style', sa.String(length=64), server_default='', nullable=False))
+    op.add_column('product', sa.Column('size', sa.String(length=32), server_default='', nullable=False))
+    op.add_column('product', sa.Column('colour', sa.String(length=64), server_default='', nullable=False))
+    op.add_column('product', sa.Column('flags', sa.JSON(), server_default='[]', nullable=False))
+    op.create_index('ix_product_updated_at', 'product', ['updated_at'], unique=False)
 
 
 def downgrade():
-    with op.batch_alter_table('product', schema=None) as batch_op:
-        batch_op.drop_index('ix_product_updated_at')
-        batch_op.drop_column('flags')
-        batch_op.drop_column('colour')
-        batch_op.drop_column('size')
-        batch_op.drop_column('style')
-        batch_op.drop_column('names')
-        batch_op.drop_column('active')
+    # Plain DROP COLUMN (SQLite 3.35+ has it), for the same reason.
+    op.drop_index('ix_product_updated_at', table_name='product')
+    for column in ('flags', 'colour', 'size', 'style', 'names', 'active'):
+        op.drop_column('product', column)

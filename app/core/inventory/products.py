@@ -307,6 +307,7 @@ def _insert(rows: list[dict]) -> dict[str, Product]:
 def _update(product: Product, row: dict, before: dict) -> None:
     for name, value in _columns(row).items():
         setattr(product, name, value)
+    product.updated_at = utcnow()  # also when only its barcodes change: updated_since must find it
     if before["barcodes"] != row["barcodes"]:
         if product.barcodes:
             product.barcodes = []

@@ -97,7 +97,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app,
         force_https=app.config["FORCE_HTTPS"],
         session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
-        content_security_policy=CSP,
+        content_security_policy={**CSP, "img-src": CSP["img-src"] + list(app.config["PRODUCT_IMAGE_SOURCES"])},
         strict_transport_security=app.config["FORCE_HTTPS"],
         frame_options="DENY",
         referrer_policy="same-origin",

@@ -1,4 +1,5 @@
-"""Operator commands: `flask demo load`, `flask users create`, `flask orders import`, `flask stock import`."""
+"""Operator commands: `flask demo load`, `flask users create`, `flask orders import`, `flask stock import`,
+`flask products import`."""
 
 import sys
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ users_cli = AppGroup("users", help="User accounts.")
 api_client_cli = AppGroup("api-client", help="Systems that call the JSON API.")
 orders_cli = AppGroup("orders", help="Orders.")
 stock_cli = AppGroup("stock", help="Stock.")
+products_cli = AppGroup("products", help="The catalogue.")
 IMPORT_ACTOR = "cli-import"
 
 
@@ -29,7 +31,12 @@ def _refused(error: DomainError) -> click.ClickException:
 
 @api_client_cli.command("create")
 @click.argument("name")
-@click.option("--scopes", required=True, help="Comma-separated: orders:read,orders:write,stock:read,stock:write")
+@click.option(
+    "--scopes",
+    required=True,
+    help="Comma-separated: orders:read,orders:write,stock:read,stock:write,settings:read,settings:write,"
+    "products:read,products:write",
+)
 def api_client_create(name, scopes):
     """Register an API client and print its token once (only a hash is stored)."""
     from app.core.integration.api_clients import create_api_client
@@ -118,6 +125,18 @@ def _report(result, what: str) -> None:
         click.get_current_context().exit(1)
 
 
+def _file_format(file: Path, given: str | None) -> str:
+    """csv or jsonl: as given, else from the file's extension."""
+    from app.core.integration import imports
+
+    file_format = given or imports.detect_format(file)
+    if file_format is None:
+        raise click.UsageError(
+            f"Cannot tell the format of {file.name}: name it .csv, .jsonl or .ndjson, or pass --format."
+        )
+    return file_format
+
+
 @orders_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -139,11 +158,7 @@ def orders_import(file, file_format, skip_invalid):
     """
     from app.core.integration import imports
 
-    file_format = file_format or imports.detect_format(file)
-    if file_format is None:
-        raise click.UsageError(
-            f"Cannot tell the format of {file.name}: name it .csv, .jsonl or .ndjson, or pass --format."
-        )
+    file_format = _file_format(file, file_format)
     try:
         records = imports.read_orders(file, file_format)
     except imports.ImportFileError as error:
@@ -182,6 +197,39 @@ def stock_import(file, skip_invalid):
             progress=advance,
         )
     _report(result, "rows")
+
+
+@products_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "jsonl"]),
+    help="csv: one row per product; jsonl: one API product body (with its sku) per line. Default: from the extension.",
+)
+@click.option("--skip-invalid", is_flag=True, help="Import the valid products even when others are rejected.")
+def products_import(file, file_format, skip_invalid):
+    """Create or replace products from FILE (.csv, .jsonl or .ndjson): all of them, or nothing unless --skip-invalid.
+
+    \b
+    CSV columns: sku (required), name, name_en, name_fr, name_it (name or one of them), gtin, barcodes,
+    style, size, colour, category, weight_grams, length_mm, width_mm, height_mm, image_url, flags, active.
+    barcodes and flags hold several values separated by | (flags: fragile, hazmat); active is true or false.
+    A row replaces the product as PUT /api/v1/products/{sku} does: an empty cell empties the field.
+    Products already there with the same content are left alone. Exit status 1 when a row is rejected.
+    """
+    from app.core.integration import imports, product_imports
+
+    file_format = _file_format(file, file_format)
+    try:
+        records = product_imports.read_products(file, file_format)
+    except imports.ImportFileError as error:
+        raise click.ClickException(str(error)) from error
+    with _progress("Importing products", len(records)) as advance:
+        result = product_imports.import_products(
+            records, actor=Actor.system(IMPORT_ACTOR), skip_invalid=skip_invalid, progress=advance
+        )
+    _report(result, "products")
 
 
 webhooks_cli = AppGroup("webhooks", help="Webhook subscriptions and dead letters.")
@@ -263,3 +311,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(worker)
     app.cli.add_command(orders_cli)
     app.cli.add_command(stock_cli)
+    app.cli.add_command(products_cli)

@@ -111,6 +111,9 @@ def load_config(instance_path: str) -> dict:
         # A busy client's token is checked against the database at most once a second per process (0: every call).
         "API_AUTH_CACHE_SECONDS": float(os.environ.get("API_AUTH_CACHE_SECONDS", "1") or 0),
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
+        # Where the product images of the catalogue (image_url) may be loaded from by the screens, as CSP img-src
+        # sources: "https:" (any HTTPS address, the PIM's CDN) unless narrowed, e.g. "https://cdn.example.com".
+        "PRODUCT_IMAGE_SOURCES": (os.environ.get("PRODUCT_IMAGE_SOURCES") or "https:").split(),
         "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
         "SMTP_USER": os.environ.get("SMTP_USER", ""),

@@ -6,7 +6,7 @@ Shared by the screens (app.web) and the API (app.api.parcels), so neither import
 from flask_babel import gettext, ngettext
 
 from app.core.models import ShippingLabel
-from app.formatting import customer_locale, decimal_symbol, store_date, store_time
+from app.formatting import customer_locale, decimal_symbol, product_name, store_date, store_time
 from labels import data as ld
 
 
@@ -144,13 +144,18 @@ def packing_slip_document(fulfilment, size: str = "a4") -> bytes:
     from labels.documents import packing_slip_pdf
 
     order, store = fulfilment.order, fulfilment.location
-    items = tuple(
-        ld.SlipItem(sku=line.product.sku, name=line.product.name, quantity=line.picked, gtin=line.product.gtin or "")
-        for line in fulfilment.lines
-        if line.picked
-    )
     count = len(fulfilment.parcels)
-    with customer_locale(order):  # the customer reads the slip
+    with customer_locale(order):  # the customer reads the slip, product names included
+        items = tuple(
+            ld.SlipItem(
+                sku=line.product.sku,
+                name=product_name(line.product),
+                quantity=line.picked,
+                gtin=line.product.gtin or "",
+            )
+            for line in fulfilment.lines
+            if line.picked
+        )
         slip = ld.PackingSlip(
             store_name=store.name,
             store_address=store_address(store),
@@ -208,7 +213,7 @@ def pick_list_document(pick_list, commands: tuple[tuple[str, str], ...]) -> byte
             ld.PickGroup(
                 shelf=g.shelf_text,
                 sku=g.product.sku,
-                name=g.product.name,
+                name=product_name(g.product),
                 gtin=g.product.gtin or "",
                 total=g.total,
                 split=tuple((s.tote, s.reference, s.line.quantity) for s in g.splits),

@@ -16,6 +16,8 @@ from babel import numbers as babel_numbers
 from flask import current_app
 from flask_babel import force_locale, get_locale
 
+from app.core.inventory import products
+
 CURRENCY = "EUR"  # carrier prices and order amounts are in euros unless an order says otherwise
 
 
@@ -91,7 +93,13 @@ def customer_locale(order) -> Iterator[str]:
         yield language
 
 
+def product_name(product) -> str:
+    """The product's name in the reader's language, else its default name."""
+    return products.product_name(product, _locale())
+
+
 def register(app) -> None:
-    """Make the helpers Jinja filters (`{{ price|money }}`, `{{ grams|number }}`) and store_time a global."""
-    app.jinja_env.filters.update(money=money, number=number)
+    """Make the helpers Jinja filters (`{{ price|money }}`, `{{ grams|number }}`, `{{ product|product_name }}`)
+    and store_time a global."""
+    app.jinja_env.filters.update(money=money, number=number, product_name=product_name)
     app.jinja_env.globals.update(store_time=store_time, store_date=store_date)

@@ -3,6 +3,12 @@
 from flask_babel import gettext
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.core.inventory.products import (  # products as the PIM sends them: shared with the file import
+    MAX_BATCH,
+    DimensionsSchema,
+    ProductInSchema,
+    ProductItemSchema,
+)
 from app.core.ordering.payloads import (  # what is sent in: shared with the file imports
     CURRENCIES,
     MAX_DELTA,
@@ -31,6 +37,7 @@ __all__ = [
     "MovementInSchema",
     "OrderInSchema",
     "PaymentSchema",
+    "ProductInSchema",
 ]
 
 
@@ -453,3 +460,53 @@ class WalkSchema(Schema):
 
 class BlockSchema(Schema):
     reason = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class ProductOutSchema(Schema):
+    sku = fields.String()
+    name = fields.String(metadata={"description": "Default name"})
+    names = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": "{en, fr, it}"})
+    gtin = fields.String(allow_none=True)
+    barcodes = fields.List(fields.String())
+    style = fields.String()
+    size = fields.String()
+    colour = fields.String()
+    category = fields.String()
+    weight_grams = fields.Integer(allow_none=True)
+    dimensions_mm = fields.Nested(DimensionsSchema, allow_none=True)
+    image_url = fields.String(allow_none=True)
+    flags = fields.List(fields.String())
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ProductQuerySchema(Schema):
+    q = fields.String(
+        validate=validate.Length(min=1, max=100), metadata={"description": "Part of the SKU, name or GTIN"}
+    )
+    active = fields.Boolean(metadata={"description": "Only active (true) or inactive (false) products"})
+    updated_since = fields.AwareDateTime(metadata={"description": "Changed at or after this time"})
+    cursor = fields.Integer(validate=validate.Range(min=0, max=MAX_ID))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class ProductPageSchema(Schema):
+    items = fields.List(fields.Nested(ProductOutSchema))
+    next_cursor = fields.Integer(allow_none=True)
+
+
+class ProductBatchSchema(Schema):
+    items = fields.List(fields.Nested(ProductItemSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class ProductBatchRowSchema(Schema):
+    sku = fields.String()
+    status = fields.String(metadata={"description": "created, updated or unchanged"})
+
+
+class ProductBatchOutSchema(Schema):
+    created = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    items = fields.List(fields.Nested(ProductBatchRowSchema))

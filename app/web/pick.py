@@ -22,6 +22,7 @@ from app.core.models.base import MAX_ID
 from app.core.uow import unit_of_work
 from app.documents import pick_list_document
 from app.extensions import db, htmx
+from app.formatting import product_name
 from app.web.helpers import current_actor, document_response, domain_message, render, store_route, toast
 
 bp = Blueprint("pick", __name__)
@@ -345,7 +346,7 @@ def short(store, pick_list_id):
     message = gettext(
         "%(quantity)s × %(name)s marked short: the order goes on and the missing units go to another store.",
         quantity=form.quantity.data,
-        name=line.product.name,
+        name=product_name(line.product),
     )
     return _panel(store, pick_list, trigger=toast(message))
 

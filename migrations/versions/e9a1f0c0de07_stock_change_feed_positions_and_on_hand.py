@@ -11,7 +11,7 @@ quiet hour. The unique index is built CONCURRENTLY on PostgreSQL, in an autocomm
 failed build leaves an INVALID index: DROP INDEX CONCURRENTLY ix_stock_movement_position, then upgrade again.
 
 Revision ID: e9a1f0c0de07
-Revises: e9a1f0c0de05
+Revises: e9a1f0c0de06
 Create Date: 2026-12-01 06:30:00.000000
 
 """
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e9a1f0c0de07'
-down_revision = 'e9a1f0c0de05'
+down_revision = 'e9a1f0c0de06'
 branch_labels = None
 depends_on = None
 

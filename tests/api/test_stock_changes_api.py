@@ -304,7 +304,7 @@ def test_the_migration_keeps_the_ledger_history_in_place_and_numbers_only_what_c
         db.session.commit()
         ids = store.id, product.id
         db.session.remove()
-        downgrade(revision="e9a1f0c0de05")
+        downgrade(revision="e9a1f0c0de06")
         with db.engine.begin() as connection:
             for movement_id in (4, 9):
                 connection.execute(

@@ -18,7 +18,16 @@ from app.core.models.base import utcnow
 from app.extensions import db
 
 log = logging.getLogger(__name__)
-SCOPES = {"orders:read", "orders:write", "stock:read", "stock:write", "settings:read", "settings:write"}
+SCOPES = {
+    "orders:read",
+    "orders:write",
+    "stock:read",
+    "stock:write",
+    "settings:read",
+    "settings:write",
+    "products:read",
+    "products:write",
+}
 PREFIX_LENGTH = 8
 # last_used_at says "in use lately", not "this very second": it is written at most once a minute per client.
 USE_RECORD_INTERVAL = timedelta(seconds=60)

@@ -1,4 +1,5 @@
-"""File imports for operators: orders (CSV or JSON lines) and stock (CSV counts or deltas).
+"""File imports for operators: orders (CSV or JSON lines) and stock (CSV counts or deltas); products are read
+and applied with the same records and summary in app.core.integration.product_imports.
 
 Reading a file checks every row without touching the database and yields records: the rows of
 one order or one stock line, with either a value to apply or the reasons it is refused. Applying
@@ -88,6 +89,7 @@ class Record:
     source: str = "csv"  # csv, csv-order (columns stand for API fields), json (API field paths as they are)
     label: str = ""
     line_rows: list[int] = field(default_factory=list)  # csv-order: the row of each order line
+    column: Callable[[str], str] | None = None  # the CSV column of a field path, where columns are not fields
 
     def refuse(self, path: str, message: str) -> None:
         row, name = self.locate(path)
@@ -98,6 +100,8 @@ class Record:
         first = self.rows[0]
         if self.source == "json":
             return first, path
+        if self.column is not None:
+            return first, self.column(path)
         parts = path.split(".")
         if self.source == "csv":  # stock rows: movements.0.delta -> delta
             return first, parts[-1]

@@ -7,14 +7,21 @@ from app.core.errors import N_, InvalidInput
 from app.core.models import Product, ProductBarcode, ShelfLocation
 from app.extensions import db
 
-GTIN_LENGTHS = {8, 12, 13}
+GTIN_LENGTHS = {8, 12, 13, 14}
+GTIN_MESSAGE = N_("%(code)s is not a valid EAN-13, UPC-A, EAN-8 or GTIN-14 code (check digit or length).")
+
+
+def is_valid_gtin(code: str) -> bool:
+    """Whether the code is an EAN-8, UPC-A, EAN-13 or GTIN-14 with the right GS1 check digit (all zeros is
+    no product's code, though its check digit is right)."""
+    return len(code) in GTIN_LENGTHS and code.isdigit() and code.strip("0") != "" and ean.is_valid(code)
 
 
 def validate_gtin(code: str) -> str:
-    """Return the GTIN (EAN-8, UPC-A or EAN-13) if its GS1 check digit is right, else raise."""
+    """Return the GTIN (EAN-8, UPC-A, EAN-13 or GTIN-14) if its GS1 check digit is right, else raise."""
     code = (code or "").strip()
-    if len(code) not in GTIN_LENGTHS or not code.isdigit() or not ean.is_valid(code):
-        raise InvalidInput(N_("%(code)s is not a valid EAN-13, UPC-A or EAN-8 code."), field="gtin", code=code)
+    if not is_valid_gtin(code):
+        raise InvalidInput(GTIN_MESSAGE, field="gtin", code=code)
     return code
 
 
@@ -36,14 +43,15 @@ def create_product(
     return product
 
 
-def _lookup_codes(code: str) -> list[str]:
-    """The codes a scanned or sent code may be stored as: itself, and the UPC-A / EAN-13 form with or without
-    its leading zero."""
+def code_forms(code: str) -> list[str]:
+    """The codes a scanned or sent code may be stored as: itself, and its UPC-A / EAN-13 / GTIN-14 forms (the
+    same GTIN with or without leading zeros)."""
     candidates = {code}
-    if code.isdigit() and len(code) == 12:
-        candidates.add("0" + code)
-    if code.isdigit() and len(code) == 13 and code.startswith("0"):
-        candidates.add(code[1:])
+    if code.isdigit() and 12 <= len(code) <= 14:
+        shortest = code
+        while len(shortest) > 12 and shortest.startswith("0"):
+            shortest = shortest[1:]
+        candidates |= {shortest.zfill(length) for length in range(len(shortest), 15)}
     return sorted(candidates)
 
 
@@ -51,7 +59,7 @@ def find_products(codes) -> dict[str, Product]:
     """{code: product} for the codes that name one, by SKU, then GTIN (with or without UPC leading zero), then
     extra barcode. One indexed look-up per kind for all the codes at once (an order's lines are found in one
     statement when they give SKUs); a code that two kinds match takes the first kind, as find_product does."""
-    wanted = {code: _lookup_codes(code) for code in {(c or "").strip() for c in codes} if code}
+    wanted = {code: code_forms(code) for code in {(c or "").strip() for c in codes} if code}
     found: dict[str, Product] = {}
     for column, join in ((Product.sku, None), (Product.gtin, None), (ProductBarcode.code, ProductBarcode)):
         missing = {code: forms for code, forms in wanted.items() if code not in found}

@@ -1,6 +1,17 @@
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models.base import Timestamps
@@ -8,10 +19,15 @@ from app.extensions import db
 
 
 class Product(Timestamps, db.Model):
-    """A sellable item; its GTIN is validated by the catalogue operations."""
+    """A sellable item; its GTIN is validated by the catalogue operations. `name` is the default name, `names` the
+    name per language ({"fr": ..., "it": ...}) shown to staff who read it. An inactive product is no longer sold:
+    it stays for its history (orders, ledger) and new orders for it are refused."""
 
     __tablename__ = "product"
-    __table_args__ = (CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight"),)
+    __table_args__ = (
+        CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight"),
+        Index("ix_product_updated_at", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sku: Mapped[str] = mapped_column(String(64), unique=True)
@@ -24,6 +40,12 @@ class Product(Timestamps, db.Model):
     height_mm: Mapped[int | None] = mapped_column(Integer)
     price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     image_url: Mapped[str | None] = mapped_column(String(500))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    names: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    style: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    size: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    colour: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    flags: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
 
     barcodes: Mapped[list["ProductBarcode"]] = relationship(
         back_populates="product", cascade="all, delete-orphan", order_by="ProductBarcode.id"

@@ -108,6 +108,8 @@ def _validate(draft: OrderDraft) -> tuple[list, Location | None]:
         product = known.get(line.code.strip()) if isinstance(line.code, str) else None
         if product is None:
             errors[f"lines.{i}.sku"] = N_("Unknown product code.")
+        elif not product.active:
+            errors[f"lines.{i}.sku"] = (N_("%(sku)s is no longer sold: it cannot be ordered."), {"sku": product.sku})
         if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity <= 0:
             errors[f"lines.{i}.quantity"] = N_("Must be a whole number above zero.")
         products.append(product)

@@ -85,3 +85,22 @@ def test_a_change_of_barcodes_alone_is_an_update_seen_by_updated_since(app):
     assert status == "updated"
     assert [b.code for b in product.barcodes] == ["X-2"]
     assert product.updated_at > stamp
+
+
+def test_an_inactive_product_is_neither_offered_nor_sourced_again_for_an_order_taken_before(app):
+    from app.core.inventory import availability
+    from app.core.ordering import sourcing
+
+    near, far = make_location(code="NEAR", latitude=48.87, longitude=2.33), make_location(code="FAR")
+    dress, _ = _save(_loaded(sku="ROBE-40", gtin=random_gtin()))
+    for store in (near, far):
+        stocked(store, dress, 3)
+    order = orders.create_order(ship_draft((dress, 1)), actor=ACTOR)[0]
+    sourcing.source_order(order, actor=ACTOR)
+    [first] = order.fulfilments
+    assert availability.available_to_promise(["ROBE-40"], ["NEAR", "FAR"]).units["ROBE-40"] != [0, 0]
+    products.save_products([_loaded(sku="ROBE-40", gtin=dress.gtin, active=False)], actor=ACTOR)
+    assert availability.available_to_promise(["ROBE-40"], ["NEAR", "FAR"]).units == {"ROBE-40": [0, 0]}
+    decision = sourcing.reject_and_reroute(first, reason="out_of_stock", actor=ACTOR)
+    assert decision.unfulfilled == {"1": 1}  # the other store still holds units, but the product is not sold any more
+    assert order.needs_customer_service is True

@@ -37,8 +37,9 @@ def availability(products: list[Product], locations: list[Location], channel: st
     }
 
 
-def _promisable(location_id, product_id, channel: bool):
-    """max(0, on_hand - reserved - safety_stock - channel buffer) as SQL; 0 where there is no stock row.
+def _promisable(location_id, product_id, product_active, channel: bool):
+    """max(0, on_hand - reserved - safety_stock - channel buffer) as SQL; 0 where there is no stock row, and for a
+    product no longer sold (inactive: its units are never offered).
 
     Returns the column and the outer joins it needs (the stock row, and the buffer of the `channel` parameter)."""
     units = STOCK.c.on_hand - STOCK.c.reserved - STOCK.c.safety_stock
@@ -47,7 +48,7 @@ def _promisable(location_id, product_id, channel: bool):
         units = units - func.coalesce(BUFFER.c.units, 0)
         joins.append((BUFFER, and_(BUFFER.c.location_id == location_id, BUFFER.c.channel == bindparam("channel"))))
     # No stock row: units is NULL, the comparison is NULL, so the ELSE branch answers 0.
-    return case((units > 0, units), else_=literal_column("0")), joins
+    return case((and_(product_active, units > 0), units), else_=literal_column("0")), joins
 
 
 @functools.cache
@@ -57,13 +58,15 @@ def _promise_statement(channel: bool, named_locations: bool):
 
     It returns the grid (found locations x found products, zero where there is no stock row) and, as rows with
     the other code NULL, each found product and location, so unknown codes are known even when the grid is empty."""
-    products = select(PRODUCT.c.id, PRODUCT.c.sku).where(PRODUCT.c.sku.in_(bindparam("skus", expanding=True)))
+    products = select(PRODUCT.c.id, PRODUCT.c.sku, PRODUCT.c.active).where(
+        PRODUCT.c.sku.in_(bindparam("skus", expanding=True))
+    )
     products = products.cte("p")
     locations = select(LOCATION.c.id, LOCATION.c.code).where(LOCATION.c.active)
     if named_locations:
         locations = locations.where(LOCATION.c.code.in_(bindparam("codes", expanding=True)))
     locations = locations.cte("l")
-    units, joins = _promisable(locations.c.id, products.c.id, channel)
+    units, joins = _promisable(locations.c.id, products.c.id, products.c.active, channel)
     grid = locations.join(products, true())
     for table, on in joins:
         grid = grid.outerjoin(table, on)
@@ -136,7 +139,7 @@ def _nearby_statement(channel: bool):
         LOCATION.c.kind == "store",
         LOCATION.c.latitude.between(latitude - band, latitude + band),
     )
-    units, joins = _promisable(LOCATION.c.id, PRODUCT.c.id, channel)
+    units, joins = _promisable(LOCATION.c.id, PRODUCT.c.id, PRODUCT.c.active, channel)
     source = PRODUCT.outerjoin(LOCATION, stores)
     for table, on in joins:
         source = source.outerjoin(table, on)
@@ -169,7 +172,7 @@ def recommendations(product: Product, location: Location, limit: int = 10, chann
     rows = db.session.execute(
         select(Product, StockLevel)
         .join(StockLevel, StockLevel.product_id == Product.id)
-        .where(StockLevel.location_id == location.id, Product.id != product.id)
+        .where(StockLevel.location_id == location.id, Product.id != product.id, Product.active)
         .where(StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock > 0)
     ).all()
     units = availability([p for p, _ in rows], [location], channel) if rows else {}

@@ -222,7 +222,13 @@ def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, ship
         )
         # The product ids on both sides: the planner then looks the products up by key instead of hashing the
         # whole catalogue, and reads the stock rows from ix_stock_level_product_id_location_id alone.
-        .where(StockLevel.product_id.in_(sorted(demand)), Product.id.in_(sorted(demand)), Location.active, atp > 0)
+        .where(
+            StockLevel.product_id.in_(sorted(demand)),
+            Product.id.in_(sorted(demand)),
+            Product.active,
+            Location.active,
+            atp > 0,
+        )
     )
     if only is not None:
         stmt = stmt.where(Location.id == only)

@@ -20,6 +20,8 @@ api_client_cli = AppGroup("api-client", help="Systems that call the JSON API.")
 orders_cli = AppGroup("orders", help="Orders.")
 stock_cli = AppGroup("stock", help="Stock.")
 products_cli = AppGroup("products", help="The catalogue.")
+locations_cli = AppGroup("locations", help="Stores and warehouses.")
+shelves_cli = AppGroup("shelves", help="Where products sit in each store (the pick path).")
 IMPORT_ACTOR = "cli-import"
 
 
@@ -232,6 +234,66 @@ def products_import(file, file_format, skip_invalid):
     _report(result, "products")
 
 
+def _import_csv(read, apply, file: Path, skip_invalid: bool, label: str, what: str) -> None:
+    """Read a CSV file into records, apply them with a progress bar, report (the locations and shelves imports)."""
+    from app.core.integration import imports
+
+    try:
+        records = read(file)
+    except imports.ImportFileError as error:
+        raise click.ClickException(str(error)) from error
+    with _progress(label, len(records)) as advance:
+        result = apply(records, actor=Actor.system(IMPORT_ACTOR), skip_invalid=skip_invalid, progress=advance)
+    _report(result, what)
+
+
+@locations_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid locations even when others are rejected.")
+def locations_import(file, skip_invalid):
+    """Create or change stores and warehouses from a CSV FILE: all of them, or nothing unless --skip-invalid.
+
+    \b
+    Columns: code,name (required) and type (store or warehouse), timezone, line1, line2, postcode, city,
+    country, latitude, longitude, ships, click_and_collect, returns, capacity_per_day, active (true/false),
+    opening_hours (days separated by |: mon 09:00-19:00|sun closed). As PUT /api/v1/locations/{code}: an
+    empty cell keeps the value; without coordinates the postcode area's centre is used (FR, IT).
+    Exit status 1 when a row is rejected.
+    """
+    from app.core.integration import network_imports
+
+    _import_csv(
+        network_imports.read_locations,
+        network_imports.import_locations,
+        file,
+        skip_invalid,
+        "Importing locations",
+        "locations",
+    )
+
+
+@shelves_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows even when others are rejected.")
+def shelves_import(file, skip_invalid):
+    """Put products at their shelf places from a CSV FILE: all rows, or nothing unless --skip-invalid.
+
+    \b
+    Columns: location,sku,shelf (required; shelf as aisle-bay or aisle-bay-level, e.g. A3-12-2) and sequence
+    (an explicit place in the pick path). Exit status 1 when a row is rejected.
+    """
+    from app.core.integration import network_imports
+
+    _import_csv(
+        network_imports.read_shelves,
+        network_imports.import_shelves,
+        file,
+        skip_invalid,
+        "Importing shelf places",
+        "rows",
+    )
+
+
 webhooks_cli = AppGroup("webhooks", help="Webhook subscriptions and dead letters.")
 
 
@@ -312,3 +374,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(orders_cli)
     app.cli.add_command(stock_cli)
     app.cli.add_command(products_cli)
+    app.cli.add_command(locations_cli)
+    app.cli.add_command(shelves_cli)

@@ -99,7 +99,7 @@ def _shelf_words(shelf) -> str:
 
 
 def register_web(app: Flask) -> None:
-    from app.web import admin, auth, boxes, dispatch, labels, pack, pick, queue, sessions, stock
+    from app.web import admin, auth, boxes, dispatch, labels, pack, pick, queue, sessions, shelves, stock
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -113,6 +113,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(labels.bp)
     app.register_blueprint(dispatch.bp)
     app.register_blueprint(boxes.bp)
+    app.register_blueprint(shelves.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

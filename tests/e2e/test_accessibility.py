@@ -66,6 +66,7 @@ SCREENS = [
     Screen("stock-manager", MANAGER),  # with the Count buttons
     Screen("count", MANAGER),
     Screen("stock-settings", MANAGER),  # safety stock and channel buffers
+    Screen("shelves", MANAGER),  # shelf places, labels and the walk
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-location", ADMIN),
@@ -125,6 +126,7 @@ def paths(query) -> dict:
         "stock-manager": f"/stores/{STORE}/stock?q={term}",
         "count": f"/stores/{STORE}/stock/{product_id}/count",
         "stock-settings": f"/stores/{STORE}/stock/{product_id}/settings",
+        "shelves": f"/stores/{STORE}/shelves",
         "stores-admin": "/",
         "admin-sourcing": "/admin/sourcing",
         "admin-location": f"/admin/locations/{STORE}",

@@ -1,5 +1,5 @@
 """Operator commands: `flask demo load`, `flask users create`, `flask orders import`, `flask stock import`,
-`flask products import`."""
+`flask products import`, `flask locations import`, `flask shelves import`."""
 
 import sys
 from contextlib import contextmanager

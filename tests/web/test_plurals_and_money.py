@@ -58,6 +58,8 @@ CONSTANT_LIMITS = {
     "The password must have at least %(n)s characters.",
     "Required, at most %(n)s characters.",
     "At most %(n)s labels at a time.",
+    "At most %(n)s characters.",
+    "A channel name has 1 to %(n)s characters.",
 }
 COUNT_NOUN = re.compile(
     r"%\(\w+\)[sd] (units|parcels|labels|orders|items|days|times|characters|lines|products|boxes|totes)\b"

@@ -267,7 +267,8 @@ def read_orders(path: Path, file_format: str) -> list[Record]:
     return _orders_from_csv(path, text) if file_format == "csv" else _orders_from_jsonl(text)
 
 
-def _orders_from_jsonl(text: str) -> list[Record]:
+def jsonl_records(text: str, load: Callable[[Record, object], None]) -> list[Record]:
+    """One record per non-blank line of JSON lines, each value given to load(record, value) to check."""
     records = []
     for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): JSON may hold U+2028
         if not line.strip():
@@ -278,9 +279,13 @@ def _orders_from_jsonl(text: str) -> list[Record]:
         except ValueError as error:
             record.reasons.append(Reason(number, "", f"Not valid JSON: {error.msg} (column {error.colno})."))
         else:
-            _load_order(record, body)
+            load(record, body)
         records.append(record)
     return records
+
+
+def _orders_from_jsonl(text: str) -> list[Record]:
+    return jsonl_records(text, _load_order)
 
 
 def _orders_from_csv(path: Path, text: str) -> list[Record]:

@@ -6,7 +6,6 @@ the records, the all-or-nothing transaction and the summary are those of the ord
 Messages are plain English: they are shown by the CLI, not translated.
 """
 
-import json
 from pathlib import Path
 
 from marshmallow import ValidationError
@@ -25,6 +24,7 @@ from app.core.integration.imports import (
     _no_progress,
     _read_text,
     _whole_number,
+    jsonl_records,
 )
 from app.core.inventory import products
 
@@ -67,21 +67,7 @@ def _column(path: str) -> str:
 def read_products(path: Path, file_format: str) -> list[Record]:
     """Every product in the file, checked without the database."""
     text = _read_text(path)
-    if file_format == "csv":
-        return _products_from_csv(path, text)
-    records = []
-    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): JSON may hold U+2028
-        if not line.strip():
-            continue
-        record = Record(rows=[number], source="json")
-        try:
-            body = json.loads(line)
-        except ValueError as error:
-            record.reasons.append(Reason(number, "", f"Not valid JSON: {error.msg} (column {error.colno})."))
-        else:
-            _load(record, body)
-        records.append(record)
-    return records
+    return _products_from_csv(path, text) if file_format == "csv" else jsonl_records(text, _load)
 
 
 def _products_from_csv(path: Path, text: str) -> list[Record]:

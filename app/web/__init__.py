@@ -11,7 +11,7 @@ from app import formatting
 from app.core.errors import N_, DomainError
 from app.extensions import htmx, login_manager
 from app.web import auth
-from app.web.helpers import domain_message, render
+from app.web.helpers import domain_message, in_reader_language, render, say
 
 HTTP_MESSAGES = {
     400: N_("The request could not be understood. Reload the page and try again."),
@@ -122,6 +122,8 @@ def register_web(app: Flask) -> None:
         refusal_label=_refusal_label,
         reason_label=queue.reason_label,
         shelf_words=_shelf_words,
+        say=say,
+        in_reader_language=in_reader_language,
     )
 
     @app.context_processor

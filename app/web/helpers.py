@@ -4,7 +4,7 @@ import json
 from functools import cache, wraps
 
 from flask import Response, abort, g, make_response, redirect, render_template, request
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, exists, select
 
@@ -27,6 +27,22 @@ def render(page: str, partial: str | None = None, status: int = 200, trigger: di
     if trigger:
         response.headers["HX-Trigger"] = json.dumps(trigger)
     return response
+
+
+def in_reader_language(params: dict | None) -> dict:
+    """A message's parameters with a product's name in the reader's language, when the core gave its names
+    (app.core.inventory.products.named)."""
+    if not params or "names" not in params:
+        return params or {}
+    params = dict(params)
+    names = params.pop("names") or {}
+    params["name"] = names.get(str(get_locale() or "")[:2]) or params.get("name", "")
+    return params
+
+
+def say(message: str, params: dict | None = None) -> str:
+    """A core message (a msgid and its parameters) in the reader's language, product names included."""
+    return gettext(message, **in_reader_language(params))
 
 
 def go_to(url: str):

@@ -16,7 +16,7 @@ from app.core.uow import unit_of_work
 from app.documents import packing_slip_document
 from app.extensions import db
 from app.formatting import money
-from app.web.helpers import current_actor, document_response, domain_message, render, store_route, toast
+from app.web.helpers import current_actor, document_response, domain_message, render, say, store_route, toast
 
 bp = Blueprint("pack", __name__)
 
@@ -136,7 +136,7 @@ def _problems(fulfilment) -> list[str]:
     messages = []
     for text in packing.problems(fulfilment).values():
         message, params = text if isinstance(text, tuple) else (text, {})
-        messages.append(gettext(message, **params))
+        messages.append(say(message, params))
     return messages
 
 
@@ -394,7 +394,7 @@ def pack_scan(store, fulfilment_id):
             status=error.http_status,
             trigger={"scan": {"ok": False}, **toast(domain_message(error), "error")},
         )
-    message = gettext(outcome.message, **outcome.params)
+    message = say(outcome.message, outcome.params)
     return pack_page(
         store,
         fulfilment,

@@ -85,3 +85,26 @@ def test_the_packing_slip_names_products_in_the_customers_language(client):
     assert response.status_code == 200
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
     assert "Vaso di vetro" in text and "Vase en verre" not in text
+
+
+def test_a_scan_answers_with_the_name_in_the_associates_language_and_a_replay_too(client):
+    from tests.conftest import csrf_from
+
+    store = make_location()
+    vase = stocked(store, _vase(sku="VASE-2"), 3)
+    order, _ = orders.create_order(ship_draft((vase, 2)), actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 2}, actor=ACTOR)
+    orders.accept_fulfilment(fulfilment, actor=ACTOR)
+    user = make_user(stores=[store], language="it")
+    pick_list = picking.start_pick(store, [fulfilment], user=user, actor=ACTOR)
+    db.session.commit()
+    login(client, user.email, PASSWORD)
+    page = client.get(f"/stores/{store.code}/picks/{pick_list.id}").get_data(as_text=True)
+    token = csrf_from(page)
+    url = f"/stores/{store.code}/picks/{pick_list.id}/scan"
+    form = {"code": vase.gtin, "scan_id": "scan-it-1", "csrf_token": token}
+    answers = [client.post(url, data=form, headers={"HX-Request": "true", "HX-Target": "pick-live"}) for _ in range(2)]
+    for answer in answers:  # the second is the same scan sent again: replayed, in the same words
+        text = answer.get_data(as_text=True)
+        assert answer.status_code == 200 and "Vaso di vetro" in text and "Glass vase" not in text
+    assert db.session.get(type(fulfilment.lines[0]), fulfilment.lines[0].id).picked == 1

@@ -20,6 +20,7 @@ from app.core.errors import N_, CollectNotShipped, DomainError, IllegalTransitio
 from app.core.floor import carriers, commands, scans
 from app.core.floor.scans import Outcome, ScanWork
 from app.core.inventory.catalogue import find_product
+from app.core.inventory.products import named
 from app.core.models import (
     CarrierService,
     DeliveryMethod,
@@ -516,7 +517,7 @@ def pack_scan(
                 False,
                 "wrong_product",
                 N_("Wrong product: %(name)s is not in this order."),
-                {"name": product.name},
+                named(product),
                 parcel_id=parcel.id,
             )
         )
@@ -529,7 +530,7 @@ def pack_scan(
                 False,
                 "over",
                 N_("%(name)s is already packed in full (%(total)s)."),
-                {"total": total, "name": product.name},
+                {"total": total, **named(product)},
                 parcel_id=parcel.id,
             )
         )
@@ -550,7 +551,7 @@ def pack_scan(
                     False,
                     "over",
                     N_("%(name)s is already packed in full (%(total)s)."),
-                    {"total": line.picked, "name": product.name},
+                    {"total": line.picked, **named(product)},
                     parcel_id=parcel.id,
                 )
             )
@@ -566,7 +567,7 @@ def pack_scan(
             True,
             "packed",
             N_("%(name)s into parcel %(n)s: %(left)s more to scan."),
-            {"name": product.name, "n": parcel.number, "left": left},
+            {**named(product), "n": parcel.number, "left": left},
             line_id=line.id,
             parcel_id=parcel.id,
         ),
@@ -589,7 +590,7 @@ def problems(fulfilment: Fulfilment) -> dict:
         if in_parcels != line.picked:
             found[f"line.{line.id}"] = (
                 N_("%(name)s: %(packed)s in parcels, %(picked)s picked."),
-                {"name": line.product.name, "packed": in_parcels, "picked": line.picked},
+                {**named(line.product), "packed": in_parcels, "picked": line.picked},
             )
     if not fulfilment.parcels:
         found["parcels"] = N_("There is no parcel yet.")

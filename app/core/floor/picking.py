@@ -21,6 +21,7 @@ from app.core.errors import N_, DomainError, IllegalTransition, InvalidInput
 from app.core.floor import commands, scans
 from app.core.floor.scans import Outcome, ScanWork
 from app.core.inventory.catalogue import find_product
+from app.core.inventory.products import named
 from app.core.inventory.shelves import path_key as shelves_path_key
 from app.core.models import (
     Fulfilment,
@@ -280,7 +281,7 @@ def _put_back(pick_list: PickList, product) -> Outcome | None:
                 N_("Order %(ref)s was cancelled: stop picking it and put %(name)s back at %(shelf)s."),
                 {
                     "ref": f.order.reference,
-                    "name": product.name,
+                    **named(product),
                     "shelf": shelf.code if shelf else "—",
                 },
             )
@@ -347,7 +348,7 @@ def _counted(pick_list: PickList, user: User, client_id: str, code: str, product
         outcome, message = "verified", N_("%(name)s: right product. Put it in tote %(tote)s and confirm the quantity.")
     else:
         outcome, message = "counted", N_("%(name)s into tote %(tote)s: %(left)s more for this order.")
-    result = Outcome(True, outcome, message, {"name": product.name, "tote": tote, "left": left}, line.id)
+    result = Outcome(True, outcome, message, {**named(product), "tote": tote, "left": left}, line.id)
     return _record(pick_list, user, client_id, code, result, quantity=1, product_id=product.id)
 
 
@@ -387,14 +388,14 @@ def scan(pick_list: PickList, code: str, client_id: str, *, user: User, actor: A
     lines = _lines_for(pick_list, product.id)
     if not lines:
         result = _put_back(pick_list, product) or Outcome(
-            False, "wrong_product", N_("Wrong product: %(name)s is not on this pick list."), {"name": product.name}
+            False, "wrong_product", N_("Wrong product: %(name)s is not on this pick list."), named(product)
         )
         return _record(pick_list, user, client_id, code, result, product_id=product.id)
     line = _count_one(lines)
     if line is None:
         total = sum(line.quantity - line.short for line in lines)
         result = Outcome(
-            False, "over", N_("%(name)s is already picked in full (%(total)s)."), {"total": total, "name": product.name}
+            False, "over", N_("%(name)s is already picked in full (%(total)s)."), {"total": total, **named(product)}
         )
         return _record(pick_list, user, client_id, code, result, product_id=product.id)
     return _counted(pick_list, user, client_id, code, product, line)
@@ -417,7 +418,7 @@ def confirm(pick_list: PickList, line: FulfilmentLine, quantity: int, client_id:
         True,
         "confirmed",
         N_("%(quantity)s × %(name)s into tote %(tote)s."),
-        {"quantity": quantity, "name": line.product.name, "tote": line.fulfilment.tote},
+        {"quantity": quantity, **named(line.product), "tote": line.fulfilment.tote},
         line.id,
     )
     return _record(pick_list, user, client_id, f"confirm:{line.id}", result, quantity, line.product_id)
@@ -448,7 +449,7 @@ def _command(pick_list, cmd, code, client_id, *, user, actor) -> Outcome:
     if cmd == commands.NEXT:
         if group is None:
             return _record(pick_list, user, client_id, code, Outcome(True, "skipped", N_("Nothing left to pick.")))
-        result = Outcome(True, "skipped", N_("%(name)s put off until the end."), {"name": group.product.name})
+        result = Outcome(True, "skipped", N_("%(name)s put off until the end."), named(group.product))
         return _record(pick_list, user, client_id, code, result, product_id=group.product.id)
     if cmd == commands.SHORT:
         result = Outcome(
@@ -470,13 +471,13 @@ def _short_by_scanner(pick_list, line, code, client_id, *, user, actor) -> Outco
         return _record(
             pick_list, user, client_id, code, Outcome(False, "not_done", N_("Nothing is left to mark short."))
         )
-    name = line.product.name
+    name = named(line.product)
     short(pick_list, line, left, "cannot_find", "", user=user, actor=actor)
     result = Outcome(
         True,
         "shorted",
         N_("%(quantity)s × %(name)s marked short: the order goes on and the missing units go to another store."),
-        {"quantity": left, "name": name},
+        {"quantity": left, **name},
         line.id,
     )
     return _record(pick_list, user, client_id, code, result, product_id=line.product_id)
@@ -524,7 +525,7 @@ def undo_last(pick_list: PickList, client_id: str, *, user: User, actor: Actor, 
         True,
         "undone",
         N_("Undone: %(quantity)s × %(name)s out of tote %(tote)s."),
-        {"quantity": last.quantity, "name": line.product.name, "tote": line.fulfilment.tote},
+        {"quantity": last.quantity, **named(line.product), "tote": line.fulfilment.tote},
         line.id,
     )
     return _record(pick_list, user, client_id, "undo", result, product_id=line.product_id)
@@ -591,7 +592,7 @@ def stop_cancelled(pick_list: PickList) -> list[dict]:
         }
         items = [
             {
-                "name": line.product.name,
+                **named(line.product),
                 "quantity": line.picked,
                 "shelf": shelves[line.product_id].code if line.product_id in shelves else "—",
             }

@@ -96,6 +96,12 @@ def product_name(product: Product, locale) -> str:
     return (product.names or {}).get(str(locale or "")[:2]) or product.name
 
 
+def named(product: Product) -> dict:
+    """A product's name for a message's parameters: the default name, and its names per language when it has
+    some, so that each reader's screen says it in their own language (app.web.helpers.say)."""
+    return {"name": product.name, "names": product.names} if product.names else {"name": product.name}
+
+
 def content(product: Product) -> dict:
     """What a product is, as the API answers it and as a PUT compares it (everything a sender sets)."""
     dimensions = None

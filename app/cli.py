@@ -256,7 +256,8 @@ def locations_import(file, skip_invalid):
     \b
     Columns: code,name (required) and type (store or warehouse), timezone, line1, line2, postcode, city,
     country, latitude, longitude, ships, click_and_collect, returns, capacity_per_day, active (true/false),
-    opening_hours (days separated by |: mon 09:00-19:00|sun closed). As PUT /api/v1/locations/{code}: an
+    opening_hours (days separated by |: mon 09:00-19:00|sun closed), carriers (CX 17:30|CL 16:00: when
+    each carrier collects). As PUT /api/v1/locations/{code}: an
     empty cell keeps the value; without coordinates the postcode area's centre is used (FR, IT).
     Exit status 1 when a row is rejected.
     """

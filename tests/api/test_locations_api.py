@@ -149,3 +149,20 @@ def test_closing_a_location_stops_new_work_and_says_what_is_still_open(client, t
     assert decision.unfulfilled == {"1": 1}  # the closed store's stock is not offered any more
     listed = client.get("/api/v1/locations", headers=tokens["r"]).json
     assert [(loc["code"], loc["open_work"]["fulfilments"]) for loc in listed] == [("LYO02", 1)]
+
+
+def test_carriers_collection_times_are_set_cleared_and_checked(client, tokens):
+    from app.core.floor import carriers
+
+    carriers.ensure_builtin_carriers()
+    db.session.commit()
+    created = client.put("/api/v1/locations/LYO02", json={**LYON, "carriers": {"CX": "17:30"}}, headers=tokens["w"])
+    assert created.status_code == 201, created.json
+    assert created.json["carriers"] == {"CX": "17:30"}
+    both = client.put("/api/v1/locations/LYO02", json={"carriers": {"CL": "16:00"}}, headers=tokens["w"])
+    assert both.json["carriers"] == {"CL": "16:00", "CX": "17:30"}
+    cleared = client.put("/api/v1/locations/LYO02", json={"carriers": {"CX": None}}, headers=tokens["w"])
+    assert cleared.json["carriers"] == {"CL": "16:00"}
+    bad = client.put("/api/v1/locations/LYO02", json={"carriers": {"ZZ": "17:00", "CL": "5pm"}}, headers=tokens["w"])
+    assert bad.status_code == 422 and set(bad.json["fields"]) == {"carriers.ZZ", "carriers.CL"}
+    assert client.get("/api/v1/locations/LYO02", headers=tokens["r"]).json["carriers"] == {"CL": "16:00"}

@@ -45,6 +45,7 @@ LOCATION_OPTIONAL = (
     "capacity_per_day",
     "active",
     "opening_hours",
+    "carriers",
 )
 ADDRESS = ("line1", "line2", "postcode", "city", "country")
 FLAGS = ("ships", "click_and_collect", "returns", "active")
@@ -89,6 +90,9 @@ def _location_body(cells: dict) -> dict:
         body["capacity_per_day"] = _whole_number(cells["capacity_per_day"])
     if "opening_hours" in cells:
         body["opening_hours"] = "\n".join(cells["opening_hours"].split(HOURS_SEPARATOR))
+    if "carriers" in cells:  # CX 17:30|CL 16:00
+        pairs = [part.split(None, 1) for part in cells["carriers"].split(HOURS_SEPARATOR) if part.strip()]
+        body["carriers"] = {pair[0]: (pair[1] if len(pair) > 1 else "") for pair in pairs}
     return body
 
 

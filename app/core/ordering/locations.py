@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
-from app.core.models import Fulfilment, Location
+from app.core.floor.collection import parse_collection_time, set_collection_time
+from app.core.models import Carrier, CarrierCollection, Fulfilment, Location
 from app.core.models.orders import open_statuses_clause
 from app.core.ordering import geo, hours
 from app.extensions import db
@@ -40,7 +41,18 @@ FLAGS = {
     "returns": "returns",
     "active": "active",
 }
-FIELDS = {"name", "type", "timezone", "address", "latitude", "longitude", "opening_hours", "capacity_per_day", *FLAGS}
+FIELDS = {
+    "name",
+    "type",
+    "timezone",
+    "address",
+    "latitude",
+    "longitude",
+    "opening_hours",
+    "capacity_per_day",
+    "carriers",
+    *FLAGS,
+}
 CAPACITY = (0, 10_000)
 
 
@@ -134,9 +146,31 @@ def _clean(values: dict, creating: bool) -> dict:
                 {"low": low, "high": high},
             )
         clean["daily_capacity"] = value
+    if "carriers" in values:
+        clean["carriers"] = _carriers(values["carriers"], errors)
     if errors:
         raise InvalidInput(N_("Some values are not valid."), fields=errors)
     return clean
+
+
+def _carriers(given, errors: dict) -> dict:
+    """{carrier: collection time or None}: when each carrier collects at the location ("17:30"; null: it does not)."""
+    if not isinstance(given, dict):
+        errors["carriers"] = N_('Give each carrier code with its collection time, e.g. {"CX": "17:30"}.')
+        return {}
+    known = {c.code: c for c in db.session.scalars(select(Carrier).where(Carrier.code.in_(list(given))))}
+    found = {}
+    for code, text in given.items():
+        if code not in known:
+            errors[f"carriers.{code}"] = N_("Unknown carrier.")
+        elif text is not None and not isinstance(text, str):
+            errors[f"carriers.{code}"] = N_("Give the collection time as hours and minutes, for example 17:30.")
+        else:
+            try:
+                found[known[code]] = parse_collection_time(text)
+            except InvalidInput as error:
+                errors[f"carriers.{code}"] = error.message
+    return found
 
 
 def _place(location: Location, clean: dict) -> None:
@@ -169,6 +203,7 @@ def put_location(code: str, values: dict, *, actor: Actor, _again: bool = False)
     location = db.session.scalar(select(Location).where(Location.code == code))
     creating = location is None
     clean = _clean(values, creating)
+    carriers = clean.pop("carriers", {})
     if creating:  # the column defaults now, so the postcode area below is looked up in the default country
         location = Location(code=code, name=clean["name"], country=Location.__table__.c.country.default.arg)
     _place(location, clean)
@@ -194,7 +229,21 @@ def put_location(code: str, values: dict, *, actor: Actor, _again: bool = False)
             {k: _recordable(v) for k, v in changed.items()},
         )
         db.session.flush()
+    for carrier, collect_at in carriers.items():  # each change audited by set_collection_time
+        if set_collection_time(location, carrier, collect_at, actor=actor):
+            changed[f"carriers.{carrier.code}"] = collect_at
     return location, creating, changed
+
+
+def carrier_times(location: Location) -> dict:
+    """{carrier code: "HH:MM"} for the carriers that collect at the location."""
+    rows = db.session.execute(
+        select(Carrier.code, CarrierCollection.collect_at)
+        .join(CarrierCollection, CarrierCollection.carrier_id == Carrier.id)
+        .where(CarrierCollection.location_id == location.id)
+        .order_by(Carrier.code)
+    )
+    return {code: collect_at.isoformat("minutes") for code, collect_at in rows}
 
 
 def open_work(location_ids) -> dict:
@@ -233,5 +282,6 @@ def describe(location: Location, work: dict | None = None) -> dict:
         "opening_hours": hours.store_hours(location),
         **{name: getattr(location, column) for name, column in FLAGS.items()},
         "capacity_per_day": location.daily_capacity,
+        "carriers": carrier_times(location),
         "open_work": work if work is not None else open_work([location.id])[location.id],
     }

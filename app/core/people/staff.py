@@ -164,3 +164,41 @@ def reset_password(*, by: User, person: User, actor: Actor) -> str:
     audit.record(actor, "user.password_reset", person, None, {"by": by.id})
     sign_in.revoke_sessions_of(person, actor=actor)
     return password
+
+
+def import_person(
+    *, email: str, name: str, role: str, stores: list[Location], language: str | None, actor: Actor
+) -> str:
+    """Create or bring up to date one person from a staff file: "created", "updated" or "unchanged".
+
+    A new person gets a random password nobody is told: a manager gives them a temporary one (Reset the password).
+    """
+    if role not in set(Role):
+        raise InvalidInput(N_("Unknown role."), field="role")
+    if role != Role.ADMIN and not stores:
+        raise InvalidInput(N_("Choose at least one store."), field="stores")
+    person = users.find_user_by_email(email)
+    if person is None:
+        users.create_user(
+            email=email,
+            name=name,
+            password=_temporary_password(),
+            role=role,
+            stores=stores,
+            language=language,
+            actor=actor,
+        )
+        return "created"
+    before = {
+        "name": person.name,
+        "role": person.role,
+        "stores": [s.code for s in person.stores],
+        "language": person.language,
+    }
+    after = {"name": name, "role": role, "stores": sorted(s.code for s in stores), "language": language}
+    if before == after:
+        return "unchanged"
+    person.name, person.role, person.language = name, role, language
+    person.stores = sorted(stores, key=lambda store: store.code)
+    audit.record(actor, "user.import", person, before, after)
+    return "updated"

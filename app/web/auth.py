@@ -14,7 +14,7 @@ from limits.strategies import MovingWindowRateLimiter
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from app.core.people import sign_in, users
+from app.core.people import sign_in, switch, users
 from app.core.uow import unit_of_work
 from app.extensions import limiter
 from app.web.helpers import current_actor, render
@@ -161,13 +161,17 @@ def signed_in_user(user_id: str):
     session was revoked (sign-out, a manager), unused for a whole lifetime, or its user deactivated."""
     key = session.get(DEVICE_KEY)
     row = sign_in.live_session(key, int(user_id), _lifetime()) if key and user_id.isdigit() else None
-    if row is None or not row.user.active:
+    if row is None or not row.person.active:
         _forget_device()
         flash(gettext("You were signed out on this device. Sign in again to go on."), "error")
         return None
+    if row.acting_user_id is not None and not switch.shift_open(row, current_app.config["SHIFT_LENGTH"]):
+        _forget_device()  # a switched-to person never outlasts the shift: the device needs a full password again
+        flash(gettext("This device's shift is over: sign in with your password to start a new one."), "error")
+        return None
     sign_in.seen(row, own_transaction=request.method in READ_METHODS)
     g.device_session = row
-    return row.user
+    return row.person
 
 
 def _forget_device() -> None:

@@ -1,18 +1,18 @@
 """The staff screen: a store's managers (and admins) invite people, deactivate them, change their role, their stores
 and reset their password. Every rule lives in app.core.people.staff; this only shows and posts."""
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, request
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from app.core.errors import DomainError
 from app.core.models import Role
 from app.core.models.base import MAX_ID
-from app.core.people import staff
+from app.core.people import staff, switch
 from app.web.admin import MultiCheckboxField
 from app.web.helpers import current_actor, manager_required, render, save_form, store_route
 
@@ -46,6 +46,10 @@ class InviteForm(FlaskForm):
     role = SelectField(lazy_gettext("Role"), validators=[DataRequired()])
     stores = MultiCheckboxField(lazy_gettext("Stores"))
     language = SelectField(lazy_gettext("Language"), choices=LANGUAGE_CHOICES)
+
+
+class BadgeForm(FlaskForm):
+    badge = PasswordField(lazy_gettext("Badge code (scan the badge)"), validators=[DataRequired(), Length(max=64)])
 
 
 class PersonForm(FlaskForm):
@@ -83,7 +87,7 @@ def _person(store, user_id):
         abort(404)
 
 
-def _person_page(store, person, form=None, status=200, trigger=None, shown=None):
+def _person_page(store, person, form=None, status=200, trigger=None, shown=None, badge_form=None):
     if form is None:
         own = {choice.value for choice in _store_choices()}
         form = _choices(
@@ -99,6 +103,7 @@ def _person_page(store, person, form=None, status=200, trigger=None, shown=None)
         form=form,
         other_stores=others,
         shown=shown,
+        badge_form=badge_form or BadgeForm(formdata=None),
         role_label=lambda role: ROLE_LABELS.get(role, role),
     )
 
@@ -141,7 +146,7 @@ def person(store, user_id):
     return _person_page(store, _person(store, user_id))
 
 
-@bp.post("/stores/<store_code>/staff/<int:user_id>")
+@bp.post("/stores/<store_code>/staff/<int:user_id>/role")
 @store_route
 @manager_required
 def update(store, user_id):
@@ -201,3 +206,21 @@ def reset_password(store, user_id):
         None, change, gettext("New temporary password for %(name)s; they are signed out everywhere.", name=person.name)
     )
     return _person_page(store, person, status=status, trigger=trigger, shown=made.get("password"))
+
+
+@bp.post("/stores/<store_code>/staff/<int:user_id>/badge")
+@store_route
+@manager_required
+def badge(store, user_id):
+    """Give the person the badge scanned into the field, or take theirs back (the clear button)."""
+    person = _person(store, user_id)
+    form = BadgeForm()
+    if "clear" in request.form:
+        status, trigger = save_form(
+            None, lambda: switch.clear_badge(person, actor=current_actor()), gettext("Badge taken back.")
+        )
+        return _person_page(store, person, status=status, trigger=trigger)
+    status, trigger = save_form(
+        form, lambda: switch.set_badge(person, form.badge.data, actor=current_actor()), gettext("Badge given.")
+    )
+    return _person_page(store, person, status=status, trigger=trigger, badge_form=form if status != 200 else None)

@@ -55,7 +55,7 @@ def test_a_manager_sees_the_staff_of_their_store_only(app, shop):
     elsewhere = shop["elsewhere"].id
     assert client.get(f"/stores/{shop['a'].code}/staff/{elsewhere}").status_code == 404
     token = csrf_token(client, f"/stores/{shop['a'].code}/staff")
-    for action in ("", "/deactivate", "/password"):
+    for action in ("/role", "/deactivate", "/password", "/badge"):
         response = client.post(
             f"/stores/{shop['a'].code}/staff/{elsewhere}{action}",
             data={"csrf_token": token, "role": "manager", "stores": [shop["a"].code]},
@@ -148,15 +148,15 @@ def test_a_manager_changes_role_and_only_their_own_stores(app, shop):
     store, bianca = shop["a"], shop["both"]
     page = f"/stores/{store.code}/staff/{bianca.id}"
     # Bianca also works at B: the manager of A may make her a manager, never an admin, and B stays hers.
-    assert _post(client, page, {"role": "admin", "stores": [store.code]}, page=page).status_code in {403, 422}
-    response = _post(client, page, {"role": "manager", "stores": [store.code]}, page=page)
+    assert _post(client, f"{page}/role", {"role": "admin", "stores": [store.code]}, page=page).status_code in {403, 422}
+    response = _post(client, f"{page}/role", {"role": "manager", "stores": [store.code]}, page=page)
     assert response.status_code == 200
     db.session.expire_all()
     bianca = db.session.get(User, bianca.id)
     assert bianca.role == "manager" and {s.code for s in bianca.stores} == {shop["a"].code, shop["b"].code}
     assert [(e.before, e.after) for e in _audit("user.role")] == [({"role": "associate"}, {"role": "manager"})]
     # Taken off store A: she keeps B, which this manager cannot see into; the change is audited.
-    response = _post(client, page, {"role": "manager"}, page=page)
+    response = _post(client, f"{page}/role", {"role": "manager"}, page=page)
     assert response.status_code == 200
     db.session.expire_all()
     assert [s.code for s in db.session.get(User, bianca.id).stores] == [shop["b"].code]
@@ -187,7 +187,7 @@ def test_an_admin_keeps_every_stores_staff_and_may_make_admins(app, shop):
     body = client.get(f"/stores/{shop['b'].code}/staff").get_data(as_text=True)
     assert "Bruno Elsewhere" in body and "Marco Manager" in body
     page = f"/stores/{shop['b'].code}/staff/{shop['elsewhere'].id}"
-    response = _post(client, page, {"role": "manager", "stores": [shop["a"].code, shop["b"].code]}, page=page)
+    response = _post(client, f"{page}/role", {"role": "manager", "stores": [shop["a"].code, shop["b"].code]}, page=page)
     assert response.status_code == 200
     db.session.expire_all()
     bruno = db.session.get(User, shop["elsewhere"].id)

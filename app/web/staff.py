@@ -1,7 +1,7 @@
 """The staff screen: a store's managers (and admins) invite people, deactivate them, change their role, their stores
 and reset their password. Every rule lives in app.core.people.staff; this only shows and posts."""
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, flash, request
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -43,7 +43,7 @@ def _store_choices():
 class InviteForm(FlaskForm):
     name = StringField(lazy_gettext("Name"), validators=[DataRequired(), Length(max=120)])
     email = EmailField(lazy_gettext("E-mail"), validators=[DataRequired(), Length(max=254)])
-    role = SelectField(lazy_gettext("Role"), validators=[DataRequired()])
+    role = SelectField(lazy_gettext("Role"))
     stores = MultiCheckboxField(lazy_gettext("Stores"))
     language = SelectField(lazy_gettext("Language"), choices=LANGUAGE_CHOICES)
 
@@ -53,7 +53,7 @@ class BadgeForm(FlaskForm):
 
 
 class PersonForm(FlaskForm):
-    role = SelectField(lazy_gettext("Role"), validators=[DataRequired()])
+    role = SelectField(lazy_gettext("Role"))
     stores = MultiCheckboxField(lazy_gettext("Stores"))
 
 
@@ -63,13 +63,19 @@ def _choices(form):
     return form
 
 
+def _said(trigger: dict | None) -> None:
+    """The pages are whole-page form posts (boosted): the outcome shows in the page's own message area."""
+    if trigger:
+        flash(trigger["toast"]["message"], trigger["toast"]["level"])
+
+
 def _staff_page(store, form=None, status=200, trigger=None, shown=None):
+    _said(trigger)
     form = form or _choices(InviteForm(formdata=None, stores=[store.code]))
     people = staff.store_staff(store)
     return render(
         "staff/staff.html",
         status=status,
-        trigger=trigger,
         store=store,
         people=[p for p in people if staff.may_manage(current_user, p)],
         form=form,
@@ -88,6 +94,7 @@ def _person(store, user_id):
 
 
 def _person_page(store, person, form=None, status=200, trigger=None, shown=None, badge_form=None):
+    _said(trigger)
     if form is None:
         own = {choice.value for choice in _store_choices()}
         form = _choices(
@@ -97,7 +104,6 @@ def _person_page(store, person, form=None, status=200, trigger=None, shown=None,
     return render(
         "staff/person.html",
         status=status,
-        trigger=trigger,
         store=store,
         person=person,
         form=form,

@@ -26,7 +26,7 @@ class BadgeForm(FlaskForm):
 
 
 class PinSwitchForm(FlaskForm):
-    person = SelectField(lazy_gettext("Your name"), coerce=int, validators=[DataRequired()])
+    person = SelectField(lazy_gettext("Your name"), coerce=int)
     pin = PasswordField(lazy_gettext("Your PIN"), validators=[DataRequired(), Length(max=6)])
 
 

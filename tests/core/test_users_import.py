@@ -43,6 +43,7 @@ def test_a_good_file_creates_the_people_with_their_stores_and_language(runner, s
     assert (people["lea@example.test"].role, people["lea@example.test"].language) == ("associate", "fr")
     assert [s.code for s in people["marco@example.test"].stores] == ["LYO01", "MIL01"]
     assert people["ada@example.test"].role == "admin" and people["ada@example.test"].stores == []
+    assert all(person.password_temporary for person in people.values())  # chosen at the first sign-in
     actors = set(db.session.scalars(select(AuditEvent.actor).where(AuditEvent.action == "user.create")))
     assert actors == {"system:cli-import"}
     # The same file again: nothing changes. A changed row brings the person up to date, audited.

@@ -66,6 +66,7 @@ SCREENS = [
     Screen("staff-person", MANAGER),  # role, stores, access, badge
     Screen("switch", ASSOCIATE),  # badge or PIN on a shared tablet
     Screen("own-pin", ASSOCIATE),
+    Screen("own-password", ASSOCIATE),
     Screen("admin-carriers", ADMIN),
     Screen("stock-search", ASSOCIATE),
     Screen("stock-manager", MANAGER),  # with the Count buttons
@@ -143,6 +144,7 @@ def paths(query, db_engine) -> dict:
         "staff-person": f"/stores/{STORE}/staff/{colleague}",
         "switch": f"/stores/{STORE}/switch",
         "own-pin": "/account/pin",
+        "own-password": "/account/password",
         "admin-carriers": "/admin/carriers",
         "stock-search": f"/stores/{STORE}/stock?q={term}",
         "stock-manager": f"/stores/{STORE}/stock?q={term}",

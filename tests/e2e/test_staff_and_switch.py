@@ -22,6 +22,7 @@ BADGED = "badged.e2e11@example.test"
 NEW = "nora.e2e11@example.test"
 BADGE = "E2E11-0042-7781"
 PIN = "70593"
+OWN_PASSWORD = "nora-chooses-her-own"
 TABLET = {"width": 1280, "height": 800}
 
 
@@ -112,11 +113,17 @@ def test_the_staff_screen_and_the_badge_and_pin_switch_on_a_tablet(
         expect(manager.locator("#toasts")).to_contain_text("Badge given.")
         shot(manager, "badge-given")
 
-        # 3. Nora signs in with the temporary password and sets her PIN.
+        # 3. Nora signs in with the temporary password, chooses her own, and sets her PIN.
         nora = device()
         login(nora, NEW, password)
+        expect(nora).to_have_url(re.compile(r"/account/password$"))
+        shot(nora, "choose-password")
+        nora.get_by_label("Current password").fill(password)
+        nora.get_by_label("New password").fill(OWN_PASSWORD)
+        nora.get_by_role("button", name="Save my password").click()
+        expect(nora.locator("#toasts")).to_contain_text("Your password is changed.")
         nora.goto("/account/pin")
-        nora.get_by_label("Your password").fill(password)
+        nora.get_by_label("Your password").fill(OWN_PASSWORD)
         nora.get_by_label("New PIN (4 to 6 digits)").fill(PIN)
         nora.get_by_role("button", name="Save my PIN").click()
         expect(nora.locator("#toasts")).to_contain_text("Your PIN is set.")

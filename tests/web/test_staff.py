@@ -201,3 +201,28 @@ def test_the_staff_screen_is_translated(app, shop):
     client.post("/language", data={"csrf_token": token, "language": "fr"})
     body = client.get(f"/stores/{shop['a'].code}/staff").get_data(as_text=True)
     assert "Inviter quelqu" in body
+
+
+def test_a_temporary_password_is_changed_at_the_first_sign_in_before_anything_else(app, shop):
+    client = _signed_in(app, shop["manager"])
+    store, alice = shop["a"], shop["associate"]
+    page = f"/stores/{store.code}/staff/{alice.id}"
+    response = _post(client, f"{page}/password", page=page)
+    password = re.search(r'id="temporary-password">([^<]+)<', response.get_data(as_text=True)).group(1)
+    device = app.test_client()
+    assert login(device, alice.email, password).status_code == 302
+    for path in (f"/stores/{store.code}/queue", f"/stores/{store.code}/switch", "/account/pin"):
+        refused = device.get(path)
+        assert refused.status_code == 303 and refused.location.endswith("/account/password"), path
+    token = csrf_token(device, "/account/password")
+    short = device.post("/account/password", data={"csrf_token": token, "current": password, "new": "short"})
+    assert short.status_code == 422
+    wrong = device.post("/account/password", data={"csrf_token": token, "current": "nope", "new": "a-new-secret-42"})
+    assert wrong.status_code == 422
+    done = device.post("/account/password", data={"csrf_token": token, "current": password, "new": "a-new-secret-42"})
+    assert done.status_code == 303
+    assert device.get(f"/stores/{store.code}/queue").status_code == 200
+    db.session.expire_all()
+    alice = db.session.get(User, alice.id)
+    assert not alice.password_temporary and alice.check_password("a-new-secret-42")
+    assert [e.subject_id for e in _audit("user.password")] == [str(alice.id)]

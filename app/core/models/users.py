@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, String, Table
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -47,6 +47,8 @@ class User(UserMixin, Timestamps, db.Model):
     # A shared device's switch (app.core.people.switch): a salted hash of their PIN, the SHA-256 of their badge.
     pin_hash: Mapped[str | None] = mapped_column(String(256))
     badge_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Set by an invitation, a reset or an import (a password someone else saw): changed at the next sign-in.
+    password_temporary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     stores = relationship("Location", secondary=membership, order_by="Location.code")
 

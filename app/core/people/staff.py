@@ -105,6 +105,7 @@ def invite(
         language=language or None,
         actor=actor,
     )
+    person.password_temporary = True
     audit.record(actor, "user.invite", person, None, {"by": by.id})
     return person, password
 
@@ -161,6 +162,7 @@ def reset_password(*, by: User, person: User, actor: Actor) -> str:
         raise StaffRefused(N_("You cannot reset your own password here."))
     password = _temporary_password()
     person.set_password(password)
+    person.password_temporary = True
     audit.record(actor, "user.password_reset", person, None, {"by": by.id})
     sign_in.revoke_sessions_of(person, actor=actor)
     return password
@@ -179,7 +181,7 @@ def import_person(
         raise InvalidInput(N_("Choose at least one store."), field="stores")
     person = users.find_user_by_email(email)
     if person is None:
-        users.create_user(
+        person = users.create_user(
             email=email,
             name=name,
             password=_temporary_password(),
@@ -188,6 +190,7 @@ def import_person(
             language=language,
             actor=actor,
         )
+        person.password_temporary = True
         return "created"
     before = {
         "name": person.name,

@@ -160,3 +160,27 @@ def test_a_person_sets_their_own_pin_kept_hashed(app, floor):
     assert "70593" not in stored and check_password_hash(stored, "70593")
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "user.pin")).all()
     assert events[-1].subject_id == str(floor["opener"].id) and events[-1].after == {"pin": True}
+
+
+def test_the_core_refuses_another_stores_associate_whatever_the_form_offers(app, floor):
+    tablet = _tablet(app, floor["opener"])
+    (row,) = _sessions()
+    shift = app.config["SHIFT_LENGTH"]
+    with pytest.raises(switch.NotFound):
+        switch.switch_by_pin(row, floor["store"], floor["stranger"].id, "4821", shift=shift, actor=ACTOR)
+    with pytest.raises(switch.NotFound):  # a manager is never switched to by PIN: their screens need a password
+        switch.set_pin(floor["manager"], "4821", actor=ACTOR)
+        switch.switch_by_pin(row, floor["store"], floor["manager"].id, "4821", shift=shift, actor=ACTOR)
+    db.session.rollback()
+    assert tablet.get(f"/stores/{floor['store'].code}/queue").status_code == 200
+
+
+def test_deactivating_the_person_switched_in_signs_the_tablet_out(app, floor):
+    store, bob = floor["store"], floor["bob"]
+    tablet = _tablet(app, floor["opener"])
+    assert _pin(tablet, store, bob, "4821").status_code == 303
+    manager = _tablet(app, floor["manager"])
+    page = f"/stores/{store.code}/staff/{bob.id}"
+    assert manager.post(f"{page}/deactivate", data={"csrf_token": csrf_token(manager, page)}).status_code == 200
+    response = tablet.get(f"/stores/{store.code}/queue")
+    assert response.status_code == 302 and response.location.startswith("/login")

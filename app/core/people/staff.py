@@ -16,8 +16,10 @@ from app.core.models import Location, Role, User, membership
 from app.core.people import sign_in, users
 from app.extensions import db
 
-# A temporary password is shown once to whoever invited or reset; about 72 bits, easy enough to type.
-TEMPORARY_PASSWORD_BYTES = 9
+# A temporary password is shown once to whoever invited or reset, to be read out or copied by hand: 14 characters
+# from an alphabet without look-alikes (no 0/o, 1/l/i, no signs), about 70 bits.
+TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+TEMPORARY_LENGTH = 14
 
 
 class StaffRefused(InvalidInput):
@@ -27,7 +29,7 @@ class StaffRefused(InvalidInput):
 
 
 def _temporary_password() -> str:
-    return secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    return "".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(TEMPORARY_LENGTH))
 
 
 def manageable_stores(by: User) -> list[Location]:

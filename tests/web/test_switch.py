@@ -184,3 +184,12 @@ def test_deactivating_the_person_switched_in_signs_the_tablet_out(app, floor):
     assert manager.post(f"{page}/deactivate", data={"csrf_token": csrf_token(manager, page)}).status_code == 200
     response = tablet.get(f"/stores/{store.code}/queue")
     assert response.status_code == 302 and response.location.startswith("/login")
+
+
+def test_the_signed_in_devices_screen_says_who_a_tablet_is_switched_to(app, floor):
+    store = floor["store"]
+    tablet = _tablet(app, floor["opener"])
+    assert _pin(tablet, store, floor["bob"], "4821").status_code == 303
+    manager = _tablet(app, floor["manager"])
+    body = manager.get(f"/stores/{store.code}/sessions").get_data(as_text=True)
+    assert "Olga Opener" in body and "Switched to Bob Badge" in body

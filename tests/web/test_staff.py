@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from app.core.models import AuditEvent, User
+from app.core.models import AuditEvent, OutboundEmail, User
 from app.core.models.users import UserSession
 from app.extensions import db
 from tests.conftest import csrf_token, login
@@ -102,6 +102,11 @@ def test_a_manager_invites_someone_whose_temporary_password_works_once_shown(app
     assert [e.subject_id for e in _audit("user.invite")] == [str(nina.id)]
     assert _audit("user.invite")[0].actor_user_id == shop["manager"].id
     assert login(app.test_client(), "nina@example.test", password).status_code == 302
+    # An invitation e-mail waits in the outbox, in her language, without the password.
+    (email,) = db.session.scalars(select(OutboundEmail)).all()
+    assert (email.to, email.subject, email.order_id) == ("nina@example.test", "Sei invitato/a su Comptoir", None)
+    assert "Manon Manager ti ha creato un account Comptoir per Lyon Part-Dieu." in email.body
+    assert password not in email.body
     # Shown once: the staff page does not show it again.
     assert password not in client.get(f"/stores/{store.code}/staff").get_data(as_text=True)
 

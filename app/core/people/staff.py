@@ -7,12 +7,13 @@ own stores (a person's other stores stay as they are). Admins act on everyone. E
 
 import secrets
 
+from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput, NotFound
-from app.core.models import Location, Role, User, membership
+from app.core.models import Location, OutboundEmail, Role, User, membership
 from app.core.people import sign_in, users
 from app.extensions import db
 
@@ -109,7 +110,34 @@ def invite(
     )
     person.password_temporary = True
     audit.record(actor, "user.invite", person, None, {"by": by.id})
+    _queue_invitation(person, by)
     return person, password
+
+
+def _queue_invitation(person: User, by: User) -> OutboundEmail:
+    """Tell the person, in their language (English when they have none yet), that they are expected; never the
+    password, which whoever invited them hands over (an e-mail may be read by others or kept for years)."""
+    with force_locale(person.language or "en"):
+        subject = gettext("You are invited to Comptoir")
+        body = "\n".join(
+            [
+                gettext("Hello %(name)s,", name=person.name),
+                "",
+                gettext(
+                    "%(manager)s has given you an account on Comptoir for %(stores)s.",
+                    manager=by.name,
+                    stores=", ".join(store.name for store in person.stores) or "Comptoir",
+                ),
+                gettext(
+                    "Sign in with this e-mail address and the temporary password %(manager)s gives you.",
+                    manager=by.name,
+                ),
+                gettext("You will then choose your own password."),
+            ]
+        )
+    email = OutboundEmail(order_id=None, to=person.email, subject=subject[:200], body=body)
+    db.session.add(email)
+    return email
 
 
 def set_active(*, by: User, person: User, active: bool, actor: Actor) -> bool:

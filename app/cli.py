@@ -295,6 +295,23 @@ def shelves_import(file, skip_invalid):
     )
 
 
+@users_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid people even when others are rejected.")
+def users_import(file, skip_invalid):
+    """Import staff from a CSV FILE: all of them, or nothing unless --skip-invalid.
+
+    \b
+    email,name,role,stores,language   role: associate, manager or admin; stores: codes separated by ;
+                                      language: en, fr, it or empty
+    A new person gets no password they know: give them a temporary one on the staff screen (Reset the
+    password). A person already there (same e-mail) is brought up to date. Exit status 1 when a row is rejected.
+    """
+    from app.core.integration import imports
+
+    _import_csv(imports.read_users, imports.import_users, file, skip_invalid, "Importing staff", "people")
+
+
 webhooks_cli = AppGroup("webhooks", help="Webhook subscriptions and dead letters.")
 
 

@@ -90,6 +90,8 @@ def load_config(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         # Shared tablets: a sign-in lasts one working day, not the Flask default of a month.
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=int(os.environ.get("SESSION_HOURS", "12"))),
+        # A shared device's shift: from its full-password sign-in, badge and PIN switches for this long.
+        "SHIFT_LENGTH": timedelta(hours=int(os.environ.get("SHIFT_HOURS", "12"))),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
         "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),

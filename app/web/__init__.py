@@ -99,7 +99,7 @@ def _shelf_words(shelf) -> str:
 
 
 def register_web(app: Flask) -> None:
-    from app.web import admin, auth, boxes, dispatch, labels, pack, pick, queue, sessions, shelves, stock
+    from app.web import admin, auth, boxes, dispatch, labels, pack, pick, queue, sessions, shelves, staff, stock, switch
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -110,6 +110,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pick.bp)
     app.register_blueprint(pack.bp)
     app.register_blueprint(sessions.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(switch.bp)
     app.register_blueprint(labels.bp)
     app.register_blueprint(dispatch.bp)
     app.register_blueprint(boxes.bp)

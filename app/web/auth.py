@@ -14,10 +14,11 @@ from limits.strategies import MovingWindowRateLimiter
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from app.core.people import sign_in, users
+from app.core.errors import DomainError
+from app.core.people import sign_in, switch, users
 from app.core.uow import unit_of_work
 from app.extensions import limiter
-from app.web.helpers import current_actor, render
+from app.web.helpers import current_actor, go_to, mark_fields, render
 
 bp = Blueprint("auth", __name__)
 
@@ -161,13 +162,17 @@ def signed_in_user(user_id: str):
     session was revoked (sign-out, a manager), unused for a whole lifetime, or its user deactivated."""
     key = session.get(DEVICE_KEY)
     row = sign_in.live_session(key, int(user_id), _lifetime()) if key and user_id.isdigit() else None
-    if row is None or not row.user.active:
+    if row is None or not row.person.active:
         _forget_device()
         flash(gettext("You were signed out on this device. Sign in again to go on."), "error")
         return None
+    if row.acting_user_id is not None and not switch.shift_open(row, current_app.config["SHIFT_LENGTH"]):
+        _forget_device()  # a switched-to person never outlasts the shift: the device needs a full password again
+        flash(gettext("This device's shift is over: sign in with your password to start a new one."), "error")
+        return None
     sign_in.seen(row, own_transaction=request.method in READ_METHODS)
     g.device_session = row
-    return row.user
+    return row.person
 
 
 def _forget_device() -> None:
@@ -219,3 +224,51 @@ def set_language():
             users.set_language(current_user._get_current_object(), language, actor=current_actor())
     session["language"] = language if language in current_app.config["LANGUAGES"] else session.get("language")
     return redirect(_safe_next(request.form.get("next")) or url_for("queue.home"))
+
+
+# --------------------------------------------------------------------------- one's own password
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(lazy_gettext("Current password"), validators=[DataRequired()])
+    new = PasswordField(lazy_gettext("New password"), validators=[DataRequired(), Length(max=200)])
+
+
+# What a person with a temporary password may still open: the page to change it, and the way out.
+TEMPORARY_ALLOWED = {"auth.change_password", "auth.logout", "auth.set_language", "auth.login", "static"}
+
+
+@bp.before_app_request
+def temporary_password_first():
+    """Someone else saw a temporary password: its holder chooses their own before anything else."""
+    if request.endpoint in TEMPORARY_ALLOWED or request.path.startswith("/api/") or request.endpoint is None:
+        return None
+    if current_user.is_authenticated and current_user.password_temporary:
+        return go_to(url_for("auth.change_password"))
+    return None
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = PasswordForm()
+    if request.method == "GET":
+        return render("auth/password.html", form=form)
+    if not form.validate():
+        return render("auth/password.html", status=422, form=form)
+    throttle, address, account = login_throttle(), request.remote_addr or "", current_user.email
+    wait = throttle.admit(address, account)
+    if wait:
+        return render("auth/password.html", status=429, form=form, alert=wait_message(wait))
+    person = current_user._get_current_object()
+    try:
+        with unit_of_work():
+            users.change_own_password(person, form.current.data, form.new.data, actor=current_actor())
+    except DomainError as error:
+        if "current" in error.fields:
+            throttle.failed(address, account)
+        mark_fields(form, error)
+        return render("auth/password.html", status=error.http_status, form=form)
+    throttle.succeeded(address, account)
+    flash(gettext("Your password is changed."), "success")
+    return redirect(url_for("queue.home"), 303)

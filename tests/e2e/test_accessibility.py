@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import text
 
 from tests.e2e.conftest import (
     ADMIN,
@@ -61,6 +62,11 @@ SCREENS = [
     Screen("reject-all", MANAGER),
     Screen("package-types", MANAGER),
     Screen("sessions", MANAGER),  # the devices signed in for the store's staff
+    Screen("staff", MANAGER),  # the store's people and the invitation form
+    Screen("staff-person", MANAGER),  # role, stores, access, badge
+    Screen("switch", ASSOCIATE),  # badge or PIN on a shared tablet
+    Screen("own-pin", ASSOCIATE),
+    Screen("own-password", ASSOCIATE),
     Screen("admin-carriers", ADMIN),
     Screen("stock-search", ASSOCIATE),
     Screen("stock-manager", MANAGER),  # with the Count buttons
@@ -78,8 +84,22 @@ SCREENS = [
 
 
 @pytest.fixture(scope="session")
-def paths(query) -> dict:
-    """The URL of each screen, from the demo data."""
+def paths(query, db_engine) -> dict:
+    """The URL of each screen, from the demo data (and a PIN for the demo associate: the switch screen's PIN form
+    lists the store's associates who have one)."""
+    from werkzeug.security import generate_password_hash
+
+    with db_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE app_user SET pin_hash = :pin WHERE email = :email"),
+            {"pin": generate_password_hash("70593"), "email": ASSOCIATE},
+        )
+    colleague = query(
+        "SELECT u.id FROM app_user u JOIN membership m ON m.user_id = u.id JOIN location l ON l.id = m.location_id "
+        "WHERE l.code = :store AND u.email = :email",
+        store=STORE,
+        email=ASSOCIATE,
+    )[0][0]
     fulfilment_id = query(
         "SELECT f.id FROM fulfilment f JOIN location l ON l.id = f.location_id "
         "WHERE l.code = :store AND f.status = 'created' ORDER BY f.id LIMIT 1",
@@ -121,6 +141,11 @@ def paths(query) -> dict:
         "reject-all": f"/stores/{STORE}/reject-all",
         "package-types": f"/stores/{STORE}/package-types",
         "sessions": f"/stores/{STORE}/sessions",
+        "staff": f"/stores/{STORE}/staff",
+        "staff-person": f"/stores/{STORE}/staff/{colleague}",
+        "switch": f"/stores/{STORE}/switch",
+        "own-pin": "/account/pin",
+        "own-password": "/account/password",
         "admin-carriers": "/admin/carriers",
         "stock-search": f"/stores/{STORE}/stock?q={term}",
         "stock-manager": f"/stores/{STORE}/stock?q={term}",

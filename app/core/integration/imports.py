@@ -524,3 +524,80 @@ def _count(record: Record, locations: dict, products: dict, actor: Actor, refere
             )
         )
     return db.session.scalar(on_hand) != before
+
+
+# --------------------------------------------------------------------------- staff (users)
+
+USER_COLUMNS = ("email", "name", "role", "stores", "language")
+USER_REQUIRED = ("email", "name", "role", "stores")
+USER_LANGUAGES = ("en", "fr", "it")
+
+
+def read_users(path: Path) -> list[Record]:
+    """Every person of a staff CSV (email,name,role,stores,language; stores separated by ;), checked without
+    the database: a valid e-mail, a name, a known role and language, each e-mail once."""
+    from app.core.models import Role
+
+    header, rows = _csv_rows(path, _read_text(path))
+    _check_header(path, header, USER_REQUIRED, tuple(c for c in USER_COLUMNS if c not in USER_REQUIRED))
+    records, seen = [], {}
+    for number, values in rows:
+        record = Record(rows=[number], source="csv")
+        records.append(record)
+        row, problem = _as_dict(header, values)
+        if row is None:
+            record.reasons.append(Reason(number, "", problem))
+            continue
+        cell = {name: (row.get(name) or "").strip() for name in USER_COLUMNS}
+        email, role, language = cell["email"].lower(), cell["role"].lower(), cell["language"].lower()
+        stores = sorted({code.strip() for code in cell["stores"].split(";") if code.strip()})
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", email) or len(email) > 254:
+            record.refuse("email", "Not a valid e-mail address.")
+        elif email in seen:
+            record.refuse("email", f"Listed twice in this file (first at row {seen[email]}).")
+        seen.setdefault(email, number)
+        if not cell["name"] or len(cell["name"]) > 120:
+            record.refuse("name", "A name has 1 to 120 characters.")
+        if role not in set(Role):
+            record.refuse("role", f"Must be one of: {', '.join(Role)}.")
+        elif role != Role.ADMIN and not stores:
+            record.refuse("stores", "An associate or a manager works in at least one store (codes separated by ;).")
+        if language and language not in USER_LANGUAGES:
+            record.refuse("language", f"Must be one of: {', '.join(USER_LANGUAGES)}, or empty.")
+        if not record.reasons:
+            record.value = {"email": email, "name": cell["name"], "role": role, "stores": stores}
+            record.value["language"] = language or None
+            record.label = email
+    return records
+
+
+def import_users(records: list[Record], *, actor: Actor, skip_invalid: bool = False, progress=_no_progress):
+    """Create the new people and bring the others up to date (audited); all or nothing unless skip_invalid."""
+    from app.core.people import staff
+
+    result = ImportResult(noun="people", rows=len(records), total=len(records), unchanged_label="unchanged")
+
+    def apply_all():
+        valid = [r.value for r in records if not r.reasons]
+        locations = _by_key(Location.code, {code for v in valid for code in v["stores"]})
+        for record in records:
+            if not record.reasons:
+                row = record.value
+                unknown = [code for code in row["stores"] if code not in locations]
+                if unknown:
+                    record.refuse("stores", f"Unknown store code(s): {', '.join(unknown)}.")
+                else:
+                    try:
+                        with db.session.begin_nested():
+                            stores = [locations[code] for code in row["stores"]]
+                            outcome = staff.import_person(**{**row, "stores": stores}, actor=actor)
+                    except DomainError as error:
+                        _domain_reasons(record, error)
+                    else:
+                        result.imported += outcome != "unchanged"
+                        result.unchanged += outcome == "unchanged"
+            if record.reasons:
+                result.rejected.append(record)
+            progress(1)
+
+    return _in_one_transaction(result, apply_all, skip_invalid)

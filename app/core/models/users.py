@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, String, Table
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -44,6 +44,11 @@ class User(UserMixin, Timestamps, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.ASSOCIATE)
     language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A shared device's switch (app.core.people.switch): a salted hash of their PIN, the SHA-256 of their badge.
+    pin_hash: Mapped[str | None] = mapped_column(String(256))
+    badge_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Set by an invitation, a reset or an import (a password someone else saw): changed at the next sign-in.
+    password_temporary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     stores = relationship("Location", secondary=membership, order_by="Location.code")
 
@@ -85,8 +90,16 @@ class UserSession(db.Model):
     device: Mapped[str] = mapped_column(String(80), default="")
     ip: Mapped[str] = mapped_column(String(45), default="")
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # On a shared device, who switched to it by badge or PIN during the shift (created_at on); None: user.
+    acting_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
 
-    user = relationship(User)
+    user = relationship(User, foreign_keys=[user_id])
+    acting_user = relationship(User, foreign_keys=[acting_user_id])
+
+    @property
+    def person(self) -> User:
+        """Who acts on this device now: the person switched to, else the one who signed in."""
+        return self.acting_user or self.user
 
 
 class LoginFailure(db.Model):

@@ -5,7 +5,7 @@ import math
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app.core import audit
@@ -61,14 +61,15 @@ def open_session(user: User, *, ip: str, user_agent: str, now: datetime | None =
 
 
 def live_session(key: str, user_id: int, lifetime: timedelta, now: datetime | None = None) -> UserSession | None:
-    """The session this key opened for this user, with its user, unless revoked or unused for a whole lifetime."""
+    """The session this key opened for this user (or the person switched to on it), with its people, unless revoked
+    or unused for a whole lifetime."""
     now = now or utcnow()
     return db.session.scalar(
         select(UserSession)
-        .options(joinedload(UserSession.user))
+        .options(joinedload(UserSession.user), joinedload(UserSession.acting_user))
         .where(
             UserSession.key_hash == _hash(key),
-            UserSession.user_id == user_id,
+            func.coalesce(UserSession.acting_user_id, UserSession.user_id) == user_id,
             UserSession.revoked_at.is_(None),
             UserSession.last_seen_at > now - lifetime,
         )
@@ -105,7 +106,10 @@ def revoke_session(row: UserSession, *, actor: Actor, now: datetime | None = Non
 def revoke_sessions_of(user: User, *, actor: Actor, now: datetime | None = None) -> int:
     """Sign every device of a person out; returns how many were still signed in."""
     rows = db.session.scalars(
-        select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        select(UserSession).where(
+            or_(UserSession.user_id == user.id, UserSession.acting_user_id == user.id),
+            UserSession.revoked_at.is_(None),
+        )
     ).all()
     return sum(revoke_session(row, actor=actor, now=now) for row in rows)
 

@@ -62,3 +62,16 @@ def set_language(user: User, language: str, *, actor: Actor) -> None:
     before = user.language
     user.language = language
     audit.record(actor, "user.language", user, {"language": before}, {"language": language})
+
+
+def change_own_password(user: User, current: str, new: str, *, actor: Actor) -> None:
+    """A person chooses their password (after a temporary one, at the latest): the current one first."""
+    if not user.check_password(current or ""):
+        raise InvalidInput(N_("Wrong password."), field="current")
+    if len(new or "") < MIN_PASSWORD:
+        raise InvalidInput(N_("The password must have at least %(n)s characters."), field="new", n=MIN_PASSWORD)
+    if new == current:
+        raise InvalidInput(N_("Choose a password other than the temporary one."), field="new")
+    user.set_password(new)
+    user.password_temporary = False
+    audit.record(actor, "user.password", user, None, {"changed": True})

@@ -347,3 +347,25 @@ def test_a_saved_weight_wins_over_the_suggestion_and_no_box_means_no_suggestion(
         packing.finish_packing(bare, actor=ACTOR, now=MONDAY)
     assert set(error.value.fields) == {"parcel.1.package_type", "parcel.1.weight_grams"}
     assert bare.parcels[0].package_type is None and bare.status == "picked"
+
+
+def test_the_suggested_box_is_the_smallest_that_holds_the_items_by_their_dimensions(app):
+    store = make_location()
+    for name, sides in (("A small", (200, 150, 100)), ("B medium", (350, 250, 150)), ("C large", (500, 400, 300))):
+        packing.add_package_type(
+            store,
+            {"name": name, "length_mm": sides[0], "width_mm": sides[1], "height_mm": sides[2], "tare_grams": 100},
+            actor=ACTOR,
+        )
+    shirt = make_product(weight_grams=300, length_mm=280, width_mm=200, height_mm=40)  # too long for the small box
+    boots = make_product(weight_grams=1500, length_mm=340, width_mm=240, height_mm=140)  # the medium box, alone
+    unknown = make_product(weight_grams=200)  # no dimensions in the catalogue
+    cases = [([shirt], [1], "B medium"), ([boots, shirt], [2, 1], "C large"), ([shirt, unknown], [1, 1], "A small")]
+    for products, quantities, expected in cases:
+        fulfilment = picked_fulfilment(*quantities, store=store, products=products)
+        packing.start_packing(fulfilment, actor=ACTOR)
+        assert packing.parcel_choice(fulfilment.parcels[0]).package_type.name == expected, products
+    huge = make_product(length_mm=900, width_mm=100, height_mm=100)
+    fulfilment = picked_fulfilment(1, store=store, products=[huge])
+    packing.start_packing(fulfilment, actor=ACTOR)
+    assert packing.parcel_choice(fulfilment.parcels[0]).package_type.name == "C large"  # nothing holds it: the largest

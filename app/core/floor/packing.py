@@ -358,12 +358,39 @@ class ParcelChoice:
     saved: bool  # both were set by a person (set_parcel), not suggested
 
 
+def _sides(thing) -> list[int] | None:
+    """Length, width and height, longest first, or None when one is not known."""
+    sides = [thing.length_mm, thing.width_mm, thing.height_mm]
+    return sorted(sides, reverse=True) if all(side for side in sides) else None
+
+
+def suggested_box(parcel: Parcel, boxes: list[PackageType]) -> PackageType | None:
+    """The smallest of the store's boxes that holds what is in the parcel, by the products' catalogue dimensions:
+    every item fits (longest side along the box's longest, and so on) and their volume is at most the box's.
+    When a product's dimensions are not known, the store's first box; when nothing holds it all, the largest."""
+    if not boxes:
+        return None
+    items = [(_sides(item.fulfilment_line.product), item.quantity) for item in parcel.items]
+    sized = [(box, _sides(box)) for box in boxes if _sides(box)]
+    if not items or not sized or any(sides is None for sides, _ in items):
+        return boxes[0]
+    volume = sum(sides[0] * sides[1] * sides[2] * quantity for sides, quantity in items)
+
+    def holds(sides: list[int]) -> bool:
+        return volume <= sides[0] * sides[1] * sides[2] and all(
+            item[i] <= sides[i] for item, _ in items for i in range(3)
+        )
+
+    by_volume = sorted(sized, key=lambda pair: (pair[1][0] * pair[1][1] * pair[1][2], pair[0].name))
+    return next((box for box, sides in by_volume if holds(sides)), by_volume[-1][0])
+
+
 def parcel_choice(parcel: Parcel) -> ParcelChoice:
-    """What was saved for the parcel, else the suggestion: the store's first box and the estimated weight."""
+    """What was saved for the parcel, else the suggestion: the smallest box that holds it (suggested_box) and the
+    estimated weight."""
     box = parcel.package_type
     if box is None:
-        boxes = package_types(parcel.fulfilment.location)
-        box = boxes[0] if boxes else None
+        box = suggested_box(parcel, package_types(parcel.fulfilment.location))
     estimate = estimated_weight(parcel, box)
     weight = parcel.weight_grams or (estimate if 0 < estimate <= carriers.MAX_WEIGHT else None)
     return ParcelChoice(box, weight, estimate, parcel.package_type is not None and bool(parcel.weight_grams))

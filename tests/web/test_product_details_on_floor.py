@@ -108,3 +108,14 @@ def test_a_scan_answers_with_the_name_in_the_associates_language_and_a_replay_to
         text = answer.get_data(as_text=True)
         assert answer.status_code == 200 and "Vaso di vetro" in text and "Glass vase" not in text
     assert db.session.get(type(fulfilment.lines[0]), fulfilment.lines[0].id).picked == 1
+
+
+def test_the_stock_screens_name_products_in_the_associates_language(client):
+    store = make_location()
+    vase = stocked(store, _vase(sku="VASE-3"), 2)
+    user = make_user(stores=[store], language="fr", role="manager")
+    db.session.commit()
+    login(client, user.email, PASSWORD)
+    for url in (f"/stores/{store.code}/stock?q=VASE-3", f"/stores/{store.code}/stock/{vase.id}/count"):
+        html = client.get(url).get_data(as_text=True)
+        assert "Vase en verre" in html and "Glass vase" not in html, url

@@ -77,6 +77,9 @@ def test_fields_left_out_keep_their_value_and_given_coordinates_win(client, toke
     assert audit.actor == "api:erp" and audit.before["daily_capacity"] == 80 and audit.after["daily_capacity"] == 120
     location = db.session.scalar(select(Location).where(Location.code == "LYO02"))
     assert location.latitude == Decimal("45.760500")
+    back = client.put("/api/v1/locations/LYO02", json={"latitude": None, "longitude": None}, headers=tokens["w"])
+    assert back.status_code == 200 and 45.5 < back.json["latitude"] < 46.0  # null: the postcode area's again
+    assert back.json["latitude"] != 45.7605
 
 
 def test_a_warehouse_in_italy_without_a_known_postcode_has_no_coordinates_until_given(client, tokens):

@@ -177,8 +177,9 @@ def _place(location: Location, clean: dict) -> None:
     """Coordinates from the postcode area when none were given (or null) and the address says where it is."""
     if clean.get("latitude") is not None:
         return
+    asked = "latitude" in clean  # given as null: the postcode area's, whatever the location had
     moved = any(name in clean for name in ("postcode", "country"))
-    if location.latitude is not None and not moved:
+    if location.latitude is not None and not moved and not asked:
         return
     found = geo.locate(clean.get("country", location.country), clean.get("postcode", location.postcode))
     clean["latitude"], clean["longitude"] = (

@@ -35,11 +35,12 @@ class WalkForm(FlaskForm):
     )
 
 
-def _place(store, form: PlaceForm) -> None:
+def _place(store, form: PlaceForm, placed: list) -> None:
     product = find_product(form.code.data.strip())
     if product is None:
         raise InvalidInput(N_("Unknown product code."), field="code")
     shelves.place_product(store, product, form.shelf.data, sequence=form.sequence.data, actor=current_actor())
+    placed.append(product.sku)
 
 
 def _walk(store, form: WalkForm) -> None:
@@ -80,10 +81,10 @@ def shelf_list(store):
 @store_route
 @manager_required
 def place(store):
-    form = PlaceForm()
-    status, trigger = save_form(form, lambda: _place(store, form), gettext("Saved."))
-    if status == 200:
-        return go_to(url_for("shelves.shelf_list", store_code=store.code, q=form.code.data.strip()))
+    form, placed = PlaceForm(), []
+    status, trigger = save_form(form, lambda: _place(store, form, placed), gettext("Saved."))
+    if status == 200:  # the list then shows the product just placed, found by its SKU (a barcode may have been scanned)
+        return go_to(url_for("shelves.shelf_list", store_code=store.code, q=placed[0]))
     return _page(
         store, form, WalkForm(formdata=None, prefix="walk", aisles=", ".join(store.walk or [])), status, trigger
     )

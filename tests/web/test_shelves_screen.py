@@ -30,8 +30,8 @@ def test_a_manager_places_a_product_by_its_barcode_and_sets_the_walk(app, client
     page = "/stores/PAR01/shelves"
     assert "No shelf place found." in client.get(page).get_data(as_text=True)
     saved = _post(client, page, {"code": product.gtin, "shelf": "a3-12-2", "sequence": ""}, page)
-    assert saved.status_code == 303
-    listed = client.get(page).get_data(as_text=True)
+    assert saved.status_code == 303 and saved.headers["Location"].endswith("/stores/PAR01/shelves?q=PULL-M")
+    listed = client.get(saved.headers["Location"]).get_data(as_text=True)
     assert "Aisle A3, bay 12, level 2" in listed and "PULL-M" in listed and "by the walk" in listed
     bad = _post(client, page, {"code": "PULL-M", "shelf": "A3/12"}, page)
     assert bad.status_code == 422 and "A shelf place is aisle-bay or aisle-bay-level" in bad.get_data(as_text=True)

@@ -220,6 +220,21 @@ def _check_header(path: Path, header: list[str], required: tuple, optional: tupl
         )
 
 
+def csv_records(path: Path, required: tuple, optional: tuple):
+    """(record, cells) for each data row of a CSV file with these columns: cells are the row's non-empty values,
+    trimmed, by column; None (and the record refused) when the row does not have one value per column."""
+    header, rows = _csv_rows(path, _read_text(path))
+    _check_header(path, header, required, optional)
+    for number, values in rows:
+        record = Record(rows=[number], source="csv")
+        row, problem = _as_dict(header, values)
+        if row is None:
+            record.reasons.append(Reason(number, "", problem))
+            yield record, None
+        else:
+            yield record, {name: value.strip() for name, value in row.items() if value.strip()}
+
+
 def _whole_number(value: str):
     """An int for a whole-number cell; anything else is left for the schema to refuse."""
     return int(value) if re.fullmatch(r"[+-]?\d{1,12}", value.strip()) else value
@@ -538,17 +553,14 @@ def read_users(path: Path) -> list[Record]:
     the database: a valid e-mail, a name, a known role and language, each e-mail once."""
     from app.core.models import Role
 
-    header, rows = _csv_rows(path, _read_text(path))
-    _check_header(path, header, USER_REQUIRED, tuple(c for c in USER_COLUMNS if c not in USER_REQUIRED))
     records, seen = [], {}
-    for number, values in rows:
-        record = Record(rows=[number], source="csv")
+    optional = tuple(c for c in USER_COLUMNS if c not in USER_REQUIRED)
+    for record, cells in csv_records(path, USER_REQUIRED, optional):
         records.append(record)
-        row, problem = _as_dict(header, values)
-        if row is None:
-            record.reasons.append(Reason(number, "", problem))
+        if cells is None:
             continue
-        cell = {name: (row.get(name) or "").strip() for name in USER_COLUMNS}
+        number = record.rows[0]
+        cell = {name: cells.get(name, "") for name in USER_COLUMNS}
         email, role, language = cell["email"].lower(), cell["role"].lower(), cell["language"].lower()
         stores = sorted({code.strip() for code in cell["stores"].split(";") if code.strip()})
         if not re.fullmatch(r"[^@\s]+@[^@\s]+", email) or len(email) > 254:

@@ -11,17 +11,13 @@ from app.core.actor import Actor
 from app.core.errors import DomainError
 from app.core.integration.imports import (
     ImportResult,
-    Reason,
     Record,
-    _as_dict,
     _by_key,
-    _check_header,
-    _csv_rows,
     _domain_reasons,
     _in_one_transaction,
     _no_progress,
-    _read_text,
     _whole_number,
+    csv_records,
 )
 from app.core.inventory import shelves
 from app.core.models import Location, Product
@@ -55,19 +51,6 @@ SHELF_OPTIONAL = ("sequence",)
 HOURS_SEPARATOR = "|"  # opening hours in one cell: mon 09:00-19:00|tue 09:00-19:00|sun closed
 
 
-def _rows(path: Path, required: tuple, optional: tuple):
-    header, rows = _csv_rows(path, _read_text(path))
-    _check_header(path, header, required, optional)
-    for number, values in rows:
-        record = Record(rows=[number], source="csv")
-        row, problem = _as_dict(header, values)
-        if row is None:
-            record.reasons.append(Reason(number, "", problem))
-            yield record, None
-        else:
-            yield record, {name: value.strip() for name, value in row.items() if value.strip()}
-
-
 def _flag(value: str):
     """True or False for the usual spellings; anything else is left for the core to refuse."""
     lowered = value.lower()
@@ -99,7 +82,7 @@ def _location_body(cells: dict) -> dict:
 def read_locations(path: Path) -> list[Record]:
     """Every location of the file, as (code, body) to put; checked by the core when imported."""
     records = []
-    for record, cells in _rows(path, LOCATION_REQUIRED, LOCATION_OPTIONAL):
+    for record, cells in csv_records(path, LOCATION_REQUIRED, LOCATION_OPTIONAL):
         records.append(record)
         if cells is not None:
             record.value = (cells.get("code", ""), _location_body(cells))
@@ -134,7 +117,7 @@ def import_locations(
 def read_shelves(path: Path) -> list[Record]:
     """Every (location, sku, shelf[, sequence]) row of the file; checked by the core when imported."""
     records, seen = [], {}
-    for record, cells in _rows(path, SHELF_REQUIRED, SHELF_OPTIONAL):
+    for record, cells in csv_records(path, SHELF_REQUIRED, SHELF_OPTIONAL):
         records.append(record)
         if cells is None:
             continue

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from app.core.inventory import changes, stock
 from app.core.models import Location, OutboxEvent, Product, StockMovement, WebhookDelivery, WebhookSubscription
 from app.extensions import db
-from tests.conftest import ENGINE
 from tests.factories import ACTOR, make_location, make_product
 
 
@@ -102,6 +101,7 @@ def test_writers_in_flight_sequencers_racing_and_a_reader_see_every_movement_onc
     ).all()
     assert sorted(announced) == [tuple(r) for r in expected]  # every movement in exactly one batch
     assert db.session.scalar(select(WebhookDelivery.id).limit(1)) is not None
+    # How many commits crossed here depends on the machine's timing (none, now and then): the late commit itself is
+    # made to happen, every time, by tests/api/test_stock_changes_api.py::
+    # test_a_movement_committed_after_one_with_a_higher_id_reaches_a_client_that_already_read_that_one.
     print(f"movements seen {len(seen)} / {total}; arrived after a higher id: {crossings[0]}")
-    if ENGINE == "postgresql":
-        assert crossings[0] > 0, "no write committed out of id order: the test did not exercise the race"

@@ -172,7 +172,14 @@ class IsolatedClient(FlaskClient):
 
 # Each request checks its token in the database (tests count statements); tests/api/test_api_auth_cache.py
 # covers the one-second memory of busy clients that servers have by default.
-TEST_SETTINGS = {"TESTING": True, "RATELIMIT_ENABLED": False, "API_AUTH_CACHE_SECONDS": 0}
+# Passwords are hashed with a cheap method here (scrypt costs 0.1 s a hash or a check, and the suite signs people in
+# by the thousand); tests/web/test_auth.py checks that an application built from the environment uses scrypt.
+TEST_SETTINGS = {
+    "TESTING": True,
+    "RATELIMIT_ENABLED": False,
+    "API_AUTH_CACHE_SECONDS": 0,
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+}
 
 
 def _structure(app) -> tuple:

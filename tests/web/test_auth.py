@@ -307,3 +307,17 @@ def test_a_login_limit_that_is_not_a_rate_is_refused_at_start_up(monkeypatch):
     monkeypatch.setenv("LOGIN_RATE_LIMIT", "five a minute")
     with pytest.raises(ConfigError, match="LOGIN_RATE_LIMIT must be a rate"):
         create_app({"TESTING": True})
+
+
+def test_passwords_are_hashed_with_scrypt_outside_the_test_suite_whatever_the_environment(
+    app, database_url, monkeypatch
+):
+    from app import create_app
+    from app.core.models.users import hash_secret
+
+    assert hash_secret("correct horse").startswith("pbkdf2:sha256:1000$")  # this suite's cheap setting
+    monkeypatch.setenv("PASSWORD_HASH_METHOD", "pbkdf2:sha256:1")  # not a setting the environment can give
+    deployed = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    with deployed.app_context():
+        hashed = hash_secret("correct horse")
+    assert hashed.startswith("scrypt:32768:8:1$") and "correct horse" not in hashed

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from sqlalchemy import select
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError, InvalidInput, NotFound
 from app.core.models import Location, Role, User, membership
 from app.core.models.base import utcnow
-from app.core.models.users import UserSession
+from app.core.models.users import UserSession, hash_secret
 from app.extensions import db
 
 PIN = re.compile(r"\d{4,6}")
@@ -56,7 +56,7 @@ def set_pin(person: User, pin: str, *, actor: Actor) -> None:
     if _trivial(pin):
         raise InvalidInput(N_("This PIN is too easy to guess: avoid repeated digits and runs like 1234."), field="pin")
     had = person.pin_hash is not None
-    person.pin_hash = generate_password_hash(pin)
+    person.pin_hash = hash_secret(pin)
     audit.record(actor, "user.pin", person, {"pin": had}, {"pin": True})
 
 

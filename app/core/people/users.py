@@ -4,12 +4,13 @@ import secrets
 from functools import cache
 
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.models import Role, User
+from app.core.models.users import hash_secret
 from app.extensions import db
 
 MIN_PASSWORD = 10
@@ -24,7 +25,7 @@ def find_user_by_email(email: str) -> User | None:
 def _stand_in_hash() -> str:
     """A hash of a random password made like every user's (same werkzeug method and cost), to check against when
     there is no user to check: an unknown or inactive e-mail then takes as long to refuse as a wrong password."""
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return hash_secret(secrets.token_urlsafe(16))
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -48,6 +48,20 @@ def core(core_app):
         db.session.remove()
 
 
+def _product():
+    """A product, written with SQLite's write lock taken first (see _stores)."""
+    db.session.commit()
+    with unit_of_work(writes=True):
+        return make_product()
+
+
+def _tokens(n: int) -> list[str]:
+    """n API clients' tokens, written with SQLite's write lock taken first (see _stores)."""
+    db.session.commit()
+    with unit_of_work(writes=True):
+        return make_api_tokens(n)
+
+
 def _stores(n: int, units_of=None) -> list:
     """n stores around Paris with room for plenty of work today, optionally stocked with {product: units}."""
     stores = []
@@ -104,9 +118,9 @@ def _no_server_errors(results, server) -> None:
 
 
 def test_fifty_clients_ordering_the_last_eighteen_units_over_six_stores_buy_all_eighteen(threaded_server, core):
-    product = make_product()
+    product = _product()
     _stores(6, {product: 3})
-    tokens = make_api_tokens(50)
+    tokens = _tokens(50)
     run, sku = random_ref(), product.sku  # plain values: the threads have no application context
 
     def order(i):
@@ -133,9 +147,9 @@ def test_fifty_clients_ordering_the_last_eighteen_units_over_six_stores_buy_all_
 def test_the_same_sku_on_two_lines_is_served_in_full_from_two_stores_and_partly_when_one_unit_is_left(
     threaded_server, core
 ):
-    product = make_product()
+    product = _product()
     first, second = _stores(2, {product: 1})
-    [token] = make_api_tokens(1)
+    [token] = _tokens(1)
     status, body = _call(
         threaded_server,
         token,
@@ -164,9 +178,9 @@ def test_the_same_sku_on_two_lines_is_served_in_full_from_two_stores_and_partly_
 
 
 def test_two_hundred_movement_batches_in_opposite_orders_never_deadlock_into_a_500(threaded_server, core):
-    product = make_product()
+    product = _product()
     one, two = _stores(2)
-    tokens = make_api_tokens(20)
+    tokens = _tokens(20)
     pair = [
         {"location": one.code, "sku": product.sku, "delta": 1},
         {"location": two.code, "sku": product.sku, "delta": 1},
@@ -196,9 +210,9 @@ def test_two_hundred_movement_batches_in_opposite_orders_never_deadlock_into_a_5
 
 
 def test_ten_racing_cancels_of_one_order_answer_the_same_and_release_its_stock_once(threaded_server, core):
-    product = make_product()
+    product = _product()
     _stores(2, {product: 2})
-    tokens = make_api_tokens(10)
+    tokens = _tokens(10)
     status, body = _call(
         threaded_server, tokens[0], "POST", "/api/v1/orders", _order_body(random_ref("CAN-"), (product.sku, 3))
     )
@@ -228,9 +242,9 @@ def test_ten_racing_cancels_of_one_order_answer_the_same_and_release_its_stock_o
 
 
 def test_mixed_load_of_orders_counts_and_cancels_from_many_clients_keeps_the_ledger_exact(threaded_server, core):
-    products = [make_product() for _ in range(3)]
+    products = [_product() for _ in range(3)]
     stores = _stores(4, {p: 5 for p in products})
-    tokens = make_api_tokens(24)
+    tokens = _tokens(24)
     codes, skus = [s.code for s in stores], [p.sku for p in products]
     rng = random.Random(9)
     created: list[int] = []
@@ -286,12 +300,12 @@ def test_a_store_rejection_racing_an_api_cancel_never_answers_500_and_leaves_not
 
     from app.core.models import Location
 
-    product = make_product()
+    product = _product()
     db.session.commit()
     with unit_of_work(writes=True):  # the write lock first, as in _stores
         store = db.session.scalar(db.select(Location).where(Location.code == STORE))
         stock.receive(store, product, 12, actor=ACTOR, reference="race")
-    sku, [token] = product.sku, make_api_tokens(1)
+    sku, [token] = product.sku, _tokens(1)
     opener, csrf = _signed_in(threaded_server, MANAGER)
     pairs = []
     for _ in range(12):

@@ -307,6 +307,41 @@ def consume(location, product, quantity: int, *, actor: Actor, fulfilment_line, 
     )
 
 
+def transfer_reserved(
+    source, destination, product, quantity: int, *, actor: Actor, fulfilment_line, reference: str = ""
+) -> None:
+    """Units reserved for a fulfilment line at one location arrive at another (a click & collect transfer reaches
+    the pickup store): they leave the source's stock, enter the destination's, still reserved for the same line.
+    Two ledger rows; both stock rows locked in canonical order first."""
+    _positive(quantity)
+    lock_levels([(source.id, product.id), (destination.id, product.id)], create=True)
+    reservation = _take_reservation(fulfilment_line, quantity)
+    _apply(
+        level_for_update(source, product),
+        source,
+        product,
+        MovementKind.SHIP,
+        actor,
+        on_hand=-quantity,
+        reserved=-quantity,
+        reason=f"transfer to {destination.code}",
+        reference=reference,
+    )
+    _apply(
+        level_for_update(destination, product),
+        destination,
+        product,
+        MovementKind.RECEIVE,
+        actor,
+        on_hand=quantity,
+        reserved=quantity,
+        reason=f"transfer from {source.code}",
+        reference=reference,
+    )
+    reservation.quantity += quantity
+    reservation.location_id = destination.id
+
+
 def reserved_for(fulfilment_line) -> int:
     """Units currently reserved for a fulfilment line."""
     value = db.session.scalar(select(Reservation.quantity).where(Reservation.fulfilment_line_id == fulfilment_line.id))

@@ -14,6 +14,7 @@ from app.core.models.orders import (
     OrderLine,
     OrderStatus,
 )
+from app.core.models.pickups import Pickup, PickupBag, PickupSlot, bag_barcode, slot_barcode
 from app.core.models.sourcing import ProductBlock, SourcingDecision, SourcingRules
 from app.core.models.stock import ChannelBuffer, MovementKind, Reservation, StockLevel, StockMovement
 from app.core.models.users import Role, User, membership
@@ -25,6 +26,7 @@ from app.core.models.work import (
     Manifest,
     ManifestStatus,
     OutboundEmail,
+    OutboundSms,
     PackageType,
     Parcel,
     ParcelItem,
@@ -60,12 +62,16 @@ __all__ = [
     "OrderLine",
     "OrderStatus",
     "OutboundEmail",
+    "OutboundSms",
     "OutboxEvent",
     "PackageType",
     "Parcel",
     "ParcelItem",
     "PickList",
     "PickListStatus",
+    "Pickup",
+    "PickupBag",
+    "PickupSlot",
     "PrintJob",
     "PrintJobChunk",
     "PrintJobStatus",
@@ -85,5 +91,7 @@ __all__ = [
     "User",
     "WebhookDelivery",
     "WebhookSubscription",
+    "bag_barcode",
     "membership",
+    "slot_barcode",
 ]

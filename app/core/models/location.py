@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, Integer, Numeric, String
 from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models.base import Timestamps
@@ -50,6 +51,14 @@ class Location(Timestamps, db.Model):
     scan_mode: Mapped[str] = mapped_column(String(8), default="every", server_default="every")
     scan_to_pack: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     zpl_printer: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    # Click & collect (app.core.floor.pickups): a bag step with bag labels before staging; how many days (store
+    # time) an order waits on the hold shelf; a reminder this many hours before the hold runs out (0: none); every
+    # bag's label scanned at hand-over; the customer may say "I'm here" from the ready e-mail (curbside).
+    pickup_bag_step: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    pickup_hold_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    pickup_reminder_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    pickup_bag_scan: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    curbside: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
     def __repr__(self) -> str:
         return f"<Location {self.code}>"

@@ -35,6 +35,7 @@ class SourcingRules(db.Model):
     __table_args__ = (
         CheckConstraint("max_splits BETWEEN 1 AND 5", name="max_splits"),
         CheckConstraint("collect_shortage IN ('refuse', 'transfer')", name="collect_shortage"),
+        CheckConstraint("pickup_expiry IN ('cancel', 'customer_service')", name="pickup_expiry"),
         CheckConstraint(
             "workload_km_per_order >= 0 AND capacity_km >= 0 AND priority_km >= 0 AND unknown_distance_km >= 0",
             name="weights",
@@ -44,6 +45,8 @@ class SourcingRules(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     max_splits: Mapped[int] = mapped_column(Integer, default=2)
     collect_shortage: Mapped[str] = mapped_column(String(16), default="refuse")
+    # A click & collect order nobody came for: cancelled, or kept open for customer service to call the customer.
+    pickup_expiry: Mapped[str] = mapped_column(String(16), default="cancel", server_default="cancel")
     ship_from_warehouses: Mapped[bool] = mapped_column(Boolean, default=True)
     workload_km_per_order: Mapped[int] = mapped_column(Integer, default=5)
     capacity_km: Mapped[int] = mapped_column(Integer, default=50)

@@ -316,6 +316,29 @@ class OutboundEmail(db.Model):
     to: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # What it tells (shipped, pickup_ready, pickup_reminder, collected...), an HTML part beside the text, and the
+    # text of a QR code the HTML shows inline (drawn when the e-mail is sent, attached to it: nothing to fetch).
+    kind: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    html: Mapped[str | None] = mapped_column(Text)
+    qr: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboundSms(db.Model):
+    """A text message to a customer, written with what it tells; the worker sends it through SMS_SENDER."""
+
+    __tablename__ = "outbound_sms"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("customer_order.id", ondelete="SET NULL"), index=True)
+    to: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(String(480))
+    kind: Mapped[str] = mapped_column(String(32), default="")
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(500), default="")

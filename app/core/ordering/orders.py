@@ -313,13 +313,21 @@ EFFECTS = {
 }
 
 
-def transition(fulfilment: Fulfilment, target: str, *, actor: Actor, reason: str = "") -> Fulfilment:
-    """Move a fulfilment to a new state if the state machine allows it, with its stock effects."""
+def transition(fulfilment: Fulfilment, target: str, *, actor: Actor, reason: str = "", effect=None) -> Fulfilment:
+    """Move a fulfilment to a new state if the state machine allows it, with its stock effects.
+
+    effect: the caller's own stock effect instead of the target's (a partial hand-over consumes what was taken).
+    A click & collect order that ends while its bags are on the hold shelf (expired, cancelled, rejected) keeps
+    its picked units reserved, off sale, until an associate puts them back (app.core.floor.pickups)."""
     current = fulfilment.status
     if not is_allowed(fulfilment.order.delivery_method, current, target):
         raise IllegalTransition(current=current, target=target)
     fulfilment.status, fulfilment.status_reason = target, reason[:200]
-    effect = EFFECTS.get(S(target))
+    if effect is None and current == S.READY_FOR_PICKUP and target in {S.EXPIRED, S.CANCELLED, S.REJECTED}:
+        from app.core.floor.pickups import hold_for_put_back
+
+        effect = hold_for_put_back
+    effect = effect or EFFECTS.get(S(target))
     if effect:
         effect(fulfilment, actor)
     audit.record(actor, f"fulfilment.{target}", fulfilment, {"status": current}, {"status": target, "reason": reason})

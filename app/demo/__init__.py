@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from app.core.actor import Actor
 from app.demo.demo_orders import apply_orders, plan_orders
-from app.demo.floor import ensure_floor
+from app.demo.floor import ensure_floor, ensure_pickup_slots
 from app.demo.locations import LOCATIONS, ensure_locations
 from app.demo.people import ADMIN_EMAIL, ensure_users
 from app.demo.products import build_catalogue, ensure_products
@@ -39,6 +39,7 @@ class DemoSummary:
     stock_rows_created: int = 0
     shelves_created: int = 0
     boxes_created: int = 0
+    slots_created: int = 0
     orders_created: int = 0
     orders_existing: int = 0
     fulfilments_created: int = 0
@@ -54,6 +55,7 @@ class DemoSummary:
                 self.stock_rows_created,
                 self.shelves_created,
                 self.boxes_created,
+                self.slots_created,
                 self.orders_created,
                 self.fulfilments_created,
             )
@@ -68,6 +70,7 @@ class DemoSummary:
             f"  Users:     {self.users_created} created, {self.users_existing} existing",
             f"  Stock:     {self.stock_rows_created} stock rows and {self.shelves_created} shelf places created",
             f"  Packing:   {self.boxes_created} boxes created",
+            f"  Pickups:   {self.slots_created} hold-shelf slots created",
             f"  Orders:    {self.orders_created} created ({self.fulfilments_created} fulfilments), "
             f"{self.orders_existing} existing",
         ]
@@ -93,6 +96,7 @@ def load_demo(*, actor: Actor) -> DemoSummary:
     summary.stock_rows_created = apply_stock(stock, locations, products, actor=actor)
     summary.shelves_created = apply_shelves(stock, product_specs, locations, products)
     summary.boxes_created = ensure_floor(locations, actor=actor)
+    summary.slots_created = ensure_pickup_slots(locations, actor=actor)
     summary.orders_created, summary.orders_existing, summary.fulfilments_created = apply_orders(
         order_plans, specs_by_sku, locations, now, actor=actor
     )

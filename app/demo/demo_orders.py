@@ -35,6 +35,8 @@ class PartPlan:
     final: str
     reroute_to: str | None = None  # rejected here, then given to this location...
     reroute_final: str = "created"  # ...which brings it this far
+    twist: str = ""  # click & collect after staging: arrived, partial, putback (see app.demo.scenarios)
+    transfer_to: str | None = None  # click & collect sent from this part's location to that pickup store
 
 
 @dataclass
@@ -97,12 +99,18 @@ def plan_orders(rng, promisable: dict[str, dict[str, int]], specs: dict[str, Pro
             lines = own + extra
             part.line_indexes = list(range(len(own)))
             parts.append(PartPlan(WAREHOUSE, list(range(len(own), len(lines))), twist.split(":")[1]))
+        elif twist.startswith("transfer:"):
+            source = twist.split(":")[1]
+            lines = _pick_lines(rng, pools[source], specs, count)
+            _take(pools[source], lines)
+            part.code, part.transfer_to = source, code
         elif twist.startswith("reroute:"):
             lines = _pick_lines(rng, pools[code], specs, count, also=pools[WAREHOUSE])
             _take(pools[WAREHOUSE], lines)  # the store's units are released when it rejects
             part.reroute_to, part.reroute_final = WAREHOUSE, twist.split(":")[1]
         else:
-            lines = _pick_lines(rng, pools[code], specs, count)
+            lines = _pick_lines(rng, pools[code], specs, max(count, 2) if twist == "partial" else count)
+            part.twist = twist if twist in {"arrived", "partial", "putback"} else ""
             if twist != "cancel":  # a cancelled order gives its units back
                 _take(pools[code], lines)
         if not lines:  # nothing left to sell there
@@ -190,9 +198,12 @@ def _fulfil(order, plan: OrderPlan, part: PartPlan, locations, received: datetim
     location = _choose_location(part.code, plan.method, quantities, locations)
     if location is None:
         return 0
-    fulfilment = orders.assign_fulfilment(order, location, quantities, actor=actor, now=received)
+    transfer_to = locations[part.transfer_to] if part.transfer_to else None
+    fulfilment = orders.assign_fulfilment(
+        order, location, quantities, actor=actor, now=received, transfer_to=transfer_to
+    )
     if part.final != "rejected":
-        advance(fulfilment, plan.method, part.final, actor=actor, received=received)
+        advance(fulfilment, plan.method, part.final, actor=actor, received=received, twist=part.twist)
         return 1
     orders.reject_fulfilment(fulfilment, reason="out_of_stock", actor=actor)
     rerouted = _choose_location(part.reroute_to, plan.method, quantities, locations)

@@ -4,16 +4,16 @@ Picking goes through pick lists, packing through parcels and labels, shipping th
 so the demo shows parcels, labels, manifests and customer e-mails exactly as the stores would make them.
 """
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 
-from app.core.floor import carriers, collection, dispatch, packing, picking
+from app.core.floor import carriers, collection, dispatch, packing, picking, pickups
 from app.core.models import FulfilmentStatus as S
 from app.core.models import Location, PackageType, User
 from app.core.ordering import orders
 from app.demo.people import DOMAIN
-from app.demo.scenarios import SHIP, path_to
+from app.demo.scenarios import COLLECT, SHIP, path_to
 from app.extensions import db
 
 # (name, length, width, height in mm, tare in grams), in the store's language
@@ -56,6 +56,74 @@ def ensure_floor(locations: dict[str, Location], *, actor) -> int:
             packing.add_package_type(location, values, actor=actor)
             created += 1
     return created
+
+
+# Each click & collect store's hold shelf: two rows of eight pigeonholes.
+SLOTS = [f"{row}-{n:02d}" for row in "AB" for n in range(1, 9)]
+ARRIVAL_NOTES = {"fr": "Voiture grise, place 3", "it": "Auto grigia, posto 3", "en": "Grey car, bay 3"}
+
+
+def ensure_pickup_slots(locations: dict[str, Location], *, actor) -> int:
+    """The hold-shelf slots of every click & collect store that has none; returns slots created."""
+    created = 0
+    for location in locations.values():
+        if location.click_and_collect and not pickups.slots(location, include_inactive=True):
+            created += len(pickups.add_slots(location, SLOTS, actor=actor))
+    return created
+
+
+def _stage(fulfilment, *, actor, when: datetime) -> None:
+    """Bags counted (where the store has the bag step), then every bag into one slot of the hold shelf."""
+    store = pickups.pickup_store(fulfilment)
+    if store.pickup_bag_step:
+        units = sum(line.picked for line in fulfilment.lines)
+        pickups.set_bags(fulfilment, 2 if units >= 3 else 1, actor=actor)
+    slots = pickups.slots(store)
+    pickups.stage(fulfilment, slots[fulfilment.id % len(slots)], actor=actor, now=when)
+
+
+def _collect(fulfilment, *, actor, when: datetime, partial: bool) -> None:
+    """Handed over with the code and every bag scanned; "partial": the customer leaves one item behind."""
+    pickup = fulfilment.pickup
+    lines = None
+    if partial:
+        picked = [line for line in fulfilment.lines if line.picked]
+        if len(picked) > 1:
+            lines = [{"sku": line.product.sku, "quantity": line.picked} for line in picked[:-1]]
+            lines.append({"sku": picked[-1].product.sku, "quantity": 0})
+        elif picked and picked[0].picked > 1:
+            lines = [{"sku": picked[0].product.sku, "quantity": picked[0].picked - 1}]
+    pickups.collect(
+        fulfilment,
+        actor=actor,
+        pickup_code=pickup.code,
+        bags_scanned=[pickups.bag_barcode(fulfilment.id, bag.number) for bag in pickup.bag_rows],
+        lines=lines,
+        reason="too_small" if lines else "",
+        now=when,
+    )
+
+
+def _after_picking(fulfilment, target: str, *, actor, received: datetime, twist: str) -> None:
+    """The click & collect steps after picking, through the pickup operations the counter and the worker use."""
+    ready_at = received + timedelta(minutes=150)
+    if target == S.PACKED:  # a transfer: packed at the sending store, on its way to the pickup store
+        orders.transition(fulfilment, S.PACKED, actor=actor)
+    elif target == S.READY_FOR_PICKUP:
+        if pickups.is_transfer(fulfilment):
+            orders.transition(fulfilment, S.PACKED, actor=actor)
+            store = pickups.pickup_store(fulfilment)
+            pickups.receive_transfer(store, fulfilment.order.reference, actor=actor, now=ready_at)
+        _stage(fulfilment, actor=actor, when=ready_at)
+        if twist == "arrived":
+            note = ARRIVAL_NOTES.get(fulfilment.order.customer_language, ARRIVAL_NOTES["en"])
+            pickups.customer_arrived(fulfilment.pickup, note=note, now=datetime.now(UTC) - timedelta(minutes=4))
+    elif target == S.COLLECTED:
+        _collect(fulfilment, actor=actor, when=ready_at + timedelta(minutes=140), partial=twist == "partial")
+    elif target == S.EXPIRED:
+        pickups.expire(fulfilment, actor=actor, now=fulfilment.pickup.expires_at + timedelta(minutes=1))
+        if twist == "putback":
+            pickups.restock(fulfilment, actor=actor)
 
 
 def gift_for(external_ref: str, method: str, language: str) -> tuple[bool, str]:
@@ -118,7 +186,7 @@ def _ship(fulfilment, *, actor, when: datetime) -> None:
         )
 
 
-def advance(fulfilment, method: str, final: str, *, actor, received: datetime) -> None:
+def advance(fulfilment, method: str, final: str, *, actor, received: datetime, twist: str = "") -> None:
     """Take a fulfilment to `final` through the floor operations a store would use."""
     steps = path_to(method, final)
     picked_by_list = False
@@ -133,5 +201,7 @@ def advance(fulfilment, method: str, final: str, *, actor, received: datetime) -
             _pack(fulfilment, actor=actor, when=received + timedelta(minutes=90))
         elif method == SHIP and target == S.SHIPPED:
             _ship(fulfilment, actor=actor, when=received + timedelta(minutes=180))
+        elif method == COLLECT and target in {S.PACKED, S.READY_FOR_PICKUP, S.COLLECTED, S.EXPIRED}:
+            _after_picking(fulfilment, target, actor=actor, received=received, twist=twist)
         else:
             orders.transition(fulfilment, target, actor=actor)

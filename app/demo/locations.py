@@ -29,6 +29,7 @@ class LocationSpec:
     click_and_collect: bool = True
     returns: bool = True
     assortment: float = 0.3  # share of the catalogue the location carries
+    pickup_bag_step: bool = False  # click & collect: bags counted and labelled before staging
 
     @property
     def timezone(self) -> str:
@@ -46,7 +47,8 @@ class LocationSpec:
 # fmt: off
 LOCATIONS = [
     LocationSpec("PAR01", "Maison Lumière Paris Rivoli", "112 Rue de Rivoli", "75001", "Paris", "FR",
-                 "48.860300", "2.344100", 90, 30, 120, assortment=0.55),
+                 "48.860300", "2.344100", 90, 30, 120, assortment=0.55,
+                 pickup_bag_step=True),
     LocationSpec("LYO01", "Maison Lumière Lyon République", "58 Rue de la République", "69002", "Lyon", "FR",
                  "45.761300", "4.835700", 60, 45, 180),
     LocationSpec("MRS01", "Maison Lumière Marseille Saint-Ferréol", "45 Rue Saint-Ferréol", "13001", "Marseille",
@@ -58,7 +60,8 @@ LOCATIONS = [
     LocationSpec("NTE01", "Maison Lumière Nantes Crébillon", "12 Rue Crébillon", "44000", "Nantes", "FR",
                  "47.213400", "-1.561000", 35, 90, 300, ships_from_store=False),
     LocationSpec("MIL01", "Maison Lumière Milano Corso Vittorio Emanuele", "Corso Vittorio Emanuele II 24", "20122",
-                 "Milano", "IT", "45.465400", "9.192500", 80, 30, 150, assortment=0.5),
+                 "Milano", "IT", "45.465400", "9.192500", 80, 30, 150, assortment=0.5,
+                 pickup_bag_step=True),
     LocationSpec("ROM01", "Maison Lumière Roma Via del Corso", "Via del Corso 189", "00187", "Roma", "IT",
                  "41.901000", "12.480800", 60, 45, 180),
     LocationSpec("TRN01", "Maison Lumière Torino Via Roma", "Via Roma 78", "10121", "Torino", "IT",
@@ -97,6 +100,7 @@ def ensure_locations() -> tuple[dict[str, Location], int, int]:
             ships_from_store=spec.ships_from_store,
             click_and_collect=spec.click_and_collect,
             returns=spec.returns,
+            pickup_bag_step=spec.pickup_bag_step,
             daily_capacity=spec.daily_capacity,
             accept_within_minutes=spec.accept_within_minutes,
             ready_within_minutes=spec.ready_within_minutes,

@@ -6,7 +6,12 @@ One row per order: (location, delivery method, final status, twist). Twists:
   and brings it to <status>;
 - "cancel": the customer cancels it after the store accepted it;
 - "split:<status>": a ship order split between the store and the warehouse, whose part
-  reaches <status>.
+  reaches <status>;
+- click & collect after staging: "arrived" (the customer said "I'm here"), "partial" (collected but one item
+  refused: it waits on the put-back list), "putback" (expired, then put back on sale); final "expired" (nobody
+  came: its units wait off sale on the put-back list);
+- "transfer:<from>": the pickup store lacks the stock, <from> picks and packs it and sends it (final "packed":
+  in transit, on the pickup store's Incoming list; "ready_for_pickup": received and staged there).
 PAR01 and MIL01 get work in every tab of the queue (to accept, to pick, to pack, to ship,
 ready for pickup) for the demo associates.
 """
@@ -53,6 +58,12 @@ SCENARIOS: list[tuple[str, str, str, str]] = [
     ("WH01", SHIP, "packed", ""), ("WH01", SHIP, "shipped", ""), ("WH01", SHIP, "shipped", ""),
     ("WH01", SHIP, "shipped", ""), ("WH01", SHIP, "shipped", ""), ("WH01", SHIP, "shipped", ""),
     ("WH01", SHIP, "created", "cancel"),
+    # Click & collect in every state after staging, and ship-to-store transfers
+    ("PAR01", COLLECT, "ready_for_pickup", "arrived"), ("PAR01", COLLECT, "collected", "partial"),
+    ("PAR01", COLLECT, "expired", ""), ("PAR01", COLLECT, "expired", "putback"),
+    ("PAR01", COLLECT, "packed", "transfer:LYO01"), ("PAR01", COLLECT, "ready_for_pickup", "transfer:LYO01"),
+    ("MIL01", COLLECT, "ready_for_pickup", "arrived"), ("MIL01", COLLECT, "collected", "partial"),
+    ("MIL01", COLLECT, "expired", ""), ("MIL01", COLLECT, "packed", "transfer:ROM01"),
 ]
 # fmt: on
 
@@ -71,6 +82,7 @@ AGE_MINUTES = {
     "ready_for_pickup": (240, 1440),
     "shipped": (900, 2880),
     "collected": (1440, 4320),
+    "expired": (12000, 14000),  # more than a week ago: the seven-day hold ran out
     "rejected": (120, 300),
 }
 
@@ -79,5 +91,9 @@ def path_to(method: str, final: str) -> list[str]:
     """The states a fulfilment of this delivery method goes through to reach final (not created)."""
     if final == "created":
         return []
+    if final == "expired":
+        return [*path_to(method, "ready_for_pickup"), "expired"]
+    if method == COLLECT and final == "packed":  # a transfer: the sending store packs it like a parcel
+        return ["accepted", "picking", "picked", "packed"]
     steps = PATHS[method]
     return steps[: steps.index(final) + 1]

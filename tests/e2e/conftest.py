@@ -155,6 +155,7 @@ def live_server(database_url, tmp_path_factory):
     print(demo)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    env["PUBLIC_URL"] = base  # the links in customer e-mails lead back to this server
     log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
     with gunicorn(base, env, log_path, ["--workers", "2"]) as server:
         print(f"live server {base} ready in {time.monotonic() - started:.1f}s", file=sys.stderr)

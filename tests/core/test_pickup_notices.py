@@ -278,3 +278,24 @@ def test_the_email_html_escapes_what_the_customer_wrote(app):
     pickups.stage(fulfilment, slot, actor=ACTOR, now=READY_AT)
     html = db.session.scalars(select(OutboundEmail.html).order_by(OutboundEmail.id)).all()[-1]
     assert "<b>Eve</b>" not in html and "&lt;b&gt;Eve&lt;/b&gt;" in html
+
+
+class Provider:
+    """A provider's sender as SMS_SENDER=package.module:factory names it."""
+
+    given: list = []
+
+    def __init__(self, config):
+        self.config = config
+
+    def send(self, to, body):
+        Provider.given.append((to, body, self.config["PUBLIC_URL"]))
+
+
+def test_a_providers_sender_is_named_by_its_module_and_factory(app):
+    ready()
+    app.config.update(SMS_SENDER="tests.core.test_pickup_notices:Provider")
+    Provider.given.clear()
+    assert sms.send_pending() == 1
+    ((to, body, public_url),) = Provider.given
+    assert (to, public_url) == ("+393331234567", PUBLIC_URL) and body.startswith("Il tuo ordine")

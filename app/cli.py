@@ -319,7 +319,8 @@ webhooks_cli = AppGroup("webhooks", help="Webhook subscriptions and dead letters
 @click.option("--once", is_flag=True, help="Run every job once and stop.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between passes.")
 def worker(once, interval):
-    """Run background jobs (webhook delivery, missed acceptances); several workers may run at once."""
+    """Run background jobs (webhooks, missed acceptances, pickup holds and reminders, customer e-mails and text
+    messages); several workers may run at once."""
     import time
 
     from app.core.integration import worker as jobs

@@ -4,6 +4,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from limits import parse
 
@@ -51,6 +52,42 @@ def _rate(name: str, default: str) -> str:
         parse(value)
     except ValueError:
         raise ConfigError(f"{name} must be a rate such as '5 per 5 minutes', not {value!r}") from None
+    return value
+
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+# How customer text messages leave (app.core.integration.sms): "log" writes a line per message in the log and sends
+# nothing, "test" keeps them in memory for the tests, "none" leaves them pending; "package.module:factory" names a
+# provider's sender (see SmsSender there).
+SMS_SENDERS = ("log", "test", "none")
+
+
+def _public_url() -> str:
+    """The address customers reach the app at (links in e-mails and text messages, built outside any request):
+    scheme and host, optionally a path prefix, never a query or credentials; the trailing slash dropped."""
+    value = (os.environ.get("PUBLIC_URL") or DEFAULT_PUBLIC_URL).strip()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in value)
+    ):
+        raise ConfigError(f"PUBLIC_URL must be an http(s) address such as https://comptoir.example.com, not {value!r}")
+    return value.rstrip("/")
+
+
+def _sms_sender() -> str:
+    value = (os.environ.get("SMS_SENDER") or "log").strip()
+    if value not in SMS_SENDERS and ":" not in value:
+        raise ConfigError(f"SMS_SENDER must be log, test, none or package.module:factory, not {value!r}")
     return value
 
 
@@ -122,6 +159,8 @@ def load_config(instance_path: str) -> dict:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "SMTP_FROM": os.environ.get("SMTP_FROM", "comptoir@localhost"),
         "SMTP_STARTTLS": _flag("SMTP_STARTTLS", False),
+        "PUBLIC_URL": _public_url(),
+        "SMS_SENDER": _sms_sender(),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": {"en": "English", "fr": "Français", "it": "Italiano"},
@@ -141,6 +180,13 @@ def check_production(config: dict) -> None:
         problems.append("SESSION_COOKIE_SECURE must stay on (serve over HTTPS)")
     if config.get("DEBUG"):
         problems.append("DEBUG must be off")
+    public_url = urlsplit(config.get("PUBLIC_URL") or "")
+    if not os.environ.get("PUBLIC_URL"):
+        problems.append("PUBLIC_URL must be set (the https address customers open the links of their e-mails at)")
+    elif public_url.scheme != "https" or public_url.hostname in {"localhost", "127.0.0.1", "::1"}:
+        problems.append("PUBLIC_URL must be the public https address of the app, not a local or http one")
+    if config.get("SMS_SENDER") == "test":
+        problems.append("SMS_SENDER=test keeps text messages in memory: choose log, none or a provider")
     if config.get("RATELIMIT_STORAGE_URI", "").startswith("memory://") and _flag("COMPTOIR_MULTI_PROCESS", False):
         problems.append("RATELIMIT_STORAGE_URI must point to a shared store (redis://) with several processes")
     if problems:

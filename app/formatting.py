@@ -57,6 +57,13 @@ def store_date(moment: datetime | None, store, fmt: str = "medium") -> str:
     return babel_dates.format_date(_aware(moment).astimezone(store_zone(store)).date(), fmt, locale=_locale())
 
 
+def store_clock(moment: datetime | None, store, fmt: str = "short") -> str:
+    """The time of day of a moment on the store's clock, in the reader's language ("" for None): "23:59"."""
+    if moment is None:
+        return ""
+    return babel_dates.format_time(_aware(moment).astimezone(store_zone(store)).time(), fmt, locale=_locale())
+
+
 def money(amount: Decimal | float | int | None, currency: str = CURRENCY) -> str:
     """An amount with its currency as the reader writes it: "4,90 €" in French, "€4.90" in English."""
     if amount is None:
@@ -102,4 +109,4 @@ def register(app) -> None:
     """Make the helpers Jinja filters (`{{ price|money }}`, `{{ grams|number }}`, `{{ product|product_name }}`)
     and store_time a global."""
     app.jinja_env.filters.update(money=money, number=number, product_name=product_name)
-    app.jinja_env.globals.update(store_time=store_time, store_date=store_date)
+    app.jinja_env.globals.update(store_time=store_time, store_date=store_date, store_clock=store_clock)

@@ -1,4 +1,6 @@
-"""Background jobs: number the event feed and the stock change feed, deliver webhooks, expire missed acceptances. Safe to run in several processes.
+"""Background jobs: number the event feed and the stock change feed, deliver webhooks, expire missed acceptances,
+end click & collect holds that ran out and remind their customers before, send the customer e-mails and text
+messages. Safe to run in several processes.
 
 Due deliveries are claimed with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL) and a lease written in
 a short transaction, so no two workers send the same delivery, and no lock is held during the HTTP
@@ -25,7 +27,8 @@ from sqlalchemy import select, update
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
-from app.core.integration import events, mail
+from app.core.floor import pickups
+from app.core.integration import events, mail, sms
 from app.core.inventory import changes
 from app.core.models import DeliveryStatus, Fulfilment, WebhookDelivery, WebhookSubscription
 from app.core.models import FulfilmentStatus as S
@@ -229,6 +232,10 @@ def run_once(now=None) -> dict:
     the timeout), the deliveries it has not started are given back, so no lease runs out before its send.
     """
     errors: list[str] = []
+    # Holds that ran out, then reminders for those ending soon (each pickup in its own transaction): their events
+    # and stock movements are numbered, and their e-mails and text messages sent, in this same pass.
+    pickups_expired = _job("expire pickups", lambda: pickups.expire_due(now=now), errors)
+    reminded = _job("remind pickups", lambda: pickups.remind_due(now=now), errors)
     # The ledger first: the stock.changed events its run writes are then numbered in this same pass.
     stock_sequenced = _job("sequence stock movements", changes.sequence, errors)
     sequenced = _job("sequence events", events.sequence, errors)
@@ -248,6 +255,9 @@ def run_once(now=None) -> dict:
         "delivered": outcomes.count("delivered"),
         "retrying": outcomes.count("pending"),
         "dead": outcomes.count("dead"),
+        "pickups_expired": pickups_expired,
+        "reminded": reminded,
         "emailed": _job("send e-mails", mail.send_pending, errors),
+        "texted": _job("send text messages", sms.send_pending, errors),
         "errors": len(errors),
     }

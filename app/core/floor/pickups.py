@@ -247,9 +247,8 @@ def _require_preparable(fulfilment: Fulfilment, store: Location | None = None) -
     pickup = pickup_for(fulfilment)
     if fulfilment.status not in BEFORE_READY:
         raise PickupRefused(
-            N_("Order %(ref)s is %(status)s: it cannot be bagged or staged now."),
+            N_("Order %(ref)s cannot be bagged or staged now: it is not picked, or it has left the shelf."),
             ref=fulfilment.order.reference,
-            status=fulfilment.status,
         )
     if is_transfer(fulfilment) and pickup.received_at is None:
         raise PickupRefused(N_("This order has not reached the pickup store yet: receive its parcel first."))
@@ -579,9 +578,8 @@ def collect(
         return fulfilment.pickup  # the same hand-over again (a resend): already done
     if fulfilment.status != S.READY_FOR_PICKUP:
         raise PickupRefused(
-            N_("Order %(ref)s is not on the hold shelf (%(status)s)."),
+            N_("Order %(ref)s is not waiting on the hold shelf."),
             ref=fulfilment.order.reference,
-            status=fulfilment.status,
         )
     pickup = fulfilment.pickup
     store = pickup_store(fulfilment)
@@ -897,9 +895,8 @@ def receive_transfer(store: Location, code: str, *, actor: Actor, now: datetime 
         return fulfilment
     if fulfilment.status not in BEFORE_READY:
         raise PickupRefused(
-            N_("Order %(ref)s is %(status)s: it cannot be received."),
+            N_("Order %(ref)s can no longer be received: it was cancelled or rejected."),
             ref=fulfilment.order.reference,
-            status=fulfilment.status,
         )
     if fulfilment.status != S.PACKED:
         raise PickupRefused(N_("The sending store has not packed this order yet."))

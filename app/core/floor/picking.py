@@ -644,8 +644,8 @@ def _picked_by_sku(fulfilment: Fulfilment, lines) -> tuple[dict, dict]:
             most = sum(line.quantity - line.short for line in group)
             if not least <= quantity <= most:
                 errors[f"lines.{i}.quantity"] = (
-                    N_("Must be a whole number from %(least)s to %(most)s."),
-                    {"least": least, "most": most},
+                    N_("Must be a whole number from %(low)s to %(high)s."),
+                    {"low": least, "high": most},
                 )
             wanted[sku] = quantity
     for sku, group in by_sku.items():

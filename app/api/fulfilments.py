@@ -29,6 +29,7 @@ from app.api.stock import IDEMPOTENCY_HEADER
 from app.core.errors import N_, NotFound
 from app.core.floor import picking, pickups
 from app.core.models import Fulfilment, bag_barcode
+from app.core.models import FulfilmentStatus as S
 from app.core.ordering import orders
 from app.core.uow import unit_of_work
 from app.extensions import db
@@ -36,7 +37,9 @@ from app.extensions import db
 blp = api_blueprint(
     "api_fulfilments",
     "/api/v1/fulfilments",
-    "Store operations on fulfilments: accept, pick, stage on the hold shelf, hand over, put back, holds",
+    "Store operations on fulfilments (a POS, a WMS): accept, pick, stage on the hold shelf, hand over, put back, "
+    "holds. Read with orders:read, change with fulfilments:write; API clients act for the whole retailer, every "
+    "location alike. Every POST takes an Idempotency-Key.",
 )
 WRITE_SCOPE = "fulfilments:write"
 
@@ -125,9 +128,10 @@ def _write(schema=None, *, extra=(), response=FulfilmentDocSchema):
 class Accept(MethodView):
     @_write()
     def post(self, fulfilment_id):
-        """Accept the work the location was given (created -> accepted)."""
+        """Accept the work the location was given (created -> accepted); accepted already: answered as it is."""
         fulfilment = _locked(fulfilment_id)
-        orders.accept_fulfilment(fulfilment, actor=api_actor())
+        if fulfilment.status != S.ACCEPTED:  # as on the queue screen, accepting twice is no error
+            orders.accept_fulfilment(fulfilment, actor=api_actor())
         return _document(fulfilment)
 
 
@@ -172,12 +176,15 @@ class Collect(MethodView):
         With `lines`, a partial collection: the units not taken (with a `reason`) wait on the put-back list. The
         calling system (the POS) confirms the hand-over of the bags: without `bags`, every bag counts as handed
         over. A wrong code answers 403 and changes nothing; after 5 wrong codes the order takes no code for 15
-        minutes (429). Collecting a collected order again answers it as it is."""
+        minutes (429). Collecting a collected order again with its code answers it as it is."""
         fulfilment = _locked(fulfilment_id, collect=True)
         pickup = fulfilment.pickup
         bags = body.get("bags")
+        if fulfilment.status == S.COLLECTED and pickup is not None:
+            pickups.check_code(pickup, body["pickup_code"])  # collected already: answered with the right code only
         if pickup is not None:
-            g.pickup_tried = pickup.id
+            if pickup.is_open:  # wrong codes count against a pickup still on the shelf
+                g.pickup_tried = pickup.id
             if bags is None:
                 bags = [bag_barcode(fulfilment.id, bag.number) for bag in pickup.bag_rows]
         pickups.collect(

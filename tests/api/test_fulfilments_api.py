@@ -199,7 +199,8 @@ def test_a_repeat_with_the_same_key_answers_the_same_and_changes_nothing(shop):
     again = call("POST", f"{url}/accept", key="accept-1")
     assert again.status_code == 200 and again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert call("POST", f"{url}/accept").status_code == 409  # a new key: accepted already
+    resent = call("POST", f"{url}/accept")  # a new key: accepted already, answered as it is (as on the screen)
+    assert resent.status_code == 200 and resent.json == first.json
     picked = {"lines": [{"sku": "TSH-001-M", "quantity": 2}, {"sku": "CAP-002", "quantity": 1}]}
     call("POST", f"{url}/pick", json=picked, key="pick-1")
     ready = call("POST", f"{url}/ready", json={"slot": "A-01"}, key="ready-1")
@@ -209,6 +210,9 @@ def test_a_repeat_with_the_same_key_answers_the_same_and_changes_nothing(shop):
     restocked = call("POST", f"{url}/restock", key="restock-1")
     assert restocked.json["restocked"] == {"CAP-002": 1}
     before = _state(shop)
+    assert call("POST", f"{url}/accept").status_code == 409  # collected: too late to accept
+    assert call("POST", f"{url}/collect", json={"pickup_code": "ACDEFH"}).status_code == 403  # not its code
+    assert call("POST", f"{url}/collect", json={"pickup_code": code}).json["status"] == "collected"
     for path, body, key, answer in (
         ("pick", picked, "pick-1", None),
         ("ready", {"slot": "A-01"}, "ready-1", ready),

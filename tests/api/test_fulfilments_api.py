@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.core.floor import pickups
 from app.core.integration import worker
@@ -236,6 +236,10 @@ def test_a_wrong_code_is_refused_changes_nothing_and_five_lock_the_order_out(sho
     code = _ready(shop)["pickup"]["code"]
     wrong = "".join("A" if c != "A" else "C" for c in code)
     before = _state(shop)
+    typed = call("POST", f"{url}/collect", json={"pickup_code": "ÉÀÜ-ÇÑØ"})  # a code in other letters: no 500
+    assert typed.status_code == 403 and typed.json["error"] == "wrong_pickup_code"
+    db.session.execute(update(Pickup).where(Pickup.fulfilment_id == shop["id"]).values(failed_attempts=0))
+    db.session.commit()
     for attempt in range(1, pickups.WRONG_CODES_ALLOWED + 1):
         refused = call("POST", f"{url}/collect", json={"pickup_code": wrong})
         assert refused.status_code == 403, refused.json

@@ -108,13 +108,23 @@ class FulfilmentById(MethodView):
         return _document(_fulfilment(fulfilment_id))
 
 
-def _write(schema=None, *, extra=(), response=FulfilmentDocSchema):
+ANSWERS = {
+    401: "No valid API token",
+    403: "The client lacks the fulfilments:write scope",
+    404: "No such fulfilment",
+    409: "Not possible in the fulfilment's state (error illegal_transition, pickup_refused, pick_refused, ...), or "
+    "the Idempotency-Key was used for another request (idempotency_conflict)",
+    422: "A value is not valid (each named in fields), or the Idempotency-Key header is missing",
+}
+
+
+def _write(schema=None, *, answers=None, response=FulfilmentDocSchema):
     """The decorators every POST shares: scope, wrong-code counting, Idempotency-Key, body, documented answers."""
 
     def decorator(view):
         documented = view
-        for status in (401, 403, 404, 409, 422, *extra):
-            documented = blp.alt_response(status, schema=ApiErrorSchema)(documented)
+        for status, description in {**ANSWERS, **(answers or {})}.items():
+            documented = blp.alt_response(status, schema=ApiErrorSchema, description=description)(documented)
         documented = blp.response(200, response)(documented)
         if schema is not None:
             documented = blp.arguments(schema)(documented)
@@ -168,7 +178,15 @@ class Ready(MethodView):
 
 @blp.route("/<int:fulfilment_id>/collect")
 class Collect(MethodView):
-    @_write(CollectInSchema, extra=(429,))
+    @_write(
+        CollectInSchema,
+        answers={
+            403: "A wrong pickup code (error wrong_pickup_code: counted), or a client without fulfilments:write",
+            409: "The order is not on the hold shelf (pickup_refused), or a bag given in bags is missing "
+            "(bags_missing)",
+            429: "Too many wrong codes for this order: no code is taken for 15 minutes (error pickup_code_locked)",
+        },
+    )
     def post(self, body, fulfilment_id):
         """Hand the order over with the customer's pickup code: collected, its units leave the stock, the
         customer gets a receipt.
@@ -217,8 +235,10 @@ class Hold(MethodView):
     @blp.alt_response(401, schema=ApiErrorSchema)
     @blp.alt_response(403, schema=ApiErrorSchema)
     @blp.alt_response(404, schema=ApiErrorSchema)
-    @blp.alt_response(409, schema=ApiErrorSchema)
-    @blp.alt_response(422, schema=ApiErrorSchema)
+    @blp.alt_response(409, schema=ApiErrorSchema, description="The order is not waiting on the hold shelf")
+    @blp.alt_response(
+        422, schema=ApiErrorSchema, description="expires_at is not in the future, or more than 60 days away"
+    )
     def patch(self, body, fulfilment_id):
         """Extend or shorten the hold of an order waiting on the hold shelf: `expires_at` in the future, at most
         60 days away. The same value again changes nothing."""

@@ -18,7 +18,7 @@ from app.core.models import (
     WebhookDelivery,
     bag_barcode,
 )
-from app.core.ordering import orders
+from app.core.ordering import orders, rules
 from app.extensions import db
 from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, stocked
 
@@ -394,12 +394,18 @@ def test_a_short_pick_by_api_reroutes_the_rest_and_bags_are_counted_where_the_st
     store.pickup_bag_step = True
     other = make_location(code="LYO01", click_and_collect=True)
     stocked(other, shop["cap"], 3)
+    rules.update_rules({"collect_shortage": "transfer"}, actor=ACTOR)
     db.session.commit()
     lines = [{"sku": "TSH-001-M", "quantity": 2}, {"sku": "CAP-002", "quantity": 0}]
     picked = call("POST", f"{url}/pick", json={"lines": lines, "reason": "damaged"})
     assert picked.status_code == 200, picked.json
     assert [(line["picked"], line["short"]) for line in picked.json["lines"]] == [(2, 0), (0, 1)]
     assert _level(shop, shop["cap"]) == (4, 0)  # the damaged cap is set aside, its reservation given back
+    order = shop["call"]("GET", f"/api/v1/orders/{picked.json['order_id']}", token=shop["reader"]).json
+    transfers = [f for f in order["fulfilments"] if f["location"] == "LYO01"]
+    assert [(f["transfer_to"], f["lines"][0]["sku"], f["lines"][0]["quantity"]) for f in transfers] == [
+        ("PAR01", "CAP-002", 1)
+    ]  # the missing cap comes from Lyon to the pickup store, as the retailer's rule says
     refused = call("POST", f"{url}/ready", json={"slot": "A-01"})
     assert refused.status_code == 409  # this store counts bags first
     ready = call("POST", f"{url}/ready", json={"slot": "B-02", "bags": 2})

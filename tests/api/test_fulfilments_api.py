@@ -1,5 +1,6 @@
 """/api/v1/fulfilments: click & collect end to end through the API (a POS), with the same core as the screens."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -53,6 +54,7 @@ def shop(app, client):
         "cap": cap,
         "id": fulfilment.id,
         "url": f"/api/v1/fulfilments/{fulfilment.id}",
+        "pos": pos,
         "reader": reader,
         "settings": settings,
     }
@@ -482,3 +484,34 @@ def test_the_openapi_document_describes_the_fulfilment_operations(client):
         assert event in events
     assert "fulfilment.expired" in events or "`expired`" in events
     assert "pickup.restocked" in events
+
+
+def test_the_same_hand_over_sent_at_once_from_several_tills_consumes_the_units_once(app, shop):
+    code = _ready(shop)["pickup"]["code"]
+    token = shop["pos"]
+    tills = 4
+    barrier = threading.Barrier(tills)
+    answers, lock = [], threading.Lock()
+
+    def till(number):
+        with app.app_context():
+            client = app.test_client()
+            barrier.wait()
+            response = client.post(
+                f"{shop['url']}/collect",
+                json={"pickup_code": code},
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"till-{number}"},
+            )
+            with lock:
+                answers.append((response.status_code, response.json["status"]))
+            db.session.remove()
+
+    threads = [threading.Thread(target=till, args=(n,)) for n in range(tills)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert answers == [(200, "collected")] * tills
+    db.session.expire_all()
+    assert _level(shop, shop["shirt"]) == (3, 0) and _level(shop, shop["cap"]) == (4, 0)
+    assert _count(OutboxEvent, OutboxEvent.type == "fulfilment.collected") == 1

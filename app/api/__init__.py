@@ -214,7 +214,7 @@ def register_api_error_bodies(app) -> None:
 
 
 def register_api(app) -> None:
-    from app.api import availability, events, orders, parcels, products, settings, stock
+    from app.api import availability, events, fulfilments, orders, parcels, products, settings, stock
 
     app.config.setdefault("API_TITLE", "Comptoir API")
     app.config.setdefault("API_VERSION", "v1")
@@ -229,6 +229,7 @@ def register_api(app) -> None:
         },
     )
     api.register_blueprint(orders.blp)
+    api.register_blueprint(fulfilments.blp)
     api.register_blueprint(stock.blp)
     api.register_blueprint(availability.blp)
     api.register_blueprint(availability.recommendations_blp)

@@ -32,6 +32,18 @@ class Events(MethodView):
         `order.review_released`, `fulfilment.created`, `fulfilment.<status>` for each status change (`accepted`,
         `picking`, `picked`, `packed`, `shipped`, `ready_for_pickup`, `collected`, `expired`, `rejected`,
         `cancelled`), `fulfilment.lines_rejected`, `fulfilment.short_picked`, `parcel.handed_over`.
+
+        Click & collect (the fulfilment's `pickup` in `GET /api/v1/fulfilments/{id}` says more):
+        `fulfilment.ready_for_pickup` (every bag on the hold shelf: the customer is e-mailed their code),
+        `pickup.customer_arrived` (the customer said "I'm here"; `note`: their parking spot or car, if
+        given), `fulfilment.collected` (handed over; stock consumed), `fulfilment.expired` (the hold ran out: the
+        units stay off sale until put back), `pickup.restocked` (units put back on sale; `units`:
+        `{sku: units}`), `pickup.hold_changed` (`expires_at`: the new end of the hold) and
+        `pickup.transfer_received` (a transfer reached the pickup store; `received_by`: its code).
+        Details are in the event's `payload` here (`data` in webhooks); every event names its order (`order_id`,
+        `channel`, `external_ref`, `order_status`) and, for a fulfilment, `fulfilment_id`, `location` (the
+        serving location) and `status`.
+
         Webhook subscriptions (a list of these types, or `*`) receive them too, signed, plus `stock.changed`,
         which this feed leaves out: one event per location each time the stock ledger is numbered, with `data`
         `{"location": code, "changes": [{"cursor", "sku", "kind", "delta", "on_hand"}]}` (at most 1,000 changes;

@@ -3,6 +3,8 @@
 from flask_babel import gettext
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.core.floor.picking import SHORT_REASONS
+from app.core.floor.pickups import REFUSAL_REASONS
 from app.core.inventory.products import (  # products as the PIM sends them: shared with the file import
     MAX_BATCH,
     DimensionsSchema,
@@ -403,6 +405,14 @@ class LocationSettingsSchema(Schema):
     active = fields.Boolean(dump_only=True)
     capacity_per_day = fields.Integer(dump_only=True)
     carriers = fields.Dict(keys=fields.String(), values=fields.String(), dump_only=True)
+    pickup_slots = fields.List(
+        fields.String(),
+        dump_only=True,
+        metadata={
+            "description": "Codes of the store's hold-shelf slots in use for click & collect (POST "
+            "/api/v1/fulfilments/{id}/ready takes one); managed on the store's screens"
+        },
+    )
     open_work = fields.Nested(OpenWorkSchema, dump_only=True)
     ships_from_store = fields.Boolean()
     ship_paused = fields.Boolean()
@@ -516,3 +526,186 @@ class ProductBatchOutSchema(Schema):
     updated = fields.Integer()
     unchanged = fields.Integer()
     items = fields.List(fields.Nested(ProductBatchRowSchema))
+
+
+# --- fulfilments: store operations (app/api/fulfilments.py) -------------------------------------------------------
+
+
+class PickupOutSchema(Schema):
+    """The hold-shelf side of a click & collect fulfilment, at its pickup store."""
+
+    status = fields.String(
+        metadata={
+            "description": "Where the pickup stands: the fulfilment's status before it is picked (created, "
+            "accepted, picking), then to_send or in_transit (a transfer from another location), to_prepare "
+            "(picked, to bag and stage), ready (on the hold shelf), arrived (the customer said they are here), "
+            "collected, expired, cancelled or rejected"
+        }
+    )
+    code = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The customer's pickup code (6 characters, shown to them as XXX-XXX), once the order is "
+            "ready; null before"
+        },
+    )
+    slot = fields.String(
+        allow_none=True,
+        metadata={"description": "The hold-shelf slot of the bags (several joined by ', '); null when not staged"},
+    )
+    slots = fields.List(fields.String(), metadata={"description": "Every slot holding a bag of the order"})
+    bags = fields.Integer(metadata={"description": "Bags the order was packed into (0 until counted or staged)"})
+    ready_at = fields.DateTime(allow_none=True, metadata={"description": "When every bag was on the hold shelf"})
+    expires_at = fields.DateTime(
+        allow_none=True, metadata={"description": "End of the hold: after it the order expires (worker)"}
+    )
+    customer_arrived_at = fields.DateTime(
+        allow_none=True, metadata={"description": 'When the customer said "I\'m here"'}
+    )
+    collected_at = fields.DateTime(allow_none=True, metadata={"description": "When the order was handed over"})
+    received_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When a transfer's parcel was received at the pickup store"}
+    )
+    put_back = fields.Boolean(
+        metadata={
+            "description": "Units of the order (expired, partly collected or cancelled once staged) wait on the "
+            "store's put-back list, reserved and off sale, until restocked"
+        }
+    )
+    pickup_store = fields.String(metadata={"description": "Code of the store where the customer collects"})
+
+
+class FulfilmentDocSchema(FulfilmentOutSchema):
+    """A fulfilment as in its order's document, with its order and, for click & collect, its pickup."""
+
+    order_id = fields.Integer(metadata={"description": "The order it belongs to (GET /api/v1/orders/{id})"})
+    delivery_method = fields.String(metadata={"description": "ship or collect (the order's)"})
+    pickup = fields.Nested(
+        PickupOutSchema, allow_none=True, metadata={"description": "Click & collect only; null for a shipment"}
+    )
+
+
+class RestockOutSchema(FulfilmentDocSchema):
+    restocked = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "{sku: units} put back on sale by this call ({} when nothing waited)"},
+    )
+
+
+class PickedLineSchema(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_ON_HAND),
+        metadata={"description": "Units of the product picked in all (0 when none was found)"},
+    )
+
+
+class PickInSchema(Schema):
+    """Picked quantities confirmed without scans."""
+
+    lines = fields.List(
+        fields.Nested(PickedLineSchema),
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={
+            "description": "Every product with units still to pick, with the units picked; what was not picked "
+            "is short and goes to another location"
+        },
+    )
+    reason = fields.String(
+        load_default="cannot_find",
+        validate=validate.OneOf(SHORT_REASONS),
+        metadata={
+            "description": "Why units were not picked: out_of_stock (nothing more on the shelf), damaged (set "
+            "aside), cannot_find, other (with a note)"
+        },
+    )
+    note = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class ReadyInSchema(Schema):
+    slot = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The hold-shelf slot's code (e.g. A-01) or its label's barcode (SLOT-<store>-<code>), at "
+            "the pickup store; every bag not yet on the shelf goes there"
+        },
+    )
+    bags = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=20),
+        metadata={
+            "description": "How many bags the order was packed into (where the store counts bags); left out: "
+            "as counted already, or one bag"
+        },
+    )
+
+
+class CollectedLineSchema(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_ON_HAND),
+        metadata={"description": "Units the customer takes"},
+    )
+
+
+class CollectInSchema(Schema):
+    pickup_code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "The code the customer shows or reads out (case, dashes and spaces ignored). A wrong "
+            "code is refused (403, error wrong_pickup_code) and counted; after 5 the order takes no code for "
+            "15 minutes (429, error pickup_code_locked)"
+        },
+    )
+    lines = fields.List(
+        fields.Nested(CollectedLineSchema),
+        validate=validate.Length(min=1, max=500),
+        metadata={
+            "description": "What the customer takes when not everything; left out: everything picked. The rest "
+            "waits on the store's put-back list (POST .../restock)"
+        },
+    )
+    reason = fields.String(
+        validate=validate.OneOf(REFUSAL_REASONS),
+        metadata={"description": "Why the customer does not take everything (required with a partial collection)"},
+    )
+    bags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        validate=validate.Length(max=20),
+        metadata={
+            "description": "Bag labels scanned at the counter (BAG-<fulfilment>-<n>): when given, every bag must be "
+            "among them (409 bags_missing names the others). Left out: the calling system confirms the hand-over "
+            "of every bag"
+        },
+    )
+
+
+class RestockLineSchema(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ON_HAND))
+
+
+class RestockInSchema(Schema):
+    lines = fields.List(
+        fields.Nested(RestockLineSchema),
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "Units put back on sale; left out: everything waiting on the put-back list"},
+    )
+
+
+class PickupPatchSchema(Schema):
+    expires_at = fields.AwareDateTime(
+        required=True,
+        metadata={
+            "description": "The new end of the hold, with its UTC offset: in the future, at most 60 days away "
+            "(422 otherwise)"
+        },
+    )

@@ -325,3 +325,92 @@ def test_short_then_confirm_from_a_handheld_marks_the_rest_of_the_line_short_and
     assert [(f.lines[0].product.sku, f.lines[0].quantity) for f in rerouted] == [("B-LAMP", 1)]
     again = _scan(floor, pick_list, commands.CONFIRM)  # the next CONFIRM is a plain confirm again, not a second short
     assert again.outcome == "not_done" and lamp_line.short == 1
+
+
+# --- picked quantities confirmed without scans (the API's .../pick) ---------------------------------------------
+
+
+def _level(floor, product, store="store"):
+    return db.session.scalar(
+        select(StockLevel).where(StockLevel.location_id == floor[store].id, StockLevel.product_id == product.id)
+    )
+
+
+def test_confirming_every_unit_picked_moves_an_accepted_order_to_picked_and_keeps_its_units_reserved(floor):
+    first = floor["first"]
+    picking.confirm_picked(first, [{"sku": "B-LAMP", "quantity": 2}, {"sku": "A-SCARF", "quantity": 1}], actor=ACTOR)
+    assert first.status == S.PICKED
+    assert [(line.picked, line.short) for line in first.lines] == [(2, 0), (1, 0)]
+    assert (_level(floor, floor["lamp"]).on_hand, _level(floor, floor["lamp"]).reserved) == (10, 3)
+    audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "pick.confirmed"))
+    assert audit.after == {"picked": {"B-LAMP": 2, "A-SCARF": 1}}
+    with pytest.raises(DomainError) as again:  # picked already: a second confirmation is refused
+        picking.confirm_picked(first, [{"sku": "B-LAMP", "quantity": 2}], actor=ACTOR)
+    assert again.value.code == "illegal_transition"
+
+
+def test_units_not_confirmed_are_short_with_the_reason_rerouted_and_the_rest_goes_on(floor):
+    first = floor["first"]
+    lines = [{"sku": "B-LAMP", "quantity": 1}, {"sku": "A-SCARF", "quantity": 0}]
+    picking.confirm_picked(first, lines, actor=ACTOR, reason="out_of_stock")
+    assert first.status == S.PICKED
+    assert [(line.picked, line.short) for line in first.lines] == [(1, 1), (0, 1)]
+    rerouted = sorted(
+        (line.product.sku, line.quantity)
+        for f in first.order.fulfilments
+        if f.location_id == floor["other"].id
+        for line in f.lines
+    )
+    assert rerouted == [("A-SCARF", 1), ("B-LAMP", 1)]
+    scarf = _level(floor, floor["scarf"])
+    assert scarf.on_hand == scarf.reserved == 0  # out of stock: nothing more promised from this shelf
+    assert stock.ledger_totals(floor["store"].id, floor["scarf"].id) == (scarf.on_hand, scarf.reserved)
+
+
+def test_a_created_order_is_accepted_on_the_way_and_nothing_picked_rejects_it(floor):
+    order, _ = orders.create_order(ship_draft((floor["mug"], 2)), actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, floor["store"], {ol: ol.quantity for ol in order.lines}, actor=ACTOR)
+    assert fulfilment.status == S.CREATED
+    picking.confirm_picked(fulfilment, [{"sku": "C-MUG", "quantity": 0}], actor=ACTOR)
+    assert fulfilment.status == S.REJECTED
+    assert [(line.picked, line.short) for line in fulfilment.lines] == [(0, 2)]
+    statuses = db.session.scalars(
+        select(AuditEvent.action).where(AuditEvent.subject_id == str(fulfilment.id)).order_by(AuditEvent.id)
+    ).all()
+    assert "fulfilment.accepted" in statuses and "fulfilment.picking" in statuses
+
+
+@pytest.mark.parametrize(
+    ("lines", "field"),
+    [
+        ([{"sku": "B-LAMP", "quantity": 2}], "lines"),  # the scarf is not given
+        ([{"sku": "B-LAMP", "quantity": 3}, {"sku": "A-SCARF", "quantity": 1}], "lines.0.quantity"),
+        ([{"sku": "B-LAMP", "quantity": -1}, {"sku": "A-SCARF", "quantity": 1}], "lines.0.quantity"),
+        ([{"sku": "B-LAMP", "quantity": "2"}, {"sku": "A-SCARF", "quantity": 1}], "lines.0.quantity"),
+        ([{"sku": "C-MUG", "quantity": 1}, {"sku": "A-SCARF", "quantity": 1}], "lines.0.sku"),
+        ([{"sku": "A-SCARF", "quantity": 1}, {"sku": "A-SCARF", "quantity": 1}], "lines.1.sku"),
+        ([], "lines"),
+        ("lamp", "lines"),
+    ],
+)
+def test_quantities_that_do_not_fit_the_order_are_refused_and_nothing_changes(floor, lines, field):
+    first = floor["first"]
+    with pytest.raises(InvalidInput) as error:
+        picking.confirm_picked(first, lines, actor=ACTOR)
+    assert field in error.value.fields
+    assert first.status == S.ACCEPTED and all(line.picked == line.short == 0 for line in first.lines)
+
+
+def test_other_needs_a_note_and_an_order_on_an_open_pick_list_is_left_to_its_picker(floor):
+    lines = [{"sku": "B-LAMP", "quantity": 1}, {"sku": "A-SCARF", "quantity": 1}]
+    with pytest.raises(InvalidInput) as error:
+        picking.confirm_picked(floor["first"], lines, actor=ACTOR, reason="other")
+    assert "note" in error.value.fields and floor["first"].status == S.ACCEPTED
+    with pytest.raises(InvalidInput):
+        picking.confirm_picked(floor["first"], lines, actor=ACTOR, reason="lost")
+    _start(floor, floor["second"])
+    with pytest.raises(picking.PickRefused) as refused:
+        picking.confirm_picked(floor["second"], [{"sku": "B-LAMP", "quantity": 1}], actor=ACTOR)
+    assert refused.value.params["name"] == "Alice"
+    picking.confirm_picked(floor["first"], lines, actor=ACTOR, reason="other", note="fell behind the shelf")
+    assert [line.short for line in floor["first"].lines] == [1, 0] and floor["first"].status == S.PICKED

@@ -132,6 +132,13 @@ def test_wrong_codes_lock_the_pickup_after_five(app):
         pickups.check_code(pickup, pickup.code)
 
 
+def test_a_code_typed_with_accents_or_other_scripts_is_just_a_wrong_code(app):
+    _store, _products, fulfilment, _slot = _ready()
+    for text in ("ÉÀÜ-ÇÑØ", "東京大阪名古屋", "١٢٣٤٥٦"):
+        with pytest.raises(pickups.WrongCode):
+            pickups.check_code(fulfilment.pickup, text)
+
+
 def test_an_id_check_instead_of_the_code_is_required_in_full_and_audited(app):
     _store, _products, fulfilment, _slot = _ready(pickup_bag_scan=False)
     with pytest.raises(pickups.InvalidInput) as caught:

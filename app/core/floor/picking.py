@@ -611,3 +611,102 @@ def open_pick_list_for(user: User, location: Location) -> PickList | None:
         .order_by(PickList.id.desc())
         .limit(1)
     )
+
+
+PICKABLE = {S.CREATED, S.ACCEPTED, S.PICKING}
+
+
+def _units_left(line: FulfilmentLine) -> int:
+    return line.quantity - line.picked - line.short
+
+
+def _picked_by_sku(fulfilment: Fulfilment, lines) -> tuple[dict, dict]:
+    """{sku: units picked in all} from [{sku, quantity}], checked against the fulfilment; and {sku: its lines}."""
+    by_sku: dict[str, list[FulfilmentLine]] = {}
+    for line in fulfilment.lines:
+        by_sku.setdefault(line.product.sku, []).append(line)
+    if not isinstance(lines, list) or not lines:
+        raise InvalidInput(N_("Give the picked quantity of each product."), field="lines")
+    wanted, errors = {}, {}
+    for i, row in enumerate(lines):
+        row = row if isinstance(row, dict) else {}
+        sku = str(row.get("sku") or "")
+        quantity = row.get("quantity")
+        group = by_sku.get(sku)
+        if group is None:
+            errors[f"lines.{i}.sku"] = N_("This product is not in this order.")
+        elif sku in wanted:
+            errors[f"lines.{i}.sku"] = N_("This product is given twice.")
+        elif not isinstance(quantity, int) or isinstance(quantity, bool):
+            errors[f"lines.{i}.quantity"] = N_("Must be a whole number, zero or more.")
+        else:
+            least = sum(line.picked for line in group)
+            most = sum(line.quantity - line.short for line in group)
+            if not least <= quantity <= most:
+                errors[f"lines.{i}.quantity"] = (
+                    N_("Must be a whole number from %(low)s to %(high)s."),
+                    {"low": least, "high": most},
+                )
+            wanted[sku] = quantity
+    for sku, group in by_sku.items():
+        if sku not in wanted and any(_units_left(line) for line in group):
+            errors.setdefault(
+                "lines", (N_("Give the picked quantity of %(sku)s too (0 when none was found)."), {"sku": sku})
+            )
+    if errors:
+        raise InvalidInput(N_("Some lines cannot be confirmed as picked."), fields=errors)
+    return wanted, by_sku
+
+
+def confirm_picked(
+    fulfilment: Fulfilment, lines, *, actor: Actor, reason: str = "cannot_find", note: str = ""
+) -> Fulfilment:
+    """Confirm a fulfilment's picked units without scans (a POS or a WMS through the API).
+
+    lines: [{sku, quantity}], the units of each product picked in all; every product with units still to pick is
+    given (0 when none was found). The fulfilment goes from created, accepted or picking to picked; the units not
+    picked are short with `reason` (one of SHORT_REASONS, as on the pick screen: their reservation is released,
+    they re-route to another location, out_of_stock and damaged tell the stock), and when nothing at all was
+    picked the fulfilment is rejected. A fulfilment on an associate's open pick list is left to them.
+    """
+    orders.lock_order(fulfilment.order)
+    if fulfilment.status not in PICKABLE:
+        raise IllegalTransition(current=fulfilment.status, target=S.PICKED)
+    orders.ensure_not_held(fulfilment)
+    pick_list = fulfilment.pick_list
+    if fulfilment.status == S.PICKING and pick_list is not None and pick_list.status == PickListStatus.OPEN:
+        raise PickRefused(
+            N_("Order %(ref)s is being picked by %(name)s on a pick list: it is finished there."),
+            ref=fulfilment.order.reference,
+            name=pick_list.user.name if pick_list.user else "",
+        )
+    note = " ".join((note or "").split())[:200]
+    if reason not in SHORT_REASONS:
+        raise InvalidInput(N_("Choose a reason."), field="reason")
+    wanted, by_sku = _picked_by_sku(fulfilment, lines)
+    counts, shorts = {}, {}  # {line: units picked now}, {line: units short}
+    for sku, quantity in wanted.items():
+        more = quantity - sum(line.picked for line in by_sku[sku])
+        for line in by_sku[sku]:
+            counts[line] = min(more, _units_left(line))
+            more -= counts[line]
+            if _units_left(line) > counts[line]:
+                shorts[line] = _units_left(line) - counts[line]
+    if shorts and reason == "other" and not note:
+        raise InvalidInput(N_("Say what happened."), field="note")
+    if fulfilment.status == S.CREATED:
+        orders.accept_fulfilment(fulfilment, actor=actor)
+    if fulfilment.status == S.ACCEPTED:
+        orders.transition(fulfilment, S.PICKING, actor=actor)
+    for line, counted in counts.items():
+        line.picked += counted
+    audit.record(actor, "pick.confirmed", fulfilment, None, {"picked": wanted})
+    db.session.flush()
+    text = f"{reason}: {note}" if note else reason
+    for line, quantity in shorts.items():
+        sourcing.short_pick(line, quantity, reason=text, actor=actor)
+    if shorts:
+        sourcing.apply_stock_effect(fulfilment, shorts, reason, text, actor, context="short pick")
+    if fulfilment.status == S.PICKING:
+        orders.transition(fulfilment, S.PICKED, actor=actor)
+    return fulfilment

@@ -487,7 +487,8 @@ def check_code(pickup: Pickup, text: str, *, now: datetime | None = None) -> Non
     now = _now(now)
     if pickup.locked_until and _aware(pickup.locked_until) > now:
         raise CodeLocked()
-    if not pickup.code or not secrets.compare_digest(normalise_code(text), pickup.code):
+    # compared as bytes: compare_digest refuses str with non-ASCII characters (what a customer may type)
+    if not pickup.code or not secrets.compare_digest(normalise_code(text).encode(), pickup.code.encode()):
         raise WrongCode(field="pickup_code")
 
 

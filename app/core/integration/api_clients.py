@@ -27,6 +27,8 @@ SCOPES = {
     "settings:write",
     "products:read",
     "products:write",
+    # Store operations on fulfilments (accept, pick, stage, hand over, put back, holds): a POS or a WMS.
+    "fulfilments:write",
 }
 PREFIX_LENGTH = 8
 # last_used_at says "in use lately", not "this very second": it is written at most once a minute per client.

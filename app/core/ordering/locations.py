@@ -18,7 +18,7 @@ from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.floor.collection import parse_collection_time, set_collection_time
-from app.core.models import Carrier, CarrierCollection, Fulfilment, Location
+from app.core.models import Carrier, CarrierCollection, Fulfilment, Location, PickupSlot
 from app.core.models.orders import open_statuses_clause
 from app.core.ordering import geo, hours
 from app.extensions import db
@@ -247,6 +247,17 @@ def carrier_times(location: Location) -> dict:
     return {code: collect_at.isoformat("minutes") for code, collect_at in rows}
 
 
+def pickup_slot_codes(location: Location) -> list[str]:
+    """The codes of the store's hold-shelf slots in use (click & collect), in code order."""
+    return list(
+        db.session.scalars(
+            select(PickupSlot.code)
+            .where(PickupSlot.location_id == location.id, PickupSlot.active)
+            .order_by(PickupSlot.code)
+        )
+    )
+
+
 def open_work(location_ids) -> dict:
     """What is still open at each location, in one query: {location id: {"fulfilments": n, "by_status": {...}}}
     (what a closed location must still finish)."""
@@ -284,5 +295,6 @@ def describe(location: Location, work: dict | None = None) -> dict:
         **{name: getattr(location, column) for name, column in FLAGS.items()},
         "capacity_per_day": location.daily_capacity,
         "carriers": carrier_times(location),
+        "pickup_slots": pickup_slot_codes(location),
         "open_work": work if work is not None else open_work([location.id])[location.id],
     }

@@ -1,0 +1,249 @@
+"""Fulfilments through the API: the store operations of the screens, for a POS, a WMS or a store system.
+
+Reading takes orders:read; every change takes fulfilments:write. API clients act for the whole retailer: they are
+not tied to stores, so a client with fulfilments:write works on any location's fulfilments (the audit trail names
+it as api:<client>). Every POST takes an Idempotency-Key: a repeat with the same key answers the same and changes
+nothing. Each operation is the core's, as the screens call it (app.core.ordering.orders, app.core.floor.picking,
+app.core.floor.pickups).
+"""
+
+from functools import wraps
+
+from flask import g, jsonify
+from flask.views import MethodView
+
+from app.api import api_actor, api_blueprint, order_json, require_scope
+from app.api.idempotency import idempotent
+from app.api.schemas import (
+    MAX_ID,
+    ApiErrorSchema,
+    CollectInSchema,
+    FulfilmentDocSchema,
+    PickInSchema,
+    PickupPatchSchema,
+    ReadyInSchema,
+    RestockInSchema,
+    RestockOutSchema,
+)
+from app.api.stock import IDEMPOTENCY_HEADER
+from app.core.errors import N_, NotFound
+from app.core.floor import picking, pickups
+from app.core.models import Fulfilment, bag_barcode
+from app.core.models import FulfilmentStatus as S
+from app.core.ordering import orders
+from app.core.uow import unit_of_work
+from app.extensions import db
+
+blp = api_blueprint(
+    "api_fulfilments",
+    "/api/v1/fulfilments",
+    "Store operations on fulfilments (a POS, a WMS): accept, pick, stage on the hold shelf, hand over, put back, "
+    "holds. Read with orders:read, change with fulfilments:write; API clients act for the whole retailer, every "
+    "location alike. Every POST takes an Idempotency-Key.",
+)
+WRITE_SCOPE = "fulfilments:write"
+
+
+def _fulfilment(fulfilment_id: int) -> Fulfilment:
+    fulfilment = db.session.get(Fulfilment, fulfilment_id) if fulfilment_id <= MAX_ID else None
+    if fulfilment is None:
+        raise NotFound()
+    return fulfilment
+
+
+def _locked(fulfilment_id: int, *, collect: bool = False) -> Fulfilment:
+    """The fulfilment, its order locked for this transaction (as every change of an order's fulfilments does);
+    collect: refused (409) unless it is click & collect."""
+    fulfilment = _fulfilment(fulfilment_id)
+    orders.lock_order(fulfilment.order)
+    if collect and not pickups.is_collect(fulfilment):
+        raise pickups.PickupRefused(N_("This order is delivered, not collected: it has no pickup."))
+    return fulfilment
+
+
+def _document(fulfilment: Fulfilment, **extra):
+    """The fulfilment as in its order's document (order_json, the same bytes), with its order and its pickup."""
+    order = order_json.dump_order(fulfilment.order_id)  # flushes the session first
+    found = next(item for item in order["fulfilments"] if item["id"] == fulfilment.id)
+    return jsonify(
+        {
+            **found,
+            "order_id": order["id"],
+            "delivery_method": order["delivery_method"],
+            "pickup": pickups.describe(fulfilment),
+            **extra,
+        }
+    )
+
+
+def counting_wrong_codes(view):
+    """A wrong pickup code changes nothing (the request's transaction is rolled back) but is counted, in a
+    transaction of its own, against the fulfilment's pickup: after pickups.WRONG_CODES_ALLOWED the pickup takes no
+    code for a while (pickups.CodeLocked, 429)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except pickups.WrongCode:
+            db.session.rollback()
+            pickup_id = g.pop("pickup_tried", None)
+            if pickup_id is not None:
+                pickups.count_wrong_code(pickup_id)
+            raise
+
+    return wrapped
+
+
+@blp.route("/<int:fulfilment_id>")
+class FulfilmentById(MethodView):
+    @require_scope("orders:read")
+    @blp.response(200, FulfilmentDocSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, fulfilment_id):
+        """One fulfilment as in its order's document; a click & collect one with its `pickup` (`code` once
+        ready)."""
+        return _document(_fulfilment(fulfilment_id))
+
+
+ANSWERS = {
+    401: "No valid API token",
+    403: "The client lacks the fulfilments:write scope",
+    404: "No such fulfilment",
+    409: "Not possible in the fulfilment's state (error illegal_transition, pickup_refused, pick_refused, ...), or "
+    "the Idempotency-Key was used for another request (idempotency_conflict)",
+    422: "A value is not valid (each named in fields), or the Idempotency-Key header is missing",
+}
+
+
+def _write(schema=None, *, answers=None, response=FulfilmentDocSchema):
+    """The decorators every POST shares: scope, wrong-code counting, Idempotency-Key, body, documented answers."""
+
+    def decorator(view):
+        documented = view
+        for status, description in {**ANSWERS, **(answers or {})}.items():
+            documented = blp.alt_response(status, schema=ApiErrorSchema, description=description)(documented)
+        documented = blp.response(200, response)(documented)
+        if schema is not None:
+            documented = blp.arguments(schema)(documented)
+        documented = blp.doc(parameters=[IDEMPOTENCY_HEADER])(documented)
+        return require_scope(WRITE_SCOPE)(counting_wrong_codes(idempotent(documented)))
+
+    return decorator
+
+
+@blp.route("/<int:fulfilment_id>/accept")
+class Accept(MethodView):
+    @_write()
+    def post(self, fulfilment_id):
+        """Accept the work the location was given (created -> accepted); accepted already: answered as it is."""
+        fulfilment = _locked(fulfilment_id)
+        if fulfilment.status != S.ACCEPTED:  # as on the queue screen, accepting twice is no error
+            orders.accept_fulfilment(fulfilment, actor=api_actor())
+        return _document(fulfilment)
+
+
+@blp.route("/<int:fulfilment_id>/pick")
+class Pick(MethodView):
+    @_write(PickInSchema)
+    def post(self, body, fulfilment_id):
+        """Confirm the units picked, without scans: created, accepted or picking -> picked.
+
+        Give every product with units still to pick; what was not picked is short with `reason` and goes to
+        another location, as on the pick screen (nothing picked at all: the fulfilment is rejected). A fulfilment
+        on an associate's open pick list is refused (409): it is finished there."""
+        fulfilment = _locked(fulfilment_id)
+        picking.confirm_picked(fulfilment, body["lines"], actor=api_actor(), reason=body["reason"], note=body["note"])
+        return _document(fulfilment)
+
+
+@blp.route("/<int:fulfilment_id>/ready")
+class Ready(MethodView):
+    @_write(ReadyInSchema)
+    def post(self, body, fulfilment_id):
+        """Put the order's bags on a hold-shelf slot of its pickup store: once every bag is there it is
+        ready_for_pickup, with a pickup code and a hold deadline, and the customer is told.
+
+        Calling it again for a ready order moves its bags to the slot given."""
+        fulfilment = _locked(fulfilment_id, collect=True)
+        actor = api_actor()
+        slot = pickups.slot_from_scan(pickups.pickup_store(fulfilment), body["slot"])
+        if "bags" in body:
+            pickups.set_bags(fulfilment, body["bags"], actor=actor)
+        pickups.stage(fulfilment, slot, actor=actor)
+        return _document(fulfilment)
+
+
+@blp.route("/<int:fulfilment_id>/collect")
+class Collect(MethodView):
+    @_write(
+        CollectInSchema,
+        answers={
+            403: "A wrong pickup code (error wrong_pickup_code: counted), or a client without fulfilments:write",
+            409: "The order is not on the hold shelf (pickup_refused), or a bag given in bags is missing "
+            "(bags_missing)",
+            429: "Too many wrong codes for this order: no code is taken for 15 minutes (error pickup_code_locked)",
+        },
+    )
+    def post(self, body, fulfilment_id):
+        """Hand the order over with the customer's pickup code: collected, its units leave the stock, the
+        customer gets a receipt.
+
+        With `lines`, a partial collection: the units not taken (with a `reason`) wait on the put-back list. The
+        calling system (the POS) confirms the hand-over of the bags: without `bags`, every bag counts as handed
+        over. A wrong code answers 403 and changes nothing; after 5 wrong codes the order takes no code for 15
+        minutes (429). Collecting a collected order again with its code answers it as it is."""
+        fulfilment = _locked(fulfilment_id, collect=True)
+        pickup = fulfilment.pickup
+        bags = body.get("bags")
+        if fulfilment.status == S.COLLECTED and pickup is not None:
+            pickups.check_code(pickup, body["pickup_code"])  # collected already: answered with the right code only
+        if pickup is not None:
+            if pickup.is_open:  # wrong codes count against a pickup still on the shelf
+                g.pickup_tried = pickup.id
+            if bags is None:
+                bags = [bag_barcode(fulfilment.id, bag.number) for bag in pickup.bag_rows]
+        pickups.collect(
+            fulfilment,
+            actor=api_actor(),
+            pickup_code=body["pickup_code"],
+            bags_scanned=bags,
+            lines=body.get("lines"),
+            reason=body.get("reason", ""),
+        )
+        return _document(fulfilment)
+
+
+@blp.route("/<int:fulfilment_id>/restock")
+class Restock(MethodView):
+    @_write(RestockInSchema, response=RestockOutSchema)
+    def post(self, body, fulfilment_id):
+        """Put units waiting on the put-back list (expired, partly collected, or cancelled once staged) back on
+        sale: all of them, or the `lines` given. Nothing waiting and no lines: nothing changes."""
+        fulfilment = _locked(fulfilment_id, collect=True)
+        done = pickups.restock(fulfilment, actor=api_actor(), lines=body.get("lines"))
+        return _document(fulfilment, restocked=done)
+
+
+@blp.route("/<int:fulfilment_id>/pickup")
+class Hold(MethodView):
+    @require_scope(WRITE_SCOPE)
+    @blp.arguments(PickupPatchSchema)
+    @blp.response(200, FulfilmentDocSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    @blp.alt_response(409, schema=ApiErrorSchema, description="The order is not waiting on the hold shelf")
+    @blp.alt_response(
+        422, schema=ApiErrorSchema, description="expires_at is not in the future, or more than 60 days away"
+    )
+    def patch(self, body, fulfilment_id):
+        """Extend or shorten the hold of an order waiting on the hold shelf: `expires_at` in the future, at most
+        60 days away. The same value again changes nothing."""
+        with unit_of_work():
+            fulfilment = _locked(fulfilment_id, collect=True)
+            pickups.extend_hold(fulfilment, body["expires_at"], actor=api_actor())
+            answer = _document(fulfilment)
+        return answer

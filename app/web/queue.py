@@ -1,4 +1,9 @@
-"""The store's work queue and the fulfilment screen (accept / reject)."""
+"""The store's work queue and the fulfilment screen (accept / reject).
+
+"To ship" lists packed fulfilments still in the store: a click & collect transfer whose every parcel the carrier
+has is done for the sending store (it stays packed until the pickup store receives it) and is left out
+(dispatch.with_carrier_clause). The pickup store finds the transfers coming to it under "Incoming"
+(app.web.incoming), linked beside the tabs with their count."""
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext, lazy_gettext, ngettext
@@ -11,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.core.errors import DomainError, InvalidInput
-from app.core.floor import collection, urgency
+from app.core.floor import collection, dispatch, urgency
 from app.core.models import AuditEvent, Fulfilment, Location, Order, OrderStatus, ShelfLocation, SourcingDecision
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
@@ -20,6 +25,7 @@ from app.core.ordering import orders, rules, sourcing
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import current_actor, domain_message, manager_required, render, store_route, toast
+from app.web.incoming import incoming_count
 
 bp = Blueprint("queue", __name__)
 
@@ -163,7 +169,14 @@ def _counts(store) -> dict:
         .group_by(Fulfilment.status)
     ).all()
     by_status = dict(rows)
-    return {tab: sum(by_status.get(s, 0) for s in statuses) for tab, (_, statuses) in TABS.items()}
+    counts = {tab: sum(by_status.get(s, 0) for s in statuses) for tab, (_, statuses) in TABS.items()}
+    if by_status.get(S.PACKED):
+        counts["ship"] -= db.session.scalar(
+            select(func.count())
+            .select_from(Fulfilment)
+            .where(Fulfilment.location_id == store.id, open_statuses_clause(), dispatch.with_carrier_clause())
+        )
+    return counts
 
 
 def _latest(store) -> int:
@@ -198,6 +211,8 @@ def queue(store):
     )
     if method:
         stmt = stmt.where(Order.delivery_method == method)
+    if tab == "ship":
+        stmt = stmt.where(~dispatch.with_carrier_clause())
     now = utcnow()
     fulfilments = db.session.scalars(stmt).all()
     collections = collection.collection_deadlines(store, fulfilments)
@@ -211,6 +226,7 @@ def queue(store):
         method=method,
         work=work,
         counts=_counts(store),
+        incoming=incoming_count(store),
         latest=_latest(store),
         texts=countdown_texts(),
         manager=is_manager(),

@@ -37,7 +37,9 @@ def _moves() -> int:
 
 
 def _count(html: str, tab: str) -> int:
-    match = re.search(rf'id="tab-{tab}"[^>]*>[^<]*<span class="count">(\d+)</span>', html)
+    """The count of a queue tab, or of the Incoming link beside the tabs."""
+    anchor = "incoming-link" if tab == "incoming" else f"tab-{tab}"
+    match = re.search(rf'id="{anchor}"[^>]*>[^<]*<span class="count">(\d+)</span>', html)
     assert match, f"no {tab} tab"
     return int(match[1])
 

@@ -166,6 +166,8 @@ def test_a_transfer_not_packed_yet_cannot_be_received(client):
 
 
 def test_the_sending_store_packs_it_on_the_pack_screen_and_its_queue_drops_it_once_the_carrier_has_it(client):
+    """Packed with the pack screen and addressed to the pickup store, on the To ship tab until the carrier has it;
+    then (and once staged at the pickup store) on none of the sending store's tabs."""
     fulfilment, sender, pickup_store = picked_transfer(2, 1)
     token = _signed_in(client, sender)
     base = f"/stores/{sender.code}/fulfilments/{fulfilment.id}"
@@ -204,6 +206,13 @@ def test_the_sending_store_packs_it_on_the_pack_screen_and_its_queue_drops_it_on
     assert fulfilment.order.reference not in ship_tab and _count(ship_tab, "ship") == 0
     panel = client.get(base).get_data(as_text=True)
     assert f"it stays packed until store {pickup_store.code} receives it" in panel
+    # Received and staged at the pickup store: ready for pickup there, not on the sending store's tabs.
+    pickups.receive_transfer(pickup_store, tracking, actor=ACTOR)
+    (slot,) = pickups.add_slots(pickup_store, ["A-01"], actor=ACTOR)
+    pickups.stage(fulfilment, slot, actor=ACTOR)
+    assert fulfilment.status == S.READY_FOR_PICKUP
+    collect_tab = client.get(f"/stores/{sender.code}/queue?tab=collect").get_data(as_text=True)
+    assert fulfilment.order.reference not in collect_tab and _count(collect_tab, "collect") == 0
 
 
 @pytest.mark.parametrize("language", ["fr", "it"])

@@ -104,16 +104,55 @@ def customer_address(order) -> ld.Address:
     )
 
 
+def pickup_store_address(store) -> ld.Address:
+    """A pickup store as the recipient of a click & collect transfer: its name and full address."""
+    return ld.Address(
+        name=store.name,
+        line1=store.address_line1 or store.name,
+        postcode=store.postcode or "",
+        city=store.city or "",
+        country=store.country or "FR",
+        line2=store.address_line2 or "",
+    )
+
+
+def _transfer_to(fulfilment):
+    """The pickup store a click & collect transfer travels to; None for a parcel going to the customer."""
+    from app.core.floor.pickups import is_transfer
+
+    return fulfilment.transfer_to if is_transfer(fulfilment) else None
+
+
+def destination(fulfilment) -> ld.Address:
+    """Where a fulfilment's parcels go: the customer's address, or the pickup store's for a transfer."""
+    store = _transfer_to(fulfilment)
+    return pickup_store_address(store) if store is not None else customer_address(fulfilment.order)
+
+
+def transfer_note(fulfilment) -> str:
+    """What a transfer's label and slip say it is (in the current language); empty for any other parcel."""
+    store = _transfer_to(fulfilment)
+    if store is None:
+        return ""
+    return gettext(
+        "Click & collect transfer: order %(ref)s to store %(store)s",
+        ref=fulfilment.order.reference,
+        store=f"{store.name} ({store.code})",
+    )
+
+
 def label_document(label: ShippingLabel) -> ld.ShippingLabel:
-    """The printable label of a ShippingLabel row, in the customer's language (they read it too)."""
+    """The printable label of a ShippingLabel row, in the customer's language (they read it too). A click &
+    collect transfer is addressed to its pickup store and says so (transfer_note)."""
     parcel = label.parcel
     fulfilment = parcel.fulfilment
     order, store = fulfilment.order, fulfilment.location
     count = len(fulfilment.parcels)
+    recipient = destination(fulfilment)
     with customer_locale(order):
         return ld.ShippingLabel(
             sender=store_address(store),
-            recipient=customer_address(order),
+            recipient=recipient,
             carrier_name=label.carrier.name,
             service_name=label.service.name,
             tracking_number=label.tracking_number,
@@ -126,13 +165,14 @@ def label_document(label: ShippingLabel) -> ld.ShippingLabel:
                 [
                     label.carrier.code,
                     label.service.code,
-                    order.ship_country or "",
-                    order.ship_postcode or "",
+                    recipient.country,
+                    recipient.postcode,
                     label.tracking_number,
                     f"{parcel.number}/{count}",
                 ]
             ),
             captions=shipping_captions(),
+            note=transfer_note(fulfilment),
         )
 
 
@@ -140,7 +180,8 @@ def label_document(label: ShippingLabel) -> ld.ShippingLabel:
 
 
 def packing_slip_document(fulfilment, size: str = "a4") -> bytes:
-    """The packing slip of a fulfilment (its picked units), as a PDF on A4 or a 4x6 inch label."""
+    """The packing slip of a fulfilment (its picked units), as a PDF on A4 or a 4x6 inch label; a transfer's is
+    addressed to the pickup store and says so."""
     from labels.documents import packing_slip_pdf
 
     order, store = fulfilment.order, fulfilment.location
@@ -161,11 +202,12 @@ def packing_slip_document(fulfilment, size: str = "a4") -> bytes:
             store_address=store_address(store),
             order_reference=order.reference,
             when=store_date(order.created_at, store),
-            customer=customer_address(order),
+            customer=destination(fulfilment),
             items=items,
             gift_message=order.gift_message or "",
             parcel_summary=ngettext("%(num)s parcel", "%(num)s parcels", count) if count else "",
             captions=slip_captions(),
+            note=transfer_note(fulfilment),
         )
     return packing_slip_pdf(slip, size=size)
 

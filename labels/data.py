@@ -133,6 +133,8 @@ class ShippingLabel:
     when: str  # the ship date as printed: the store's local day in the reader's words
     routing: str  # text of the QR code, e.g. "CX|EXP|FR|75011|CX123456785FR|2/3"
     captions: Mapping[str, str] = SHIPPING_CAPTIONS
+    # A line printed beside the recipient's caption, e.g. that the parcel is a click & collect transfer for an order.
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ class PackingSlip:
     gift_message: str = ""
     parcel_summary: str = ""  # e.g. "2 parcels"
     captions: Mapping[str, str] = SLIP_CAPTIONS
+    # Printed in bold under the order's facts, e.g. that the parcel is a click & collect transfer to a store.
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -331,6 +331,8 @@ def packing_slip_pdf(slip: PackingSlip, size: str = "a4") -> bytes:
     ]
     if slip.parcel_summary:
         facts.append(Paragraph(_p(slip.parcel_summary), styles["body"]))
+    if slip.note:
+        facts.append(Paragraph(f"<b>{_p(slip.note)}</b>", styles["body"]))
     top_table = Table([[ship_to, facts]], colWidths=[width * 0.6, width * 0.4])
     top_table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, -1), 0)]))
 

@@ -129,6 +129,10 @@ def _draw_label(canvas: Canvas, label: ShippingLabel) -> None:
     recipient = label.recipient
     canvas.setFont(BOLD, 7)
     canvas.drawString(left, 312, cap("to").upper())
+    if label.note:  # beside the caption, right-aligned, shrunk to fit (never cut)
+        note, note_size = fit(printable(label.note), BOLD, 9, width - 40)
+        canvas.setFont(BOLD, note_size)
+        canvas.drawRightString(right, 312, note)
     y = 295.0
     _line(canvas, recipient.name, left + 4, y, BOLD, 15, width - 4)
     for text in filter(None, (recipient.line1, recipient.line2)):
@@ -292,6 +296,8 @@ def label_zpl(label: ShippingLabel) -> bytes:
     # Recipient.
     recipient = label.recipient
     out.append(_z_field(left, 322, cap("to").upper(), 22))
+    if label.note:
+        out.append(_z_field(left + 90, 320, label.note, 26, right - left - 90))
     y = 352
     out.append(_z_field(left + 10, y, recipient.name, 46))
     y += 52

@@ -105,6 +105,7 @@ def register_web(app: Flask) -> None:
         boxes,
         curbside,
         dispatch,
+        incoming,
         labels,
         pack,
         pick,
@@ -132,6 +133,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(boxes.bp)
     app.register_blueprint(shelves.bp)
     app.register_blueprint(curbside.bp)
+    app.register_blueprint(incoming.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

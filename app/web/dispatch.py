@@ -80,10 +80,16 @@ def dispatch_scan(store):
             status=error.http_status,
             trigger={"scan": {"ok": False}, **toast(domain_message(error), "error")},
         )
-    params = {k: v for k, v in outcome.params.items() if k != "shipped"}
+    params = {k: v for k, v in outcome.params.items() if k not in {"shipped", "transfers"}}
     message = gettext(outcome.message, **params)
     if outcome.params.get("shipped"):
         message += " " + gettext("Shipped: %(refs)s.", refs=", ".join(outcome.params["shipped"]))
+    for ref, pickup_store in outcome.params.get("transfers", []):
+        message += " " + gettext(
+            "Order %(ref)s is on its way to store %(store)s: it stays packed until that store receives it.",
+            ref=ref,
+            store=pickup_store,
+        )
     return dispatch_page(store, trigger={"scan": {"ok": outcome.ok}, **toast(message)})
 
 

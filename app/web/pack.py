@@ -1,4 +1,6 @@
-"""The pack screen: parcels of a picked fulfilment, their box, weight and service, scans, finishing; the slip."""
+"""The pack screen: parcels of a picked fulfilment, their box, weight and service, scans, finishing; the slip.
+
+A click & collect transfer is packed here too, addressed to its pickup store (app.documents.destination)."""
 
 from flask import Blueprint, abort, request, url_for
 from flask_babel import gettext, lazy_gettext, ngettext
@@ -9,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, NumberRange
 
 from app.core.errors import CollectNotShipped, DomainError
-from app.core.floor import carriers, commands, packing
+from app.core.floor import carriers, commands, packing, pickups
 from app.core.models import CarrierService, Fulfilment, FulfilmentLine, PackageType, Parcel
 from app.core.models import FulfilmentStatus as S
 from app.core.uow import unit_of_work
@@ -181,6 +183,7 @@ def pack_page(store, fulfilment, *, status=200, trigger=None, forms=None, move_f
         store=store,
         fulfilment=fulfilment,
         order=fulfilment.order,
+        transfer_to=fulfilment.transfer_to if pickups.is_transfer(fulfilment) else None,
         parcels=parcels,
         packing_open=packing_open,
         gift_step=packing.needs_gift_step(fulfilment),

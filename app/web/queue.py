@@ -1,4 +1,9 @@
-"""The store's work queue and the fulfilment screen (accept / reject)."""
+"""The store's work queue and the fulfilment screen (accept / reject).
+
+"To ship" lists packed fulfilments still in the store: a click & collect transfer whose every parcel the carrier
+has is done for the sending store (it stays packed until the pickup store receives it) and is left out, as is one
+already on the pickup store's hold shelf from "Ready for pickup" (_sent_away). The pickup store finds the
+transfers coming to it under "Incoming" (app.web.incoming), linked beside the tabs with their count."""
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext, lazy_gettext, ngettext
@@ -11,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.core.errors import DomainError, InvalidInput
-from app.core.floor import collection, urgency
+from app.core.floor import collection, dispatch, packing, urgency
 from app.core.models import AuditEvent, Fulfilment, Location, Order, OrderStatus, ShelfLocation, SourcingDecision
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
@@ -20,6 +25,7 @@ from app.core.ordering import orders, rules, sourcing
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import current_actor, domain_message, manager_required, render, store_route, toast
+from app.web.incoming import incoming_count
 
 bp = Blueprint("queue", __name__)
 
@@ -163,7 +169,19 @@ def _counts(store) -> dict:
         .group_by(Fulfilment.status)
     ).all()
     by_status = dict(rows)
+    if by_status.get(S.PACKED) or by_status.get(S.READY_FOR_PICKUP):
+        gone = db.session.scalars(
+            select(Fulfilment.status).where(Fulfilment.location_id == store.id, open_statuses_clause(), _sent_away())
+        ).all()
+        for status in gone:
+            by_status[status] -= 1
     return {tab: sum(by_status.get(s, 0) for s in statuses) for tab, (_, statuses) in TABS.items()}
+
+
+def _sent_away():
+    """Click & collect transfers this (sending) store is done with: every parcel with the carrier, or already on
+    the pickup store's hold shelf. Left out of its tabs: their next steps are the pickup store's."""
+    return dispatch.with_carrier_clause() | ((Fulfilment.status == S.READY_FOR_PICKUP) & packing.is_transfer_clause())
 
 
 def _latest(store) -> int:
@@ -198,6 +216,8 @@ def queue(store):
     )
     if method:
         stmt = stmt.where(Order.delivery_method == method)
+    if tab in {"ship", "collect"}:
+        stmt = stmt.where(~_sent_away())
     now = utcnow()
     fulfilments = db.session.scalars(stmt).all()
     collections = collection.collection_deadlines(store, fulfilments)
@@ -211,6 +231,7 @@ def queue(store):
         method=method,
         work=work,
         counts=_counts(store),
+        incoming=incoming_count(store),
         latest=_latest(store),
         texts=countdown_texts(),
         manager=is_manager(),

@@ -58,6 +58,7 @@ SCREENS = [
     Screen("pack-picked", ASSOCIATE),
     Screen("pack-packed", ASSOCIATE),
     Screen("dispatch", ASSOCIATE),
+    Screen("incoming", ASSOCIATE),  # click & collect transfers coming to the store, received by scan
     Screen("print-job", ASSOCIATE),
     Screen("queue-manager", MANAGER),
     Screen("reject-all", MANAGER),
@@ -142,6 +143,7 @@ def paths(query, db_engine) -> dict:
         "pack-picked": f"/stores/{STORE}/fulfilments/{picked}/pack",
         "pack-packed": f"/stores/{STORE}/fulfilments/{packed}/pack",
         "dispatch": f"/stores/{STORE}/dispatch",
+        "incoming": f"/stores/{STORE}/incoming",
         "queue-manager": f"/stores/{STORE}/queue",
         "reject-all": f"/stores/{STORE}/reject-all",
         "package-types": f"/stores/{STORE}/package-types",

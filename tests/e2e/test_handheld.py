@@ -106,13 +106,14 @@ def test_the_pick_list_shows_the_tote_above_the_fold(handheld, floor_paths):
 def test_every_queue_tab_is_on_screen(handheld, floor_paths):
     handheld.goto(floor_paths["queue"])
     tabs = handheld.locator(".tabs a")
-    assert tabs.count() == 5
+    assert tabs.count() == 6  # the five tabs and the Incoming link (click & collect transfers coming to the store)
     for i in range(tabs.count()):
         box = tabs.nth(i).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= HANDHELD["width"], tabs.nth(i).inner_text()
         assert box["height"] + 0.5 >= TOUCH
     expect(handheld.locator("#tab-ship")).to_be_in_viewport()
     expect(handheld.locator("#tab-collect")).to_be_in_viewport()
+    expect(handheld.locator("#incoming-link")).to_be_in_viewport()
 
 
 def test_a_tracking_number_stays_on_one_line(handheld, floor_paths):

@@ -584,3 +584,28 @@ def test_shelf_labels_refuse_an_unknown_layout_or_nothing_to_print():
         shelf_labels_pdf(_shelf_labels(1), "letter")
     with pytest.raises(ValueError, match="no shelf label"):
         shelf_labels_pdf([], "a4")
+
+
+# --- a click & collect transfer: the note beside the recipient ------------------------------------------------------
+
+TRANSFER_NOTE = "Click & collect transfer: order CMD-2026-000123 to store Comptoir Milano Duomo (MIL01)"
+
+
+def test_a_transfer_label_prints_its_note_whole_and_its_barcodes_still_decode(tmp_path):
+    label = make_label(recipient=replace(STORE, name="Comptoir Milano Duomo"), note=TRANSFER_NOTE)
+    pdf = label_pdf(label)
+    text = pdf_text(pdf, tmp_path)
+    assert TRANSFER_NOTE in text and "Comptoir Milano Duomo" in text
+    assert decode_pages(pdf, tmp_path) == [{("Code128", label.tracking_number), ("QRCode", label.routing)}]
+    zpl = label_zpl(label)
+    assert TRANSFER_NOTE in zpl.decode()
+    scene = render_zpl(zpl).labels[0]
+    assert decode_png(scene.png()) == {("Code128", label.tracking_number), ("QRCode", label.routing)}
+    assert TRANSFER_NOTE not in label_zpl(make_label()).decode()
+
+
+@pytest.mark.parametrize("size", ["a4", "4x6"])
+def test_a_transfer_slip_prints_its_note(tmp_path, size):
+    slip = replace(make_slip(3, gift=""), note=TRANSFER_NOTE)
+    text = pdf_text(packing_slip_pdf(slip, size=size), tmp_path)
+    assert "Click & collect transfer" in text and "MIL01" in text

@@ -3,6 +3,11 @@
 A hand-over scan is stored under the id the device gave it, so a resend is answered and changes nothing.
 When every parcel of a fulfilment is handed over it becomes shipped (the stock ledger consumes the picked
 units inside orders.transition) and the customer is written to in their language.
+
+A click & collect transfer (parcels addressed to the pickup store) is handed over the same way, on the same
+manifest, but it is not shipped and the customer gets no "on its way" e-mail: it stays packed, its units still
+reserved at the sending store, until the pickup store receives it (pickups.receive_transfer) and stages it. Once
+its every parcel is with the carrier it is no longer the sending store's work (with_carrier_clause).
 """
 
 import re
@@ -10,13 +15,13 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError
-from app.core.floor import scans
-from app.core.floor.packing import ready_parcels, require_shipping
+from app.core.floor import pickups, scans
+from app.core.floor.packing import is_transfer_clause, ready_parcels, require_shipping
 from app.core.floor.scans import Outcome, ScanWork
 from app.core.integration import events
 from app.core.models import (
@@ -159,13 +164,26 @@ def _customer_email(fulfilment: Fulfilment, parcels: list[Parcel]) -> OutboundEm
     return email
 
 
-def _ship_if_complete(fulfilment: Fulfilment, actor: Actor) -> bool:
+def _complete(fulfilment: Fulfilment) -> bool:
     parcels = [p for p in fulfilment.parcels if p.label is not None]
-    if fulfilment.status != S.PACKED or not parcels or any(p.handed_over_at is None for p in parcels):
+    return fulfilment.status == S.PACKED and bool(parcels) and all(p.handed_over_at is not None for p in parcels)
+
+
+def _ship_if_complete(fulfilment: Fulfilment, actor: Actor) -> bool:
+    """Ship a fulfilment whose every labelled parcel is with the carrier; a transfer is never shipped here."""
+    if pickups.is_transfer(fulfilment) or not _complete(fulfilment):
         return False
     orders.transition(fulfilment, S.SHIPPED, actor=actor)
-    _customer_email(fulfilment, parcels)
+    _customer_email(fulfilment, [p for p in fulfilment.parcels if p.label is not None])
     return True
+
+
+def with_carrier_clause():
+    """SQL: a packed transfer whose every parcel the carrier has. The sending store has nothing left to do with
+    it (its queue leaves it out); it stays packed until the pickup store receives it."""
+    waiting = exists().where(Parcel.fulfilment_id == Fulfilment.id, Parcel.handed_over_at.is_(None))
+    handed = exists().where(Parcel.fulfilment_id == Fulfilment.id, Parcel.handed_over_at.is_not(None))
+    return (Fulfilment.status == S.PACKED) & is_transfer_clause() & handed & ~waiting
 
 
 def _close_manifest(manifest: Manifest, now: datetime, actor: Actor) -> None:
@@ -214,9 +232,12 @@ def hand_over(
             tracking_number=label.tracking_number,
         )
     db.session.flush()
+    in_transit = []
     for fulfilment in {p.fulfilment.id: p.fulfilment for p in fresh}.values():
         if _ship_if_complete(fulfilment, actor):
             shipped.append(fulfilment.order.reference)
+        elif pickups.is_transfer(fulfilment) and _complete(fulfilment):
+            in_transit.append([fulfilment.order.reference, fulfilment.transfer_to.code])
     for touched in {p.manifest.id: p.manifest for p in parcels if p.manifest is not None}.values():
         _close_manifest(touched, now, actor)
     db.session.flush()
@@ -243,6 +264,8 @@ def hand_over(
         )
     if shipped:
         result.params["shipped"] = shipped
+    if in_transit:  # [[order reference, pickup store code]]: on their way to the pickup store, not shipped
+        result.params["transfers"] = in_transit
     return scans.record(client_id, work, result, user=user, code=code, quantity=len(fresh))
 
 

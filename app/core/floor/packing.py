@@ -4,20 +4,22 @@ Parcel 1 starts with every picked unit; units move between parcels; each parcel 
 type), a weight and a carrier service (chosen by rule unless changed). A parcel whose box and weight were
 not saved goes with the suggested ones (parcel_choice: what the screen shows is what is chosen). Finishing
 checks all of it, issues one label per parcel and moves the fulfilment to packed. Click & collect orders
-are never packed into carrier parcels nor labelled (require_shipping). Scan-to-pack (per store) stores every
-scan under the id the device gave it, so a resend is answered and never counted twice.
+are never packed into carrier parcels nor labelled (require_shipping), except a transfer: the units another
+location sends to the pickup store travel by carrier, packed and labelled like a ship order but addressed to
+that store (app.documents). Scan-to-pack (per store) stores every scan under the id the device gave it, so a
+resend is answered and never counted twice.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, CollectNotShipped, DomainError, IllegalTransition, InvalidInput, NotFound
-from app.core.floor import carriers, commands, scans
+from app.core.floor import carriers, commands, pickups, scans
 from app.core.floor.scans import Outcome, ScanWork
 from app.core.inventory.catalogue import find_product
 from app.core.inventory.products import named
@@ -182,8 +184,9 @@ def needs_gift_step(fulfilment: Fulfilment) -> bool:
 
 
 def require_shipping(fulfilment: Fulfilment) -> None:
-    """Parcels and carrier labels are for orders shipped to the customer; a click & collect order is refused."""
-    if fulfilment.order.delivery_method == DeliveryMethod.COLLECT:
+    """Parcels and carrier labels are for orders shipped to the customer, and for click & collect transfers
+    (sent by carrier to the pickup store); any other click & collect order is refused."""
+    if fulfilment.order.delivery_method == DeliveryMethod.COLLECT and not pickups.is_transfer(fulfilment):
         raise CollectNotShipped(ref=fulfilment.order.reference)
 
 
@@ -706,6 +709,8 @@ def finish_packing(fulfilment: Fulfilment, *, actor: Actor, now: datetime | None
         if parcel.label is None:
             _issue_label(parcel, parcel.service, actor)
     orders.transition(fulfilment, S.PACKED, actor=actor)
+    if pickups.is_transfer(fulfilment):
+        pickups.pickup_for(fulfilment)  # the pickup store's record of it, waiting to be received
     return fulfilment
 
 
@@ -776,8 +781,13 @@ def printable_label(parcel: Parcel) -> ShippingLabel:
     return parcel.label
 
 
+def is_transfer_clause():
+    """SQL for pickups.is_transfer: a click & collect fulfilment another location sends to the pickup store."""
+    return Fulfilment.transfer_to_id.is_not(None) & (Fulfilment.transfer_to_id != Fulfilment.location_id)
+
+
 def ready_parcels(location: Location, carrier_id: int | None = None) -> list[Parcel]:
-    """Labelled parcels at a store not yet handed to their carrier, oldest first."""
+    """Labelled parcels at a store not yet handed to their carrier (ship orders and transfers), oldest first."""
     stmt = (
         select(Parcel)
         .join(Fulfilment, Parcel.fulfilment_id == Fulfilment.id)
@@ -787,7 +797,7 @@ def ready_parcels(location: Location, carrier_id: int | None = None) -> list[Par
             Fulfilment.location_id == location.id,
             Parcel.handed_over_at.is_(None),
             Fulfilment.status == S.PACKED,
-            Order.delivery_method == DeliveryMethod.SHIP,
+            or_(Order.delivery_method == DeliveryMethod.SHIP, is_transfer_clause()),
         )
         .order_by(Parcel.id)
     )

@@ -104,16 +104,24 @@ def _collect(fulfilment, *, actor, when: datetime, partial: bool) -> None:
     )
 
 
+def _send_transfer(fulfilment, *, actor, received: datetime) -> None:
+    """The sending store packs a transfer like a parcel (addressed to the pickup store) and hands it over."""
+    _pack(fulfilment, actor=actor, when=received + timedelta(minutes=90))
+    _ship(fulfilment, actor=actor, when=received + timedelta(minutes=180))
+
+
 def _after_picking(fulfilment, target: str, *, actor, received: datetime, twist: str) -> None:
     """The click & collect steps after picking, through the pickup operations the counter and the worker use."""
     ready_at = received + timedelta(minutes=150)
-    if target == S.PACKED:  # a transfer: packed at the sending store, on its way to the pickup store
-        orders.transition(fulfilment, S.PACKED, actor=actor)
+    if target == S.PACKED:  # a transfer: packed and labelled at the sending store, handed to the carrier
+        _send_transfer(fulfilment, actor=actor, received=received)
     elif target == S.READY_FOR_PICKUP:
         if pickups.is_transfer(fulfilment):
-            orders.transition(fulfilment, S.PACKED, actor=actor)
+            _send_transfer(fulfilment, actor=actor, received=received)
             store = pickups.pickup_store(fulfilment)
-            pickups.receive_transfer(store, fulfilment.order.reference, actor=actor, now=ready_at)
+            tracking = fulfilment.parcels[0].label.tracking_number
+            pickups.receive_transfer(store, tracking, actor=actor, now=ready_at)
+            ready_at += timedelta(days=1)
         _stage(fulfilment, actor=actor, when=ready_at)
         if twist == "arrived":
             note = ARRIVAL_NOTES.get(fulfilment.order.customer_language, ARRIVAL_NOTES["en"])

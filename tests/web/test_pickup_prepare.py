@@ -350,6 +350,25 @@ def test_without_the_bag_step_one_scan_of_a_slot_makes_the_order_ready(client, s
     assert fulfilment.status == S.READY_FOR_PICKUP and [b.slot.code for b in fulfilment.pickup.bag_rows] == ["A1"]
 
 
+def test_bag_labels_go_to_the_stores_thermal_printer(client, store, monkeypatch):
+    from app.core.floor import printing
+
+    sent = []
+    monkeypatch.setattr(printing, "send_zpl", lambda printer, data: sent.append((printer, data)))
+    fulfilment = _picked(store)
+    _signed_in(client, store)
+    base = f"/stores/PAR7/fulfilments/{fulfilment.id}"
+    token = _token(client, f"{base}/prepare")
+    refused = client.post(f"{base}/bag-labels/print-zpl", data={"csrf_token": token, "size": "4x6"}, headers=HX)
+    assert refused.status_code == 409 and _toast(refused) == "This store has no thermal printer set." and not sent
+    store.zpl_printer = "10.0.0.9:9100"
+    db.session.commit()
+    done = client.post(f"{base}/bag-labels/print-zpl", data={"csrf_token": token, "size": "4x6"}, headers=HX)
+    assert done.status_code == 200 and _toast(done) == "Sent to the thermal printer."
+    assert sent[0][0] == "10.0.0.9:9100" and b"^PW812" in sent[0][1]
+    assert pickups.bag_barcode(fulfilment.id, 1).encode() in sent[0][1]
+
+
 def test_a_wrong_or_foreign_slot_or_bag_is_named_and_changes_nothing(client, store):
     store.pickup_bag_step = True
     fulfilment = _picked(store)
@@ -410,13 +429,14 @@ def test_an_order_not_picked_yet_or_a_delivery_has_no_prepare_screen_step(client
     assert client.get("/stores/PAR7/fulfilments/abc/prepare").status_code == 404
 
 
-def test_another_stores_associate_sees_none_of_these_pages(client, store):
+@pytest.mark.parametrize("role", ["associate", "manager"])
+def test_another_stores_staff_see_none_of_these_pages(client, store, role):
     fulfilment = _picked(store)
     (slot,) = pickups.add_slots(store, ["A1"], actor=ACTOR)
     other = make_location(code="LYO7")
     db.session.commit()
-    _signed_in(client, other, role="manager")
-    token = _token(client, "/stores/LYO7/slots")
+    _signed_in(client, other, role=role)
+    token = _token(client, "/stores/LYO7/stock")
     base = f"/stores/PAR7/fulfilments/{fulfilment.id}"
     for url in (f"{base}/prepare", f"{base}/bag-labels.pdf", f"{base}/bag-labels.zpl", "/stores/PAR7/slots"):
         assert client.get(url).status_code == 403, url
@@ -426,7 +446,8 @@ def test_another_stores_associate_sees_none_of_these_pages(client, store):
     lyo = f"/stores/LYO7/fulfilments/{fulfilment.id}"
     assert client.get(f"{lyo}/prepare").status_code == 404
     assert client.post(f"{lyo}/prepare/stage", data={"csrf_token": token, "code": "SLOT-PAR7-A1"}).status_code == 404
-    assert client.get(f"/stores/LYO7/slots/labels.pdf?slot={slot.id}").status_code == 404
+    if role == "manager":
+        assert client.get(f"/stores/LYO7/slots/labels.pdf?slot={slot.id}").status_code == 404
     db.session.expire_all()
     assert fulfilment.status == S.PICKED
 

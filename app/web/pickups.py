@@ -377,6 +377,12 @@ def stage(store, fulfilment_id):
     def change():
         if not code:
             raise InvalidInput(N_("Scan or type the slot's label."), field="code")
+        if fulfilment.status not in {*pickups.BEFORE_READY, S.READY_FOR_PICKUP}:
+            raise pickups.PickupRefused(
+                N_("Order %(ref)s is %(status)s: it cannot be bagged or staged now."),
+                ref=fulfilment.order.reference,
+                status=fulfilment.status,
+            )
         pickup = pickups.pickup_for(fulfilment)
         if code.startswith("BAG-"):
             if (

@@ -421,8 +421,9 @@ def test_an_order_not_picked_yet_or_a_delivery_has_no_prepare_screen_step(client
     html = client.get(f"{base}/prepare").get_data(as_text=True)
     assert "This order is not picked yet: pick it first." in html and "stage-code" not in html
     token = csrf_from(html)
-    refused = client.post(f"{base}/prepare/stage", data={"csrf_token": token, "code": "A1"}, headers=HX)
-    assert refused.status_code == 409
+    for code in ("A1", pickups.bag_barcode(accepted.id, 1)):
+        refused = client.post(f"{base}/prepare/stage", data={"csrf_token": token, "code": code}, headers=HX)
+        assert refused.status_code == 409 and "it cannot be bagged or staged now" in _toast(refused), code
     db.session.expire_all()
     assert accepted.status == S.ACCEPTED and db.session.scalar(select(func.count(Pickup.id))) in (0, None)
     assert client.get("/stores/PAR7/fulfilments/999999999/prepare").status_code == 404
@@ -479,3 +480,14 @@ def test_every_new_string_reads_in_french_and_italian(client, store):
         slots = client.get("/stores/PAR7/slots").get_data(as_text=True)
         assert words[0] in prepare and words[1] in prepare, language
         assert words[2] in slots, language
+
+
+def test_a_customers_name_cannot_inject_commands_into_a_bag_labels_zpl():
+    from labels.pickups import BagLabel, bag_label_zpl
+
+    evil = "Evil^XZ^XA^FO0,0^GB812,1218,812^FS~JA"
+    for size in ("2x1", "4x6"):
+        zpl = bag_label_zpl(
+            BagLabel("WEB-1", evil, 1, 1, "BAG-1-1", store=evil, captions={"bag": "Sac {n}~JA {m}"}), size
+        )
+        assert zpl.count(b"^XA") == 1 and zpl.count(b"^XZ") == 1 and b"~" not in zpl and b"^GB812,1218" not in zpl

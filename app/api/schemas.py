@@ -431,6 +431,15 @@ class LocationSettingsSchema(Schema):
     zpl_printer = fields.String(
         validate=validate.Length(max=120), metadata={"description": "Thermal printer host:port for ZPL, or empty"}
     )
+    pickup_bag_step = fields.Boolean(
+        metadata={"description": "Click & collect: count the bags and print bag labels before staging"}
+    )
+    pickup_hold_days = _whole(1, 60, metadata={"description": "Days (store time) an order waits on the hold shelf"})
+    pickup_reminder_hours = _whole(
+        0, 24 * 14, metadata={"description": "Remind the customer this many hours before the hold ends; 0: never"}
+    )
+    pickup_bag_scan = fields.Boolean(metadata={"description": "Every bag's label is scanned at hand-over"})
+    curbside = fields.Boolean(metadata={"description": 'The customer may say "I\'m here" from the ready e-mail'})
     blocked_skus = fields.List(fields.String(), dump_only=True)
 
 

@@ -109,6 +109,7 @@ def register_web(app: Flask) -> None:
         labels,
         pack,
         pick,
+        pickups,
         queue,
         sessions,
         shelves,
@@ -134,6 +135,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(shelves.bp)
     app.register_blueprint(curbside.bp)
     app.register_blueprint(incoming.bp)
+    app.register_blueprint(pickups.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

@@ -28,6 +28,7 @@ from app.core.ordering import hours, locations, rules
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import admin_required, current_actor, render, save_form
+from app.web.pickups import PickupSettingsForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -66,7 +67,9 @@ class RulesForm(FlaskForm):
     )
 
 
-class LocationForm(FlaskForm):
+class LocationForm(PickupSettingsForm):
+    """Routing and floor settings, with the click & collect ones a store's manager also edits (app.web.pickups)."""
+
     ships_from_store = BooleanField(lazy_gettext("Ships orders"))
     ship_paused = BooleanField(lazy_gettext("Ship-from-store paused"))
     click_and_collect = BooleanField(lazy_gettext("Offers click & collect"))

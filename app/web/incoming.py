@@ -8,7 +8,7 @@ nothing; a code that names no transfer to this store (unknown, or another store'
 changes nothing. The base page's scan bar posts here too, so a wedge scanner works anywhere on the screen.
 """
 
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -50,17 +50,9 @@ def incoming_count(store) -> int:
     )
 
 
-def prepare_url(store, fulfilment) -> str | None:
-    """Where the pickup store prepares and stages a received order: the click & collect screen of that order
-    (app.web.pickups, GET /stores/<code>/pickups/<fulfilment_id>), else the store's pickups list; None when the
-    app has neither (the answer then says what to do in words)."""
-    rules = [r for r in current_app.url_map.iter_rules() if "GET" in (r.methods or ())]
-    order_page = "/stores/<store_code>/pickups/<int:fulfilment_id>"
-    for wanted, args in ((order_page, {"fulfilment_id": fulfilment.id}), ("/stores/<store_code>/pickups", {})):
-        rule = next((r for r in rules if r.rule == wanted), None)
-        if rule is not None:
-            return url_for(rule.endpoint, store_code=store.code, **args)
-    return None
+def prepare_url(store, fulfilment) -> str:
+    """Where the pickup store prepares and stages a received order (bags, bag labels, the hold shelf)."""
+    return url_for("pickups.prepare", store_code=store.code, fulfilment_id=fulfilment.id)
 
 
 def _rows(store) -> list[dict]:

@@ -57,6 +57,7 @@ SCREENS = [
     Screen("pick-list", ASSOCIATE),
     Screen("pack-picked", ASSOCIATE),
     Screen("pack-packed", ASSOCIATE),
+    Screen("pickup-prepare", ASSOCIATE),  # a picked click & collect order: bags, bag labels, the hold shelf
     Screen("dispatch", ASSOCIATE),
     Screen("incoming", ASSOCIATE),  # click & collect transfers coming to the store, received by scan
     Screen("print-job", ASSOCIATE),
@@ -75,6 +76,7 @@ SCREENS = [
     Screen("count", MANAGER),
     Screen("stock-settings", MANAGER),  # safety stock and channel buffers
     Screen("shelves", MANAGER),  # shelf places, labels and the walk
+    Screen("pickup-slots", MANAGER),  # the hold shelf's slots, their labels, the click & collect settings
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-location", ADMIN),
@@ -132,6 +134,10 @@ def paths(query, db_engine) -> dict:
     # a picked delivery, a gift one when there is one (the gift step is part of the screen)
     picked = first(f"SELECT f.id {at_store} {shipping} f.status = 'picked' ORDER BY o.gift_wrap DESC, f.id LIMIT 1")
     packed = first(f"SELECT f.id {at_store} {shipping} f.status = 'packed' ORDER BY f.id LIMIT 1")
+    to_prepare = first(
+        f"SELECT f.id {at_store} o.delivery_method = 'collect' AND f.status = 'picked' AND f.transfer_to_id IS NULL "
+        "ORDER BY f.id LIMIT 1"
+    )
     result = {
         "login": "/login",
         "login-error": "/login",
@@ -142,6 +148,7 @@ def paths(query, db_engine) -> dict:
         "pick-list": f"/stores/{STORE}/picks/{pick_list}",
         "pack-picked": f"/stores/{STORE}/fulfilments/{picked}/pack",
         "pack-packed": f"/stores/{STORE}/fulfilments/{packed}/pack",
+        "pickup-prepare": f"/stores/{STORE}/fulfilments/{to_prepare}/prepare",
         "dispatch": f"/stores/{STORE}/dispatch",
         "incoming": f"/stores/{STORE}/incoming",
         "queue-manager": f"/stores/{STORE}/queue",
@@ -159,6 +166,7 @@ def paths(query, db_engine) -> dict:
         "count": f"/stores/{STORE}/stock/{product_id}/count",
         "stock-settings": f"/stores/{STORE}/stock/{product_id}/settings",
         "shelves": f"/stores/{STORE}/shelves",
+        "pickup-slots": f"/stores/{STORE}/slots",
         "stores-admin": "/",
         "admin-sourcing": "/admin/sourcing",
         "admin-location": f"/admin/locations/{STORE}",

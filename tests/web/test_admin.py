@@ -117,6 +117,9 @@ def test_an_admin_pauses_a_store_and_edits_its_opening_hours(app, client, admin)
         "scan_mode": "first",
         "zpl_printer": "192.168.1.50:9100",
         "opening_hours": "mon 10:00-19:00\ntue 09:00-12:30, 14:00-19:00\nsun closed",
+        "pickup_hold_days": "10",
+        "pickup_reminder_hours": "12",
+        "pickup_bag_scan": "y",
     }
     assert _post(client, "/admin/locations/LYO01", form).status_code == 200
     store = db.session.scalar(select(Location).where(Location.code == "LYO01"))
@@ -124,6 +127,9 @@ def test_an_admin_pauses_a_store_and_edits_its_opening_hours(app, client, admin)
     assert store.ship_paused is True and store.daily_capacity == 40
     assert (store.pick_batch_size, store.scan_mode, store.zpl_printer) == (12, "first", "192.168.1.50:9100")
     assert store.opening_hours["tue"] == [["09:00", "12:30"], ["14:00", "19:00"]]
+    # the click & collect settings, as the store's manager edits them on the hold-shelf screen
+    assert (store.pickup_hold_days, store.pickup_reminder_hours, store.pickup_bag_scan) == (10, 12, True)
+    assert (store.pickup_bag_step, store.curbside) == (False, False)
     assert store.opening_hours["wed"] == []
     bad = _post(client, "/admin/locations/LYO01", {**form, "opening_hours": "mon 19:00-09:00", "daily_capacity": "1"})
     assert bad.status_code == 422
@@ -134,6 +140,7 @@ def test_an_admin_pauses_a_store_and_edits_its_opening_hours(app, client, admin)
         ("pick_batch_size", "51", "between 1 and 50"),
         ("zpl_printer", "printer; rm -rf", "host:port"),
         ("scan_mode", "sometimes", "Not a valid choice"),
+        ("pickup_hold_days", "61", "between 1 and 60"),
     ):
         refused = _post(client, "/admin/locations/LYO01", {**form, name: value, "daily_capacity": "2"})
         assert refused.status_code == 422 and message in refused.get_data(as_text=True), name

@@ -5,7 +5,7 @@ import re
 import pytest
 from flask import url_for
 
-from app.core.floor import dispatch, packing, picking, printing
+from app.core.floor import dispatch, packing, picking, pickups, printing
 from app.core.ordering import orders
 from app.core.people import sign_in
 from app.extensions import db
@@ -45,6 +45,7 @@ def _floor_work(store, product) -> dict:
     manifest = dispatch.open_manifest(store, parcel.label.carrier, actor=ACTOR)
     job = printing.start_print_job(store, [parcel.label.id], actor=ACTOR)
     device, _ = sign_in.open_session(picker, ip="192.0.2.1", user_agent="")
+    (slot,) = pickups.add_slots(store, ["A1"], actor=ACTOR)
     return {
         "ids": {
             "user_session_id": device.id,
@@ -55,6 +56,7 @@ def _floor_work(store, product) -> dict:
             "manifest_id": manifest.id,
             "job_id": job.id,
             "package_type_id": box.id,
+            "slot_id": slot.id,
         },
         "packed_b": packed,
     }

@@ -236,19 +236,12 @@ def test_the_incoming_screen_and_its_answers_are_in_the_readers_language(client,
     assert expected in done.get_data(as_text=True)
 
 
-def test_the_received_order_links_on_to_its_click_and_collect_screen(app, client):
-    """The preparation screens (app.web.pickups) live at /stores/<code>/pickups/<fulfilment id>: once they are
-    there, the answer to a receipt links to the order's; without them it says what to do in words."""
-    from app.web.incoming import prepare_url
-
+def test_the_received_order_links_on_to_its_preparation_screen_which_stages_it(app, client):
     fulfilment, _sender, pickup_store, tracking = _with_carrier()
-    order_page = "/stores/<store_code>/pickups/<int:fulfilment_id>"
-    if not any(rule.rule == order_page for rule in app.url_map.iter_rules()):
-        with app.test_request_context():
-            assert prepare_url(pickup_store, fulfilment) is None
-        app.add_url_rule(order_page, "test_pickup_page", lambda store_code, fulfilment_id: "")
     token = _signed_in(client, pickup_store)
     html = client.post(
         f"/stores/{pickup_store.code}/incoming/receive", data={"csrf_token": token, "code": tracking}, headers=HX
     ).get_data(as_text=True)
-    assert f'href="/stores/{pickup_store.code}/pickups/{fulfilment.id}"' in html
+    prepare = f"/stores/{pickup_store.code}/fulfilments/{fulfilment.id}/prepare"
+    assert f'href="{prepare}"' in html
+    assert client.get(prepare).status_code == 200

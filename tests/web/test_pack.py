@@ -456,8 +456,8 @@ def test_a_click_and_collect_order_is_never_packed_through_the_screen_and_says_w
     assert db.session.scalar(select(func.count()).select_from(ShippingLabel)) == 0
     order_page = client.get(f"/stores/{code}/fulfilments/{fulfilment.id}").get_data(as_text=True)
     queue_page = client.get(f"/stores/{code}/queue?tab=pack").get_data(as_text=True)
-    for shown in (order_page, queue_page):
-        assert "Picked: put it on the hold shelf; the click & collect handover comes next." in shown
+    assert "Picked: prepare it for pickup." in queue_page  # words only: the work list's row is a link already
+    assert f'href="{base}/prepare">Prepare for pickup</a>' in order_page  # the next step: bags and the hold shelf
     assert f'href="{base}/pack"' not in order_page
 
 

@@ -241,4 +241,4 @@ def test_a_finished_batch_sends_each_shipped_order_to_its_pack_screen_and_collec
     body = _scan(client, store, pick_list, token, "CMD:CONFIRM").get_data(as_text=True)
     assert f'href="/stores/{store.code}/fulfilments/{fulfilment.id}/pack">Go to packing</a>' in body
     assert f"/fulfilments/{held.id}/pack" not in body
-    assert "Picked: put it on the hold shelf; the click & collect handover comes next." in body
+    assert f'href="/stores/{store.code}/fulfilments/{held.id}/prepare">Prepare for pickup</a>' in body

@@ -60,6 +60,7 @@ CONSTANT_LIMITS = {
     "At most %(n)s labels at a time.",
     "At most %(n)s characters.",
     "A channel name has 1 to %(n)s characters.",
+    "A hold ends at most %(days)s days from now.",  # pickups.MAX_HOLD_DAYS (60)
 }
 COUNT_NOUN = re.compile(
     r"%\(\w+\)[sd] (units|parcels|labels|orders|items|days|times|characters|lines|products|boxes|totes)\b"

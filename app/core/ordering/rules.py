@@ -32,8 +32,21 @@ LOCATION_RANGES = {
     "accept_within_minutes": (5, 7 * 24 * 60),
     "ready_within_minutes": (5, 14 * 24 * 60),
     "pick_batch_size": (1, 50),
+    # Click & collect (app.core.floor.pickups): days an order waits on the hold shelf, reminder hours before the end.
+    "pickup_hold_days": (1, 60),
+    "pickup_reminder_hours": (0, 24 * 14),
 }
-LOCATION_FLAGS = ("ships_from_store", "ship_paused", "click_and_collect", "scan_to_pack")
+LOCATION_FLAGS = (
+    "ships_from_store",
+    "ship_paused",
+    "click_and_collect",
+    "scan_to_pack",
+    "pickup_bag_step",
+    "pickup_bag_scan",
+    "curbside",
+)
+# The click & collect settings a store's manager edits on the store's hold-shelf screen (app.web.pickups).
+PICKUP_SETTINGS = ("pickup_bag_step", "pickup_hold_days", "pickup_reminder_hours", "pickup_bag_scan", "curbside")
 SCAN_MODES = ("every", "first", "none")
 PRINTER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,100}[A-Za-z0-9])?:(\d{1,5})$")
 

@@ -99,7 +99,22 @@ def _shelf_words(shelf) -> str:
 
 
 def register_web(app: Flask) -> None:
-    from app.web import admin, auth, boxes, dispatch, labels, pack, pick, queue, sessions, shelves, staff, stock, switch
+    from app.web import (
+        admin,
+        auth,
+        boxes,
+        counter,
+        dispatch,
+        labels,
+        pack,
+        pick,
+        queue,
+        sessions,
+        shelves,
+        staff,
+        stock,
+        switch,
+    )
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -116,6 +131,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(dispatch.bp)
     app.register_blueprint(boxes.bp)
     app.register_blueprint(shelves.bp)
+    app.register_blueprint(counter.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

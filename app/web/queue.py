@@ -19,6 +19,7 @@ from app.core.models.orders import open_statuses_clause
 from app.core.ordering import orders, rules, sourcing
 from app.core.uow import unit_of_work
 from app.extensions import db
+from app.web.counter import arrival_rows
 from app.web.helpers import current_actor, domain_message, manager_required, render, store_route, toast
 
 bp = Blueprint("queue", __name__)
@@ -202,6 +203,10 @@ def queue(store):
     fulfilments = db.session.scalars(stmt).all()
     collections = collection.collection_deadlines(store, fulfilments)
     work = [_row(f, now, collections.get(f.id)) for f in fulfilments]
+    arrivals = arrival_rows(store, now)
+    if tab == "collect":  # customers who said they are here first, longest waiting first; the rest as before
+        waiting = {row["fulfilment"].id: i for i, row in enumerate(arrivals)}
+        work.sort(key=lambda row: waiting.get(row["f"].id, len(waiting)))
     return render(
         "queue/queue.html",
         "queue/_live.html",
@@ -214,6 +219,7 @@ def queue(store):
         latest=_latest(store),
         texts=countdown_texts(),
         manager=is_manager(),
+        arrivals=arrivals,
     )
 
 

@@ -73,6 +73,10 @@ SCREENS = [
     Screen("count", MANAGER),
     Screen("stock-settings", MANAGER),  # safety stock and channel buffers
     Screen("shelves", MANAGER),  # shelf places, labels and the walk
+    Screen("counter", ASSOCIATE),  # click & collect: the scan/search box, customers here, the hold shelf
+    Screen("pickup", ASSOCIATE),  # one click & collect order and its hand-over
+    Screen("pickup-manager", MANAGER),  # with the hold's end
+    Screen("put-back", ASSOCIATE),  # what waits to go back on the shop floor
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-location", ADMIN),
@@ -126,6 +130,9 @@ def paths(query, db_engine) -> dict:
     # a picked delivery, a gift one when there is one (the gift step is part of the screen)
     picked = first(f"SELECT f.id {at_store} {shipping} f.status = 'picked' ORDER BY o.gift_wrap DESC, f.id LIMIT 1")
     packed = first(f"SELECT f.id {at_store} {shipping} f.status = 'packed' ORDER BY f.id LIMIT 1")
+    on_hold_shelf = first(
+        f"SELECT f.id {at_store} o.delivery_method = 'collect' AND f.status = 'ready_for_pickup' ORDER BY f.id LIMIT 1"
+    )
     result = {
         "login": "/login",
         "login-error": "/login",
@@ -152,6 +159,10 @@ def paths(query, db_engine) -> dict:
         "count": f"/stores/{STORE}/stock/{product_id}/count",
         "stock-settings": f"/stores/{STORE}/stock/{product_id}/settings",
         "shelves": f"/stores/{STORE}/shelves",
+        "counter": f"/stores/{STORE}/counter",
+        "pickup": f"/stores/{STORE}/pickups/{on_hold_shelf}",
+        "pickup-manager": f"/stores/{STORE}/pickups/{on_hold_shelf}",
+        "put-back": f"/stores/{STORE}/put-back",
         "stores-admin": "/",
         "admin-sourcing": "/admin/sourcing",
         "admin-location": f"/admin/locations/{STORE}",

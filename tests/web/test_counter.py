@@ -371,7 +371,7 @@ def test_the_chime_is_a_small_sound_served_by_the_app_itself(client, shop):
 
 
 def test_the_counter_speaks_french_and_italian(client, shop):
-    for language, word in (("fr", "Au comptoir"), ("it", "Al banco")):
+    for language, word in (("fr", "Clients sur place"), ("it", "Clienti arrivati")):
         client.post("/language", data={"language": language, "csrf_token": shop["token"], "next": "/"})
         page = _text(client.get(f"/stores/{shop['here'].code}/counter"))
         assert word in page, language

@@ -199,6 +199,8 @@ def queue(store):
     )
     if method:
         stmt = stmt.where(Order.delivery_method == method)
+    if tab == "collect":  # each row says whether its customer is here
+        stmt = stmt.options(selectinload(Fulfilment.pickup))
     now = utcnow()
     fulfilments = db.session.scalars(stmt).all()
     collections = collection.collection_deadlines(store, fulfilments)

@@ -305,6 +305,8 @@ def test_an_expired_hold_waits_on_the_put_back_list_until_put_back_whole(client,
     assert f.order.reference in page and "Hold ended: not collected" in page
     page = _text(client.get(f"/stores/{store.code}/put-back?entry={f.id}"))
     assert "0 of 3 units put back" in page
+    page = _text(client.get(_page(shop)))
+    assert "Expired" in page and f"/put-back?entry={f.id}" in page and 'id="handover-form"' not in page
     url = f"/stores/{store.code}/put-back/{f.id}/restock"
     response = client.post(url, data={"csrf_token": shop["token"]})
     assert response.status_code == 200 and "3 units of order" in _text(response)
@@ -354,6 +356,7 @@ def test_the_queue_shows_an_arrival_at_once_first_with_how_long_they_have_waited
     assert banner in page and page.index(banner) < page.index('class="tabs"')
     assert f'data-arrival="{later.pickup.id}"' in page and _page(shop, later) in page
     assert page.index(f"work-{later.id}") < page.index(f"work-{f.id}")  # the arrived order first
+    assert page.count("Customer is here") == 1  # its row says so
     page = _text(client.get(f"/stores/{store.code}/queue?tab=accept"))
     assert banner in page and "js/arrivals.js" in page and "sounds/arrival.wav" in page
     page = _text(client.get(f"/stores/{store.code}/counter"))

@@ -167,14 +167,15 @@ def search(store):
 # --- the pickup page and the hand-over --------------------------------------------------------------------------
 
 
-def _picked_lines(fulfilment):
-    return [line for line in sorted(fulfilment.lines, key=lambda line: line.id)]
+def _lines(fulfilment):
+    return sorted(fulfilment.lines, key=lambda line: line.id)
 
 
-def _form_values(fulfilment, *, by: str | None = None) -> dict:
-    """What the hand-over form holds (as posted, or empty): shown again as it was when something is refused."""
+def _form_values(fulfilment) -> dict:
+    """What the hand-over form holds (as posted, or empty): shown again as it was when something is refused.
+    by=id (the form's field, or ?by=id from "Customer has no code") asks for an ID check instead of the code."""
     form = request.form
-    wanted_by = by or form.get("by") or request.args.get("by", "code")
+    wanted_by = form.get("by") or request.args.get("by", "code")
     values = {
         "by": "id" if wanted_by == "id" else "code",
         "code": form.get("code", "")[:32],
@@ -245,7 +246,7 @@ def _pickup_page(store, fulfilment, *, values=None, errors=None, status=200, tri
         pickup=pickup,
         status_word=pickups.pickup_status(fulfilment),
         pickup_status_label=pickup_status_label,
-        lines=_picked_lines(fulfilment),
+        lines=_lines(fulfilment),
         bags=_bag_rows(pickup, values["bags"]),
         bag_scan=can_hand_over and store.pickup_bag_scan,
         can_hand_over=can_hand_over,
@@ -316,7 +317,7 @@ def _scan(ok: bool, message: str) -> dict:
 def _quantities(fulfilment, values) -> tuple[list | None, dict]:
     """The lines the customer takes ([{sku, quantity}], None for everything) and the refused fields."""
     taken, errors, partial = [], {}, False
-    for line in _picked_lines(fulfilment):
+    for line in _lines(fulfilment):
         if not line.picked:
             continue
         raw = values["qty"].get(line.id, "").strip()

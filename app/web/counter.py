@@ -186,7 +186,7 @@ def _form_values(fulfilment) -> dict:
         "id_digits": form.get("id_digits", "")[:12],
         "id_reason": form.get("id_reason", "")[:200],
     }
-    for code in form.getlist("bag")[: pickups.MAX_BAGS * 2]:
+    for code in request.values.getlist("bag")[: pickups.MAX_BAGS * 2]:  # the links between code and ID keep them
         code = code.strip().upper()[:40]
         if code and code not in values["bags"]:
             values["bags"].append(code)

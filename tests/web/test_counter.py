@@ -231,8 +231,12 @@ def test_a_missing_bag_is_named_and_scanning_every_bag_hands_the_order_over_once
 
 def test_without_the_code_an_id_check_is_required_in_full_and_audited(client, shop):
     f = shop["f"]
-    page = _text(client.get(_page(shop) + "?by=id"))
+    bag = pickups.bag_barcode(f.id, 1)
+    page = _text(client.post(_page(shop) + "/bags", data={"csrf_token": shop["token"], "scan": bag}))
+    assert f"?by=id&amp;bag={bag}" in page  # "Customer has no code" keeps the bags already scanned
+    page = _text(client.get(_page(shop) + f"?by=id&bag={bag}"))
     assert 'id="id-kind"' in page and 'id="pickup-code"' not in page
+    assert f'name="bag" value="{bag}"' in page and "✓" in page
     response = _collect(client, shop, by="id", id_kind="passport", id_digits="", id_reason="")
     page = _text(response)
     assert response.status_code == 422 and 'id="id_digits-error"' in page and 'id="id_reason-error"' in page

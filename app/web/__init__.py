@@ -103,6 +103,7 @@ def register_web(app: Flask) -> None:
         admin,
         auth,
         boxes,
+        counter,
         curbside,
         dispatch,
         incoming,
@@ -136,6 +137,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(curbside.bp)
     app.register_blueprint(incoming.bp)
     app.register_blueprint(pickups.bp)
+    app.register_blueprint(counter.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

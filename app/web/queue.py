@@ -24,6 +24,7 @@ from app.core.models.orders import open_statuses_clause
 from app.core.ordering import orders, rules, sourcing
 from app.core.uow import unit_of_work
 from app.extensions import db
+from app.web.counter import arrival_rows
 from app.web.helpers import current_actor, domain_message, manager_required, render, store_route, toast
 from app.web.incoming import incoming_count
 
@@ -218,10 +219,16 @@ def queue(store):
         stmt = stmt.where(Order.delivery_method == method)
     if tab in {"ship", "collect"}:
         stmt = stmt.where(~_sent_away())
+    if tab == "collect":  # each row says whether its customer is here
+        stmt = stmt.options(selectinload(Fulfilment.pickup))
     now = utcnow()
     fulfilments = db.session.scalars(stmt).all()
     collections = collection.collection_deadlines(store, fulfilments)
     work = [_row(f, now, collections.get(f.id)) for f in fulfilments]
+    arrivals = arrival_rows(store, now)
+    if tab == "collect":  # customers who said they are here first, longest waiting first; the rest as before
+        waiting = {row["fulfilment"].id: i for i, row in enumerate(arrivals)}
+        work.sort(key=lambda row: waiting.get(row["f"].id, len(waiting)))
     return render(
         "queue/queue.html",
         "queue/_live.html",
@@ -235,6 +242,7 @@ def queue(store):
         latest=_latest(store),
         texts=countdown_texts(),
         manager=is_manager(),
+        arrivals=arrivals,
     )
 
 

@@ -77,6 +77,10 @@ SCREENS = [
     Screen("stock-settings", MANAGER),  # safety stock and channel buffers
     Screen("shelves", MANAGER),  # shelf places, labels and the walk
     Screen("pickup-slots", MANAGER),  # the hold shelf's slots, their labels, the click & collect settings
+    Screen("counter", ASSOCIATE),  # click & collect: the scan/search box, customers here, the hold shelf
+    Screen("pickup", ASSOCIATE),  # one click & collect order and its hand-over
+    Screen("pickup-manager", MANAGER),  # with the hold's end
+    Screen("put-back", ASSOCIATE),  # what waits to go back on the shop floor
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-location", ADMIN),
@@ -138,6 +142,9 @@ def paths(query, db_engine) -> dict:
         f"SELECT f.id {at_store} o.delivery_method = 'collect' AND f.status = 'picked' AND f.transfer_to_id IS NULL "
         "ORDER BY f.id LIMIT 1"
     )
+    on_hold_shelf = first(
+        f"SELECT f.id {at_store} o.delivery_method = 'collect' AND f.status = 'ready_for_pickup' ORDER BY f.id LIMIT 1"
+    )
     result = {
         "login": "/login",
         "login-error": "/login",
@@ -167,6 +174,10 @@ def paths(query, db_engine) -> dict:
         "stock-settings": f"/stores/{STORE}/stock/{product_id}/settings",
         "shelves": f"/stores/{STORE}/shelves",
         "pickup-slots": f"/stores/{STORE}/slots",
+        "counter": f"/stores/{STORE}/counter",
+        "pickup": f"/stores/{STORE}/pickups/{on_hold_shelf}",
+        "pickup-manager": f"/stores/{STORE}/pickups/{on_hold_shelf}",
+        "put-back": f"/stores/{STORE}/put-back",
         "stores-admin": "/",
         "admin-sourcing": "/admin/sourcing",
         "admin-location": f"/admin/locations/{STORE}",

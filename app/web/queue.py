@@ -17,7 +17,16 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.core.errors import DomainError, InvalidInput
 from app.core.floor import collection, dispatch, packing, urgency
-from app.core.models import AuditEvent, Fulfilment, Location, Order, OrderStatus, ShelfLocation, SourcingDecision
+from app.core.models import (
+    AuditEvent,
+    Fulfilment,
+    Location,
+    Order,
+    OrderStatus,
+    Pickup,
+    ShelfLocation,
+    SourcingDecision,
+)
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
 from app.core.models.orders import open_statuses_clause
@@ -122,10 +131,20 @@ def countdown_text(state: str, seconds: int | None) -> str:
 URGENCY_LABELS = {"ok": lazy_gettext("On time"), "soon": lazy_gettext("Due soon"), "late": lazy_gettext("Late")}
 
 
-def _row(fulfilment, now, collection=None) -> dict:
+def _row_url(store, fulfilment) -> str:
+    """Where a row leads: the order's screen here; a transfer received here, to its pickup screens."""
+    if fulfilment.location_id == store.id:
+        return url_for("queue.fulfilment", store_code=store.code, fulfilment_id=fulfilment.id)
+    if fulfilment.status == S.READY_FOR_PICKUP:
+        return url_for("counter.pickup", store_code=store.code, fulfilment_id=fulfilment.id)
+    return url_for("pickups.prepare", store_code=store.code, fulfilment_id=fulfilment.id)
+
+
+def _row(fulfilment, now, collection=None, store=None) -> dict:
     state, seconds = urgency.urgency(fulfilment, now, collection)
     due = urgency.deadline(fulfilment, collection)
     return {
+        "url": _row_url(store, fulfilment) if store is not None else "",
         "f": fulfilment,
         "state": state if due is not None else None,
         "label": URGENCY_LABELS[state],
@@ -176,7 +195,34 @@ def _counts(store) -> dict:
         ).all()
         for status in gone:
             by_status[status] -= 1
-    return {tab: sum(by_status.get(s, 0) for s in statuses) for tab, (_, statuses) in TABS.items()}
+    counts = {tab: sum(by_status.get(s, 0) for s in statuses) for tab, (_, statuses) in TABS.items()}
+    received = db.session.execute(
+        _received_here(store, [s for statuses in RECEIVED_TABS.values() for s in statuses])
+        .with_only_columns(Fulfilment.status, func.count())
+        .group_by(Fulfilment.status)
+    ).all()
+    for status, count in received:
+        counts[next(tab for tab, statuses in RECEIVED_TABS.items() if status in statuses)] += count
+    return counts
+
+
+# A transfer received here (its fulfilment is the sending store's): to prepare in the pack tab, then on the hold
+# shelf in the collect tab. Found through the open pickups of this store (ix_pickup_open_location).
+RECEIVED_TABS = {"pack": [S.PACKED], "collect": [S.READY_FOR_PICKUP]}
+
+
+def _received_here(store, statuses):
+    return (
+        select(Fulfilment)
+        .join(Pickup, Pickup.fulfilment_id == Fulfilment.id)
+        .where(
+            Pickup.location_id == store.id,
+            Pickup.is_open,
+            Pickup.received_at.is_not(None),
+            Fulfilment.location_id != store.id,
+            Fulfilment.status.in_(statuses),
+        )
+    )
 
 
 def _sent_away():
@@ -223,8 +269,15 @@ def queue(store):
         stmt = stmt.options(selectinload(Fulfilment.pickup))
     now = utcnow()
     fulfilments = db.session.scalars(stmt).all()
+    if tab in RECEIVED_TABS and method != "ship":
+        received = _received_here(store, RECEIVED_TABS[tab]).options(
+            selectinload(Fulfilment.order), selectinload(Fulfilment.lines), selectinload(Fulfilment.pickup)
+        )
+        fulfilments = sorted(
+            [*fulfilments, *db.session.scalars(received)], key=lambda f: (f.ready_by is None, f.ready_by or now, f.id)
+        )
     collections = collection.collection_deadlines(store, fulfilments)
-    work = [_row(f, now, collections.get(f.id)) for f in fulfilments]
+    work = [_row(f, now, collections.get(f.id), store) for f in fulfilments]
     arrivals = arrival_rows(store, now)
     if tab == "collect":  # customers who said they are here first, longest waiting first; the rest as before
         waiting = {row["fulfilment"].id: i for i, row in enumerate(arrivals)}

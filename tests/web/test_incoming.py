@@ -245,3 +245,30 @@ def test_the_received_order_links_on_to_its_preparation_screen_which_stages_it(a
     prepare = f"/stores/{pickup_store.code}/fulfilments/{fulfilment.id}/prepare"
     assert f'href="{prepare}"' in html
     assert client.get(prepare).status_code == 200
+
+
+def test_a_received_transfer_is_the_pickup_stores_work_to_prepare_then_on_its_hold_shelf(client):
+    """Its fulfilment stays the sending store's, yet once received the pickup store's queue lists it: to prepare
+    (linking to its preparation), then ready for pickup (linking to its hand-over); the sender's queue does not."""
+    from app.core.floor import pickups
+
+    fulfilment, sender, pickup_store, tracking = _with_carrier()
+    pickups.receive_transfer(pickup_store, tracking, actor=ACTOR)
+    db.session.commit()
+    _signed_in(client, pickup_store)
+    html = client.get(f"/stores/{pickup_store.code}/queue?tab=pack").get_data(as_text=True)
+    assert _count(html, "pack") == 1
+    assert f'href="/stores/{pickup_store.code}/fulfilments/{fulfilment.id}/prepare"' in html
+
+    (slot,) = pickups.add_slots(pickup_store, ["T-1"], actor=ACTOR)
+    pickups.stage(db.session.get(type(fulfilment), fulfilment.id), slot, actor=ACTOR)
+    db.session.commit()
+    html = client.get(f"/stores/{pickup_store.code}/queue?tab=collect").get_data(as_text=True)
+    assert (_count(html, "pack"), _count(html, "collect")) == (0, 1)
+    assert f'href="/stores/{pickup_store.code}/pickups/{fulfilment.id}"' in html
+    assert client.get(f"/stores/{pickup_store.code}/pickups/{fulfilment.id}").status_code == 200
+
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    _signed_in(client, sender)
+    html = client.get(f"/stores/{sender.code}/queue?tab=collect").get_data(as_text=True)
+    assert _count(html, "collect") == 0 and fulfilment.order.reference not in html

@@ -204,7 +204,12 @@ def test_the_queue_page_reads_open_work_only(client, long_history):
         assert response.status_code == 200
         plans = _plans(seen)
         _no_scan(plans)
-        [counts] = [plan for statement, plan in plans.items() if "GROUP BY fulfilment.status" in statement]
+        # (a second GROUP BY counts the transfers received here, through the store's open pickups: no scan either)
+        [counts] = [
+            plan
+            for statement, plan in plans.items()
+            if "GROUP BY fulfilment.status" in statement and "JOIN pickup" not in statement
+        ]
         assert OPEN_WORK_INDEX in counts, counts
         [latest] = [plan for statement, plan in plans.items() if "max(fulfilment.id)" in statement]
         assert "ix_fulfilment_location_id_id" in latest, latest

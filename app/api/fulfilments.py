@@ -11,6 +11,7 @@ from functools import wraps
 
 from flask import g, jsonify
 from flask.views import MethodView
+from sqlalchemy import select
 
 from app.api import api_actor, api_blueprint, order_json, require_scope
 from app.api.idempotency import idempotent
@@ -21,6 +22,8 @@ from app.api.schemas import (
     FulfilmentDocSchema,
     PickInSchema,
     PickupPatchSchema,
+    PickupSearchQuerySchema,
+    PickupSearchSchema,
     ReadyInSchema,
     RestockInSchema,
     RestockOutSchema,
@@ -28,7 +31,7 @@ from app.api.schemas import (
 from app.api.stock import IDEMPOTENCY_HEADER
 from app.core.errors import N_, NotFound
 from app.core.floor import picking, pickups
-from app.core.models import Fulfilment, bag_barcode
+from app.core.models import Fulfilment, Location, bag_barcode
 from app.core.models import FulfilmentStatus as S
 from app.core.ordering import orders
 from app.core.uow import unit_of_work
@@ -61,19 +64,20 @@ def _locked(fulfilment_id: int, *, collect: bool = False) -> Fulfilment:
     return fulfilment
 
 
-def _document(fulfilment: Fulfilment, **extra):
+def _described(fulfilment: Fulfilment) -> dict:
     """The fulfilment as in its order's document (order_json, the same bytes), with its order and its pickup."""
     order = order_json.dump_order(fulfilment.order_id)  # flushes the session first
     found = next(item for item in order["fulfilments"] if item["id"] == fulfilment.id)
-    return jsonify(
-        {
-            **found,
-            "order_id": order["id"],
-            "delivery_method": order["delivery_method"],
-            "pickup": pickups.describe(fulfilment),
-            **extra,
-        }
-    )
+    return {
+        **found,
+        "order_id": order["id"],
+        "delivery_method": order["delivery_method"],
+        "pickup": pickups.describe(fulfilment),
+    }
+
+
+def _document(fulfilment: Fulfilment, **extra):
+    return jsonify({**_described(fulfilment), **extra})
 
 
 def counting_wrong_codes(view):
@@ -93,6 +97,25 @@ def counting_wrong_codes(view):
             raise
 
     return wrapped
+
+
+@blp.route("")
+class PickupSearch(MethodView):
+    @require_scope("orders:read")
+    @blp.arguments(PickupSearchQuerySchema, location="query")
+    @blp.response(200, PickupSearchSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, query):
+        """Find a store's click & collect orders the way its counter does: the customer's pickup code (what the
+        QR carries), a bag label, an order number, a name, a phone number or an e-mail; open ones first. A POS
+        scans the customer's QR, then collects the fulfilment found (POST .../{id}/collect with that code)."""
+        store = db.session.scalar(select(Location).where(Location.code == query["location"]))
+        if store is None:
+            raise NotFound()
+        found = pickups.find_at_counter(store, query["q"])
+        return jsonify({"fulfilments": [_described(f) for f in found]})
 
 
 @blp.route("/<int:fulfilment_id>")
@@ -188,8 +211,8 @@ class Collect(MethodView):
         },
     )
     def post(self, body, fulfilment_id):
-        """Hand the order over with the customer's pickup code: collected, its units leave the stock, the
-        customer gets a receipt.
+        """Hand the order over with the customer's pickup code, or with an `id_check` instead (an audited
+        override): collected, its units leave the stock, the customer gets a receipt.
 
         With `lines`, a partial collection: the units not taken (with a `reason`) wait on the put-back list. The
         calling system (the POS) confirms the hand-over of the bags: without `bags`, every bag counts as handed
@@ -198,17 +221,23 @@ class Collect(MethodView):
         fulfilment = _locked(fulfilment_id, collect=True)
         pickup = fulfilment.pickup
         bags = body.get("bags")
+        code = body.get("pickup_code")
         if fulfilment.status == S.COLLECTED and pickup is not None:
-            pickups.check_code(pickup, body["pickup_code"])  # collected already: answered with the right code only
+            if code is None:  # collected already: answered with the right code, or the same ID check, only
+                if (pickup.id_check or {}).get("last_digits") != body["id_check"]["last_digits"].strip().upper():
+                    raise pickups.PickupRefused(N_("This order has already been collected."))
+            else:
+                pickups.check_code(pickup, code)
         if pickup is not None:
-            if pickup.is_open:  # wrong codes count against a pickup still on the shelf
+            if pickup.is_open and code is not None:  # wrong codes count against a pickup still on the shelf
                 g.pickup_tried = pickup.id
             if bags is None:
                 bags = [bag_barcode(fulfilment.id, bag.number) for bag in pickup.bag_rows]
         pickups.collect(
             fulfilment,
             actor=api_actor(),
-            pickup_code=body["pickup_code"],
+            pickup_code=code,
+            id_check=body.get("id_check"),
             bags_scanned=bags,
             lines=body.get("lines"),
             reason=body.get("reason", ""),

@@ -4,7 +4,7 @@ from flask_babel import gettext
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.core.floor.picking import SHORT_REASONS
-from app.core.floor.pickups import REFUSAL_REASONS
+from app.core.floor.pickups import ID_KINDS, REFUSAL_REASONS
 from app.core.inventory.products import (  # products as the PIM sends them: shared with the file import
     MAX_BATCH,
     DimensionsSchema,
@@ -330,6 +330,13 @@ class SourcingRulesSchema(Schema):
     collect_shortage = fields.String(
         validate=validate.OneOf(["refuse", "transfer"]),
         metadata={"description": "Click & collect when the pickup store lacks stock"},
+    )
+    pickup_expiry = fields.String(
+        validate=validate.OneOf(["cancel", "customer_service"]),
+        metadata={
+            "description": "A click & collect order nobody came for once its hold ended: cancelled, or kept open "
+            "and flagged needs_customer_service (its units wait off sale on the put-back list either way)"
+        },
     )
     ship_from_warehouses = fields.Boolean()
     workload_km_per_order = _whole(0, 1000, metadata={"description": "Score added per open fulfilment"})
@@ -664,9 +671,49 @@ class CollectedLineSchema(Schema):
     )
 
 
+class PickupSearchQuerySchema(Schema):
+    location = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "The pickup store's code"},
+    )
+    q = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=120),
+        metadata={
+            "description": "What the counter scanned or typed: the customer's pickup code (as the QR carries it, "
+            "or read out, with or without the dash), a bag label, an order number, a name, a phone number or an "
+            "e-mail"
+        },
+    )
+
+
+class PickupSearchSchema(Schema):
+    fulfilments = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "Matching click & collect fulfilments of that store (as GET /fulfilments/{id}), "
+            "open ones first, at most 20"
+        },
+    )
+
+
+class IdCheckSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(ID_KINDS))
+    last_digits = fields.String(
+        required=True,
+        validate=validate.Length(min=2, max=6),
+        metadata={"description": "The last 2 to 6 characters of the ID document's number"},
+    )
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Why the customer has no code (lost phone, e-mail deleted...)"},
+    )
+
+
 class CollectInSchema(Schema):
     pickup_code = fields.String(
-        required=True,
         validate=validate.Length(min=1, max=32),
         metadata={
             "description": "The code the customer shows or reads out (case, dashes and spaces ignored). A wrong "
@@ -695,6 +742,19 @@ class CollectInSchema(Schema):
             "of every bag"
         },
     )
+    id_check = fields.Nested(
+        IdCheckSchema,
+        metadata={
+            "description": "Instead of the code: the associate checked the customer's ID document. Recorded on the "
+            "order's audit trail as an override, with the API client as the one who did it"
+        },
+    )
+
+    @validates_schema
+    def _code_or_id(self, data, **kwargs):
+        if ("pickup_code" in data) == ("id_check" in data):
+            message = gettext("Give the pickup code, or an ID check instead of it.")
+            raise ValidationError({"pickup_code": [message], "id_check": [message]})
 
 
 class RestockLineSchema(Schema):

@@ -54,6 +54,13 @@ class RulesForm(FlaskForm):
             SelectChoice("transfer", lazy_gettext("Transfer them from another location")),
         ],
     )
+    pickup_expiry = SelectField(
+        lazy_gettext("Click & collect orders nobody came for"),
+        choices=[
+            SelectChoice("cancel", lazy_gettext("Cancel them")),
+            SelectChoice("customer_service", lazy_gettext("Keep them open for customer service to call the customer")),
+        ],
+    )
     ship_from_warehouses = BooleanField(lazy_gettext("Warehouses may ship orders"))
     workload_km_per_order = _number(
         lazy_gettext("Weight of open work (km per open fulfilment)"), rules.RULE_RANGES["workload_km_per_order"]

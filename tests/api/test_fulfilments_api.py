@@ -515,3 +515,44 @@ def test_the_same_hand_over_sent_at_once_from_several_tills_consumes_the_units_o
     db.session.expire_all()
     assert _level(shop, shop["shirt"]) == (3, 0) and _level(shop, shop["cap"]) == (4, 0)
     assert _count(OutboxEvent, OutboxEvent.type == "fulfilment.collected") == 1
+
+
+def test_a_customer_without_the_code_collects_after_an_id_check_recorded_as_an_override(shop):
+    call, url = shop["call"], shop["url"]
+    _ready(shop)
+    before = _state(shop)
+    for body in (
+        {},  # neither the code nor an ID check
+        {"pickup_code": "AAAAAA", "id_check": {"kind": "passport", "last_digits": "4421", "reason": "lost phone"}},
+        {"id_check": {"kind": "passport", "last_digits": "4421"}},  # no reason
+        {"id_check": {"kind": "library_card", "last_digits": "4421", "reason": "lost phone"}},
+    ):
+        refused = call("POST", f"{url}/collect", json=body)
+        assert refused.status_code == 422, (body, refused.json)
+    assert _state(shop) == before
+    check = {"kind": "passport", "last_digits": "4421", "reason": "lost phone"}
+    done = call("POST", f"{url}/collect", json={"id_check": check})
+    assert done.status_code == 200, done.json
+    assert done.json["pickup"]["status"] == "collected"
+    audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "pickup.collected"))
+    assert audit.after["by"] == "id_check" and audit.after["id_check"]["last_digits"] == "4421"
+    assert audit.actor == f"api:{WRITER}"
+    # again with the same check (a till that lost the answer): the same answer; another document: refused
+    assert call("POST", f"{url}/collect", json={"id_check": check}).status_code == 200
+    other = {**check, "last_digits": "9999"}
+    assert call("POST", f"{url}/collect", json={"id_check": other}).status_code == 409
+
+
+def test_a_pos_finds_the_order_by_the_code_its_scanner_read_then_collects_it(shop):
+    call = shop["call"]
+    code = _ready(shop)["pickup"]["code"]
+    found = call("GET", f"/api/v1/fulfilments?location=PAR01&q={code[:3]}-{code[3:]}")
+    assert found.status_code == 200, found.json
+    assert [f["id"] for f in found.json["fulfilments"]] == [shop["id"]]
+    assert found.json["fulfilments"][0]["pickup"]["code"] == code
+    assert call("GET", "/api/v1/fulfilments?location=PAR01&q=nobody-at-all").json == {"fulfilments": []}
+    assert call("GET", f"/api/v1/fulfilments?location=XX99&q={code}").status_code == 404
+    assert call("GET", "/api/v1/fulfilments?location=PAR01").status_code == 422  # q is required
+    assert call("GET", f"/api/v1/fulfilments?location=PAR01&q={code}", token=shop["settings"]).status_code == 403
+    done = call("POST", f"{shop['url']}/collect", json={"pickup_code": code})
+    assert done.status_code == 200 and done.json["pickup"]["status"] == "collected"

@@ -29,6 +29,10 @@ def test_rules_are_read_and_changed_in_part(client, tokens):
     assert changed.json["collect_shortage"] == "transfer" and changed.json["max_splits"] == 2
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "sourcing.rules"))
     assert audit.actor == "api:erp" and audit.after == {"collect_shortage": "transfer"}
+    expiry = client.patch("/api/v1/sourcing/rules", json={"pickup_expiry": "customer_service"}, headers=tokens["w"])
+    assert expiry.status_code == 200 and expiry.json["pickup_expiry"] == "customer_service"
+    refused = client.patch("/api/v1/sourcing/rules", json={"pickup_expiry": "keep"}, headers=tokens["w"])
+    assert refused.status_code == 422 and "pickup_expiry" in refused.json["fields"]
 
 
 def test_bad_rules_are_422_naming_each_field(client, tokens):

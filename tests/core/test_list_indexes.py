@@ -72,7 +72,11 @@ def test_on_sqlite_the_queue_counts_read_the_open_work_index(app, client):
     login(client, user.email, PASSWORD)
     with _captured() as seen:
         assert client.get("/stores/HERE/queue").status_code == 200
-    [counts] = [(s, p) for s, p in seen if re.search(r"count\(\*\)", s) and "GROUP BY fulfilment.status" in s]
+    [counts] = [
+        (s, p)
+        for s, p in seen
+        if re.search(r"count\(\*\)", s) and "GROUP BY fulfilment.status" in s and "JOIN pickup" not in s
+    ]
     assert f"USING COVERING INDEX {OPEN_WORK_INDEX}" in _plan(*counts)
 
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 STORE = "CTR01"
 EMAIL = "associate.ctr01@example.test"
-LAMP, VASE = "4006381333948", "4012345000023"
+LAMP, VASE = "4012345001075", "4012345001082"  # GTINs no other e2e test uses (one shared database)
 # Every Audio the page plays is recorded (the chime), before any of the page's scripts run.
 RECORD_SOUNDS = """
 window.__played = [];

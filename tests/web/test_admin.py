@@ -72,6 +72,7 @@ def test_signed_out_visitors_are_sent_to_sign_in(app, client):
 RULES_FORM = {
     "max_splits": "3",
     "collect_shortage": "transfer",
+    "pickup_expiry": "customer_service",
     "workload_km_per_order": "5",
     "capacity_km": "50",
     "priority_km": "100",
@@ -86,7 +87,7 @@ def test_an_admin_changes_the_sourcing_rules(app, client, admin):
     assert "Saved." in response.headers["HX-Trigger"]
     db.session.expire_all()
     current = rules.current_rules()
-    assert (current.max_splits, current.collect_shortage) == (3, "transfer")
+    assert (current.max_splits, current.collect_shortage, current.pickup_expiry) == (3, "transfer", "customer_service")
     assert current.updated_by == f"user:{admin.email}"
     assert "user:" + admin.email in _page(client, "/admin/sourcing")
 

@@ -17,6 +17,8 @@ from app.extensions import db
 
 RULES_ID = 1
 COLLECT_SHORTAGE = ("refuse", "transfer")
+# A click & collect order nobody came for (app.core.floor.pickups.expire): cancelled, or left to customer service.
+PICKUP_EXPIRY = ("cancel", "customer_service")
 # name -> (lowest, highest) for the whole-number rules
 RULE_RANGES = {
     "max_splits": (1, 5),
@@ -68,6 +70,7 @@ def current_rules() -> SourcingRules:
 def rules_as_dict(rules: SourcingRules) -> dict:
     return {
         "collect_shortage": rules.collect_shortage,
+        "pickup_expiry": rules.pickup_expiry,
         **{name: getattr(rules, name) for name in (*RULE_RANGES, *RULE_FLAGS)},
     }
 
@@ -117,11 +120,15 @@ def _apply(subject, clean: dict, *, actor: Actor, action: str) -> dict:
 def update_rules(values: dict, *, actor: Actor) -> SourcingRules:
     """Change some rules (others stay); refuses everything when one value is invalid."""
     errors = {}
-    clean = _check(values, RULE_RANGES, RULE_FLAGS, errors, others=("collect_shortage",))
+    clean = _check(values, RULE_RANGES, RULE_FLAGS, errors, others=("collect_shortage", "pickup_expiry"))
     if "collect_shortage" in values:
         if values["collect_shortage"] not in COLLECT_SHORTAGE:
             errors["collect_shortage"] = N_("Must be refuse or transfer.")
         clean["collect_shortage"] = values["collect_shortage"]
+    if "pickup_expiry" in values:
+        if values["pickup_expiry"] not in PICKUP_EXPIRY:
+            errors["pickup_expiry"] = N_("Must be cancel or customer_service.")
+        clean["pickup_expiry"] = values["pickup_expiry"]
     if errors:
         raise InvalidInput(N_("Some values are not valid."), fields=errors)
     rules = current_rules()

@@ -16,12 +16,10 @@ from email.utils import formatdate, make_msgid
 
 import segno
 from flask import current_app
-from sqlalchemy import select
 
+from app.core.integration import outbox
 from app.core.integration.notices import QR_CID
 from app.core.models import Order, OutboundEmail
-from app.core.models.base import utcnow
-from app.core.uow import unit_of_work
 from app.extensions import db
 from app.formatting import customer_language
 
@@ -76,35 +74,17 @@ def send_pending(limit: int = 20, now=None) -> int:
     """Send up to `limit` pending emails; returns how many were sent (commits).
 
     A temporary failure leaves the email pending for the next pass (up to MAX_ATTEMPTS); a refused
-    recipient or the last attempt marks it failed. last_error says why.
+    recipient or the last attempt marks it failed. last_error says why. Without SMTP_HOST nothing is sent.
     """
     config = current_app.config
     if not config.get("SMTP_HOST"):
         return 0
     sender = config.get("SMTP_FROM") or "comptoir@localhost"
-    sent, skipped = 0, set()
-    for _ in range(limit):
-        with unit_of_work(writes=True):
-            email = db.session.scalar(
-                select(OutboundEmail)
-                .where(OutboundEmail.status == "pending", OutboundEmail.id.not_in(skipped or {0}))
-                .order_by(OutboundEmail.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            if email is None:
-                break
-            email.attempts += 1
-            try:
-                _send(_message(email, sender), config)
-            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-                email.status, email.last_error = "failed", f"{type(exc).__name__}: {exc}"[:500]
-            except (OSError, smtplib.SMTPException) as exc:
-                email.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                if email.attempts >= MAX_ATTEMPTS:
-                    email.status = "failed"
-                skipped.add(email.id)  # tried in this pass: the next pass tries it again
-            else:
-                email.status, email.sent_at, email.last_error = "sent", now or utcnow(), ""
-                sent += 1
-    return sent
+    return outbox.drain(
+        OutboundEmail,
+        lambda email: _send(_message(email, sender), config),
+        limit=limit,
+        max_attempts=MAX_ATTEMPTS,
+        permanent=lambda exc: isinstance(exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)),
+        now=now,
+    )

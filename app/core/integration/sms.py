@@ -20,12 +20,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from flask import current_app
-from sqlalchemy import select
 
+from app.core.integration import outbox
 from app.core.models import OutboundSms
-from app.core.models.base import utcnow
-from app.core.uow import unit_of_work
-from app.extensions import db
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -107,27 +104,11 @@ def send_pending(limit: int = 20, now=None) -> int:
     chosen = sender()
     if chosen is None:
         return 0
-    sent, skipped = 0, set()
-    for _ in range(limit):
-        with unit_of_work(writes=True):
-            sms = db.session.scalar(
-                select(OutboundSms)
-                .where(OutboundSms.status == "pending", OutboundSms.id.not_in(skipped or {0}))
-                .order_by(OutboundSms.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            if sms is None:
-                break
-            sms.attempts += 1
-            try:
-                chosen.send(sms.to, sms.body)
-            except Exception as exc:  # whatever the provider did, this attempt failed; the next message goes on
-                sms.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                if getattr(exc, "permanent", False) or sms.attempts >= MAX_ATTEMPTS:
-                    sms.status = "failed"
-                skipped.add(sms.id)
-            else:
-                sms.status, sms.sent_at, sms.last_error = "sent", now or utcnow(), ""
-                sent += 1
-    return sent
+    return outbox.drain(
+        OutboundSms,
+        lambda sms: chosen.send(sms.to, sms.body),
+        limit=limit,
+        max_attempts=MAX_ATTEMPTS,
+        permanent=lambda exc: getattr(exc, "permanent", False),
+        now=now,
+    )

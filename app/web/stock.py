@@ -31,6 +31,7 @@ MAX_QUERY = 100  # longer searches are cut: no name, SKU or code is longer
 OPENS = {
     "order": lambda store, found: url_for("queue.fulfilment", store_code=store.code, fulfilment_id=found.fulfilment.id),
     "pick_list": lambda store, found: url_for("pick.pick_list", store_code=store.code, pick_list_id=found.pick_list.id),
+    "pickup": lambda store, found: url_for("counter.pickup", store_code=store.code, fulfilment_id=found.fulfilment.id),
 }
 
 

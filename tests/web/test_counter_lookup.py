@@ -75,6 +75,35 @@ def test_a_pick_list_barcode_opens_the_pick_list(client, counter):
     _opens(_scan(client, counter, pick_list.number), counter, f"/picks/{pick_list.id}")
 
 
+def test_a_customers_pickup_code_or_a_bag_label_opens_the_order_on_the_hold_shelf(client, counter):
+    from app.core.floor import pickups
+    from app.core.models import Fulfilment
+    from tests.factories import collect_draft
+
+    here, product = counter["here"], counter["product"]
+    order, _ = orders.create_order(collect_draft(here, (product, 1)), actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, here, {order.lines[0]: 1}, actor=ACTOR)
+    for target in ("accepted", "picking", "picked"):
+        orders.transition(fulfilment, target, actor=ACTOR)
+    (slot,) = pickups.add_slots(here, ["Z-9"], actor=ACTOR)
+    code = pickups.stage(fulfilment, slot, actor=ACTOR).code
+    db.session.commit()
+    path = f"/pickups/{fulfilment.id}"
+    _opens(_scan(client, counter, pickups.format_code(code).lower()), counter, path)
+    _opens(_scan(client, counter, pickups.bag_barcode(fulfilment.id, 1)), counter, path)
+    # another store's associate: the same code names nothing there
+    assert lookup.look_up(make_location(), code).kind == "unknown"
+    # once collected, the code opens nothing any more
+    pickups.collect(
+        db.session.get(Fulfilment, fulfilment.id),
+        actor=ACTOR,
+        pickup_code=code,
+        bags_scanned=[pickups.bag_barcode(fulfilment.id, 1)],
+    )
+    db.session.commit()
+    assert lookup.look_up(here, code).kind == "unknown"
+
+
 def test_without_javascript_the_scan_redirects_to_what_it_opens(client, counter):
     response = _scan(client, counter, counter["order"].reference, headers={})
     assert response.status_code == 303

@@ -1,8 +1,9 @@
 """The counter look-up: what a code scanned or typed at a store names, within that store's own work.
 
 One rule for every scan bar that is not in the middle of a task (queue, stock, an order's screen): a pick-list
-barcode, a parcel's tracking number, an order number ("APP-A-200432") or the channel's own reference, else a
-product by SKU, GTIN or extra barcode. A code that names another store's pick list, parcel or order answers
+barcode, a customer's pickup code (or a bag label) of an order on this store's hold shelf, a parcel's tracking
+number, an order number ("APP-A-200432") or the channel's own reference, else a product by SKU, GTIN or extra
+barcode. A code that names another store's pick list, parcel or order answers
 "elsewhere" and carries nothing of it.
 """
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from app.core.floor import pickups
 from app.core.inventory.catalogue import find_product
 from app.core.models import Fulfilment, FulfilmentLine, Order, Parcel, PickList, Product, ShippingLabel, StockLevel
 from app.core.models.base import MAX_ID
@@ -24,7 +26,8 @@ OPEN_ORDERS_SHOWN = 20
 
 @dataclass
 class Found:
-    """What a code names: kind is "order", "pick_list", "product", "elsewhere" (another store's) or "unknown"."""
+    """What a code names: kind is "order", "pick_list", "pickup", "product", "elsewhere" (another store's) or
+    "unknown"."""
 
     kind: str
     code: str
@@ -54,6 +57,16 @@ def _ours(store, code: str, fulfilments) -> Found | None:
     if not mine:
         return Found("elsewhere", code)
     return Found("order", code, fulfilment=max(mine, key=lambda f: f.id))
+
+
+def _pickup(store, code: str) -> Found | None:
+    """A customer's pickup code (the QR they show, or read out, with or without the dash) of an order waiting on
+    this store's hold shelf, or one of its bag labels."""
+    text = code.upper()
+    if not (text.startswith("BAG-") or len(pickups.normalise_code(text)) == pickups.CODE_LENGTH):
+        return None
+    found = [f for f in pickups.find_at_counter(store, text) if f.status == "ready_for_pickup"]
+    return Found("pickup", code, fulfilment=found[0]) if len(found) == 1 else None
 
 
 def _tracking(store, code: str) -> Found | None:
@@ -113,7 +126,7 @@ def look_up(store, code: str) -> Found:
     code = (code or "").strip()
     if not code or len(code) > MAX_CODE:
         return Found("unknown", code[:MAX_CODE])
-    for rule in (_pick_list, _tracking, _order, _product):
+    for rule in (_pick_list, _pickup, _tracking, _order, _product):
         found = rule(store, code)
         if found is not None:
             return found

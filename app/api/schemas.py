@@ -447,6 +447,11 @@ class LocationSettingsSchema(Schema):
     )
     pickup_bag_scan = fields.Boolean(metadata={"description": "Every bag's label is scanned at hand-over"})
     curbside = fields.Boolean(metadata={"description": 'The customer may say "I\'m here" from the ready e-mail'})
+    pickup_refusal_reasons = fields.List(
+        fields.String(validate=validate.OneOf(REFUSAL_REASONS)),
+        validate=validate.Length(min=1, max=len(REFUSAL_REASONS)),
+        metadata={"description": "The reasons the counter offers when a customer leaves part of an order"},
+    )
     blocked_skus = fields.List(fields.String(), dump_only=True)
 
 

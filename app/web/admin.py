@@ -5,10 +5,9 @@ from flask_babel import lazy_gettext
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.core.errors import N_, InvalidInput
 from app.core.floor import carriers
@@ -27,7 +26,7 @@ from app.core.models import (
 from app.core.ordering import hours, locations, rules
 from app.core.uow import unit_of_work
 from app.extensions import db
-from app.web.helpers import admin_required, current_actor, render, save_form
+from app.web.helpers import MultiCheckboxField, admin_required, current_actor, render, save_form
 from app.web.pickups import PickupSettingsForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -112,11 +111,6 @@ class LocationForm(PickupSettingsForm):
 class BlockForm(FlaskForm):
     code = StringField(lazy_gettext("SKU or EAN"), validators=[DataRequired(), Length(max=64)])
     reason = StringField(lazy_gettext("Reason"), validators=[Length(max=150)])
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class ApiClientForm(FlaskForm):

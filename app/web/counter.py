@@ -258,7 +258,7 @@ def _pickup_page(store, fulfilment, *, values=None, errors=None, status=200, tri
         partial_open=partial_open,
         done=done,
         id_kinds=ID_KIND_LABELS,
-        refusal_reasons=REFUSED_LABELS,
+        refusal_reasons={code: REFUSED_LABELS[code] for code in pickups.refusal_reasons(store)},
         refused_label=refused_label,
         hold_day=_hold_day(store, pickup),
         manager=current_user.is_manager,

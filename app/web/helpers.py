@@ -7,6 +7,8 @@ from flask import Response, abort, g, make_response, redirect, render_template, 
 from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, exists, select
+from wtforms import SelectMultipleField
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.core.actor import Actor
 from app.core.errors import DomainError
@@ -156,3 +158,10 @@ def document_response(body: bytes, filename: str, mimetype: str = "application/p
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several choices as a list of checkboxes (scopes, reasons...)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()

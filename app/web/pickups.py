@@ -11,6 +11,7 @@ from flask_babel import gettext, lazy_gettext, ngettext
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField, IntegerField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from app.core.errors import N_, DomainError, InvalidInput
@@ -20,7 +21,9 @@ from app.core.models import Pickup, PickupBag, PickupSlot
 from app.core.ordering import rules
 from app.core.uow import unit_of_work
 from app.extensions import db
+from app.web.counter import REFUSED_LABELS
 from app.web.helpers import (
+    MultiCheckboxField,
     current_actor,
     document_response,
     domain_message,
@@ -117,8 +120,21 @@ def _bags_by_slot(store) -> dict[int, int]:
     return dict(rows)
 
 
-def _settings_form(store, formdata=None) -> PickupSettingsForm:
-    return PickupSettingsForm(formdata=formdata, obj=store, prefix="settings")
+class StorePickupSettingsForm(PickupSettingsForm):
+    """On the store's hold-shelf screen, the click & collect settings with the reasons offered at the counter."""
+
+    pickup_refusal_reasons = MultiCheckboxField(
+        lazy_gettext("Reasons offered when a customer leaves part of an order"),
+        choices=[SelectChoice(code, label) for code, label in REFUSED_LABELS.items()],
+        validators=[DataRequired(message=lazy_gettext("Choose at least one reason."))],
+    )
+
+
+def _settings_form(store, formdata=None) -> StorePickupSettingsForm:
+    form = StorePickupSettingsForm(formdata=formdata, obj=store, prefix="settings")
+    if formdata is None:
+        form.pickup_refusal_reasons.data = list(pickups.refusal_reasons(store))
+    return form
 
 
 def _slots_page(store, *, status=200, trigger=None, slots_form=None, settings_form=None):

@@ -112,6 +112,7 @@ def upgrade():
         batch_op.add_column(sa.Column('pickup_reminder_hours', sa.Integer(), server_default='24', nullable=False))
         batch_op.add_column(sa.Column('pickup_bag_scan', sa.Boolean(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('curbside', sa.Boolean(), server_default='1', nullable=False))
+        batch_op.add_column(sa.Column('pickup_refusal_reasons', sa.JSON(), nullable=True))
 
     with op.batch_alter_table('outbound_email', schema=None) as batch_op:
         batch_op.add_column(sa.Column('kind', sa.String(length=32), server_default='', nullable=False))
@@ -153,6 +154,7 @@ def downgrade():
         batch_op.drop_column('kind')
 
     with op.batch_alter_table('location', schema=None) as batch_op:
+        batch_op.drop_column('pickup_refusal_reasons')
         batch_op.drop_column('curbside')
         batch_op.drop_column('pickup_bag_scan')
         batch_op.drop_column('pickup_reminder_hours')

@@ -278,3 +278,20 @@ def test_a_transfer_is_received_at_the_pickup_store_and_its_units_move_there_in_
     )
     assert (_ledger_holds(pickup_store, product).on_hand, _level(pickup_store, product).reserved) == (0, 0)
     assert db.session.scalar(select(func.count(Pickup.id))) == 1
+
+
+def test_a_store_offers_only_the_refusal_reasons_it_chose(app):
+    from app.core.ordering import rules
+
+    store, products, fulfilment, _slot = _ready(pickup_bag_scan=False)
+    rules.update_location(store, {"pickup_refusal_reasons": ["damaged", "too_small"]}, actor=ACTOR)
+    assert pickups.refusal_reasons(store) == ("too_small", "damaged")  # the catalogue's order
+    lines = [{"sku": products[0].sku, "quantity": 1}, {"sku": products[1].sku, "quantity": 1}]
+    code = fulfilment.pickup.code
+    with pytest.raises(pickups.InvalidInput) as caught:
+        pickups.collect(fulfilment, actor=ACTOR, pickup_code=code, lines=lines, reason="changed_mind")
+    assert "reason" in caught.value.fields
+    pickups.collect(fulfilment, actor=ACTOR, pickup_code=code, lines=lines, reason="damaged")
+    for bad in ([], ["lost_it"], "damaged"):
+        with pytest.raises(pickups.InvalidInput):
+            rules.update_location(store, {"pickup_refusal_reasons": bad}, actor=ACTOR)

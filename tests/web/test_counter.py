@@ -382,3 +382,13 @@ def test_the_counter_speaks_french_and_italian(client, shop):
         client.post("/language", data={"language": language, "csrf_token": shop["token"], "next": "/"})
         page = _text(client.get(f"/stores/{shop['here'].code}/counter"))
         assert word in page, language
+
+
+def test_the_partial_collection_offers_only_the_reasons_the_store_chose(client, shop):
+    from app.core.ordering import rules
+
+    rules.update_location(shop["here"], {"pickup_refusal_reasons": ["too_large", "damaged"]}, actor=ACTOR)
+    db.session.commit()
+    html = _text(client.get(_page(shop)))
+    offered = re.findall(r'<option value="([a-z_]+)"', html[html.index('id="refusal-reason"') :].split("</select>")[0])
+    assert offered == ["too_large", "damaged"]

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.core.floor import pickups
 from app.core.models import AuditEvent, OutboundEmail, Pickup, PickupBag, PickupSlot
 from app.core.models import FulfilmentStatus as S
+from app.core.models.pickups import REFUSAL_REASONS
 from app.core.ordering import orders
 from app.extensions import db
 from tests.conftest import csrf_from, login
@@ -70,6 +71,7 @@ def test_a_manager_edits_the_stores_click_and_collect_settings_validated_and_aud
         "settings-pickup_hold_days": "3",
         "settings-pickup_reminder_hours": "0",
         "settings-curbside": "y",
+        "settings-pickup_refusal_reasons": ["too_small", "damaged"],
     }
     saved = client.post("/stores/PAR7/pickup-settings", data=good)
     assert saved.status_code == 303 and saved.headers["Location"].endswith(page)
@@ -82,6 +84,7 @@ def test_a_manager_edits_the_stores_click_and_collect_settings_validated_and_aud
         "pickup_hold_days": 3,
         "pickup_reminder_hours": 0,
         "pickup_bag_scan": False,
+        "pickup_refusal_reasons": ["too_small", "damaged"],
     }
     assert "Saved." in client.get(page).get_data(as_text=True)  # the toast after the redirect
     for name, value, message in (
@@ -91,6 +94,8 @@ def test_a_manager_edits_the_stores_click_and_collect_settings_validated_and_aud
         ("settings-pickup_reminder_hours", "337", "between 0 and 336"),
         ("settings-pickup_reminder_hours", "-1", "between 0 and 336"),
         ("settings-pickup_reminder_hours", "soon", "Not a valid integer value."),
+        ("settings-pickup_refusal_reasons", [], "Choose at least one reason."),
+        ("settings-pickup_refusal_reasons", ["too_small", "lost_it"], "is not a valid choice"),
     ):
         refused = client.post(
             "/stores/PAR7/pickup-settings", data={**good, "settings-pickup_bag_step": "", name: value}
@@ -120,7 +125,15 @@ def test_the_location_api_reads_and_changes_the_pickup_settings(app, client, sto
         "pickup_reminder_hours": 24,
         "pickup_bag_scan": True,
         "curbside": True,
+        "pickup_refusal_reasons": list(REFUSAL_REASONS),
     }
+    reasons = client.patch("/api/v1/locations/PAR7", json={"pickup_refusal_reasons": ["damaged"]}, headers=headers)
+    assert reasons.status_code == 200 and reasons.get_json()["pickup_refusal_reasons"] == ["damaged"]
+    for bad in ([], ["lost_it"], "damaged"):
+        assert (
+            client.patch("/api/v1/locations/PAR7", json={"pickup_refusal_reasons": bad}, headers=headers).status_code
+            == 422
+        )
     changed = client.patch("/api/v1/locations/PAR7", json={"pickup_hold_days": 5, "curbside": False}, headers=headers)
     assert changed.status_code == 200 and (changed.get_json()["pickup_hold_days"], changed.get_json()["curbside"]) == (
         5,

@@ -37,6 +37,7 @@ from app.core.models import (
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID, utcnow
+from app.core.models.pickups import REFUSAL_REASONS
 from app.core.ordering import orders
 from app.extensions import db
 
@@ -49,16 +50,6 @@ MAX_REMINDER_HOURS = 24 * 14
 WRONG_CODES_ALLOWED = 5  # then the fulfilment takes no code for LOCKOUT
 LOCKOUT = timedelta(minutes=15)
 ID_KINDS = ("id_card", "passport", "driving_licence", "residence_permit", "other")
-REFUSAL_REASONS = (
-    "changed_mind",
-    "too_small",
-    "too_large",
-    "damaged",
-    "wrong_item",
-    "not_as_described",
-    "missing",
-    "other",
-)
 EXPIRY_ACTIONS = ("cancel", "customer_service")
 # A fulfilment the pickup side can still work on before it is ready: picked (or packed into bags) at its store.
 BEFORE_READY = {S.PICKED, S.PACKED}
@@ -364,6 +355,12 @@ def _make_ready(fulfilment: Fulfilment, pickup: Pickup, *, actor: Actor, now: da
     notices.pickup_ready(pickup)
 
 
+def refusal_reasons(store: Location) -> tuple[str, ...]:
+    """The reasons this store offers for what a customer leaves at the counter (its setting, or all of them)."""
+    chosen = set(store.pickup_refusal_reasons or REFUSAL_REASONS)
+    return tuple(reason for reason in REFUSAL_REASONS if reason in chosen)
+
+
 def format_code(code: str | None) -> str:
     """ "K7MPX4" as "K7M-PX4": easier to read aloud."""
     return f"{code[:3]}-{code[3:]}" if code and len(code) == CODE_LENGTH else code or ""
@@ -600,7 +597,7 @@ def collect(
     wanted = _quantities(fulfilment, lines)
     refusal = " ".join((reason or "").split())[:60]
     left = {line: line.picked - wanted.get(line, 0) for line in fulfilment.lines if line.picked}
-    if any(left.values()) and refusal not in REFUSAL_REASONS:
+    if any(left.values()) and refusal not in refusal_reasons(store):
         raise InvalidInput(N_("Say why the customer does not take everything."), field="reason")
     location = holding_location(fulfilment)
     orders.lock_stock_of([fulfilment])

@@ -59,6 +59,8 @@ class Location(Timestamps, db.Model):
     pickup_reminder_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     pickup_bag_scan: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     curbside: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    # The reasons offered when a customer leaves part of an order (app.core.models.pickups.REFUSAL_REASONS); None: all.
+    pickup_refusal_reasons: Mapped[list | None] = mapped_column(JSON)
 
     def __repr__(self) -> str:
         return f"<Location {self.code}>"

@@ -33,6 +33,20 @@ class PickupSlot(db.Model):
         return slot_barcode(self.location.code, self.code)
 
 
+# Why a customer leaves part of an order at the counter: the reasons a store may offer (each store chooses which,
+# Location.pickup_refusal_reasons; None offers them all).
+REFUSAL_REASONS = (
+    "changed_mind",
+    "too_small",
+    "too_large",
+    "damaged",
+    "wrong_item",
+    "not_as_described",
+    "missing",
+    "other",
+)
+
+
 def slot_barcode(location_code: str, slot_code: str) -> str:
     """What a slot's label scans as: a prefix no product code uses, the store, the slot."""
     return f"SLOT-{location_code}-{slot_code}"

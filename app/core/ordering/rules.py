@@ -12,6 +12,7 @@ from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.models import Location, Product, ProductBlock, SourcingRules
+from app.core.models.pickups import REFUSAL_REASONS
 from app.core.ordering import hours, locations
 from app.extensions import db
 
@@ -48,7 +49,14 @@ LOCATION_FLAGS = (
     "curbside",
 )
 # The click & collect settings a store's manager edits on the store's hold-shelf screen (app.web.pickups).
-PICKUP_SETTINGS = ("pickup_bag_step", "pickup_hold_days", "pickup_reminder_hours", "pickup_bag_scan", "curbside")
+PICKUP_SETTINGS = (
+    "pickup_bag_step",
+    "pickup_hold_days",
+    "pickup_reminder_hours",
+    "pickup_bag_scan",
+    "curbside",
+    "pickup_refusal_reasons",
+)
 SCAN_MODES = ("every", "first", "none")
 PRINTER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,100}[A-Za-z0-9])?:(\d{1,5})$")
 
@@ -146,6 +154,7 @@ def location_settings(location: Location, work: dict | None = None) -> dict:
         **{name: getattr(location, name) for name in (*LOCATION_FLAGS, *LOCATION_RANGES)},
         "scan_mode": location.scan_mode,
         "zpl_printer": location.zpl_printer,
+        "pickup_refusal_reasons": list(location.pickup_refusal_reasons or REFUSAL_REASONS),
         "opening_hours": hours.store_hours(location),
         "blocked_skus": blocked_skus(location),
     }
@@ -155,8 +164,14 @@ def update_location(location: Location, values: dict, *, actor: Actor) -> Locati
     """Change a location's routing settings and opening hours (a dict, or the text form); all or nothing."""
     errors = {}
     clean = _check(
-        values, LOCATION_RANGES, LOCATION_FLAGS, errors, others=("opening_hours", "scan_mode", "zpl_printer")
+        values,
+        LOCATION_RANGES,
+        LOCATION_FLAGS,
+        errors,
+        others=("opening_hours", "scan_mode", "zpl_printer", "pickup_refusal_reasons"),
     )
+    if "pickup_refusal_reasons" in values:
+        clean["pickup_refusal_reasons"] = _refusal_reasons(values["pickup_refusal_reasons"], errors)
     if "scan_mode" in values:
         if values["scan_mode"] not in SCAN_MODES:
             errors["scan_mode"] = N_("Must be every, first or none.")
@@ -173,6 +188,18 @@ def update_location(location: Location, values: dict, *, actor: Actor) -> Locati
         raise InvalidInput(N_("Some values are not valid."), fields=errors)
     _apply(location, clean, actor=actor, action="location.settings")
     return location
+
+
+def _refusal_reasons(value, errors: dict) -> list | None:
+    """The reasons a store offers for what a customer leaves at the counter: at least one, each a known one."""
+    if not isinstance(value, list | tuple) or not value or not all(isinstance(v, str) for v in value):
+        errors["pickup_refusal_reasons"] = N_("Choose at least one reason.")
+        return None
+    unknown = sorted(set(value) - set(REFUSAL_REASONS))
+    if unknown:
+        errors["pickup_refusal_reasons"] = (N_("Unknown reason: %(reason)s."), {"reason": unknown[0][:40]})
+        return None
+    return [reason for reason in REFUSAL_REASONS if reason in value]
 
 
 def _printer(value, errors: dict) -> str:

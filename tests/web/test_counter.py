@@ -13,6 +13,7 @@ from app.core.models import AuditEvent, Fulfilment, Pickup, StockLevel, StockMov
 from app.core.models import FulfilmentStatus as S
 from app.core.ordering import orders
 from app.extensions import db
+from app.formatting import store_time
 from tests.conftest import csrf_token, login
 from tests.factories import ACTOR, PASSWORD, collect_draft, make_location, make_product, make_user, stocked
 
@@ -347,7 +348,7 @@ def test_a_manager_changes_the_end_of_a_hold_an_associate_cannot(client, shop):
 # --- the queue ---
 
 
-def test_the_queue_shows_an_arrival_at_once_first_with_how_long_they_have_waited(client, shop):
+def test_the_queue_shows_an_arrival_at_once_first_with_how_long_they_have_waited(app, client, shop):
     store, f = shop["here"], shop["f"]
     _, later = _ready(store, (1,), slot="B-02", name="Anna Verdi", email="anna@example.it", phone="")
     pickups.customer_arrived(later.pickup, now=datetime.now(UTC) - timedelta(minutes=3, seconds=10))
@@ -361,6 +362,9 @@ def test_the_queue_shows_an_arrival_at_once_first_with_how_long_they_have_waited
     assert f'data-arrival="{later.pickup.id}"' in page and _page(shop, later) in page
     assert page.index(f"work-{later.id}") < page.index(f"work-{f.id}")  # the arrived order first
     assert page.count("Customer is here") == 1  # its row says so
+    with app.test_request_context():
+        held = store_time(later.pickup.expires_at, store)
+    assert f"Held until {held}" in page  # an order on the shelf: until when it is held, not its old ready-by
     page = _text(client.get(f"/stores/{store.code}/queue?tab=accept"))
     assert banner in page and "js/arrivals.js" in page and "sounds/arrival.wav" in page
     page = _text(client.get(f"/stores/{store.code}/counter"))

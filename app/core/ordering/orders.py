@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -136,7 +137,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         return _same_or_conflict(existing, fingerprint), False
     products, pickup = _validate(draft)
     ship = draft.ship_to
-    order = Order(
+    values = dict(
         channel=draft.channel,
         external_ref=draft.external_ref,
         fingerprint=fingerprint,
@@ -160,24 +161,40 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         needs_review=draft.needs_review,
         gift_wrap=draft.gift_wrap,
         gift_message=draft.gift_message,
-        lines=[
-            OrderLine(line_no=i + 1, product=p, product_id=p.id, quantity=line.quantity, unit_price=line.unit_price)
-            for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
-        ],
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(order)
-            db.session.flush()
-        set_committed_value(order, "fulfilments", [])  # a new order has none: no query to find out
-    except IntegrityError:  # another request created it between our lookup and our insert
+    # One statement instead of a savepoint around a flush: the same channel and reference, written by a request
+    # that raced ours, is skipped by the database (ON CONFLICT DO NOTHING waits for that request to commit or roll
+    # back), and the order it wrote is then read. The lines go out with the fulfilments, in the next flush.
+    stmt = _insert()(Order).values(values).on_conflict_do_nothing(index_elements=["channel", "external_ref"])
+    order = db.session.scalars(stmt.returning(Order)).first()
+    if order is None:  # another request created it between our lookup and our insert
         winner = find_order(draft.channel, draft.external_ref)
         if winner is None:
-            raise
+            raise ConcurrentChange()
         return _same_or_conflict(winner, fingerprint), False
+    lines = [
+        OrderLine(
+            order_id=order.id,
+            line_no=i + 1,
+            product=p,
+            product_id=p.id,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+        )
+        for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
+    ]
+    db.session.add_all(lines)
+    for line in lines:
+        set_committed_value(line, "order", order)
+    set_committed_value(order, "lines", lines)
+    set_committed_value(order, "fulfilments", [])  # a new order has none: no query to find out
     audit.record(actor, "order.create", order, None, {"reference": order.reference})
     events.emit("order.created", order)
     return order, True
+
+
+def _insert():
+    return pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _same_or_conflict(order: Order, fingerprint: str) -> Order:
@@ -188,7 +205,13 @@ def _same_or_conflict(order: Order, fingerprint: str) -> Order:
 
 def find_order(channel: str, external_ref: str) -> Order | None:
     """The order a channel knows by this reference, if any."""
-    return db.session.scalar(select(Order).where(Order.channel == channel, Order.external_ref == external_ref))
+    return db.session.scalar(_FIND_ORDER, {"channel": channel, "external_ref": external_ref})
+
+
+# Built once: every order captured looks its reference up first.
+_FIND_ORDER = select(Order).where(
+    Order.channel == bindparam("channel"), Order.external_ref == bindparam("external_ref")
+)
 
 
 def assigned_quantity(order_line: OrderLine) -> int:

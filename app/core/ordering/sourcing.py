@@ -208,10 +208,12 @@ def _workload(sites, now) -> tuple[dict, dict]:
     return open_work, today
 
 
-def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> tuple[dict, set, dict]:
-    """Active locations holding any of the products, in one query: ({Site: {product id: units available}},
-    {(location id, product id) blocked there}, {product id: SKU})."""
+@cache
+def _stocked_statement(only: bool, skip: bool, no_warehouses: bool):
+    """The stock rows of the products of an order at active locations, with what sourcing needs of those: built
+    once per shape (building it cost more than running it)."""
     atp = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
+    products = bindparam("products", expanding=True)
     stmt = (
         select(*SITE_COLUMNS, StockLevel.product_id, Product.sku, atp, ProductBlock.id)
         .join(Location, Location.id == StockLevel.location_id)
@@ -222,23 +224,25 @@ def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, ship
         )
         # The product ids on both sides: the planner then looks the products up by key instead of hashing the
         # whole catalogue, and reads the stock rows from ix_stock_level_product_id_location_id alone.
-        .where(
-            StockLevel.product_id.in_(sorted(demand)),
-            Product.id.in_(sorted(demand)),
-            Product.active,
-            Location.active,
-            atp > 0,
-        )
+        .where(StockLevel.product_id.in_(products), Product.id.in_(products), Product.active, Location.active, atp > 0)
     )
-    if only is not None:
-        stmt = stmt.where(Location.id == only)
-    if skip is not None:
-        stmt = stmt.where(Location.id != skip)
-    if shipping and not r.ship_from_warehouses:
+    if only:
+        stmt = stmt.where(Location.id == bindparam("only"))
+    if skip:
+        stmt = stmt.where(Location.id != bindparam("skip"))
+    if no_warehouses:
         stmt = stmt.where(Location.kind != "warehouse")
+    return stmt
+
+
+def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> tuple[dict, set, dict]:
+    """Active locations holding any of the products, in one query: ({Site: {product id: units available}},
+    {(location id, product id) blocked there}, {product id: SKU})."""
+    stmt = _stocked_statement(only is not None, skip is not None, bool(shipping and not r.ship_from_warehouses))
+    params = {"products": sorted(demand), "only": only, "skip": skip}
     sites: dict = {}
     by_id, blocked, skus = {}, set(), {}
-    for row in db.session.execute(stmt):
+    for row in db.session.execute(stmt, params):
         site = by_id.get(row[0])
         if site is None:
             site = by_id[row[0]] = Site(*row[: len(SITE_COLUMNS)])

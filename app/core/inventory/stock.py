@@ -7,7 +7,9 @@ UPDATE repeats the business guard in its WHERE clause, so that on SQLite (which 
 a race fails instead of overselling. The database CHECK constraints are the last backstop on both.
 """
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from functools import cache
+
+from sqlalchemy import Integer, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -50,6 +52,18 @@ def _held() -> dict:
     return transaction_cache("held_stock_levels")
 
 
+@cache
+def _lock_statement():
+    """SELECT ... FOR UPDATE of the stock rows of the pairs given, in canonical order: built once."""
+    return (
+        select(StockLevel)
+        .where(tuple_(StockLevel.location_id, StockLevel.product_id).in_(bindparam("pairs", expanding=True)))
+        .order_by(StockLevel.location_id, StockLevel.product_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def lock_levels(pairs, *, create: bool = False) -> dict:
     """Lock the stock rows of (location_id, product_id) pairs in canonical order; returns them by pair.
 
@@ -62,14 +76,7 @@ def lock_levels(pairs, *, create: bool = False) -> dict:
             _ensure_levels(wanted)
         for start in range(0, len(wanted), 1000):
             chunk = wanted[start : start + 1000]
-            stmt = (
-                select(StockLevel)
-                .where(tuple_(StockLevel.location_id, StockLevel.product_id).in_(chunk))
-                .order_by(StockLevel.location_id, StockLevel.product_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-            for level in db.session.scalars(stmt):
+            for level in db.session.scalars(_lock_statement(), {"pairs": chunk}):
                 held[(level.location_id, level.product_id)] = level
     return {pair: held[pair] for pair in {(int(loc), int(prod)) for loc, prod in pairs} if pair in held}
 
@@ -78,6 +85,35 @@ def level_for_update(location: Location, product: Product) -> StockLevel:
     """Return the stock row of a product at a location, created if missing, locked for this transaction."""
     pair = (location.id, product.id)
     return lock_levels([pair], create=True)[pair]
+
+
+@cache
+def _guarded_update(needs_available: bool):
+    """The UPDATE of one stock row by deltas, its business guards repeated in its WHERE clause: built once per
+    shape (building it on every change cost more than running it)."""
+    d_on_hand, d_reserved = bindparam("d_on_hand", type_=Integer), bindparam("d_reserved", type_=Integer)
+    guards = [
+        StockLevel.id == bindparam("level_id", type_=Integer),
+        StockLevel.on_hand + d_on_hand >= 0,
+        StockLevel.reserved + d_reserved >= 0,
+        StockLevel.reserved + d_reserved <= StockLevel.on_hand + d_on_hand,
+    ]
+    if needs_available:
+        guards.append(
+            StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock >= bindparam("need", type_=Integer)
+        )
+    return (
+        update(StockLevel)
+        .where(*guards)
+        .values(
+            on_hand=StockLevel.on_hand + d_on_hand,
+            reserved=StockLevel.reserved + d_reserved,
+            damaged=StockLevel.damaged + bindparam("d_damaged", type_=Integer),
+            updated_at=bindparam("now", type_=StockLevel.__table__.c.updated_at.type),
+        )
+        .returning(StockLevel.on_hand, StockLevel.reserved, StockLevel.damaged)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _apply(
@@ -107,28 +143,19 @@ def _apply(
             field="quantity",
             **params,
         )
-    guards = [
-        StockLevel.id == level.id,
-        StockLevel.on_hand + on_hand >= 0,
-        StockLevel.reserved + reserved >= 0,
-        StockLevel.reserved + reserved <= StockLevel.on_hand + on_hand,
-    ]
-    if need_available:
-        guards.append(StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock >= need_available)
     # No autoflush: the UPDATE reads no pending object, and the ledger and reservation rows of every line of a
     # fulfilment then reach the database together, one multi-row INSERT per table.
     with db.session.no_autoflush:
         row = db.session.execute(
-            update(StockLevel)
-            .where(*guards)
-            .values(
-                on_hand=StockLevel.on_hand + on_hand,
-                reserved=StockLevel.reserved + reserved,
-                damaged=StockLevel.damaged + damaged,
-                updated_at=utcnow(),
-            )
-            .returning(StockLevel.on_hand, StockLevel.reserved, StockLevel.damaged)
-            .execution_options(synchronize_session=False)
+            _guarded_update(bool(need_available)),
+            {
+                "level_id": level.id,
+                "d_on_hand": on_hand,
+                "d_reserved": reserved,
+                "d_damaged": damaged,
+                "need": need_available,
+                "now": utcnow(),
+            },
         ).first()
     if row is None:  # only reachable without row locks (SQLite): someone got there first
         raise ConcurrentChange()

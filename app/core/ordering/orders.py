@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -136,7 +137,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         return _same_or_conflict(existing, fingerprint), False
     products, pickup = _validate(draft)
     ship = draft.ship_to
-    order = Order(
+    values = dict(
         channel=draft.channel,
         external_ref=draft.external_ref,
         fingerprint=fingerprint,
@@ -160,24 +161,42 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         needs_review=draft.needs_review,
         gift_wrap=draft.gift_wrap,
         gift_message=draft.gift_message,
-        lines=[
-            OrderLine(line_no=i + 1, product=p, product_id=p.id, quantity=line.quantity, unit_price=line.unit_price)
-            for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
-        ],
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(order)
-            db.session.flush()
-        set_committed_value(order, "fulfilments", [])  # a new order has none: no query to find out
-    except IntegrityError:  # another request created it between our lookup and our insert
+    # One statement instead of a savepoint around a flush: the same channel and reference, written by a request
+    # that raced ours, is skipped by the database (ON CONFLICT DO NOTHING waits for that request to commit or roll
+    # back), and the order it wrote is then read. The lines go out with the fulfilments, in the next flush.
+    stmt = _insert()(Order).values(values).on_conflict_do_nothing(index_elements=["channel", "external_ref"])
+    order = db.session.scalars(stmt.returning(Order)).first()
+    if order is None:  # another request created it between our lookup and our insert
         winner = find_order(draft.channel, draft.external_ref)
         if winner is None:
-            raise
+            raise ConcurrentChange()
         return _same_or_conflict(winner, fingerprint), False
+    # The lines in one INSERT too: they then exist before sourcing writes fulfilment lines on them, and the order's
+    # audit and event rows wait for the same flush as the fulfilments' (one INSERT per table for the whole order).
+    rows = [
+        {
+            "order_id": order.id,
+            "line_no": i + 1,
+            "product_id": p.id,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+        }
+        for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
+    ]
+    lines = db.session.scalars(insert(OrderLine).returning(OrderLine, sort_by_parameter_order=True), rows).all()
+    for line, p in zip(lines, products, strict=True):
+        set_committed_value(line, "order", order)
+        set_committed_value(line, "product", p)
+    set_committed_value(order, "lines", lines)
+    set_committed_value(order, "fulfilments", [])  # a new order has none: no query to find out
     audit.record(actor, "order.create", order, None, {"reference": order.reference})
     events.emit("order.created", order)
     return order, True
+
+
+def _insert():
+    return pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _same_or_conflict(order: Order, fingerprint: str) -> Order:
@@ -188,7 +207,13 @@ def _same_or_conflict(order: Order, fingerprint: str) -> Order:
 
 def find_order(channel: str, external_ref: str) -> Order | None:
     """The order a channel knows by this reference, if any."""
-    return db.session.scalar(select(Order).where(Order.channel == channel, Order.external_ref == external_ref))
+    return db.session.scalar(_FIND_ORDER, {"channel": channel, "external_ref": external_ref})
+
+
+# Built once: every order captured looks its reference up first.
+_FIND_ORDER = select(Order).where(
+    Order.channel == bindparam("channel"), Order.external_ref == bindparam("external_ref")
+)
 
 
 def assigned_quantity(order_line: OrderLine) -> int:
@@ -219,6 +244,8 @@ def assign_fulfilment(
     transfer_to: for click & collect served elsewhere, the pickup store the goods travel to.
     """
     now = now or utcnow()
+    if order.id is None or any(line.id is None for line in quantities):  # built but not written yet
+        db.session.flush()
     if not quantities or any(not isinstance(q, int) or q <= 0 for q in quantities.values()):
         raise InvalidInput(N_("A fulfilment needs at least one unit."), field="lines")
     if not location.active:
@@ -229,22 +256,43 @@ def assign_fulfilment(
         if quantity > order_line.quantity - assigned_quantity(order_line):
             raise InvalidInput(N_("More units than the order still needs."), field="lines")
     accept_by, ready_by = deadlines(location, now)
-    fulfilment = Fulfilment(
-        order=order,
-        location=location,
-        transfer_to=transfer_to,
-        status=S.CREATED,
-        created_at=now,
-        accept_by=accept_by,
-        ready_by=ready_by,
-        lines=[
-            FulfilmentLine(order_line=ol, product_id=ol.product_id, product=ol.product, quantity=q)
-            for ol, q in quantities.items()
-        ],
-    )
-    db.session.add(fulfilment)
-    db.session.flush()
+    # The fulfilment and its lines in one INSERT each, without a flush: what this transaction has pending (the
+    # order's audit and event rows) goes out later with the fulfilment's, one INSERT per table.
+    fulfilment = db.session.scalars(
+        insert(Fulfilment)
+        .values(
+            order_id=order.id,
+            location_id=location.id,
+            transfer_to_id=transfer_to.id if transfer_to is not None else None,
+            status=S.CREATED,
+            created_at=now,
+            accept_by=accept_by,
+            ready_by=ready_by,
+        )
+        .returning(Fulfilment)
+        .execution_options(autoflush=False)
+    ).one()
+    rows = [
+        {"fulfilment_id": fulfilment.id, "order_line_id": ol.id, "product_id": ol.product_id, "quantity": q}
+        for ol, q in quantities.items()
+    ]
+    lines = db.session.scalars(
+        insert(FulfilmentLine)
+        .returning(FulfilmentLine, sort_by_parameter_order=True)
+        .execution_options(autoflush=False),
+        rows,
+    ).all()
+    for line, order_line in zip(lines, quantities, strict=True):
+        set_committed_value(line, "fulfilment", fulfilment)
+        set_committed_value(line, "order_line", order_line)
+        set_committed_value(line, "product", order_line.product)
+    set_committed_value(fulfilment, "order", order)
+    set_committed_value(fulfilment, "location", location)
+    set_committed_value(fulfilment, "transfer_to", transfer_to)
+    set_committed_value(fulfilment, "lines", lines)
     set_committed_value(fulfilment, "parcels", [])  # a new fulfilment has none: no query to find out
+    if "fulfilments" in order.__dict__:  # loaded: the new one joins it (the highest id comes last)
+        set_committed_value(order, "fulfilments", [*order.fulfilments, fulfilment])
     stock.lock_levels([(location.id, line.product_id) for line in fulfilment.lines])
     for line in fulfilment.lines:
         stock.reserve(

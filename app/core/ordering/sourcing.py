@@ -61,10 +61,24 @@ def distance_km(lat1, lon1, lat2, lon2) -> float | None:
     """Great-circle distance, or None when a point has no coordinates."""
     if None in (lat1, lon1, lat2, lon2):
         return None
-    p1, p2 = math.radians(float(lat1)), math.radians(float(lat2))
-    dp, dl = p2 - p1, math.radians(float(lon2) - float(lon1))
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6371.0 * 2 * math.asin(math.sqrt(a))
+    return _distances_from(lat1, lon1)(lat2, lon2)
+
+
+def _distances_from(lat1, lon1):
+    """distance_km from one point to others, the same figures, with what depends on that point worked out once."""
+    p1, lon1 = math.radians(float(lat1)), float(lon1)
+    cos_p1 = math.cos(p1)
+    radians, sin, cos, asin, sqrt = math.radians, math.sin, math.cos, math.asin, math.sqrt
+
+    def distance(lat2, lon2) -> float | None:
+        if lat2 is None or lon2 is None:
+            return None
+        p2 = radians(float(lat2))
+        dp, dl = p2 - p1, radians(float(lon2) - lon1)
+        a = sin(dp / 2) ** 2 + cos_p1 * cos(p2) * sin(dl / 2) ** 2
+        return 6371.0 * 2 * asin(sqrt(a))
+
+    return distance
 
 
 SITE_COLUMNS = (
@@ -106,6 +120,7 @@ class Candidate:
     rules: SourcingRules
     blocked: list = field(default_factory=list)  # SKUs blocked here
     blocked_ids: set = field(default_factory=set)
+    first_rank: tuple = ()  # rank(demand) on the figures first read (set by _candidates)
 
     def covers(self, needed: dict) -> int:
         return sum(min(self.available.get(key, 0), qty) for key, qty in needed.items())
@@ -208,10 +223,12 @@ def _workload(sites, now) -> tuple[dict, dict]:
     return open_work, today
 
 
-def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> tuple[dict, set, dict]:
-    """Active locations holding any of the products, in one query: ({Site: {product id: units available}},
-    {(location id, product id) blocked there}, {product id: SKU})."""
+@cache
+def _stocked_statement(only: bool, skip: bool, no_warehouses: bool):
+    """The stock rows of the products of an order at active locations, with what sourcing needs of those: built
+    once per shape (building it cost more than running it)."""
     atp = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
+    products = bindparam("products", expanding=True)
     stmt = (
         select(*SITE_COLUMNS, StockLevel.product_id, Product.sku, atp, ProductBlock.id)
         .join(Location, Location.id == StockLevel.location_id)
@@ -222,23 +239,25 @@ def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, ship
         )
         # The product ids on both sides: the planner then looks the products up by key instead of hashing the
         # whole catalogue, and reads the stock rows from ix_stock_level_product_id_location_id alone.
-        .where(
-            StockLevel.product_id.in_(sorted(demand)),
-            Product.id.in_(sorted(demand)),
-            Product.active,
-            Location.active,
-            atp > 0,
-        )
+        .where(StockLevel.product_id.in_(products), Product.id.in_(products), Product.active, Location.active, atp > 0)
     )
-    if only is not None:
-        stmt = stmt.where(Location.id == only)
-    if skip is not None:
-        stmt = stmt.where(Location.id != skip)
-    if shipping and not r.ship_from_warehouses:
+    if only:
+        stmt = stmt.where(Location.id == bindparam("only"))
+    if skip:
+        stmt = stmt.where(Location.id != bindparam("skip"))
+    if no_warehouses:
         stmt = stmt.where(Location.kind != "warehouse")
+    return stmt
+
+
+def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> tuple[dict, set, dict]:
+    """Active locations holding any of the products, in one query: ({Site: {product id: units available}},
+    {(location id, product id) blocked there}, {product id: SKU})."""
+    stmt = _stocked_statement(only is not None, skip is not None, bool(shipping and not r.ship_from_warehouses))
+    params = {"products": sorted(demand), "only": only, "skip": skip}
     sites: dict = {}
     by_id, blocked, skus = {}, set(), {}
-    for row in db.session.execute(stmt):
+    for row in db.session.execute(stmt, params):
         site = by_id.get(row[0])
         if site is None:
             site = by_id[row[0]] = Site(*row[: len(SITE_COLUMNS)])
@@ -261,10 +280,17 @@ def _candidates(
     stocked, blocked, skus = _stocked_sites(demand, r, shipping=shipping, **where)
     open_work, today = _workload(list(stocked), now)
     ranked, refused = [], []
+    distance_to = None
+    if origin is not None and origin.latitude is not None and origin.longitude is not None:
+        distance_to = _distances_from(origin.latitude, origin.longitude)
     for site, units in stocked.items():
-        blocked_ids = {pid for pid in demand if (site.id, pid) in blocked}
-        blocked_here = sorted(skus[pid] for pid in blocked_ids)
-        available = {pid: 0 if pid in blocked_ids else units.get(pid, 0) for pid in demand}
+        if blocked:
+            blocked_ids = {pid for pid in demand if (site.id, pid) in blocked}
+            blocked_here = sorted(skus[pid] for pid in blocked_ids)
+            available = {pid: 0 if pid in blocked_ids else units.get(pid, 0) for pid in demand}
+        else:  # the usual case: nothing blocked anywhere for these products
+            blocked_ids, blocked_here = set(), []
+            available = {pid: units.get(pid, 0) for pid in demand}
         if site.code in exclude:
             refused.append(_refusal(site.code, "already failed this order", "failed"))
         elif shipping and (not site.ships_from_store or site.ship_paused):
@@ -283,14 +309,14 @@ def _candidates(
                 _refusal(site.code, "product blocked here: " + ", ".join(blocked_here), "blocked", blocked_here)
             )
         else:
-            distance = None
-            if origin is not None:
-                distance = distance_km(origin.latitude, origin.longitude, site.latitude, site.longitude)
+            distance = distance_to(site.latitude, site.longitude) if distance_to is not None else None
             capacity = site.daily_capacity - today.get(site.id, 0)
             ranked.append(
                 Candidate(site, available, distance, open_work.get(site.id, 0), capacity, r, blocked_here, blocked_ids)
             )
-    ranked.sort(key=lambda c: c.rank(demand))
+    for c in ranked:
+        c.first_rank = c.rank(demand)
+    ranked.sort(key=lambda c: c.first_rank)
     refused.sort(key=lambda c: c["location"])
     refused += [
         _refusal(code, "already failed this order", "failed")
@@ -381,7 +407,11 @@ def _explain(ranked, seen, refused, plan, demand, notes, role="") -> list[dict]:
     """The best KEEP candidates (fresh figures where they were locked), every chosen one, and KEEP refusals."""
     chosen = {c.location.code for c, _ in plan}
     looked = {c.location.code for c in seen}
-    shown = sorted(seen + [c for c in ranked if c.location.code not in looked], key=lambda c: c.rank(demand))
+    # Those read again under lock are ranked on their fresh figures; the others keep their first rank (unchanged).
+    shown = sorted(
+        seen + [c for c in ranked if c.location.code not in looked],
+        key=lambda c: c.rank(demand) if c.location.code in looked else c.first_rank,
+    )
     kept = [c for c in shown[:KEEP]] + [c for c in shown[KEEP:] if c.location.code in chosen]
     if len(shown) > len(kept):
         notes.append(f"{len(shown) - len(kept)} more eligible locations not listed")

@@ -113,7 +113,9 @@ def test_collect_with_the_code_and_every_bag_consumes_the_units_and_sends_a_rece
         level = _ledger_holds(store, product)
         assert (level.on_hand, level.reserved) == (5 - quantity, 0)
     assert fulfilment.order.status == "completed"
-    kinds = db.session.scalars(select(OutboundEmail.kind).where(OutboundEmail.order_id == fulfilment.order_id)).all()
+    kinds = db.session.scalars(
+        select(OutboundEmail.kind).where(OutboundEmail.order_id == fulfilment.order_id).order_by(OutboundEmail.id)
+    ).all()
     assert kinds == ["pickup_ready", "pickup_collected"]
     # the same hand-over again changes nothing
     pickups.collect(fulfilment, actor=ACTOR, pickup_code=pickup.code)
@@ -202,7 +204,9 @@ def test_a_reminder_goes_once_within_the_stores_reminder_hours(app):
     assert pickups.remind_due(now=expires - timedelta(hours=25)) == 0
     assert pickups.remind_due(now=expires - timedelta(hours=23)) == 1
     assert pickups.remind_due(now=expires - timedelta(hours=22)) == 0
-    kinds = db.session.scalars(select(OutboundEmail.kind).where(OutboundEmail.order_id == fulfilment.order_id)).all()
+    kinds = db.session.scalars(
+        select(OutboundEmail.kind).where(OutboundEmail.order_id == fulfilment.order_id).order_by(OutboundEmail.id)
+    ).all()
     assert kinds == ["pickup_ready", "pickup_reminder"]
 
 

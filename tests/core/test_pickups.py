@@ -299,3 +299,21 @@ def test_a_store_offers_only_the_refusal_reasons_it_chose(app):
     for bad in ([], ["lost_it"], "damaged"):
         with pytest.raises(pickups.InvalidInput):
             rules.update_location(store, {"pickup_refusal_reasons": bad}, actor=ACTOR)
+
+
+def test_a_received_transfer_cancelled_before_staging_waits_at_the_pickup_store_to_be_put_back(app):
+    sender, pickup_store = make_location(), make_location()
+    product = make_product()
+    stocked(sender, product, 4)
+    order, _ = orders.create_order(collect_draft(pickup_store, (product, 2)), actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, sender, {order.lines[0]: 2}, actor=ACTOR, transfer_to=pickup_store)
+    for target in (S.ACCEPTED, S.PICKING, S.PICKED, S.PACKED):
+        orders.transition(fulfilment, target, actor=ACTOR)
+    pickups.receive_transfer(pickup_store, order.reference, actor=ACTOR)
+    orders.cancel_order(order, reason="customer called", actor=ACTOR)
+    # the units are at the pickup store, still reserved there (off sale), and nothing changed at the sender
+    assert (_ledger_holds(sender, product).on_hand, _level(sender, product).reserved) == (2, 0)
+    assert (_ledger_holds(pickup_store, product).on_hand, _level(pickup_store, product).reserved) == (2, 2)
+    assert pickups.put_back_list(pickup_store) == [fulfilment.pickup]
+    pickups.restock(fulfilment, actor=ACTOR)
+    assert (_ledger_holds(pickup_store, product).on_hand, _level(pickup_store, product).reserved) == (2, 0)

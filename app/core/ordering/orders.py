@@ -371,7 +371,7 @@ def transition(fulfilment: Fulfilment, target: str, *, actor: Actor, reason: str
     if not is_allowed(fulfilment.order.delivery_method, current, target):
         raise IllegalTransition(current=current, target=target)
     fulfilment.status, fulfilment.status_reason = target, reason[:200]
-    if effect is None and current == S.READY_FOR_PICKUP and target in {S.EXPIRED, S.CANCELLED, S.REJECTED}:
+    if effect is None and target in {S.EXPIRED, S.CANCELLED, S.REJECTED} and _at_pickup_store(fulfilment, current):
         from app.core.floor.pickups import hold_for_put_back
 
         effect = hold_for_put_back
@@ -386,6 +386,17 @@ def transition(fulfilment: Fulfilment, target: str, *, actor: Actor, reason: str
     except StaleDataError as exc:
         raise ConcurrentChange() from exc
     return fulfilment
+
+
+def _at_pickup_store(fulfilment: Fulfilment, current: str) -> bool:
+    """Whether a click & collect order's units are at its pickup store: on the hold shelf, or a transfer received
+    there (its reservation moved with it). Ending such an order leaves its units for an associate to put back."""
+    if current == S.READY_FOR_PICKUP:
+        return True
+    if fulfilment.order.delivery_method != DeliveryMethod.COLLECT or fulfilment.transfer_to_id is None:
+        return False
+    pickup = fulfilment.pickup
+    return pickup is not None and pickup.received_at is not None
 
 
 def accept_fulfilment(fulfilment: Fulfilment, *, actor: Actor) -> Fulfilment:

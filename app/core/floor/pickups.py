@@ -41,7 +41,7 @@ from app.core.models.pickups import REFUSAL_REASONS
 from app.core.ordering import orders
 from app.extensions import db
 
-# Read aloud at the counter: no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B. 23^6 = 148 million codes per store.
+# Read aloud at the counter: no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B. 22^6 = 113 million codes per store.
 CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY347"
 CODE_LENGTH = 6
 MAX_BAGS = 20

@@ -614,14 +614,25 @@ class RestockOutSchema(FulfilmentDocSchema):
     )
 
 
-class PickedLineSchema(Schema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    quantity = fields.Integer(
-        required=True,
-        strict=True,
-        validate=validate.Range(min=0, max=MAX_ON_HAND),
-        metadata={"description": "Units of the product picked in all (0 when none was found)"},
+def _sku_lines(name: str, least: int, description: str) -> type[Schema]:
+    """A list item of {sku, quantity} (picked, collected, put back): one shape, its own name in the OpenAPI text."""
+    return Schema.from_dict(
+        {
+            "sku": fields.String(required=True, validate=validate.Length(min=1, max=64)),
+            "quantity": fields.Integer(
+                required=True,
+                strict=True,
+                validate=validate.Range(min=least, max=MAX_ON_HAND),
+                metadata={"description": description},
+            ),
+        },
+        name=name,
     )
+
+
+PickedLineSchema = _sku_lines("PickedLineSchema", 0, "Units of the product picked in all (0 when none was found)")
+CollectedLineSchema = _sku_lines("CollectedLineSchema", 0, "Units the customer takes")
+RestockLineSchema = _sku_lines("RestockLineSchema", 1, "Units put back on sale")
 
 
 class PickInSchema(Schema):
@@ -663,16 +674,6 @@ class ReadyInSchema(Schema):
             "description": "How many bags the order was packed into (where the store counts bags); left out: "
             "as counted already, or one bag"
         },
-    )
-
-
-class CollectedLineSchema(Schema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    quantity = fields.Integer(
-        required=True,
-        strict=True,
-        validate=validate.Range(min=0, max=MAX_ON_HAND),
-        metadata={"description": "Units the customer takes"},
     )
 
 
@@ -760,11 +761,6 @@ class CollectInSchema(Schema):
         if ("pickup_code" in data) == ("id_check" in data):
             message = gettext("Give the pickup code, or an ID check instead of it.")
             raise ValidationError({"pickup_code": [message], "id_check": [message]})
-
-
-class RestockLineSchema(Schema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ON_HAND))
 
 
 class RestockInSchema(Schema):

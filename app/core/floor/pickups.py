@@ -523,30 +523,41 @@ def _id_check(values: dict | None, actor: Actor) -> dict:
     return {"kind": kind, "last_digits": digits, "reason": reason, "by": actor.label}
 
 
-def _quantities(fulfilment: Fulfilment, lines: list | None) -> dict:
-    """{fulfilment line: units collected} from [{sku, quantity}] (None: everything picked)."""
-    picked = {line: line.picked for line in fulfilment.lines if line.picked}
-    if lines is None:
-        return picked
-    by_sku = {line.product.sku: line for line in picked}
+def _units_of(lines: list, available: dict, *, not_here: str, whole: str, least: int, too_many: tuple) -> tuple:
+    """({fulfilment line: units}, field errors) from [{sku, quantity}] rows: each sku one of `available`'s lines,
+    each quantity a whole number from `least`, their sum per line within what `available` gives it.
+    too_many: (msgid, name of its count parameter)."""
+    by_sku = {line.product.sku: line for line in available}
     wanted, errors = {}, {}
     for i, row in enumerate(lines):
         row = row if isinstance(row, dict) else {}
         line = by_sku.get(str(row.get("sku") or ""))
         quantity = row.get("quantity")
         if line is None:
-            errors[f"lines.{i}.sku"] = N_("This product is not in the order's bags.")
-            continue
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-            errors[f"lines.{i}.quantity"] = N_("Must be a whole number, zero or more.")
-            continue
-        wanted[line] = wanted.get(line, 0) + quantity
-    for line, quantity in wanted.items():
-        if quantity > picked[line]:
-            errors["lines"] = (
-                N_("More units of %(sku)s than were picked (%(picked)s)."),
-                {"sku": line.product.sku, "picked": picked[line]},
-            )
+            errors[f"lines.{i}.sku"] = not_here
+        elif not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < least:
+            errors[f"lines.{i}.quantity"] = whole
+        else:
+            wanted[line] = wanted.get(line, 0) + quantity
+            if wanted[line] > available[line]:
+                message, count = too_many
+                errors[f"lines.{i}.quantity"] = (message, {"sku": line.product.sku, count: available[line]})
+    return wanted, errors
+
+
+def _quantities(fulfilment: Fulfilment, lines: list | None) -> dict:
+    """{fulfilment line: units collected} from [{sku, quantity}] (None: everything picked)."""
+    picked = {line: line.picked for line in fulfilment.lines if line.picked}
+    if lines is None:
+        return picked
+    wanted, errors = _units_of(
+        lines,
+        picked,
+        not_here=N_("This product is not in the order's bags."),
+        whole=N_("Must be a whole number, zero or more."),
+        least=0,
+        too_many=(N_("More units of %(sku)s than were picked (%(picked)s)."), "picked"),
+    )
     if errors:
         raise InvalidInput(N_("Some lines cannot be collected as given."), fields=errors)
     if not any(wanted.values()):
@@ -798,26 +809,17 @@ def restock(fulfilment: Fulfilment, *, actor: Actor, lines: list | None = None) 
         return {}
     orders.lock_stock_of([fulfilment])
     held = held_units(fulfilment)
-    by_sku = {line.product.sku: line for line in held}
     if lines is None:
         wanted = dict(held)
     else:
-        wanted, errors = {}, {}
-        for i, row in enumerate(lines):
-            row = row if isinstance(row, dict) else {}
-            line = by_sku.get(str(row.get("sku") or ""))
-            quantity = row.get("quantity")
-            if line is None:
-                errors[f"lines.{i}.sku"] = N_("This product does not wait to be put back from this order.")
-            elif not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-                errors[f"lines.{i}.quantity"] = N_("Must be a whole number above zero.")
-            else:
-                wanted[line] = wanted.get(line, 0) + quantity
-                if wanted[line] > held[line]:
-                    errors[f"lines.{i}.quantity"] = (
-                        N_("Only %(held)s of %(sku)s wait to be put back."),
-                        {"held": held[line], "sku": line.product.sku},
-                    )
+        wanted, errors = _units_of(
+            lines,
+            held,
+            not_here=N_("This product does not wait to be put back from this order."),
+            whole=N_("Must be a whole number above zero."),
+            least=1,
+            too_many=(N_("Only %(held)s of %(sku)s wait to be put back."), "held"),
+        )
         if errors:
             raise InvalidInput(N_("Some lines cannot be put back as given."), fields=errors)
     location = holding_location(fulfilment)

@@ -119,6 +119,16 @@ def create_app(test_config: dict | None = None) -> Flask:
         if writes and db.engine.dialect.name == "sqlite" and not db.session().in_transaction():
             db.session.connection(execution_options={"sqlite_immediate": True})
 
+    @app.after_request
+    def call_the_payment_provider_after_commit(response):
+        """Captures, voids and refunds the request wrote (and committed) go to the payment provider now, outside
+        any transaction; one that fails or times out is left pending for `flask worker`."""
+        from app.core import payments
+
+        if db.session.info.get(payments.DUE_KEY):
+            payments.run_committed()
+        return response
+
     from app import cli
     from app.api import register_api
     from app.web import register_web

@@ -233,7 +233,7 @@ class Collect(MethodView):
                 g.pickup_tried = pickup.id
             if bags is None:
                 bags = [bag_barcode(fulfilment.id, bag.number) for bag in pickup.bag_rows]
-        pickups.collect(
+        pickups.hand_over(
             fulfilment,
             actor=api_actor(),
             pickup_code=code,

@@ -386,18 +386,19 @@ def collect(store, fulfilment_id):
         )
     pickup_id, reference = pickup.id, fulfilment.order.reference
     try:
-        with unit_of_work():
-            pickups.collect(
-                fulfilment,
-                actor=current_actor(),
-                pickup_code=code,
-                id_check=id_check,
-                bags_scanned=values["bags"],
-                lines=lines,
-                reason=values["reason"] if lines is not None else "",
-            )
+        # hand_over commits: the payment is taken outside the stock transaction, then the order is collected.
+        pickups.hand_over(
+            fulfilment,
+            actor=current_actor(),
+            pickup_code=code,
+            id_check=id_check,
+            bags_scanned=values["bags"],
+            lines=lines,
+            reason=values["reason"] if lines is not None else "",
+        )
     except pickups.WrongCode as error:
         # The refusal rolled the request back; the attempt is counted in its own transaction.
+        db.session.rollback()
         pickups.count_wrong_code(pickup_id)
         db.session.expire_all()
         values["code"] = ""
@@ -415,7 +416,7 @@ def collect(store, fulfilment_id):
             trigger=toast(message, "error"),
         )
     except DomainError as error:
-        db.session.expire_all()
+        db.session.rollback()
         message = domain_message(error)
         return _pickup_page(
             store,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext
 from sqlalchemy import exists, select
 
-from app.core import audit
+from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError
 from app.core.floor import pickups, scans
@@ -173,6 +173,8 @@ def _ship_if_complete(fulfilment: Fulfilment, actor: Actor) -> bool:
     """Ship a fulfilment whose every labelled parcel is with the carrier; a transfer is never shipped here."""
     if pickups.is_transfer(fulfilment) or not _complete(fulfilment):
         return False
+    # What leaves the store is captured (before the transition, which voids what nothing else will capture).
+    payments.capture_left_store(fulfilment, {line: line.picked for line in fulfilment.lines}, actor=actor)
     orders.transition(fulfilment, S.SHIPPED, actor=actor)
     _customer_email(fulfilment, [p for p in fulfilment.parcels if p.label is not None])
     return True

@@ -10,12 +10,13 @@ Every operation here is the one the screens and the API call (app.web.pickups, a
 """
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
 
-from app.core import audit
+from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError, InvalidInput, NotFound
 from app.core.integration import events, notices
@@ -26,6 +27,7 @@ from app.core.models import (
     Location,
     Order,
     Parcel,
+    PaymentTransaction,
     Pickup,
     PickupBag,
     PickupSlot,
@@ -39,6 +41,7 @@ from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID, utcnow
 from app.core.models.pickups import REFUSAL_REASONS
 from app.core.ordering import orders
+from app.core.uow import unit_of_work
 from app.extensions import db
 
 # Read aloud at the counter: no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B. 22^6 = 113 million codes per store.
@@ -492,7 +495,6 @@ def check_code(pickup: Pickup, text: str, *, now: datetime | None = None) -> Non
 def count_wrong_code(pickup_id: int, *, now: datetime | None = None) -> None:
     """One more wrong code for a pickup (its own short transaction, run by the edge after the refusal); the
     WRONG_CODES_ALLOWED-th locks it for LOCKOUT."""
-    from app.core.uow import unit_of_work
 
     now = _now(now)
     with unit_of_work(writes=True):
@@ -581,10 +583,87 @@ def collect(
     """Hand the order over. The customer's code, or an ID check recorded with a reason (audited). With the store's
     bag scans on, every bag's label must be among bags_scanned (the missing ones are named). lines: what the
     customer takes when not everything ([{sku, quantity}]); the rest waits on the put-back list, with `reason`.
-    Collected units leave the ledger; the customer gets a receipt."""
+    Collected units leave the ledger and are captured (payments); the customer gets a receipt."""
     now = _now(now)
     if fulfilment.status == S.COLLECTED:
         return fulfilment.pickup  # the same hand-over again (a resend): already done
+    handover = check_handover(
+        fulfilment,
+        pickup_code=pickup_code,
+        id_check=id_check,
+        bags_scanned=bags_scanned,
+        lines=lines,
+        reason=reason,
+        now=now,
+        actor=actor,
+    )
+    pickup, check, wanted, left, refusal = (
+        handover.pickup,
+        handover.check,
+        handover.wanted,
+        handover.left,
+        handover.refusal,
+    )
+    location = holding_location(fulfilment)
+    orders.lock_stock_of([fulfilment])
+    reference = orders.fulfilment_reference(fulfilment)
+
+    def consume_collected(f: Fulfilment, who: Actor) -> None:
+        for line, quantity in wanted.items():
+            if quantity:
+                stock.consume(location, line.product, quantity, actor=who, fulfilment_line=line, reference=reference)
+
+    pickup.refused = [
+        {"sku": line.product.sku, "quantity": quantity, "reason": refusal}
+        for line, quantity in left.items()
+        if quantity
+    ]
+    pickup.put_back = bool(pickup.refused)
+    pickup.collected_at, pickup.closed_at, pickup.is_open = now, now, False
+    pickup.id_check = check
+    pickup.failed_attempts, pickup.locked_until = 0, None
+    # What the customer takes is captured (already, when hand_over took it first) before the transition voids the rest.
+    payments.capture_left_store(fulfilment, wanted, actor=actor)
+    orders.transition(fulfilment, S.COLLECTED, actor=actor, effect=consume_collected)
+    audit.record(
+        actor,
+        "pickup.collected",
+        fulfilment,
+        None,
+        {
+            "by": "code" if check is None else "id_check",
+            **({"id_check": check} if check else {}),
+            **({"refused": pickup.refused} if pickup.refused else {}),
+        },
+    )
+    notices.pickup_collected(pickup)
+    db.session.flush()
+    return pickup
+
+
+@dataclass
+class Handover:
+    pickup: Pickup
+    check: dict | None  # the ID check, when no code
+    wanted: dict  # {FulfilmentLine: units the customer takes}
+    left: dict  # {FulfilmentLine: units left for put-back}
+    refusal: str
+
+
+def check_handover(
+    fulfilment: Fulfilment,
+    *,
+    actor: Actor,
+    pickup_code: str | None = None,
+    id_check: dict | None = None,
+    bags_scanned: list[str] | None = None,
+    lines: list | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Handover:
+    """Every rule of a hand-over, checked before anything changes (a wrong code raises WrongCode: the caller
+    counts it after rolling back)."""
+    now = _now(now)
     if fulfilment.status != S.READY_FOR_PICKUP:
         raise PickupRefused(
             N_("Order %(ref)s is not waiting on the hold shelf."),
@@ -610,39 +689,26 @@ def collect(
     left = {line: line.picked - wanted.get(line, 0) for line in fulfilment.lines if line.picked}
     if any(left.values()) and refusal not in refusal_reasons(store):
         raise InvalidInput(N_("Say why the customer does not take everything."), field="reason")
-    location = holding_location(fulfilment)
-    orders.lock_stock_of([fulfilment])
-    reference = orders.fulfilment_reference(fulfilment)
+    return Handover(pickup, check, wanted, left, refusal)
 
-    def consume_collected(f: Fulfilment, who: Actor) -> None:
-        for line, quantity in wanted.items():
-            if quantity:
-                stock.consume(location, line.product, quantity, actor=who, fulfilment_line=line, reference=reference)
 
-    pickup.refused = [
-        {"sku": line.product.sku, "quantity": quantity, "reason": refusal}
-        for line, quantity in left.items()
-        if quantity
-    ]
-    pickup.put_back = bool(pickup.refused)
-    pickup.collected_at, pickup.closed_at, pickup.is_open = now, now, False
-    pickup.id_check = check
-    pickup.failed_attempts, pickup.locked_until = 0, None
-    orders.transition(fulfilment, S.COLLECTED, actor=actor, effect=consume_collected)
-    audit.record(
-        actor,
-        "pickup.collected",
-        fulfilment,
-        None,
-        {
-            "by": "code" if check is None else "id_check",
-            **({"id_check": check} if check else {}),
-            **({"refused": pickup.refused} if pickup.refused else {}),
-        },
-    )
-    notices.pickup_collected(pickup)
-    db.session.flush()
-    return pickup
+def hand_over(fulfilment: Fulfilment, *, actor: Actor, **given) -> tuple[Pickup, PaymentTransaction | None]:
+    """The counter's hand-over, for the screens and the API alike: every rule checked, then the capture of what the
+    customer takes is written, committed and sent to the payment provider (outside any stock transaction), then
+    the order is collected (collect). A capture that failed holds the goods when the retailer says so
+    (RetailerSettings.failed_capture = hold: payments.PaymentFailed, nothing handed over); otherwise the order is
+    handed over and customer service is told. Commits; a repeat of a done hand-over changes nothing."""
+    if fulfilment.status == S.COLLECTED:
+        return fulfilment.pickup, None
+    handover = check_handover(fulfilment, actor=actor, **given)
+    txn = payments.capture_before_handover(fulfilment, handover.wanted, actor=actor)
+    if txn is not None and txn.status == "failed" and payments.settings().failed_capture == "hold":
+        db.session.commit()
+        raise payments.PaymentFailed()
+    with unit_of_work():
+        orders.lock_order(fulfilment.order)
+        pickup = collect(fulfilment, actor=actor, **given)
+    return pickup, txn
 
 
 # --- holds, expiry and reminders --------------------------------------------------------------------------------
@@ -706,7 +772,6 @@ def expire(fulfilment: Fulfilment, *, actor: Actor, now: datetime | None = None)
 
 def expire_due(*, now: datetime | None = None, limit: int = 100) -> int:
     """The worker's pass: expire every hold that ran out (each in its own transaction); returns how many."""
-    from app.core.uow import unit_of_work
 
     now = _now(now)
     done = 0
@@ -727,7 +792,6 @@ def expire_due(*, now: datetime | None = None, limit: int = 100) -> int:
 
 def remind_due(*, now: datetime | None = None, limit: int = 100) -> int:
     """The worker's pass: remind customers whose hold ends within their store's reminder hours; returns how many."""
-    from app.core.uow import unit_of_work
 
     now = _now(now)
     sent = 0

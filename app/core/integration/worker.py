@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from app.core import audit
+from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.floor import pickups
@@ -235,6 +235,8 @@ def run_once(now=None) -> dict:
     # Holds that ran out, then reminders for those ending soon (each pickup in its own transaction): their events
     # and stock movements are numbered, and their e-mails and text messages sent, in this same pass.
     pickups_expired = _job("expire pickups", lambda: pickups.expire_due(now=now), errors)
+    # Payment steps nobody called yet (a crash after commit) and retries after a provider timeout.
+    payments_done = _job("payments", lambda: payments.process_due(now=now), errors)
     reminded = _job("remind pickups", lambda: pickups.remind_due(now=now), errors)
     # The ledger first: the stock.changed events its run writes are then numbered in this same pass.
     stock_sequenced = _job("sequence stock movements", changes.sequence, errors)
@@ -256,6 +258,7 @@ def run_once(now=None) -> dict:
         "retrying": outcomes.count("pending"),
         "dead": outcomes.count("dead"),
         "pickups_expired": pickups_expired,
+        "payments": payments_done,
         "reminded": reminded,
         "emailed": _job("send e-mails", mail.send_pending, errors),
         "texted": _job("send text messages", sms.send_pending, errors),

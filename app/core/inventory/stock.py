@@ -126,6 +126,7 @@ def _apply(
     on_hand=0,
     reserved=0,
     damaged=0,
+    quarantined=0,
     need_available=0,
     reason="",
     reference="",
@@ -143,6 +144,8 @@ def _apply(
             field="quantity",
             **params,
         )
+    if quarantined:
+        _change_quarantined(level, quarantined)
     # No autoflush: the UPDATE reads no pending object, and the ledger and reservation rows of every line of a
     # fulfilment then reach the database together, one multi-row INSERT per table.
     with db.session.no_autoflush:
@@ -168,6 +171,7 @@ def _apply(
         on_hand_delta=on_hand,
         reserved_delta=reserved,
         damaged_delta=damaged,
+        quarantined_delta=quarantined,
         reason=reason[:200],
         reference=reference[:120],
         actor=actor.label,
@@ -235,6 +239,77 @@ def mark_damaged(location, product, quantity: int, *, actor: Actor, reason: str 
         on_hand=-quantity,
         damaged=quantity,
         reason=reason,
+        reference=reference,
+    )
+
+
+def _change_quarantined(level: StockLevel, delta: int) -> None:
+    """Returned units into or out of quarantine (guarded like every stock change: never below zero)."""
+    if level.quarantined + delta < 0:
+        raise InsufficientStock(sku=level.product.sku, location=level.location.code)
+    if level.quarantined + delta > MAX_UNITS:
+        raise InvalidInput(N_("This change would take the quarantine above the largest count."), field="quantity")
+    with db.session.no_autoflush:
+        value = db.session.execute(
+            update(StockLevel)
+            .where(StockLevel.id == level.id, StockLevel.quarantined + delta >= 0)
+            .values(quarantined=StockLevel.quarantined + delta)
+            .returning(StockLevel.quarantined)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+    if value is None:
+        raise ConcurrentChange()
+    set_committed_value(level, "quarantined", value)
+
+
+RETURN_CONDITIONS = ("resellable", "damaged", "inspect")
+
+
+def take_back(location, product, quantity: int, condition: str, *, actor: Actor, reference: str = "", reason=""):
+    """Returned units into this location's stock, by their condition: `resellable` on hand (on sale at once),
+    `damaged` to the damaged count, `inspect` to quarantine until a manager decides (decide_quarantined). A product
+    the location never stocked gets its stock row here."""
+    _positive(quantity)
+    if condition not in RETURN_CONDITIONS:
+        raise InvalidInput(N_("Choose the condition of the returned item."), field="condition")
+    level = level_for_update(location, product)
+    deltas = {
+        "resellable": {"on_hand": quantity},
+        "damaged": {"damaged": quantity},
+        "inspect": {"quarantined": quantity},
+    }
+    return _apply(
+        level, location, product, MovementKind.RETURN, actor, reason=reason, reference=reference, **deltas[condition]
+    )
+
+
+def decide_quarantined(location, product, quantity: int, outcome: str, *, actor: Actor, reference: str = ""):
+    """A manager's decision on returned units in quarantine: back on sale (`resellable`) or `damaged`."""
+    _positive(quantity)
+    if outcome not in ("resellable", "damaged"):
+        raise InvalidInput(N_("Choose whether the item goes back on sale or is damaged."), field="outcome")
+    level = level_for_update(location, product)
+    if outcome == "resellable":
+        return _apply(
+            level,
+            location,
+            product,
+            MovementKind.RETURN,
+            actor,
+            on_hand=quantity,
+            quarantined=-quantity,
+            reason="inspected: resellable",
+            reference=reference,
+        )
+    return _apply(
+        level,
+        location,
+        product,
+        MovementKind.DAMAGE,
+        actor,
+        damaged=quantity,
+        quarantined=-quantity,
+        reason="inspected: damaged",
         reference=reference,
     )
 

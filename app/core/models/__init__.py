@@ -14,6 +14,13 @@ from app.core.models.orders import (
     OrderLine,
     OrderStatus,
 )
+from app.core.models.payments import (
+    CustomerReturn,
+    PaymentTransaction,
+    RetailerSettings,
+    ReturnLine,
+    return_number,
+)
 from app.core.models.pickups import Pickup, PickupBag, PickupSlot, bag_barcode, slot_barcode
 from app.core.models.sourcing import ProductBlock, SourcingDecision, SourcingRules
 from app.core.models.stock import ChannelBuffer, MovementKind, Reservation, StockLevel, StockMovement
@@ -47,6 +54,7 @@ __all__ = [
     "CarrierCollection",
     "CarrierService",
     "ChannelBuffer",
+    "CustomerReturn",
     "DeliveryMethod",
     "DeliveryStatus",
     "Fulfilment",
@@ -67,6 +75,7 @@ __all__ = [
     "PackageType",
     "Parcel",
     "ParcelItem",
+    "PaymentTransaction",
     "PickList",
     "PickListStatus",
     "Pickup",
@@ -79,6 +88,8 @@ __all__ = [
     "ProductBarcode",
     "ProductBlock",
     "Reservation",
+    "RetailerSettings",
+    "ReturnLine",
     "Role",
     "Scan",
     "ScanMode",
@@ -93,5 +104,6 @@ __all__ = [
     "WebhookSubscription",
     "bag_barcode",
     "membership",
+    "return_number",
     "slot_barcode",
 ]

@@ -87,6 +87,10 @@ class Order(Timestamps, db.Model):
     payment_reference: Mapped[str] = mapped_column(String(120), default="")
     payment_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # The payment provider that authorised payment_amount (app.core.payments), and the shipping fee within it (the
+    # first capture takes it; a return of the whole order refunds it). None: what the lines do not account for.
+    payment_provider: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    shipping_fee: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set when some units could not be placed anywhere: customer service must call the customer.
     needs_customer_service: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())

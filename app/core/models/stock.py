@@ -39,6 +39,7 @@ class StockLevel(db.Model):
         CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
         CheckConstraint("safety_stock >= 0", name="safety_stock_not_negative"),
         CheckConstraint("damaged >= 0", name="damaged_not_negative"),
+        CheckConstraint("quarantined >= 0", name="quarantined_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +50,8 @@ class StockLevel(db.Model):
     safety_stock: Mapped[int] = mapped_column(Integer, default=0)
     # Units set aside as damaged: no longer on hand, kept apart for the returns-to-vendor or write-off.
     damaged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Returned units waiting for a manager's decision (back on sale, or damaged): not on hand, never sold.
+    quarantined: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     location = relationship("Location")
@@ -82,6 +85,7 @@ class StockMovement(db.Model):
     on_hand_delta: Mapped[int] = mapped_column(Integer, default=0)
     reserved_delta: Mapped[int] = mapped_column(Integer, default=0)
     damaged_delta: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quarantined_delta: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reason: Mapped[str] = mapped_column(String(200), default="")
     reference: Mapped[str] = mapped_column(String(120), default="", index=True)
     actor: Mapped[str] = mapped_column(String(120))

@@ -36,6 +36,8 @@ def draft_from_payload(body: dict) -> orders.OrderDraft:
         payment_reference=payment.get("reference", ""),
         payment_amount=_decimal(payment.get("amount")),
         currency=payment.get("currency", "EUR"),
+        payment_provider=payment.get("provider", ""),
+        shipping_fee=_decimal(body.get("shipping_fee")),
         needs_review=body.get("review", False),
         gift_wrap=bool(gift.get("wrap")),
         gift_message=gift.get("message", "").strip(),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core import audit
+from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict, OrderHeld
 from app.core.integration import events
@@ -82,15 +82,18 @@ class OrderDraft:
     payment_reference: str = ""
     payment_amount: Decimal | None = None
     currency: str = "EUR"
+    payment_provider: str = ""
+    shipping_fee: Decimal | None = None
     needs_review: bool = False
     gift_wrap: bool = False
     gift_message: str = ""
 
     def fingerprint(self) -> str:
         content = asdict(self)
-        for name in ("gift_wrap", "gift_message"):  # added later: left out when unused, so older orders still match
-            if not content[name]:
+        for name in ("gift_wrap", "gift_message", "shipping_fee"):  # added later: left out when unused, so older
+            if not content[name]:  # orders still match
                 del content[name]
+        del content["payment_provider"]  # recorded with the payment; not part of what the order is
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -158,6 +161,8 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         payment_reference=draft.payment_reference,
         payment_amount=draft.payment_amount,
         currency=draft.currency,
+        payment_provider=draft.payment_provider,
+        shipping_fee=draft.shipping_fee,
         needs_review=draft.needs_review,
         gift_wrap=draft.gift_wrap,
         gift_message=draft.gift_message,
@@ -192,6 +197,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     set_committed_value(order, "fulfilments", [])  # a new order has none: no query to find out
     audit.record(actor, "order.create", order, None, {"reference": order.reference})
     events.emit("order.created", order)
+    payments.record_authorisation(order, actor=actor)
     return order, True
 
 
@@ -351,6 +357,9 @@ def _fill_picked(fulfilment: Fulfilment, actor: Actor) -> None:
         line.picked = line.quantity - line.short
 
 
+# A rejection is re-sourced first (sourcing voids what nothing could take: void_after_resourcing).
+VOID_AFTER = {S.SHIPPED, S.COLLECTED, S.CANCELLED, S.EXPIRED}
+
 EFFECTS = {
     S.PICKED: _fill_picked,
     S.SHIPPED: _consume_picked,
@@ -381,6 +390,8 @@ def transition(fulfilment: Fulfilment, target: str, *, actor: Actor, reason: str
     audit.record(actor, f"fulfilment.{target}", fulfilment, {"status": current}, {"status": target, "reason": reason})
     _settle_order(fulfilment.order)
     events.emit(f"fulfilment.{target}", fulfilment.order, fulfilment, reason=reason)
+    if target in VOID_AFTER:  # nothing more will leave a store: what was authorised and not captured is released
+        payments.void_remainder(fulfilment.order, actor=actor)
     try:
         db.session.flush()
     except StaleDataError as exc:

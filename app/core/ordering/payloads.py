@@ -21,7 +21,8 @@ MONEY_PATTERN = r"^\d{1,8}(\.\d{1,2})?$"
 
 
 def _money(**kwargs):
-    return fields.String(validate=validate.Regexp(MONEY_PATTERN), metadata={"example": "59.80"}, **kwargs)
+    metadata = {"example": "59.80", **kwargs.pop("metadata", {})}
+    return fields.String(validate=validate.Regexp(MONEY_PATTERN), metadata=metadata, **kwargs)
 
 
 CURRENCIES = ["EUR", "CHF", "GBP", "USD"]
@@ -84,6 +85,15 @@ class OrderInSchema(Schema):
     lines = fields.List(fields.Nested(LineSchema), required=True, validate=validate.Length(min=1, max=200))
     promised_by = fields.AwareDateTime(load_default=None, allow_none=True)
     payment = fields.Nested(PaymentSchema, load_default=None, allow_none=True)
+    shipping_fee = _money(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "example": "4.90",
+            "description": "The shipping fee within payment.amount: captured with the first parcel or pickup, "
+            "refunded when the whole order comes back. Absent: what the lines' prices do not account for.",
+        },
+    )
     review = fields.Boolean(load_default=False)
     gift = fields.Nested(
         Schema.from_dict(

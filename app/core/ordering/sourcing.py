@@ -22,7 +22,7 @@ from functools import cache, cached_property
 from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core import audit
+from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput
 from app.core.integration import events
@@ -518,7 +518,9 @@ def reject_and_reroute(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> 
     lock_order(fulfilment.order)
     reject_fulfilment(fulfilment, reason=reason, actor=actor)
     order = fulfilment.order
-    return source_order(order, actor=actor, exclude=failed_locations(order), trigger="rejected")
+    decision = source_order(order, actor=actor, exclude=failed_locations(order), trigger="rejected")
+    payments.void_remainder(order, actor=actor)  # nothing left anywhere: what was authorised is released
+    return decision
 
 
 def short_pick(line: FulfilmentLine, quantity: int, *, reason: str, actor: Actor) -> SourcingDecision:
@@ -554,7 +556,9 @@ def short_pick(line: FulfilmentLine, quantity: int, *, reason: str, actor: Actor
         transition(fulfilment, S.REJECTED, actor=actor, reason=f"short pick: {reason}")
     db.session.flush()
     order = fulfilment.order
-    return source_order(order, actor=actor, exclude=failed_locations(order), trigger="short_pick")
+    decision = source_order(order, actor=actor, exclude=failed_locations(order), trigger="short_pick")
+    payments.void_remainder(order, actor=actor)
+    return decision
 
 
 # Why a store gives work back; the screens show each in the reader's language.

@@ -27,3 +27,18 @@ def refunded(txn: PaymentTransaction) -> OutboundEmail | None:
     )
     db.session.add(email)
     return email
+
+
+def return_received(customer_return) -> OutboundEmail | None:
+    """The items came back (replaced by the full message set)."""
+    order = customer_return.order
+    if not (order.customer_email or "").strip():
+        return None
+    with customer_locale(order):
+        subject = gettext("We received your return %(number)s", number=customer_return.number)
+        body = gettext("We received the items of your return %(number)s.", number=customer_return.number)
+    email = OutboundEmail(
+        order_id=order.id, to=order.customer_email.strip(), subject=subject[:200], body=body, kind="return_received"
+    )
+    db.session.add(email)
+    return email

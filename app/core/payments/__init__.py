@@ -313,7 +313,7 @@ def process(txn_id: int, *, now=None) -> PaymentTransaction | None:
     """Call the provider for one pending row, outside any transaction, and record the answer. Not due, or taken
     by another process: nothing is called (returns None)."""
     now = now or utcnow()
-    if db.session.in_transaction():
+    if db.session().in_transaction():
         db.session.commit()  # whatever wrote the row is committed; the call happens outside any transaction
     claimed = _claim(txn_id, now)
     if claimed is None:

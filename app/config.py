@@ -91,6 +91,20 @@ def _sms_sender() -> str:
     return value
 
 
+def _payment_providers() -> dict:
+    """PAYMENT_PROVIDERS="name=package.module:Adapter,other=...": the PSP adapters beside the built-in `test` one
+    (app.core.payments.providers says what an adapter does); an order's payment.provider picks one by name."""
+    providers = {}
+    for item in (os.environ.get("PAYMENT_PROVIDERS") or "").split(","):
+        if not item.strip():
+            continue
+        name, _, path = item.partition("=")
+        if not name.strip() or ":" not in path:
+            raise ConfigError(f"PAYMENT_PROVIDERS takes name=package.module:Adapter items, not {item.strip()!r}")
+        providers[name.strip()] = path.strip()
+    return providers
+
+
 # The largest body any request may send. The biggest the API schemas allow is a batch of 10,000 stock movements:
 # 1.2 MB with everyday codes, 4.7 MB (5.1 MB indented) with every text at its longest; an order of 200 lines is
 # under 100 KB. 6 MiB takes all of that and stops a client from making a worker read and parse more.
@@ -161,6 +175,7 @@ def load_config(instance_path: str) -> dict:
         "SMTP_STARTTLS": _flag("SMTP_STARTTLS", False),
         "PUBLIC_URL": _public_url(),
         "SMS_SENDER": _sms_sender(),
+        "PAYMENT_PROVIDERS": _payment_providers(),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": {"en": "English", "fr": "Français", "it": "Italiano"},

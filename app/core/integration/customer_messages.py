@@ -13,7 +13,7 @@ from datetime import datetime
 
 from flask import render_template
 from flask_babel import gettext, ngettext
-from sqlalchemy import exists, select
+from sqlalchemy import exists, literal, select, union_all
 
 from app.core.models import (
     CustomerReturn,
@@ -80,6 +80,41 @@ def send(
 
 
 _send = send
+
+
+def messages_of(order_ids: list[int]) -> dict[int, list[dict]]:
+    """{order id: [{kind, channel, status, created_at, sent_at}]} of the orders' e-mails and text messages, oldest
+    first (no addresses, no content): one statement whatever the number of orders."""
+    if not order_ids:
+        return {}
+    email, text = OutboundEmail.__table__, OutboundSms.__table__
+    rows = union_all(
+        select(
+            email.c.order_id,
+            email.c.kind,
+            literal("email").label("channel"),
+            email.c.status,
+            email.c.created_at,
+            email.c.sent_at,
+            email.c.id,
+        ).where(email.c.order_id.in_(order_ids)),
+        select(
+            text.c.order_id,
+            text.c.kind,
+            literal("sms").label("channel"),
+            text.c.status,
+            text.c.created_at,
+            text.c.sent_at,
+            text.c.id,
+        ).where(text.c.order_id.in_(order_ids)),
+    ).subquery()
+    found: dict[int, list[dict]] = {}
+    statement = select(rows).order_by(rows.c.order_id, rows.c.created_at, rows.c.channel, rows.c.id)
+    for order_id, kind, channel, status, created_at, sent_at, _ in db.session.execute(statement).all():
+        found.setdefault(order_id, []).append(
+            {"kind": kind, "channel": channel, "status": status, "created_at": created_at, "sent_at": sent_at}
+        )
+    return found
 
 
 def reachable(order: Order) -> bool:

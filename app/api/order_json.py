@@ -15,8 +15,9 @@ ParcelOutSchema) and inside the session's transaction (what the session holds is
 Each dict equals `OrderOutSchema().dump(order)`, with `unfulfilled` read from the order's latest sourcing decision
 (what OrderOutSchema reads for an order without `latest_unfulfilled`, and what that attribute holds once the
 decision is flushed); send it with jsonify, as flask-smorest does, for the same bytes.
-Whatever the number of orders, four statements at most: the orders with their latest decision, their lines, their
-fulfilments with their lines and, when there are fulfilments, the parcels with their label in force.
+Whatever the number of orders, five statements at most: the orders with their latest decision, their lines, their
+fulfilments with their lines, when there are fulfilments the parcels with their label in force, and the messages
+the customer was sent (e-mails and text messages in one UNION ALL, customer_messages.messages_of).
 tests/api/test_order_json.py holds this module to the schema: a field added to OrderOutSchema must be added here.
 """
 
@@ -27,6 +28,7 @@ from typing import NamedTuple
 from flask import url_for
 from sqlalchemy import Select, select
 
+from app.core.integration import customer_messages
 from app.core.models import (
     Carrier,
     CarrierService,
@@ -248,6 +250,7 @@ def dump_orders(ids: Sequence[int]) -> list[dict]:
     for order_id, line_no, sku, gtin, quantity in connection.execute(statements.lines, {"ids": found}).all():
         lines.setdefault(order_id, []).append({"line_no": line_no, "sku": sku, "gtin": gtin, "quantity": quantity})
     fulfilments = _fulfilments(connection, statements, found)
+    messages = customer_messages.messages_of(found)
     dumped = {}
     for (
         order_id,
@@ -278,6 +281,10 @@ def dump_orders(ids: Sequence[int]) -> list[dict]:
             "lines": lines.get(order_id, []),
             "fulfilments": fulfilments.get(order_id, []),
             "unfulfilled": unfulfilled if unfulfilled is not None else {},  # no decision yet
+            "messages": [
+                {**message, "created_at": _iso(message["created_at"]), "sent_at": _iso(message["sent_at"])}
+                for message in messages.get(order_id, [])
+            ],
         }
     return [dumped[order_id] for order_id in ids if order_id in dumped]
 

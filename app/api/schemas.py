@@ -11,6 +11,7 @@ from app.core.inventory.products import (  # products as the PIM sends them: sha
     ProductInSchema,
     ProductItemSchema,
 )
+from app.core.models.payments import HANDOVER_ON_FAILED_CAPTURE, NOTIFICATION_KINDS, RETURN_REASONS
 from app.core.ordering.payloads import (  # what is sent in: shared with the file imports
     CURRENCIES,
     MAX_DELTA,
@@ -91,6 +92,25 @@ class OrderLineOutSchema(Schema):
     quantity = fields.Integer()
 
 
+class OrderMessageSchema(Schema):
+    """A message to the customer about the order, as the outbox holds it (no address)."""
+
+    kind = fields.String(metadata={"description": "What it tells: " + ", ".join(NOTIFICATION_KINDS)})
+    channel = fields.String(validate=validate.OneOf(["email", "sms"]))
+    status = fields.String(validate=validate.OneOf(["pending", "sent", "failed"]))
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class _Messages(fields.List):
+    """An order's messages, read from the outbox (customer_messages.messages_of)."""
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        from app.core.integration.customer_messages import messages_of
+
+        return messages_of([obj.id]).get(obj.id, [])
+
+
 class OrderOutSchema(Schema):
     id = fields.Integer()
     channel = fields.String()
@@ -106,6 +126,10 @@ class OrderOutSchema(Schema):
     lines = fields.List(fields.Nested(OrderLineOutSchema))
     fulfilments = fields.List(fields.Nested(FulfilmentOutSchema))
     unfulfilled = fields.Method("_unfulfilled", metadata={"description": "line_no -> units no location could take"})
+    messages = _Messages(
+        fields.Nested(OrderMessageSchema),
+        metadata={"description": "What the customer was told about the order, oldest first, and whether it was sent"},
+    )
 
     def _unfulfilled(self, order) -> dict:
         if hasattr(order, "latest_unfulfilled"):  # sourced in this request: no need to read it back
@@ -343,6 +367,30 @@ class SourcingRulesSchema(Schema):
     capacity_km = _whole(0, 1000, metadata={"description": "Score added at 100% of today's capacity used"})
     priority_km = _whole(0, 1000, metadata={"description": "Score removed per point of location priority"})
     unknown_distance_km = _whole(0, 2000, metadata={"description": "Distance assumed without coordinates"})
+
+
+class RetailerSettingsSchema(Schema):
+    """The retailer's payment, return and customer message settings (PATCH: at least one; the others stay)."""
+
+    return_window_days = _whole(0, 365, metadata={"description": "Days after delivery or collection a return is taken"})
+    return_reasons = fields.List(
+        fields.String(validate=validate.OneOf(RETURN_REASONS)),
+        validate=validate.Length(min=1),
+        metadata={"description": "The reasons a return offers, in this order (at least one)"},
+    )
+    failed_capture = fields.String(
+        validate=validate.OneOf(HANDOVER_ON_FAILED_CAPTURE),
+        metadata={
+            "description": "A capture that failed before a click & collect hand-over: hold the goods until it is "
+            "settled, or hand them over and retry the capture"
+        },
+    )
+    notifications_off = fields.List(
+        fields.String(validate=validate.OneOf(NOTIFICATION_KINDS)),
+        metadata={"description": "Kinds of customer message the retailer does not send ([]: every kind is sent)"},
+    )
+    updated_at = fields.DateTime(dump_only=True, allow_none=True)
+    updated_by = fields.String(dump_only=True)
 
 
 def _day():

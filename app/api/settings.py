@@ -9,6 +9,7 @@ from app.api.schemas import (
     BlockSchema,
     LocationInSchema,
     LocationSettingsSchema,
+    RetailerSettingsSchema,
     ShelfInSchema,
     ShelfPageSchema,
     ShelfQuerySchema,
@@ -16,11 +17,13 @@ from app.api.schemas import (
     SourcingRulesSchema,
     WalkSchema,
 )
+from app.core import payments
 from app.core.errors import N_, InvalidInput, NotFound
 from app.core.inventory import shelves
 from app.core.inventory.catalogue import find_product
 from app.core.models import Location
 from app.core.ordering import locations, rules
+from app.core.payments import retailer_settings
 from app.core.uow import unit_of_work
 from app.extensions import db
 
@@ -56,6 +59,32 @@ class Rules(MethodView):
         _something_to_change(body)
         with unit_of_work():
             return rules.rules_as_dict(rules.update_rules(body, actor=api_actor()))
+
+
+@blp.route("/settings/retailer")
+class Retailer(MethodView):
+    @require_scope("settings:read")
+    @blp.response(200, RetailerSettingsSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    def get(self):
+        """The retailer's return window and reasons, what a failed capture does at a hand-over, and the kinds of
+        customer message turned off."""
+        with unit_of_work():
+            return retailer_settings.settings_as_dict(payments.settings())
+
+    @require_scope("settings:write")
+    @blp.arguments(RetailerSettingsSchema)
+    @blp.response(200, RetailerSettingsSchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(422, schema=ApiErrorSchema)
+    def patch(self, body):
+        """Change some settings (at least one); the others stay. All or nothing; the same values again change
+        nothing."""
+        _something_to_change(body)
+        with unit_of_work():
+            return retailer_settings.settings_as_dict(retailer_settings.update_settings(body, actor=api_actor()))
 
 
 def _location(code: str) -> Location:

@@ -1,4 +1,5 @@
-"""Admin screens: sourcing rules, location routing settings, API clients, webhooks and dead letters, carriers."""
+"""Admin screens: sourcing rules, location routing settings, returns and customer messages, API clients, webhooks
+and dead letters, carriers."""
 
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_babel import lazy_gettext
@@ -9,6 +10,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange
 
+from app.core import payments
 from app.core.errors import N_, InvalidInput
 from app.core.floor import carriers
 from app.core.integration import api_clients
@@ -23,7 +25,9 @@ from app.core.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from app.core.models.payments import NOTIFICATION_KINDS, RETURN_REASONS
 from app.core.ordering import hours, locations, rules
+from app.core.payments import retailer_settings
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web.helpers import MultiCheckboxField, admin_required, current_actor, render, save_form
@@ -108,6 +112,50 @@ class LocationForm(PickupSettingsForm):
     )
 
 
+# What the retailer screen calls each return reason and each customer message.
+RETURN_REASON_LABELS = {
+    "changed_mind": lazy_gettext("Changed their mind"),
+    "too_small": lazy_gettext("Too small"),
+    "too_large": lazy_gettext("Too large"),
+    "not_as_described": lazy_gettext("Not as described"),
+    "damaged": lazy_gettext("Damaged"),
+    "late": lazy_gettext("Arrived too late"),
+    "wrong_item": lazy_gettext("Not the item ordered"),
+    "other": lazy_gettext("Other reason"),
+}
+MESSAGE_LABELS = {
+    "order_confirmed": lazy_gettext("Order received"),
+    "order_split": lazy_gettext("Order sent in several parts"),
+    "order_delayed": lazy_gettext("Order running late"),
+    "order_cancelled": lazy_gettext("Order cancelled, in full or in part"),
+    "shipped": lazy_gettext("Order on its way"),
+    "pickup_ready": lazy_gettext("Ready for pickup"),
+    "pickup_reminder": lazy_gettext("Pickup reminder"),
+    "pickup_collected": lazy_gettext("Pickup receipt"),
+    "return_received": lazy_gettext("Return received"),
+    "refunded": lazy_gettext("Refund made"),
+}
+
+
+class RetailerForm(FlaskForm):
+    return_window_days = _number(lazy_gettext("Days a customer has to return items"), retailer_settings.RETURN_WINDOW)
+    return_reasons = MultiCheckboxField(
+        lazy_gettext("Reasons a return offers"),
+        choices=[SelectChoice(reason, RETURN_REASON_LABELS[reason]) for reason in RETURN_REASONS],
+    )
+    failed_capture = SelectField(
+        lazy_gettext("When the payment cannot be taken at a click & collect hand-over"),
+        choices=[
+            SelectChoice("hold", lazy_gettext("Keep the goods until the payment is settled")),
+            SelectChoice("hand_over", lazy_gettext("Hand them over and try the payment again")),
+        ],
+    )
+    messages_on = MultiCheckboxField(
+        lazy_gettext("Messages sent to customers"),
+        choices=[SelectChoice(kind, MESSAGE_LABELS[kind]) for kind in NOTIFICATION_KINDS],
+    )
+
+
 class BlockForm(FlaskForm):
     code = StringField(lazy_gettext("SKU or EAN"), validators=[DataRequired(), Length(max=64)])
     reason = StringField(lazy_gettext("Reason"), validators=[Length(max=150)])
@@ -143,6 +191,26 @@ def sourcing():
         status, trigger = save_form(form, lambda: rules.update_rules(values, actor=current_actor()))
     locations = db.session.scalars(select(Location).order_by(Location.kind, Location.code)).all()
     return render("admin/sourcing.html", status=status, trigger=trigger, form=form, rules=current, locations=locations)
+
+
+@bp.route("/retailer", methods=["GET", "POST"])
+def retailer():
+    """Returns, payments at the counter, and which messages customers get."""
+    current = retailer_settings.settings_as_dict(payments.settings())
+    shown = {**current, "messages_on": [k for k in NOTIFICATION_KINDS if k not in current["notifications_off"]]}
+    form = RetailerForm(data=None if request.method == "POST" else shown)
+    status, trigger = 200, None
+    if request.method == "POST":
+        values = {
+            "return_window_days": form.return_window_days.data,
+            "return_reasons": form.return_reasons.data or [],
+            "failed_capture": form.failed_capture.data,
+            "notifications_off": [k for k in NOTIFICATION_KINDS if k not in (form.messages_on.data or [])],
+        }
+        status, trigger = save_form(form, lambda: retailer_settings.update_settings(values, actor=current_actor()))
+        if status == 200:
+            current = retailer_settings.settings_as_dict(payments.settings())
+    return render("admin/retailer.html", status=status, trigger=trigger, form=form, settings=current)
 
 
 def _location(code: str) -> Location:

@@ -164,6 +164,7 @@ def test_every_kind_of_order_is_built_exactly_as_the_schema_dumps_it(app, world)
         "gift": any(o["gift_wrap"] and o["gift_message"] for o in expected),
         "promised": any(o["promised_by"] for o in expected),
         "collect": any(o["delivery_method"] == "collect" for o in expected),
+        "messages": any(o["messages"] for o in expected),
     }
     assert all(shown.values()), shown
 
@@ -225,8 +226,9 @@ def test_a_page_costs_the_same_few_statements_whatever_its_size(app, client, wor
         page = _get(client, token, "/api/v1/orders", limit=50).json
     assert len(page["items"]) == 50 and page["next_cursor"] is not None
     assert len(many) == len(few), many
-    # (BEGIN on SQLite,) the API token, then the page's keys, orders, lines, fulfilments with lines, parcels.
-    assert len(many) <= 7, many
+    # (BEGIN on SQLite,) the API token, then the page's keys, orders, lines, fulfilments with lines, parcels,
+    # messages.
+    assert len(many) <= 8, many
     with sql_statements() as located:
         assert len(_get(client, token, "/api/v1/orders", limit=50, location="PAR01").json["items"]) == 50
     assert len(located) == len(many) + 1  # the location's id

@@ -83,6 +83,7 @@ SCREENS = [
     Screen("put-back", ASSOCIATE),  # what waits to go back on the shop floor
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
+    Screen("admin-retailer", ADMIN),
     Screen("admin-location", ADMIN),
     Screen("admin-api-clients", ADMIN),
     Screen("admin-webhooks", ADMIN),
@@ -180,6 +181,7 @@ def paths(query, db_engine) -> dict:
         "put-back": f"/stores/{STORE}/put-back",
         "stores-admin": "/",
         "admin-sourcing": "/admin/sourcing",
+        "admin-retailer": "/admin/retailer",
         "admin-location": f"/admin/locations/{STORE}",
         "admin-api-clients": "/admin/api-clients",
         "admin-webhooks": "/admin/webhooks",

@@ -14,7 +14,6 @@ import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext
 from sqlalchemy import exists, select
 
 from app.core import audit, payments
@@ -23,7 +22,7 @@ from app.core.errors import N_, DomainError
 from app.core.floor import pickups, scans
 from app.core.floor.packing import is_transfer_clause, ready_parcels, require_shipping
 from app.core.floor.scans import Outcome, ScanWork
-from app.core.integration import events
+from app.core.integration import customer_messages, events
 from app.core.models import (
     Carrier,
     Fulfilment,
@@ -31,7 +30,6 @@ from app.core.models import (
     Location,
     Manifest,
     ManifestStatus,
-    OutboundEmail,
     Parcel,
     ShippingLabel,
 )
@@ -39,7 +37,6 @@ from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID, utcnow
 from app.core.ordering import orders
 from app.extensions import db
-from app.formatting import customer_locale
 
 MANIFEST_CODE = re.compile(r"^MAN-(\d{1,12})$")
 
@@ -127,43 +124,6 @@ def _parcels_for(location: Location, code: str) -> tuple[list[Parcel], Manifest 
     return [parcel], None
 
 
-def _customer_email(fulfilment: Fulfilment, parcels: list[Parcel]) -> OutboundEmail | None:
-    order = fulfilment.order
-    if not (order.customer_email or "").strip():
-        return None
-    lines = []
-    with customer_locale(order):
-        for parcel in parcels:
-            label = parcel.label
-            lines.append(
-                gettext(
-                    "%(carrier)s, tracking number %(tracking)s",
-                    carrier=label.carrier.name,
-                    tracking=label.tracking_number,
-                )
-            )
-        subject = gettext("Your order %(ref)s is on its way", ref=order.reference)
-        body = "\n".join(
-            [
-                gettext("Hello %(name)s,", name=order.customer_name),
-                "",
-                gettext(
-                    "Your order %(ref)s has left our store %(store)s and is on its way.",
-                    ref=order.reference,
-                    store=fulfilment.location.name,
-                ),
-                "",
-                gettext("Parcels:"),
-                *[f"- {line}" for line in lines],
-                "",
-                gettext("Thank you for your order."),
-            ]
-        )
-    email = OutboundEmail(order_id=order.id, to=order.customer_email.strip(), subject=subject[:200], body=body)
-    db.session.add(email)
-    return email
-
-
 def _complete(fulfilment: Fulfilment) -> bool:
     parcels = [p for p in fulfilment.parcels if p.label is not None]
     return fulfilment.status == S.PACKED and bool(parcels) and all(p.handed_over_at is not None for p in parcels)
@@ -176,7 +136,7 @@ def _ship_if_complete(fulfilment: Fulfilment, actor: Actor) -> bool:
     # What leaves the store is captured (before the transition, which voids what nothing else will capture).
     payments.capture_left_store(fulfilment, {line: line.picked for line in fulfilment.lines}, actor=actor)
     orders.transition(fulfilment, S.SHIPPED, actor=actor)
-    _customer_email(fulfilment, [p for p in fulfilment.parcels if p.label is not None])
+    customer_messages.shipped(fulfilment, [p for p in fulfilment.parcels if p.label is not None])
     return True
 
 

@@ -16,7 +16,7 @@ from flask_babel import get_locale, gettext
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.core.errors import N_
-from app.core.models import OutboundEmail, OutboundSms, Pickup
+from app.core.models import Pickup
 from app.core.models.base import MAX_ID
 from app.core.ordering.hours import DAYS, store_hours
 from app.extensions import db
@@ -183,31 +183,11 @@ def _pickup_text(context: dict, *, reminder: bool) -> str:
     return "\n".join(lines)
 
 
-def _email(pickup: Pickup, kind: str, subject: str, body: str, html: str | None = None, qr: str | None = None):
-    order = pickup.fulfilment.order
-    if not (order.customer_email or "").strip():
-        return None
-    email = OutboundEmail(
-        order_id=order.id,
-        to=order.customer_email.strip(),
-        subject=" ".join(subject.split())[:200],
-        body=body,
-        kind=kind,
-        html=html,
-        qr=qr,
-    )
-    db.session.add(email)
-    return email
+def _send(pickup: Pickup, kind: str, subject: str, body: str, html=None, qr=None, sms=None):
+    """Through the one outbox writer (customer_messages.send): the retailer may have turned this kind off."""
+    from app.core.integration import customer_messages
 
-
-def _sms(pickup: Pickup, kind: str, body: str) -> OutboundSms | None:
-    order = pickup.fulfilment.order
-    phone = "".join((order.customer_phone or "").split())
-    if not phone:
-        return None
-    sms = OutboundSms(order_id=order.id, to=phone[:32], body=body[:SMS_LENGTH], kind=kind)
-    db.session.add(sms)
-    return sms
+    return customer_messages.send(pickup.fulfilment.order, kind, subject, body, html=html, sms=sms, qr=qr)
 
 
 def _pickup_sms(context: dict, *, reminder: bool) -> str:
@@ -244,8 +224,7 @@ def _pickup_message(pickup: Pickup, kind: str, *, reminder: bool) -> None:
         body = _pickup_text(context, reminder=reminder)
         html = render_template("email/pickup.html", language=language, subject=subject, reminder=reminder, **context)
         sms = _pickup_sms(context, reminder=reminder)
-    _email(pickup, kind, subject, body, html=html, qr=pickup.code)
-    _sms(pickup, kind, sms)
+    _send(pickup, kind, subject, body, html=html, qr=pickup.code, sms=sms)
 
 
 def pickup_ready(pickup: Pickup) -> None:
@@ -326,4 +305,4 @@ def pickup_collected(pickup: Pickup) -> None:
             taken=taken,
             refused=refused,
         )
-    _email(pickup, "pickup_collected", subject, "\n".join(lines), html=html)
+    _send(pickup, "pickup_collected", subject, "\n".join(lines), html=html)

@@ -28,7 +28,7 @@ from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.floor import pickups
-from app.core.integration import events, mail, sms
+from app.core.integration import customer_messages, events, mail, sms
 from app.core.inventory import changes
 from app.core.models import DeliveryStatus, Fulfilment, WebhookDelivery, WebhookSubscription
 from app.core.models import FulfilmentStatus as S
@@ -214,6 +214,30 @@ def expire_late_acceptances(now=None, limit: int = 50) -> int:
     return expired
 
 
+def tell_late_orders(now=None, limit: int = 50) -> int:
+    """Tell the customers of work past its ready_by that their order is late, once an order, each in its own
+    transaction (commits); nothing when the retailer turned order_delayed off."""
+    now = now or utcnow()
+    with unit_of_work():
+        if not customer_messages.enabled("order_delayed"):
+            return 0
+        late_ids = customer_messages.late_fulfilments(now, limit)
+    told = 0
+    for fulfilment_id in late_ids:
+        try:
+            with unit_of_work(writes=True):
+                fulfilment = db.session.get(Fulfilment, fulfilment_id)
+                order = fulfilment.order
+                db.session.refresh(order, with_for_update=True)  # two workers: the second finds the first's message
+                late = fulfilment.status in customer_messages.NOT_READY and fulfilment.ready_by is not None
+                if late and not customer_messages.already_told_delay(order.id):
+                    customer_messages.order_delayed(fulfilment)
+                    told += 1
+        except Exception:
+            log.exception("could not tell the customer of late fulfilment %s", fulfilment_id)
+    return told
+
+
 def _job(name: str, work, errors: list, default=0):
     """Run one job; an exception is logged and counted, and the pass goes on with the next job."""
     try:
@@ -242,6 +266,8 @@ def run_once(now=None) -> dict:
     stock_sequenced = _job("sequence stock movements", changes.sequence, errors)
     sequenced = _job("sequence events", events.sequence, errors)
     expired = _job("expire late acceptances", lambda: expire_late_acceptances(now), errors)
+    # Customers of work past its ready_by hear it is late (their e-mails and texts go out in this same pass).
+    delayed = _job("tell late orders", lambda: tell_late_orders(now), errors)
     claimed_at = now or utcnow()
     claimed = _job("claim deliveries", lambda: claim_due(now=claimed_at), errors, default=[])
     started, outcomes = time.monotonic(), []
@@ -260,6 +286,7 @@ def run_once(now=None) -> dict:
         "pickups_expired": pickups_expired,
         "payments": payments_done,
         "reminded": reminded,
+        "delayed": delayed,
         "emailed": _job("send e-mails", mail.send_pending, errors),
         "texted": _job("send text messages", sms.send_pending, errors),
         "errors": len(errors),

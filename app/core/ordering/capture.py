@@ -50,4 +50,14 @@ def capture_order(order: dict | orders.OrderDraft, *, actor: Actor) -> tuple[ord
     captured, created = orders.create_order(draft, actor=actor)
     if created:
         sourcing.source_order(captured, actor=actor)
+        _tell_customer(captured)
     return captured, created
+
+
+def _tell_customer(order: orders.Order) -> None:
+    """The customer hears the order is in and, when sourcing split it over several locations, in how many parts."""
+    from app.core.integration import customer_messages
+
+    customer_messages.order_confirmed(order)
+    if len(customer_messages.open_fulfilments(order)) > 1:
+        customer_messages.order_split(order)

@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict, OrderHeld
-from app.core.integration import events
+from app.core.integration import customer_messages, events
 from app.core.inventory import stock
 from app.core.inventory.catalogue import find_products
 from app.core.models import (
@@ -454,6 +454,7 @@ def cancel_order(order: Order, *, reason: str, actor: Actor) -> Order:
     if order.status == OrderStatus.CANCELLED:
         return order
     lock_stock_of([f for f in order.fulfilments if f.status in OPEN])
+    released = payments.totals(order) if payments.has_payment(order) else None
     for fulfilment in order.fulfilments:
         if fulfilment.status in OPEN:
             transition(fulfilment, S.CANCELLED, actor=actor, reason=reason)
@@ -461,6 +462,10 @@ def cancel_order(order: Order, *, reason: str, actor: Actor) -> Order:
     audit.record(actor, "order.cancel", order, None, {"reason": reason})
     events.emit("order.cancelled", order, reason=reason)
     db.session.flush()
+    if released is not None:  # what the cancel voided: the authorisation the customer sees released
+        after = payments.totals(order)
+        released = after.voided + after.voiding - released.voided - released.voiding
+    customer_messages.order_cancelled(order, void_amount=released or None)
     return order
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput
-from app.core.integration import events
+from app.core.integration import customer_messages, events
 from app.core.inventory import stock
 from app.core.models import (
     DeliveryMethod,
@@ -495,13 +495,44 @@ def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_
         },
         notes=notes,
     )
+    newly_lost = _newly_unfulfilled(order, decision.unfulfilled) if trigger != "new_order" else {}
     db.session.add(decision)
     order.latest_unfulfilled = decision.unfulfilled  # what the API answers with, without reading it back
     if decision.unfulfilled:
         order.needs_customer_service = True
         events.emit("order.needs_customer_service", order, unfulfilled=decision.unfulfilled)
+    if newly_lost:
+        _tell_cancelled(order, newly_lost)
     db.session.flush()
     return decision
+
+
+def _newly_unfulfilled(order: Order, unfulfilled: dict) -> dict:
+    """{line_no: units} no location could take now and the decision before still placed (the customer hears of
+    them once, when they are lost: a rejection or a short pick that nothing could re-source)."""
+    if not unfulfilled:
+        return {}
+    with db.session.no_autoflush:
+        before = (
+            db.session.scalar(
+                select(SourcingDecision.unfulfilled)
+                .where(SourcingDecision.order_id == order.id)
+                .order_by(SourcingDecision.id.desc())
+                .limit(1)
+            )
+            or {}
+        )
+    lost = {key: units - int(before.get(key, 0)) for key, units in unfulfilled.items()}
+    return {key: units for key, units in lost.items() if units > 0}
+
+
+def _tell_cancelled(order: Order, lost: dict) -> None:
+    """The customer hears which units are cancelled and that the amount for them will not be charged."""
+    lines = {line: lost[str(line.line_no)] for line in order.lines if str(line.line_no) in lost}
+    amount = None
+    if payments.has_payment(order):
+        amount = sum((payments.money(line.unit_price) * units for line, units in lines.items()), payments.ZERO)
+    customer_messages.order_cancelled(order, lines=lines, void_amount=amount or None)
 
 
 def failed_locations(order: Order) -> set[str]:

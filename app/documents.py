@@ -301,7 +301,6 @@ def return_captions() -> ld.Captions:
     return ld.Captions(
         {
             "title": gettext("Return receipt"),
-            "return": gettext("Return"),
             "order": gettext("Order"),
             "date": gettext("Date"),
             "item": gettext("Item"),

@@ -111,7 +111,6 @@ PICK_CAPTIONS = Captions(
 RETURN_CAPTIONS = Captions(
     {
         "title": "Return receipt",
-        "return": "Return",
         "order": "Order",
         "date": "Date",
         "item": "Item",

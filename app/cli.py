@@ -37,7 +37,7 @@ def _refused(error: DomainError) -> click.ClickException:
     "--scopes",
     required=True,
     help="Comma-separated: orders:read,orders:write,stock:read,stock:write,settings:read,settings:write,"
-    "products:read,products:write,fulfilments:write",
+    "products:read,products:write,fulfilments:write,returns:write",
 )
 def api_client_create(name, scopes):
     """Register an API client and print its token once (only a hash is stored)."""

@@ -5,8 +5,9 @@ Shared by the screens (app.web) and the API (app.api.parcels), so neither import
 
 from flask_babel import gettext, ngettext
 
+from app.core.errors import N_
 from app.core.models import ShippingLabel
-from app.formatting import customer_locale, decimal_symbol, product_name, store_date, store_time
+from app.formatting import customer_locale, decimal_symbol, money, product_name, store_date, store_time
 from labels import data as ld
 
 
@@ -266,3 +267,82 @@ def pick_list_document(pick_list, commands: tuple[tuple[str, str], ...]) -> byte
         captions=pick_captions(),
     )
     return pick_list_pdf(document)
+
+
+# --- customer returns -------------------------------------------------------------------------------------------
+
+# A return's reasons and conditions in words (gettext at the edge, in the reader's language).
+RETURN_REASON_WORDS = {
+    "changed_mind": N_("Changed my mind"),
+    "too_small": N_("Too small"),
+    "too_large": N_("Too large"),
+    "not_as_described": N_("Not as described"),
+    "damaged": N_("Arrived damaged"),
+    "late": N_("Arrived too late"),
+    "wrong_item": N_("Wrong item"),
+    "other": N_("Other reason"),
+}
+RETURN_CONDITION_WORDS = {
+    "resellable": N_("Resellable"),
+    "damaged": N_("Damaged"),
+    "inspect": N_("To be inspected"),
+}
+
+
+def return_reason_word(code: str) -> str:
+    return gettext(RETURN_REASON_WORDS[code]) if code in RETURN_REASON_WORDS else code
+
+
+def return_condition_word(code: str) -> str:
+    return gettext(RETURN_CONDITION_WORDS[code]) if code in RETURN_CONDITION_WORDS else code
+
+
+def return_captions() -> ld.Captions:
+    return ld.Captions(
+        {
+            "title": gettext("Return receipt"),
+            "order": gettext("Order"),
+            "date": gettext("Date"),
+            "item": gettext("Item"),
+            "quantity": gettext("Qty"),
+            "reason": gettext("Reason"),
+            "condition": gettext("Condition"),
+            "refund": gettext("Refund"),
+            "refunded": gettext("Refunded to your original payment."),
+            "expected": gettext("Your refund is sent once we receive the items."),
+            "thanks": gettext("Thank you! Keep this receipt."),
+            "page": gettext("Page {n} of {m}"),
+        }
+    )
+
+
+def return_receipt_document(customer_return, size: str = "a4") -> bytes:
+    """The customer's receipt of a return, in the customer's language: the receiving store's name and address, the
+    date and time on its clock, each item with its quantity, reason and condition, the refund to the original
+    payment, and the return number as a Code128. A4 ("a4") or an 80 mm till roll ("80mm")."""
+    from labels.documents import return_receipt_pdf
+
+    order, store = customer_return.order, customer_return.location
+    expected = customer_return.status != "received"
+    with customer_locale(order):
+        receipt = ld.ReturnReceipt(
+            number=customer_return.number,
+            store_name=store.name,
+            store_address=store_address(store),
+            order_reference=order.reference,
+            when=store_time(customer_return.received_at or customer_return.created_at, store),
+            items=tuple(
+                ld.ReturnItem(
+                    sku=line.product.sku,
+                    name=product_name(line.product),
+                    quantity=line.quantity,
+                    reason=return_reason_word(line.reason),
+                    condition=return_condition_word(line.condition),
+                )
+                for line in customer_return.lines
+            ),
+            refund=money(customer_return.refund_amount, order.currency),
+            expected=expected,
+            captions=return_captions(),
+        )
+    return return_receipt_pdf(receipt, size=size)

@@ -108,6 +108,24 @@ PICK_CAPTIONS = Captions(
 )
 
 
+RETURN_CAPTIONS = Captions(
+    {
+        "title": "Return receipt",
+        "order": "Order",
+        "date": "Date",
+        "item": "Item",
+        "quantity": "Qty",
+        "reason": "Reason",
+        "condition": "Condition",
+        "refund": "Refund",
+        "refunded": "Refunded to your original payment.",
+        "expected": "Your refund is sent once we receive the items.",
+        "thanks": "Thank you! Keep this receipt.",
+        "page": "Page {n} of {m}",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Address:
     name: str
@@ -201,6 +219,30 @@ class PickList:
     groups: tuple[PickGroup, ...]
     commands: tuple[tuple[str, str], ...]  # (barcode value, caption), e.g. ("CMD:CONFIRM", "Confirm")
     captions: Mapping[str, str] = PICK_CAPTIONS
+
+
+@dataclass(frozen=True)
+class ReturnItem:
+    sku: str
+    name: str
+    quantity: int
+    reason: str  # in the reader's words
+    condition: str  # in the reader's words
+
+
+@dataclass(frozen=True)
+class ReturnReceipt:
+    """The customer's receipt of a return: its number as Code128 (what a later scan finds it by)."""
+
+    number: str  # e.g. "RET-0000001"
+    store_name: str
+    store_address: Address
+    order_reference: str
+    when: str  # the store's local date and time in the reader's words
+    items: tuple[ReturnItem, ...]
+    refund: str  # the amount as the reader writes it, e.g. "20,00 €"
+    expected: bool = False  # a return by post not yet received: the refund waits
+    captions: Mapping[str, str] = RETURN_CAPTIONS
 
 
 # --- helpers shared by the renderers -------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Paper documents: packing slip (A4 or 4x6), carrier manifest (A4) and pick list (A4).
+"""Paper documents: packing slip (A4 or 4x6), carrier manifest (A4), pick list (A4) and the customer's return
+receipt (A4 or an 80 mm till roll).
 
 Built with reportlab's platypus so long tables flow onto more pages; every page carries a header
 (and, where it matters, its barcode) and "Page n of m".
@@ -34,11 +35,13 @@ from labels.barcodes import DOT, code128_module_width, code128_modules, draw_cod
 from labels.data import (
     MANIFEST_CAPTIONS,
     PICK_CAPTIONS,
+    RETURN_CAPTIONS,
     SLIP_CAPTIONS,
     Address,
     Manifest,
     PackingSlip,
     PickList,
+    ReturnReceipt,
     barcode_value,
     caption,
     kilograms,
@@ -628,3 +631,151 @@ def pick_list_pdf(pick_list: PickList) -> bytes:
         footer,
         f"{cap('title')} {pick_list.number}",
     )
+
+
+# --- return receipt ------------------------------------------------------------------------------------
+
+RECEIPT_SIZES = ("a4", "80mm")
+TILL_ROLL_WIDTH = 80 / 25.4 * inch  # 80 mm paper; the page is as long as the receipt
+
+
+def _together(single_page: bool, flowables: list[Flowable]) -> list[Flowable]:
+    """Kept on one page; a till roll is one page (and measures its flowables before building: KeepTogether
+    answers a page's height to be split)."""
+    return flowables if single_page else [KeepTogether(flowables)]
+
+
+def _receipt_story(receipt: ReturnReceipt, width: float, till: bool) -> list[Flowable]:
+    """What the receipt says, top to bottom, for a column of width points."""
+    styles = _STYLES["4x6" if till else "a4"]
+
+    def cap(key: str, **values: object) -> str:
+        return caption(receipt.captions, RETURN_CAPTIONS, key, **values)
+
+    centred = _style("receipt_centre", 9 if till else 10, alignment=TA_CENTER)
+    title = _style("receipt_title", 13 if till else 18, font=BOLD, alignment=TA_CENTER if till else 0)
+    store_style = _style("receipt_store", 10 if till else 14, font=BOLD, alignment=TA_CENTER if till else 0)
+    address_style = _style("receipt_address", 7.5 if till else 9, alignment=TA_CENTER if till else 0)
+    story: list[Flowable] = [
+        Paragraph(_p(receipt.store_name), store_style),
+        *[Paragraph(_p(line), address_style) for line in _address_lines(receipt.store_address)[1:]],
+        Spacer(1, 6 if till else 14),
+        Paragraph(_p(cap("title")), title),
+        Spacer(1, 6 if till else 10),
+    ]
+    code = Code128Flowable(receipt.number, width, 40 if till else 52, text=receipt.number, font_size=9 if till else 10)
+    code.hAlign = "CENTER"
+    story += [
+        code,
+        Spacer(1, 6 if till else 10),
+        Paragraph(f"{_p(cap('order'))}: <b>{_p(receipt.order_reference)}</b>", styles["body"]),
+        Paragraph(f"{_p(cap('date'))}: {_p(receipt.when)}", styles["body"]),
+        Spacer(1, 6 if till else 12),
+    ]
+    if till:  # one block an item: a till roll has no room for four columns
+        rows: list[list[Any]] = []
+        for item in receipt.items:
+            rows.append(
+                [
+                    Paragraph(
+                        f"<b>{item.quantity} x {_p(item.name)}</b><br/>{_p(item.sku)}<br/>"
+                        f"{_p(cap('reason'))}: {_p(item.reason)}<br/>{_p(cap('condition'))}: {_p(item.condition)}",
+                        styles["cell"],
+                    )
+                ]
+            )
+        items = Table(rows, colWidths=[width])
+        items.setStyle(
+            TableStyle(
+                [
+                    ("LINEBELOW", (0, 0), (-1, -1), 0.4, _GRID),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                    ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                    ("TOPPADDING", (0, 0), (-1, -1), 3),
+                    ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+                ]
+            )
+        )
+    else:
+        qty, reason, condition = 40.0, 130.0, 100.0
+        item_width = width - qty - reason - condition
+        rows = [
+            [
+                _heading(cap("item"), styles["head"], item_width),
+                _heading(cap("quantity"), styles["head_right"], qty),
+                _heading(cap("reason"), styles["head"], reason),
+                _heading(cap("condition"), styles["head"], condition),
+            ]
+        ]
+        for item in receipt.items:
+            rows.append(
+                [
+                    Paragraph(f"{_p(item.name)}<br/><font size='7.5'>{_p(item.sku)}</font>", styles["cell"]),
+                    Paragraph(str(item.quantity), styles["right_bold"]),
+                    Paragraph(_p(item.reason), styles["cell"]),
+                    Paragraph(_p(item.condition), styles["cell"]),
+                ]
+            )
+        items = Table(rows, colWidths=[item_width, qty, reason, condition], repeatRows=1)
+        items.setStyle(
+            TableStyle(
+                [
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("BACKGROUND", (0, 0), (-1, 0), _SHADE),
+                    ("LINEBELOW", (0, 0), (-1, -1), 0.4, _GRID),
+                ]
+            )
+        )
+    refund = Table(
+        [[Paragraph(_p(cap("refund")), styles["bold"]), Paragraph(_p(receipt.refund), styles["right_bold"])]],
+        colWidths=[width * 0.5, width * 0.5],
+    )
+    refund.setStyle(
+        TableStyle(
+            [
+                ("LINEABOVE", (0, 0), (-1, 0), 1, colors.black),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ]
+        )
+    )
+    story += [
+        items,
+        Spacer(1, 4 if till else 8),
+        *_together(till, [refund, Paragraph(_p(cap("expected" if receipt.expected else "refunded")), styles["body"])]),
+        Spacer(1, 10 if till else 20),
+        Paragraph(_p(cap("thanks")), centred),
+    ]
+    return story
+
+
+def return_receipt_pdf(receipt: ReturnReceipt, size: str = "a4") -> bytes:
+    """The customer's return receipt: A4 pages ("a4"), or one page of an 80 mm till roll as long as the receipt
+    ("80mm"); ValueError otherwise. The return number is a Code128 under the store's name."""
+    if size not in RECEIPT_SIZES:
+        raise ValueError(f"return receipt size must be one of {RECEIPT_SIZES}, not {size!r}")
+    barcode_value(receipt.number, "return number")
+    till = size == "80mm"
+    margin = 8.0 if till else 36.0
+    padding = 6.0  # the frame's own, on every side
+    page_width = TILL_ROLL_WIDTH if till else A4[0]
+    width = page_width - 2 * margin - 2 * padding
+    story = _receipt_story(receipt, width, till)
+    title = f"{caption(receipt.captions, RETURN_CAPTIONS, 'title')} {receipt.number}"
+    if till:
+        measure = Canvas(io.BytesIO())
+        height = sum(f.wrapOn(measure, width, 1e6)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in story)
+        pagesize = (page_width, height + 2 * margin + 2 * padding + 12)
+        story = _receipt_story(receipt, width, till)  # fresh flowables: wrapping may have cached a layout
+        return _build(story, pagesize, (margin, margin, margin, margin), lambda c, d: None, lambda c, n, m: None, title)
+    footer = _page_footer(
+        receipt.captions,
+        RETURN_CAPTIONS,
+        f"{receipt.store_name} - {receipt.number}",
+        margin,
+        page_width - margin,
+        22,
+        8,
+    )
+    return _build(story, A4, (margin, margin, margin + 10, margin), lambda c, d: None, footer, title)

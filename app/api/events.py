@@ -40,6 +40,10 @@ class Events(MethodView):
         units stay off sale until put back), `pickup.restocked` (units put back on sale; `units`:
         `{sku: units}`), `pickup.hold_changed` (`expires_at`: the new end of the hold) and
         `pickup.transfer_received` (a transfer reached the pickup store; `received_by`: its code).
+        Returns (`GET /api/v1/returns/{id}` says more): `return.created` (items taken back at a till, or a return
+        by post announced; `return_id`, `number`, `location`, `status`: received or expected) and `return.received`
+        (the items are in the location's stock by their condition and the refund is sent; `refund`: the amount,
+        `lines`: `[{sku, quantity, reason, condition}]`).
         Details are in the event's `payload` here (`data` in webhooks); every event names its order (`order_id`,
         `channel`, `external_ref`, `order_status`) and, for a fulfilment, `fulfilment_id`, `location` (the
         serving location) and `status`.

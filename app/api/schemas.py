@@ -11,7 +11,7 @@ from app.core.inventory.products import (  # products as the PIM sends them: sha
     ProductInSchema,
     ProductItemSchema,
 )
-from app.core.models.payments import HANDOVER_ON_FAILED_CAPTURE, NOTIFICATION_KINDS, RETURN_REASONS
+from app.core.models.payments import HANDOVER_ON_FAILED_CAPTURE, NOTIFICATION_KINDS, RETURN_CONDITIONS, RETURN_REASONS
 from app.core.ordering.payloads import (  # what is sent in: shared with the file imports
     CURRENCIES,
     MAX_DELTA,
@@ -827,3 +827,113 @@ class PickupPatchSchema(Schema):
             "(422 otherwise)"
         },
     )
+
+
+# --- customer returns -------------------------------------------------------------------------------------------
+
+
+class ReturnLineInSchema(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ON_HAND),
+        metadata={"description": "Units of the product coming back (at most what left the stores less what came back)"},
+    )
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(RETURN_REASONS),
+        metadata={"description": "Why it comes back: one of the reasons the retailer offers (422 for another)"},
+    )
+    condition = fields.String(
+        required=True,
+        validate=validate.OneOf(RETURN_CONDITIONS),
+        metadata={
+            "description": "resellable (on sale at once at the receiving location), damaged (its damaged count), "
+            "inspect (in quarantine until a decision: POST .../lines/{line_id}/decision)"
+        },
+    )
+
+
+class ReturnInSchema(Schema):
+    order_id = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "The order the items were bought with (422 fields.order_id when unknown)"},
+    )
+    location = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "The code of the store (or warehouse) taking the items back, or expecting them"},
+    )
+    lines = fields.List(fields.Nested(ReturnLineInSchema), required=True, validate=validate.Length(min=1, max=500))
+    status = fields.String(
+        load_default="received",
+        validate=validate.OneOf(["received", "expected"]),
+        metadata={
+            "description": "received (default): the items are here, stock and refund at once; expected: a return "
+            "by post, stock and refund when POST .../receive says it arrived"
+        },
+    )
+
+
+class ReturnReceiveInSchema(Schema):
+    location = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "The code of the store or warehouse where the parcel arrived"},
+    )
+
+
+class ReturnDecisionInSchema(Schema):
+    outcome = fields.String(
+        required=True,
+        validate=validate.OneOf(["resellable", "damaged"]),
+        metadata={"description": "A manager's decision on a unit in quarantine: back on sale here, or damaged"},
+    )
+
+
+class ReturnQuerySchema(Schema):
+    order_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
+
+
+class ReturnLineOutSchema(Schema):
+    id = fields.Integer()
+    sku = fields.String()
+    quantity = fields.Integer()
+    reason = fields.String()
+    condition = fields.String()
+    unit_refund = fields.String(metadata={"description": "Decimal string, in the order's currency"})
+    outcome = fields.String(
+        allow_none=True, metadata={"description": "For an inspect line: resellable or damaged once decided"}
+    )
+
+
+class ReturnRefundSchema(Schema):
+    amount = fields.String(metadata={"description": "What goes back to the original payment (decimal string)"})
+    shipping = fields.String(metadata={"description": "Of which the shipping fee (the whole order came back)"})
+    currency = fields.String()
+    status = fields.String(
+        metadata={
+            "description": "The refund's status with the payment provider: pending, succeeded or failed; none when "
+            "there is nothing to refund (or, for an expected return, not yet)"
+        }
+    )
+
+
+class ReturnOutSchema(Schema):
+    id = fields.Integer()
+    number = fields.String(metadata={"description": "RET-<id, 7 digits>: the receipt's barcode"})
+    order_id = fields.Integer()
+    location = fields.String(metadata={"description": "The location that took (or expects) the items"})
+    status = fields.String(metadata={"description": "received or expected"})
+    lines = fields.List(fields.Nested(ReturnLineOutSchema))
+    refund = fields.Nested(ReturnRefundSchema)
+    created_at = fields.DateTime()
+    received_at = fields.DateTime(allow_none=True)
+    receipt_pdf_url = fields.String()
+
+
+class ReturnListSchema(Schema):
+    items = fields.List(fields.Nested(ReturnOutSchema))

@@ -419,6 +419,8 @@ def quarantined(location: Location) -> list[ReturnLine]:
 def decide(line: ReturnLine, outcome: str, *, actor: Actor, now: datetime | None = None) -> ReturnLine:
     """A manager's decision on a returned line in quarantine: `resellable` (on sale here) or `damaged`. The same
     decision again changes nothing; a different one once decided is refused."""
+    if outcome not in ("resellable", "damaged"):
+        raise InvalidInput(N_("Choose resellable or damaged."), field="outcome")
     ret = line.customer_return
     orders.lock_order(ret.order)
     db.session.refresh(line)

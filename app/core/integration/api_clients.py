@@ -29,6 +29,9 @@ SCOPES = {
     "products:write",
     # Store operations on fulfilments (accept, pick, stage, hand over, put back, holds): a POS or a WMS.
     "fulfilments:write",
+    # Customer returns taken at a till or received by post, with their refunds to the original payment (read with
+    # orders:read).
+    "returns:write",
 }
 PREFIX_LENGTH = 8
 # last_used_at says "in use lately", not "this very second": it is written at most once a minute per client.

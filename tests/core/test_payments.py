@@ -432,3 +432,28 @@ def test_a_declined_capture_hands_over_when_the_retailer_says_so(app):
     assert fulfilment.order.needs_customer_service
     # The goods left unpaid: what they are worth stays authorised for customer service to settle, never voided.
     assert _rows(order, "void") == []
+
+
+def test_the_demo_has_a_working_ledger(app, runner):
+    from app.core.models import Order
+
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    db.session.rollback()
+    demo_orders = db.session.scalars(select(Order)).all()
+    assert demo_orders and all(o.payment_provider == "test" and o.payment_reference for o in demo_orders)
+    assert db.session.scalar(select(func.count()).where(PaymentTransaction.status != "succeeded")) == 0
+    shipped = collected = cancelled = 0
+    for order in demo_orders:
+        totals = payments.totals(order)
+        assert totals.authorised == order.payment_amount  # the authorisation row, as sent
+        assert totals.captured + totals.voided <= totals.authorised
+        statuses = {f.status for f in order.fulfilments}
+        if S.SHIPPED in statuses or S.COLLECTED in statuses:
+            assert totals.captured > 0
+            shipped += S.SHIPPED in statuses
+            collected += S.COLLECTED in statuses
+        if order.status == "cancelled":
+            assert (totals.captured, totals.voided) == (D("0.00"), totals.authorised)
+            cancelled += 1
+    assert shipped and collected and cancelled

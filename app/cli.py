@@ -70,6 +70,9 @@ def demo_load(if_empty):
         return
     with unit_of_work():
         summary = load_demo(actor=Actor.system("demo"))
+    from app.core import payments
+
+    payments.run_committed()  # the demo's captures and voids, answered by the test provider, as after a request
     click.echo(summary.describe())
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for email, role, store in summary.logins:

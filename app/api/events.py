@@ -33,6 +33,11 @@ class Events(MethodView):
         `picking`, `picked`, `packed`, `shipped`, `ready_for_pickup`, `collected`, `expired`, `rejected`,
         `cancelled`), `fulfilment.lines_rejected`, `fulfilment.short_picked`, `parcel.handed_over`.
 
+        Payments (`GET /api/v1/orders/{id}/payments` says more), once the provider confirmed the step:
+        `payment.captured`, `payment.voided`, `payment.refunded`, and `payment.failed` (declined, or no answer
+        after every retry: the order needs customer service; `reason`). Each has `kind`, `amount` (a decimal
+        string), `currency` and `transaction_id`.
+
         Click & collect (the fulfilment's `pickup` in `GET /api/v1/fulfilments/{id}` says more):
         `fulfilment.ready_for_pickup` (every bag on the hold shelf: the customer is e-mailed their code),
         `pickup.customer_arrived` (the customer said "I'm here"; `note`: their parking spot or car, if

@@ -205,8 +205,9 @@ class Collect(MethodView):
         CollectInSchema,
         answers={
             403: "A wrong pickup code (error wrong_pickup_code: counted), or a client without fulfilments:write",
-            409: "The order is not on the hold shelf (pickup_refused), or a bag given in bags is missing "
-            "(bags_missing)",
+            409: "The order is not on the hold shelf (pickup_refused), a bag given in bags is missing "
+            "(bags_missing), or the payment could not be captured and the retailer holds the goods until it is "
+            "settled (payment_failed: nothing handed over; the order needs customer service)",
             429: "Too many wrong codes for this order: no code is taken for 15 minutes (error pickup_code_locked)",
         },
     )

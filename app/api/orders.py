@@ -13,8 +13,10 @@ from app.api.schemas import (
     OrderOutSchema,
     OrderPageSchema,
     OrderQuerySchema,
+    PaymentSummarySchema,
     TimelineEventSchema,
 )
+from app.core import payments
 from app.core.errors import NotFound
 from app.core.models import (
     AuditEvent,
@@ -121,6 +123,27 @@ class CancelOrder(MethodView):
         with unit_of_work():
             order = orders.cancel_order(_order(order_id), reason=body["reason"], actor=api_actor())
         return order
+
+
+@blp.route("/<int:order_id>/payments")
+class OrderPayments(MethodView):
+    @require_scope("orders:read")
+    @blp.response(200, PaymentSummarySchema)
+    @blp.alt_response(401, schema=ApiErrorSchema)
+    @blp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, order_id):
+        """The order's payment: what was authorised, captured, refunded and voided (confirmed by the provider),
+        and every step with its status, oldest first.
+
+        Comptoir records the authorisation sent with the order (`payment`), captures what leaves a store when it
+        leaves (a shipped fulfilment's units, a collected pickup's units; the order's `shipping_fee` with the
+        first capture), voids what nothing will capture once no fulfilment is open (cancelled, rejected with
+        nothing left, expired, or completed for less), and refunds returns. Never more than authorised is
+        captured, nor more than captured refunded. A step is `pending` until the provider answers (a timeout is
+        retried by the worker with the same idempotency key). Events: `payment.captured`, `payment.voided`,
+        `payment.refunded`, `payment.failed` (the order then `needs_customer_service`). Money is a decimal
+        string in `currency`."""
+        return payments.summary(_order(order_id))
 
 
 @blp.route("/<int:order_id>/timeline")

@@ -168,6 +168,46 @@ class CancelSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
+def _amount(description: str):
+    return fields.String(metadata={"example": "29.90", "description": description})
+
+
+class PaymentTransactionSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String(
+        metadata={
+            "enum": ["authorisation", "capture", "void", "refund"],
+            "description": "authorisation: the web shop's, as sent with the order; capture: units that left a store "
+            "(with the shipping fee on the first); void: what nothing will capture; refund: a return",
+        }
+    )
+    amount = _amount("In the order's currency, as a decimal string")
+    status = fields.String(
+        metadata={
+            "enum": ["pending", "succeeded", "failed"],
+            "description": "pending: the provider has not answered yet (called again after a timeout); failed: "
+            "declined, or no answer after every attempt (the order then needs customer service)",
+        }
+    )
+    provider_reference = fields.String(
+        metadata={"description": "The provider's reference of this step (the authorisation's, as sent)"}
+    )
+    created_at = fields.DateTime()
+    fulfilment_id = fields.Integer(allow_none=True, metadata={"description": "The fulfilment a capture is for"})
+    return_id = fields.Integer(allow_none=True, metadata={"description": "The return a refund is for"})
+    attempts = fields.Integer(metadata={"description": "Calls made to the provider for this step"})
+    last_error = fields.String(metadata={"description": "The provider's last refusal or timeout, if any"})
+
+
+class PaymentSummarySchema(Schema):
+    currency = fields.String()
+    authorised = _amount("What the web shop authorised (0.00 when the order came without a payment)")
+    captured = _amount("Captured and confirmed by the provider")
+    refunded = _amount("Refunded and confirmed by the provider")
+    voided = _amount("Released and confirmed by the provider")
+    transactions = fields.List(fields.Nested(PaymentTransactionSchema), metadata={"description": "Oldest first"})
+
+
 class TimelineEventSchema(Schema):
     at = fields.DateTime(attribute="created_at")
     actor = fields.String()

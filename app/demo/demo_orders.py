@@ -147,8 +147,8 @@ def plan_orders(rng, promisable: dict[str, dict[str, int]], specs: dict[str, Pro
 
 def _draft(plan: OrderPlan, specs: dict[str, ProductSpec], now: datetime) -> OrderDraft:
     total = sum((specs[sku].price * quantity for sku, quantity in plan.lines), Decimal("0"))
-    if plan.method == SHIP and total < FREE_SHIPPING_FROM:
-        total += SHIPPING_FEE
+    fee = SHIPPING_FEE if plan.method == SHIP and total < FREE_SHIPPING_FROM else Decimal("0.00")
+    total += fee
     promised = (now + timedelta(hours=plan.promised_in_hours)).replace(
         hour=plan.promised_hour, minute=0, second=0, microsecond=0
     )
@@ -172,6 +172,9 @@ def _draft(plan: OrderPlan, specs: dict[str, ProductSpec], now: datetime) -> Ord
         payment_reference=plan.payment_reference,
         payment_amount=total,
         currency="EUR",
+        # The built-in test provider answers the demo's captures and voids at once (app.core.payments.providers).
+        payment_provider="test",
+        shipping_fee=fee,
         needs_review=plan.needs_review,
     )
 

@@ -12,6 +12,7 @@ from flask import Blueprint, request, session, url_for
 from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user
 
+from app.core import payments
 from app.core.errors import N_, DomainError, InvalidInput
 from app.core.floor import pickups, scans
 from app.core.inventory.catalogue import find_product
@@ -20,6 +21,7 @@ from app.core.models.base import utcnow
 from app.core.ordering import orders
 from app.core.uow import unit_of_work
 from app.extensions import db, htmx
+from app.formatting import money
 from app.web.helpers import current_actor, domain_message, go_to, manager_required, render, say, store_route, toast
 
 bp = Blueprint("counter", __name__)
@@ -217,6 +219,36 @@ def _hold_day(store, pickup) -> str:
     return _aware(pickup.expires_at).astimezone(ZoneInfo(store.timezone)).date().isoformat()
 
 
+def payment_state(fulfilment) -> dict | None:
+    """What the counter must know of the order's online payment: {state, text, hold} (None: not paid online).
+    state: captured, pending (the provider has not answered yet), failed, released or to_capture; hold: the
+    retailer keeps the goods while the capture failed."""
+    order = fulfilment.order
+    if not payments.has_payment(order):
+        return None
+    rows = payments.transactions(order)
+    capture = next((t for t in rows if t.kind == "capture" and t.fulfilment_id == fulfilment.id), None)
+    hold = False
+    if capture is not None and capture.status == "succeeded":
+        state = "captured"
+        text = gettext("Paid online: %(amount)s captured.", amount=money(capture.amount, capture.currency))
+    elif capture is not None and capture.status == "pending":
+        state, text = "pending", gettext("Paid online: the capture waits for the payment provider's answer.")
+    elif capture is not None:
+        state, hold = "failed", payments.settings().failed_capture == "hold"
+        if hold:
+            text = gettext(
+                "Paid online: the capture failed. Do not hand the order over; customer service has been told."
+            )
+        else:
+            text = gettext("Paid online: the capture failed; customer service has been told.")
+    elif any(t.kind == "void" for t in rows) and fulfilment.status != S.READY_FOR_PICKUP:
+        state, text = "released", gettext("Paid online: the payment was released; nothing was captured.")
+    else:
+        state, text = "to_capture", gettext("Paid online: to be captured at hand-over.")
+    return {"state": state, "text": text, "hold": hold}
+
+
 def _pickup_page(store, fulfilment, *, values=None, errors=None, status=200, trigger=None, message="", done=None):
     pickup = fulfilment.pickup
     values = values or _form_values(fulfilment)
@@ -261,6 +293,7 @@ def _pickup_page(store, fulfilment, *, values=None, errors=None, status=200, tri
         refusal_reasons={code: REFUSED_LABELS[code] for code in pickups.refusal_reasons(store)},
         refused_label=refused_label,
         hold_day=_hold_day(store, pickup),
+        payment=payment_state(fulfilment),
         manager=current_user.is_manager,
         own_scanbar=True,
     )

@@ -459,6 +459,8 @@ def cancel_order(order: Order, *, reason: str, actor: Actor) -> Order:
         if fulfilment.status in OPEN:
             transition(fulfilment, S.CANCELLED, actor=actor, reason=reason)
     order.status = OrderStatus.CANCELLED
+    # An order cancelled before any store took it has no transition to void its authorisation: release it here.
+    payments.void_remainder(order, actor=actor)
     audit.record(actor, "order.cancel", order, None, {"reason": reason})
     events.emit("order.cancelled", order, reason=reason)
     db.session.flush()

@@ -71,9 +71,24 @@ class LineSchema(Schema):
 
 
 class PaymentSchema(Schema):
-    provider = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    reference = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    amount = _money(required=True)
+    provider = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "example": "test",
+            "description": "The payment provider that authorised the amount: recorded with the order; captures, "
+            "voids and refunds go to it (PAYMENT_PROVIDERS names its adapter; `test` is built in)",
+        },
+    )
+    reference = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=120),
+        metadata={"description": "The authorisation's reference at the provider"},
+    )
+    amount = _money(
+        required=True,
+        metadata={"description": "What was authorised: the lines and the shipping fee; never captured beyond"},
+    )
     currency = fields.String(required=True, validate=validate.OneOf(CURRENCIES))
 
 

@@ -114,6 +114,12 @@ def _by_key(key: str) -> PaymentTransaction | None:
     return db.session.scalar(select(PaymentTransaction).where(PaymentTransaction.idempotency_key == key))
 
 
+def _lock(order: Order) -> None:
+    """The order's row lock (as orders.lock_order takes it, without reloading anything): the ledger's caps are read
+    and its row written by one transaction at a time, whichever path got here (a store's dispatch takes no other)."""
+    db.session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+
+
 def _add(order: Order, kind: str, amount: Decimal, key: str, actor: Actor, **links) -> PaymentTransaction:
     txn = PaymentTransaction(
         order_id=order.id,
@@ -163,8 +169,12 @@ def shipping_fee(order: Order) -> Decimal:
     return max(ZERO, money(order.payment_amount) - items)
 
 
-def _first_capture(order: Order) -> bool:
-    return not any(t.kind == "capture" and t.status != "failed" for t in transactions(order))
+def _first_capture(order: Order, before: PaymentTransaction | None = None) -> bool:
+    """No capture (that did not fail) yet, or none before `before`: the shipping fee goes with this one."""
+    return not any(
+        t.kind == "capture" and t.status != "failed" and (before is None or t.id < before.id)
+        for t in transactions(order)
+    )
 
 
 def capture_left_store(fulfilment, units: dict, *, actor: Actor) -> PaymentTransaction | None:
@@ -174,12 +184,16 @@ def capture_left_store(fulfilment, units: dict, *, actor: Actor) -> PaymentTrans
     order = fulfilment.order
     if not has_payment(order):
         return None
+    _lock(order)
     key = f"capture-F{fulfilment.id}"
     existing = _by_key(key)
     value = sum((money(line.order_line.unit_price) * qty for line, qty in units.items() if qty), ZERO)
     if existing is not None:
-        if existing.status != "succeeded" and existing.amount != value and existing.attempts == 0:
-            existing.amount = min(value, totals(order).capturable + money(existing.amount))
+        if existing.status == "pending" and existing.attempts == 0:
+            if _first_capture(order, before=existing):  # the fee it was written with stays in it
+                value += shipping_fee(order)
+            if existing.amount != value:
+                existing.amount = min(value, totals(order).capturable + money(existing.amount))
         return existing
     if _first_capture(order):
         value += shipping_fee(order)
@@ -194,16 +208,33 @@ def void_remainder(order: Order, *, actor: Actor) -> PaymentTransaction | None:
     never captured (a cancel, a rejection with nothing left, an expiry, a partial order)."""
     if not has_payment(order) or any(f.status not in ENDED for f in order.fulfilments):
         return None
-    remainder = totals(order).capturable
+    _lock(order)
+    # A capture that failed for units that did leave (a hand-over the retailer lets go on after a decline) stays
+    # authorised for customer service to settle: voiding it would give up the money for goods the customer has.
+    left_unpaid = sum(
+        (
+            money(t.amount)
+            for t in transactions(order)
+            if t.kind == "capture" and t.status == "failed" and _left_store(order, t.fulfilment_id)
+        ),
+        ZERO,
+    )
+    remainder = totals(order).capturable - left_unpaid
     if remainder <= ZERO:
         return None
     count = sum(1 for t in transactions(order) if t.kind == "void")
     return _add(order, "void", remainder, f"void-O{order.id}-{count + 1}", actor)
 
 
+def _left_store(order: Order, fulfilment_id: int | None) -> bool:
+    return any(f.id == fulfilment_id and f.status in {S.SHIPPED, S.COLLECTED} for f in order.fulfilments)
+
+
 def refund(order: Order, amount: Decimal, *, key: str, actor: Actor, **links) -> PaymentTransaction | None:
     """Refund to the original payment, at most what was captured and not yet refunded (the caller holds the order's
     lock). The same key again returns the first refund."""
+    if has_payment(order):
+        _lock(order)
     existing = _by_key(key)
     if existing is not None or not has_payment(order):
         return existing

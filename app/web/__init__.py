@@ -112,6 +112,7 @@ def register_web(app: Flask) -> None:
         pick,
         pickups,
         queue,
+        returns,
         sessions,
         shelves,
         staff,
@@ -138,6 +139,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(incoming.bp)
     app.register_blueprint(pickups.bp)
     app.register_blueprint(counter.bp)
+    app.register_blueprint(returns.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

@@ -81,6 +81,12 @@ SCREENS = [
     Screen("pickup", ASSOCIATE),  # one click & collect order and its hand-over
     Screen("pickup-manager", MANAGER),  # with the hold's end
     Screen("put-back", ASSOCIATE),  # what waits to go back on the shop floor
+    Screen("returns-desk", ASSOCIATE),  # the returns desk's scan/search box
+    Screen("return-order", ASSOCIATE),  # an order's lines: units back, reason, condition
+    Screen("return-order-quote", ASSOCIATE),  # the refund shown before confirming
+    Screen("return", ASSOCIATE),  # a return taken here: refund, receipt
+    Screen("returns-expected", ASSOCIATE),  # returns by post received by scan
+    Screen("returns-inspect", MANAGER),  # returned items waiting for a manager's decision
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-retailer", ADMIN),
@@ -97,7 +103,7 @@ SCREENS = [
 
 
 @pytest.fixture(scope="session")
-def paths(query, db_engine) -> dict:
+def paths(query, db_engine, database_url) -> dict:
     """The URL of each screen, from the demo data (and a PIN for the demo associate: the switch screen's PIN form
     lists the store's associates who have one)."""
     from werkzeug.security import generate_password_hash
@@ -146,6 +152,14 @@ def paths(query, db_engine) -> dict:
     on_hold_shelf = first(
         f"SELECT f.id {at_store} o.delivery_method = 'collect' AND f.status = 'ready_for_pickup' ORDER BY f.id LIMIT 1"
     )
+    shipped = query(
+        "SELECT DISTINCT o.id FROM customer_order o JOIN fulfilment f ON f.order_id = o.id "
+        "JOIN location l ON l.id = f.location_id WHERE l.code = :store AND f.status = 'shipped' ORDER BY o.id LIMIT 2",
+        store=STORE,
+    )
+    assert len(shipped) == 2, "the demo store has fewer than two shipped orders (one to show, one returned)"
+    shipped_order = shipped[0][0]
+    return_id = _a_return_to_inspect(database_url, shipped[1][0])
     result = {
         "login": "/login",
         "login-error": "/login",
@@ -179,6 +193,12 @@ def paths(query, db_engine) -> dict:
         "pickup": f"/stores/{STORE}/pickups/{on_hold_shelf}",
         "pickup-manager": f"/stores/{STORE}/pickups/{on_hold_shelf}",
         "put-back": f"/stores/{STORE}/put-back",
+        "returns-desk": f"/stores/{STORE}/returns",
+        "return-order": f"/stores/{STORE}/returns/orders/{shipped_order}",
+        "return-order-quote": f"/stores/{STORE}/returns/orders/{shipped_order}",
+        "return": f"/stores/{STORE}/returns/{return_id}",
+        "returns-expected": f"/stores/{STORE}/returns/expected",
+        "returns-inspect": f"/stores/{STORE}/returns/inspect",
         "stores-admin": "/",
         "admin-sourcing": "/admin/sourcing",
         "admin-retailer": "/admin/retailer",
@@ -205,6 +225,32 @@ def paths(query, db_engine) -> dict:
         secret = os.environ.get("SECRET_KEY") or "e2e-" + "s" * 40
         result["curbside"] = "/pickup/" + URLSafeSerializer(secret, salt=TOKEN_SALT).dumps({"p": waiting[0][0]})
     return result
+
+
+def _a_return_to_inspect(database_url: str, order_id: int) -> int:
+    """One unit of a shipped demo order taken back at the demo store to inspect (the return and quarantine screens
+    show it); the demo has no returns of its own."""
+    from app import create_app
+    from app.core import returns
+    from app.core.actor import Actor
+    from app.core.models import Location, Order
+    from app.core.uow import unit_of_work
+    from app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        try:
+            with unit_of_work(writes=True):
+                order = db.session.get(Order, order_id)
+                store = db.session.scalar(db.select(Location).where(Location.code == STORE))
+                line = next(line for line, units in returns.returnable(order).items() if units)
+                row = {"order_line_id": line.id, "quantity": 1, "reason": "damaged", "condition": "inspect"}
+                ret = returns.create_return(order, store, [row], actor=Actor.system("e2e"))
+                return_id = ret.id
+            return return_id
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 def require_path(screen: Screen, paths: dict) -> None:
@@ -236,6 +282,13 @@ def open_screen(page, screen: Screen, paths: dict) -> None:
         return
     response = page.goto(paths[screen.name])
     assert response.status == screen.status, f"{paths[screen.name]} answered {response.status}"
+    if screen.name == "return-order-quote":
+        quantity = page.locator("input.qty").first
+        line_id = quantity.get_attribute("id").removeprefix("qty-")
+        quantity.fill("1")
+        page.locator(f"#reason-{line_id}").select_option("too_small")
+        page.locator("#return-form button[type=submit]").click()
+        expect(page.locator(".quote")).to_be_visible()
     if screen.name == "stores-admin":
         expect(page.locator(".tiles .tile").first).to_be_visible()
     if screen.name.startswith("queue-"):

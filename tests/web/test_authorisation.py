@@ -5,11 +5,13 @@ import re
 import pytest
 from flask import url_for
 
+from app.core import returns
 from app.core.floor import dispatch, packing, picking, pickups, printing
 from app.core.ordering import orders
 from app.core.people import sign_in
 from app.extensions import db
 from tests.conftest import csrf_token, login
+from tests.core.test_returns import shipped_order
 from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
 
 
@@ -46,6 +48,13 @@ def _floor_work(store, product) -> dict:
     job = printing.start_print_job(store, [parcel.label.id], actor=ACTOR)
     device, _ = sign_in.open_session(picker, ip="192.0.2.1", user_agent="")
     (slot,) = pickups.add_slots(store, ["A1"], actor=ACTOR)
+    shipped = shipped_order()  # a return taken at the store, one line waiting for inspection
+    customer_return = returns.create_return(
+        shipped,
+        store,
+        [{"sku": shipped.lines[0].product.sku, "quantity": 1, "reason": "other", "condition": "inspect"}],
+        actor=ACTOR,
+    )
     return {
         "ids": {
             "user_session_id": device.id,
@@ -57,6 +66,9 @@ def _floor_work(store, product) -> dict:
             "job_id": job.id,
             "package_type_id": box.id,
             "slot_id": slot.id,
+            "order_id": shipped.id,
+            "return_id": customer_return.id,
+            "line_id": customer_return.lines[0].id,
         },
         "packed_b": packed,
     }

@@ -242,6 +242,7 @@ class Collect(MethodView):
             bags_scanned=bags,
             lines=body.get("lines"),
             reason=body.get("reason", ""),
+            payment_override=body.get("payment_override", ""),
         )
         return _document(fulfilment)
 

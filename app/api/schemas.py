@@ -807,6 +807,13 @@ class IdCheckSchema(Schema):
 
 
 class CollectInSchema(Schema):
+    payment_override = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "A note that the customer paid another way (at the till): hands the order over even when "
+            "a declined capture holds it (409 payment_failed otherwise); kept in the order's history"
+        },
+    )
     pickup_code = fields.String(
         validate=validate.Length(min=1, max=32),
         metadata={

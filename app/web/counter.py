@@ -187,6 +187,8 @@ def _form_values(fulfilment) -> dict:
         "id_kind": form.get("id_kind", "")[:40],
         "id_digits": form.get("id_digits", "")[:12],
         "id_reason": form.get("id_reason", "")[:200],
+        # Managers only: the customer paid another way, so goods held by a declined capture may go.
+        "payment_override": form.get("payment_override", "")[:200] if current_user.is_manager else "",
     }
     for code in request.values.getlist("bag")[: pickups.MAX_BAGS * 2]:  # the links between code and ID keep them
         code = code.strip().upper()[:40]
@@ -428,6 +430,7 @@ def collect(store, fulfilment_id):
             bags_scanned=values["bags"],
             lines=lines,
             reason=values["reason"] if lines is not None else "",
+            payment_override=values["payment_override"],
         )
     except pickups.WrongCode as error:
         # The refusal rolled the request back; the attempt is counted in its own transaction.

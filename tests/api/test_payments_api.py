@@ -154,6 +154,13 @@ def test_a_declined_capture_at_the_pos_holds_the_goods_with_409(api):
     assert api("GET", f"/api/v1/orders/{order_id}", token=api.reader).json["needs_customer_service"] is True
     feed = api("GET", "/api/v1/events?after=0&limit=500", token=api.reader).json
     assert [e["payload"]["kind"] for e in feed if e["type"] == "payment.failed"] == ["capture"]
+    # The POS says the customer paid at the till: the goods go, the note stays in the order's history.
+    paid = {"pickup_code": code, "payment_override": "paid at till 3, ticket 0042"}
+    answer = api("POST", f"/api/v1/fulfilments/{fulfilment.id}/collect", json=paid)
+    assert answer.status_code == 200 and answer.json["status"] == "collected"
+    timeline = api("GET", f"/api/v1/orders/{order_id}/timeline", token=api.reader).json
+    override = [e for e in timeline if e["action"] == "payment.hold_overridden"]
+    assert len(override) == 1 and override[0]["after"]["note"] == "paid at till 3, ticket 0042"
 
 
 def test_a_collection_at_the_pos_captures_what_the_customer_takes(api):

@@ -121,3 +121,38 @@ def test_a_declined_capture_hands_over_when_the_retailer_lets_it(client, counter
     assert status == 200
     assert _fr("Order %(ref)s handed over.", ref=fulfilment.order.reference) in page
     assert _fr("Paid online: the capture failed; customer service has been told.") in page
+
+
+def test_a_manager_hands_held_goods_over_with_a_note_and_an_associate_cannot(app, client, counter):
+    from app.core.models import AuditEvent
+
+    db.session.add(RetailerSettings(id=1, failed_capture="hold"))
+    products, fulfilment, path, token = counter("decline-card")
+    code = fulfilment.pickup.code
+    # An associate's note is ignored: the goods stay held.
+    response = client.post(
+        path + "/collect",
+        data={"csrf_token": token, "by": "code", "code": code, "payment_override": "paid"},
+        headers=HX,
+    )
+    assert response.status_code == 409
+    assert "payment-override" not in response.get_data(as_text=True)  # the field is for managers only
+    manager = make_user(stores=[counter.store], role="manager", language="fr")
+    db.session.commit()
+    client.post("/logout", data={"csrf_token": csrf_token(client, path)})
+    login(client, manager.email, PASSWORD)
+    token = csrf_token(client, path)
+    page = _page(client, path)
+    assert 'id="payment-override"' in page
+    response = client.post(
+        path + "/collect",
+        data={"csrf_token": token, "by": "code", "code": code, "payment_override": "Paid at the till, ticket 4411"},
+        headers=HX,
+    )
+    assert response.status_code == 200
+    db.session.expire_all()
+    fulfilment = db.session.get(type(fulfilment), fulfilment.id)
+    assert fulfilment.status == S.COLLECTED
+    assert [_level(counter.store, p) for p in products] == [(3, 0), (4, 0)]
+    note = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "payment.hold_overridden"))
+    assert note.after["note"] == "Paid at the till, ticket 4411" and note.actor == f"user:{manager.email}"

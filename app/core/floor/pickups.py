@@ -692,21 +692,31 @@ def check_handover(
     return Handover(pickup, check, wanted, left, refusal)
 
 
-def hand_over(fulfilment: Fulfilment, *, actor: Actor, **given) -> tuple[Pickup, PaymentTransaction | None]:
+def hand_over(
+    fulfilment: Fulfilment, *, actor: Actor, payment_override: str = "", **given
+) -> tuple[Pickup, PaymentTransaction | None]:
     """The counter's hand-over, for the screens and the API alike: every rule checked, then the capture of what the
     customer takes is written, committed and sent to the payment provider (outside any stock transaction), then
     the order is collected (collect). A capture that failed holds the goods when the retailer says so
     (RetailerSettings.failed_capture = hold: payments.PaymentFailed, nothing handed over); otherwise the order is
-    handed over and customer service is told. Commits; a repeat of a done hand-over changes nothing."""
+    handed over and customer service is told. payment_override: a note that the customer paid another way (at the
+    till): the held goods are handed over all the same, audited with the note (the screens let managers only).
+    Commits; a repeat of a done hand-over changes nothing."""
     if fulfilment.status == S.COLLECTED:
         return fulfilment.pickup, None
     handover = check_handover(fulfilment, actor=actor, **given)
     txn = payments.capture_before_handover(fulfilment, handover.wanted, actor=actor)
-    if txn is not None and txn.status == "failed" and payments.settings().failed_capture == "hold":
+    note = " ".join((payment_override or "").split())[:200]
+    held = txn is not None and txn.status == "failed" and payments.settings().failed_capture == "hold"
+    if held and not note:
         db.session.commit()
         raise payments.PaymentFailed()
     with unit_of_work():
         orders.lock_order(fulfilment.order)
+        if held:
+            audit.record(
+                actor, "payment.hold_overridden", fulfilment.order, None, {"transaction": txn.id, "note": note}
+            )
         pickup = collect(fulfilment, actor=actor, **given)
     return pickup, txn
 

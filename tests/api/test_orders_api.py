@@ -246,9 +246,13 @@ def test_cancelling_releases_stock_is_repeatable_and_shows_in_the_timeline(api):
     actions = [event["action"] for event in timeline]
     assert actions[0] == "order.create"
     assert "fulfilment.assign" in actions and "fulfilment.cancelled" in actions
-    # The void of the authorisation is written with the cancel, then confirmed by the provider after its commit.
-    assert actions[-3:] == ["payment.void_requested", "order.cancel", "payment.void_succeeded"]
-    assert all(event["actor"] == "api:webshop" for event in timeline[:-1])
+    # The void of the authorisation is written with the cancel, then confirmed by the provider after its commit; the
+    # customer's messages (confirmed, cancelled) are on the timeline too, written by the system.
+    assert actions[-4:] == ["payment.void_requested", "order.cancel", "message.queued", "payment.void_succeeded"]
+    told = [event["after"]["kind"] for event in timeline if event["action"] == "message.queued"]
+    assert told == ["order_confirmed", "order_cancelled"]
+    system = {Actor.system("payments").label, Actor.system("messages").label}
+    assert all(event["actor"] == "api:webshop" for event in timeline if event["actor"] not in system)
     assert timeline[-1]["actor"] == Actor.system("payments").label
     assert api("POST", f"/api/v1/orders/{order['id']}/cancel", json={}).status_code == 422
     assert api("POST", "/api/v1/orders/999999/cancel", json={"reason": "x"}).status_code == 404

@@ -15,6 +15,8 @@ from flask import render_template
 from flask_babel import gettext, ngettext
 from sqlalchemy import exists, literal, select, union_all
 
+from app.core import audit
+from app.core.actor import Actor
 from app.core.models import (
     CustomerReturn,
     DeliveryMethod,
@@ -74,8 +76,12 @@ def send(
         )
         db.session.add(email)
     phone = "".join((order.customer_phone or "").split())
-    if sms and phone:
+    texted = bool(sms and phone)
+    if texted:
         db.session.add(OutboundSms(order_id=order.id, to=phone[:32], body=sms[:SMS_LENGTH], kind=kind))
+    if email is not None or texted:  # on the order's timeline: what the customer was told, and how (no address)
+        channels = [name for name, sent in (("email", email is not None), ("sms", texted)) if sent]
+        audit.record(Actor.system("messages"), "message.queued", order, None, {"kind": kind, "channels": channels})
     return email
 
 

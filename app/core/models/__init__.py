@@ -22,6 +22,7 @@ from app.core.models.payments import (
     return_number,
 )
 from app.core.models.pickups import Pickup, PickupBag, PickupSlot, bag_barcode, slot_barcode
+from app.core.models.reports import AssociateDay, LatenessPrediction, LocationDay
 from app.core.models.sourcing import ProductBlock, SourcingDecision, SourcingRules
 from app.core.models.stock import ChannelBuffer, MovementKind, Reservation, StockLevel, StockMovement
 from app.core.models.users import Role, User, membership
@@ -49,6 +50,7 @@ from app.core.models.work import (
 
 __all__ = [
     "ApiClient",
+    "AssociateDay",
     "AuditEvent",
     "Carrier",
     "CarrierCollection",
@@ -62,7 +64,9 @@ __all__ = [
     "FulfilmentStatus",
     "IdempotencyRecord",
     "LabelStatus",
+    "LatenessPrediction",
     "Location",
+    "LocationDay",
     "Manifest",
     "ManifestStatus",
     "MovementKind",

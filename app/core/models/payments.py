@@ -8,7 +8,8 @@ app.core.returns.
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models.base import UTCDateTime, utcnow
@@ -167,5 +168,8 @@ class RetailerSettings(db.Model):
     # A capture that failed before a click & collect hand-over: hold the goods, or hand over and retry the capture.
     failed_capture: Mapped[str] = mapped_column(String(16), default="hold")
     notifications_off: Mapped[list | None] = mapped_column(JSON)
+    # French and Italian labour rules restrict individual monitoring: team figures only unless the retailer says so
+    # (then each person's figures are shown to their store's managers, and to the person).
+    individual_productivity: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str] = mapped_column(String(120), default="")

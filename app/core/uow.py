@@ -43,6 +43,14 @@ def unit_of_work(*, writes: bool = False, keep_loaded: bool = False):
         session.expire_on_commit = True
 
 
+def begin_for_writes() -> None:
+    """Start the next transaction as a writer (BEGIN IMMEDIATE on SQLite) when none is under way: for a request that
+    committed part of its work and writes again (its Idempotency-Key's record), so that it waits for the write lock
+    instead of failing at once on a stale read snapshot ("database is locked"). PostgreSQL is unaffected."""
+    if db.engine.dialect.name == "sqlite" and not db.session().in_transaction():
+        db.session.connection(execution_options={"sqlite_immediate": True})
+
+
 def transaction_cache(name: str) -> dict:
     """A dict that lives as long as the current transaction (or savepoint): what it holds is true until then."""
     session = db.session()

@@ -41,7 +41,7 @@ from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID, utcnow
 from app.core.models.pickups import REFUSAL_REASONS
 from app.core.ordering import orders
-from app.core.uow import unit_of_work
+from app.core.uow import begin_for_writes, unit_of_work
 from app.extensions import db
 
 # Read aloud at the counter: no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B. 22^6 = 113 million codes per store.
@@ -711,13 +711,15 @@ def hand_over(
     if held and not note:
         db.session.commit()
         raise payments.PaymentFailed()
-    with unit_of_work():
+    db.session.commit()  # end the reads above: the hand-over's transaction starts as a writer (SQLite)
+    with unit_of_work(writes=True):
         orders.lock_order(fulfilment.order)
         if held:
             audit.record(
                 actor, "payment.hold_overridden", fulfilment.order, None, {"transaction": txn.id, "note": note}
             )
         pickup = collect(fulfilment, actor=actor, **given)
+    begin_for_writes()  # the caller may write again (the API's Idempotency-Key record)
     return pickup, txn
 
 

@@ -361,9 +361,10 @@ def _associate_figures(location: Location, day: date) -> dict[int, dict]:
         return _aware(moment).astimezone(zone)
 
     def act(user_id: int, moment: datetime) -> None:
-        """A 5-minute slot (by its local start) in which the associate did something."""
-        at = local(moment)
-        slots[user_id].add(at.replace(minute=at.minute - at.minute % SLOT_MINUTES, second=0, microsecond=0))
+        """A 5-minute slot in which the associate did something, kept by its UTC start: the two 02:00-03:00 of
+        the night clocks go back are different slots (every time zone's offset is a multiple of 5 minutes)."""
+        seconds = int(_aware(moment).timestamp())
+        slots[user_id].add(seconds - seconds % (SLOT_MINUTES * 60))
 
     def units(figures: dict, moment: datetime, quantity: int) -> None:
         hour = str(local(moment).hour)
@@ -420,7 +421,7 @@ def _associate_figures(location: Location, day: date) -> dict[int, dict]:
     for user_id, figures in people.items():
         hourly: dict = {}
         for slot in slots[user_id]:
-            hour = str(slot.hour)
+            hour = str(datetime.fromtimestamp(slot, UTC).astimezone(zone).hour)
             hourly[hour] = hourly.get(hour, 0) + SLOT_MINUTES
         figures["hourly_minutes"] = hourly
         figures["active_minutes"] = len(slots[user_id]) * SLOT_MINUTES
@@ -504,7 +505,7 @@ def refresh(now: datetime | None = None, limit: int = REFRESH_LIMIT) -> int:
     for location in locations:
         for day, last in _due(location, now):
             due.append((last or datetime.min.replace(tzinfo=UTC), location.id, day))
-    db.session.rollback()  # end the read: each rollup below reads in a transaction of its own
+    db.session.commit()  # end the read (nothing was written): each rollup below has a transaction of its own
     done = 0
     for _, location_id, day in sorted(due)[:limit]:
         try:

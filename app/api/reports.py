@@ -113,7 +113,7 @@ class Daily(MethodView):
     @require_scope("reports:read")
     @blp.arguments(DailyQuerySchema, location="query")
     @blp.response(200, DailyRowSchema(many=True))
-    @blp.doc(responses={"200": {"content": CSV_CONTENT}})
+    @blp.doc(responses={200: {"content": CSV_CONTENT}})
     @blp.alt_response(404, schema=ApiErrorSchema)
     @blp.alt_response(422, schema=ApiErrorSchema)
     def get(self, query):

@@ -64,7 +64,9 @@ def test_one_row_per_location_and_day_as_json(head_office):
     assert (paris["received"], paris["accepted"], paris["rejected"], paris["picked_units"]) == (4, 3, 1, 9)
     assert (paris["short_units"], paris["shipped"], paris["collected"], paris["expired"]) == (1, 2, 1, 1)
     assert (paris["on_time_ready"], paris["late_ready"], paris["fill_rate"]) == (2, 1, 0.9)
-    assert paris["median_minutes_to_ready"] == reports.median({"30": 2, "60": 1}) == 41.2  # 1.5 of 3: three quarters into 30-45
+    assert (
+        paris["median_minutes_to_ready"] == reports.median({"30": 2, "60": 1}) == 41.2
+    )  # 1.5 of 3: three quarters into 30-45
     assert paris["rejected_reasons"] == {"out_of_stock": 1}
     assert rows[1]["received"] == 0 and rows[1]["median_minutes_to_ready"] is None
     only_rome = head_office("location=ROM01&from=2025-06-11&to=2025-06-11").get_json()

@@ -214,7 +214,18 @@ def register_api_error_bodies(app) -> None:
 
 
 def register_api(app) -> None:
-    from app.api import availability, events, fulfilments, orders, parcels, products, returns, settings, stock
+    from app.api import (
+        availability,
+        events,
+        fulfilments,
+        orders,
+        parcels,
+        products,
+        reports,
+        returns,
+        settings,
+        stock,
+    )
 
     app.config.setdefault("API_TITLE", "Comptoir API")
     app.config.setdefault("API_VERSION", "v1")
@@ -238,6 +249,7 @@ def register_api(app) -> None:
     api.register_blueprint(parcels.blp)
     api.register_blueprint(products.blp)
     api.register_blueprint(returns.blp)
+    api.register_blueprint(reports.blp)
     from app.api import docs
 
     app.register_blueprint(docs.bp)

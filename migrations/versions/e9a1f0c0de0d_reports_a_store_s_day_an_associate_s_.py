@@ -94,7 +94,7 @@ def upgrade():
         batch_op.create_index('ix_lateness_prediction_location_id_made_at', ['location_id', 'made_at'], unique=False)
 
     with op.batch_alter_table('retailer_settings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('individual_productivity', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('individual_productivity', sa.Boolean(), server_default=sa.false(), nullable=False))
 
     # ### end Alembic commands ###
 

@@ -32,6 +32,8 @@ SCOPES = {
     # Customer returns taken at a till or received by post, with their refunds to the original payment (read with
     # orders:read).
     "returns:write",
+    # Reports: a store's days in figures (GET /api/v1/reports/daily), for head office's own tools.
+    "reports:read",
 }
 PREFIX_LENGTH = 8
 # last_used_at says "in use lately", not "this very second": it is written at most once a minute per client.

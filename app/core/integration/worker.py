@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from app.core import audit, payments
+from app.core import audit, payments, reports
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.floor import pickups
@@ -276,6 +276,8 @@ def run_once(now=None) -> dict:
             _job("release deliveries", lambda rest=claimed[index:]: release(rest, claimed_at), errors)
             break
         outcomes.append(_job(f"deliver {delivery_id}", lambda d=delivery_id: deliver(d, now), errors, default=""))
+    # The stores' days in figures (today and yesterday, store-local) for the board and the reports.
+    rolled_up = _job("reports", lambda: reports.refresh(now=now), errors)
     return {
         "sequenced": sequenced,
         "stock_sequenced": stock_sequenced,
@@ -287,6 +289,7 @@ def run_once(now=None) -> dict:
         "payments": payments_done,
         "reminded": reminded,
         "delayed": delayed,
+        "reports": rolled_up,
         "emailed": _job("send e-mails", mail.send_pending, errors),
         "texted": _job("send text messages", sms.send_pending, errors),
         "errors": len(errors),

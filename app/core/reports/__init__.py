@@ -1,0 +1,1 @@
+"""What managers and head office read: rollups of the raw rows, the board's predictions."""

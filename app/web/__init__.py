@@ -102,6 +102,7 @@ def register_web(app: Flask) -> None:
     from app.web import (
         admin,
         auth,
+        board,
         boxes,
         counter,
         curbside,
@@ -140,6 +141,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pickups.bp)
     app.register_blueprint(counter.bp)
     app.register_blueprint(returns.bp)
+    app.register_blueprint(board.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

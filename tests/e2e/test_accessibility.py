@@ -62,6 +62,7 @@ SCREENS = [
     Screen("incoming", ASSOCIATE),  # click & collect transfers coming to the store, received by scan
     Screen("print-job", ASSOCIATE),
     Screen("queue-manager", MANAGER),
+    Screen("board", MANAGER),  # the live store board: work by stage, capacity, who works, orders at risk
     Screen("reject-all", MANAGER),
     Screen("package-types", MANAGER),
     Screen("sessions", MANAGER),  # the devices signed in for the store's staff
@@ -174,6 +175,7 @@ def paths(query, db_engine, database_url) -> dict:
         "dispatch": f"/stores/{STORE}/dispatch",
         "incoming": f"/stores/{STORE}/incoming",
         "queue-manager": f"/stores/{STORE}/queue",
+        "board": f"/stores/{STORE}/board",
         "reject-all": f"/stores/{STORE}/reject-all",
         "package-types": f"/stores/{STORE}/package-types",
         "sessions": f"/stores/{STORE}/sessions",

@@ -111,6 +111,7 @@ def register_web(app: Flask) -> None:
         pack,
         pick,
         pickups,
+        productivity,
         queue,
         returns,
         sessions,
@@ -140,6 +141,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pickups.bp)
     app.register_blueprint(counter.bp)
     app.register_blueprint(returns.bp)
+    app.register_blueprint(productivity.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

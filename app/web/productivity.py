@@ -6,6 +6,7 @@ retailer shows each person's figures (French and Italian labour rules restrict i
 
 from datetime import date
 
+from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from flask import Blueprint, abort, request
@@ -39,7 +40,10 @@ def percent(value: float | None) -> str:
     """A share as a percentage with one decimal ("5,0 %" in French); a dash when there is no figure."""
     if value is None:
         return "—"
-    return babel_numbers.format_percent(value, format="#,##0.0 %", locale=_locale())
+    locale = Locale.parse(_locale())
+    pattern = babel_numbers.parse_pattern(locale.percent_formats[None])  # the reader's own way ("4,8 %" in French)
+    pattern.frac_prec = (1, 1)
+    return pattern.apply(value, locale)
 
 
 def day(value: date) -> str:

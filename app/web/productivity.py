@@ -97,8 +97,10 @@ def mine():
     for location in productivity.own_stores(current_user):
         start, end = productivity.period(period_name, location)
         rows.append((location, start, end, productivity.own(current_user, location, start, end)))
+    stores = current_user.stores
     return render(
         "productivity/mine.html",
+        store=stores[0] if len(stores) == 1 else None,  # the store's menu and scan box, as on their other screens
         allowed=productivity.individual_figures_on(),
         rows=rows,
         **_context(period_name),

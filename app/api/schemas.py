@@ -410,7 +410,8 @@ class SourcingRulesSchema(Schema):
 
 
 class RetailerSettingsSchema(Schema):
-    """The retailer's payment, return and customer message settings (PATCH: at least one; the others stay)."""
+    """The retailer's payment, return and customer message settings, and whether productivity is shown per person
+    (PATCH: at least one; the others stay)."""
 
     return_window_days = _whole(0, 365, metadata={"description": "Days after delivery or collection a return is taken"})
     return_reasons = fields.List(
@@ -428,6 +429,13 @@ class RetailerSettingsSchema(Schema):
     notifications_off = fields.List(
         fields.String(validate=validate.OneOf(NOTIFICATION_KINDS)),
         metadata={"description": "Kinds of customer message the retailer does not send ([]: every kind is sent)"},
+    )
+    individual_productivity = fields.Boolean(
+        metadata={
+            "description": "Show each associate's productivity and accuracy to their store's managers and to "
+            "themselves (true), or team figures only (false, the default: French and Italian labour rules "
+            "restrict individual monitoring)"
+        },
     )
     updated_at = fields.DateTime(dump_only=True, allow_none=True)
     updated_by = fields.String(dump_only=True)

@@ -68,8 +68,8 @@ class Retailer(MethodView):
     @blp.alt_response(401, schema=ApiErrorSchema)
     @blp.alt_response(403, schema=ApiErrorSchema)
     def get(self):
-        """The retailer's return window and reasons, what a failed capture does at a hand-over, and the kinds of
-        customer message turned off."""
+        """The retailer's return window and reasons, what a failed capture does at a hand-over, the kinds of
+        customer message turned off, and whether productivity is shown per person or for the team only."""
         with unit_of_work():
             return retailer_settings.settings_as_dict(payments.settings())
 

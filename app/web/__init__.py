@@ -112,6 +112,7 @@ def register_web(app: Flask) -> None:
         pack,
         pick,
         pickups,
+        productivity,
         queue,
         returns,
         sessions,
@@ -142,6 +143,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(counter.bp)
     app.register_blueprint(returns.bp)
     app.register_blueprint(board.bp)
+    app.register_blueprint(productivity.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

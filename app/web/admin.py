@@ -154,6 +154,9 @@ class RetailerForm(FlaskForm):
         lazy_gettext("Messages sent to customers"),
         choices=[SelectChoice(kind, MESSAGE_LABELS[kind]) for kind in NOTIFICATION_KINDS],
     )
+    individual_productivity = BooleanField(
+        lazy_gettext("Show each person's figures to their store's managers and to themselves")
+    )
 
 
 class BlockForm(FlaskForm):
@@ -195,7 +198,8 @@ def sourcing():
 
 @bp.route("/retailer", methods=["GET", "POST"])
 def retailer():
-    """Returns, payments at the counter, and which messages customers get."""
+    """Returns, payments at the counter, which messages customers get, and whether productivity is shown per
+    person."""
     current = retailer_settings.settings_as_dict(payments.settings())
     shown = {**current, "messages_on": [k for k in NOTIFICATION_KINDS if k not in current["notifications_off"]]}
     form = RetailerForm(data=None if request.method == "POST" else shown)
@@ -206,6 +210,7 @@ def retailer():
             "return_reasons": form.return_reasons.data or [],
             "failed_capture": form.failed_capture.data,
             "notifications_off": [k for k in NOTIFICATION_KINDS if k not in (form.messages_on.data or [])],
+            "individual_productivity": bool(form.individual_productivity.data),
         }
         status, trigger = save_form(form, lambda: retailer_settings.update_settings(values, actor=current_actor()))
         if status == 200:

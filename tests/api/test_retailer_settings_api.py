@@ -26,6 +26,7 @@ def test_the_defaults_are_read_before_anything_is_saved(client, tokens):
     assert got.status_code == 200
     assert got.json["return_window_days"] == 30 and got.json["failed_capture"] == "hold"
     assert got.json["return_reasons"] == list(RETURN_REASONS) and got.json["notifications_off"] == []
+    assert got.json["individual_productivity"] is False  # team figures only unless the retailer chooses otherwise
     assert db.session.get(RetailerSettings, 1) is None  # reading stores nothing
 
 
@@ -63,6 +64,7 @@ def test_settings_are_changed_in_part_audited_and_the_same_again_changes_nothing
         ({"notifications_off": ["order_confirmed", "newsletter"]}, {"notifications_off"}),
         ({"notifications_off": "shipped"}, {"notifications_off"}),
         ({"updated_by": "me"}, {"updated_by"}),
+        ({"individual_productivity": "perhaps"}, {"individual_productivity"}),
         ({"colour": "red"}, {"colour"}),
     ],
 )
@@ -92,3 +94,18 @@ def test_scopes_are_enforced(client, tokens):
     assert client.get(URL, headers=tokens["o"]).status_code == 403
     refused = client.patch(URL, json={"return_window_days": 10}, headers=tokens["r"])
     assert refused.status_code == 403 and refused.json["error"] == "forbidden"
+
+
+def test_individual_productivity_is_turned_on_and_off_audited(client, tokens):
+    on = client.patch(URL, json={"individual_productivity": True}, headers=tokens["w"])
+    assert on.status_code == 200, on.json
+    assert on.json["individual_productivity"] is True and on.json["return_window_days"] == 30
+    assert db.session.get(RetailerSettings, 1).individual_productivity is True
+    assert client.get(URL, headers=tokens["r"]).json["individual_productivity"] is True
+    off = client.patch(URL, json={"individual_productivity": False}, headers=tokens["w"])
+    assert off.status_code == 200 and off.json["individual_productivity"] is False
+    audits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "retailer.settings")).all()
+    assert [(a.before, a.after) for a in audits] == [
+        ({"individual_productivity": False}, {"individual_productivity": True}),
+        ({"individual_productivity": True}, {"individual_productivity": False}),
+    ]

@@ -88,6 +88,8 @@ SCREENS = [
     Screen("return", ASSOCIATE),  # a return taken here: refund, receipt
     Screen("returns-expected", ASSOCIATE),  # returns by post received by scan
     Screen("returns-inspect", MANAGER),  # returned items waiting for a manager's decision
+    Screen("productivity", MANAGER),  # the store's team figures (each person's only when the retailer allows it)
+    Screen("my-productivity", ASSOCIATE),  # an associate's own figures, or why there are none
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-retailer", ADMIN),
@@ -201,6 +203,8 @@ def paths(query, db_engine, database_url) -> dict:
         "return": f"/stores/{STORE}/returns/{return_id}",
         "returns-expected": f"/stores/{STORE}/returns/expected",
         "returns-inspect": f"/stores/{STORE}/returns/inspect",
+        "productivity": f"/stores/{STORE}/productivity",
+        "my-productivity": "/me/productivity",
         "stores-admin": "/",
         "admin-sourcing": "/admin/sourcing",
         "admin-retailer": "/admin/retailer",

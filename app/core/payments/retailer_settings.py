@@ -1,5 +1,6 @@
-"""The retailer's payment, return and customer message settings (RetailerSettings, one row, id 1): what the admin
-screen and PATCH /api/v1/settings/retailer change, through update_settings, validated all or nothing and audited."""
+"""The retailer's payment, return and customer message settings, and whether productivity is shown per person
+(RetailerSettings, one row, id 1): what the admin screen and PATCH /api/v1/settings/retailer change, through
+update_settings, validated all or nothing and audited."""
 
 from sqlalchemy.exc import IntegrityError
 
@@ -12,7 +13,7 @@ from app.extensions import db
 
 SETTINGS_ID = 1
 RETURN_WINDOW = (0, 365)
-FIELDS = ("return_window_days", "return_reasons", "failed_capture", "notifications_off")
+FIELDS = ("return_window_days", "return_reasons", "failed_capture", "notifications_off", "individual_productivity")
 
 
 def settings_as_dict(found: RetailerSettings) -> dict:
@@ -23,6 +24,7 @@ def settings_as_dict(found: RetailerSettings) -> dict:
         "return_reasons": list(found.return_reasons or RETURN_REASONS),
         "failed_capture": found.failed_capture or "hold",
         "notifications_off": [kind for kind in NOTIFICATION_KINDS if kind in (found.notifications_off or [])],
+        "individual_productivity": bool(found.individual_productivity),
         "updated_at": found.updated_at,
         "updated_by": found.updated_by or "",
     }
@@ -86,6 +88,10 @@ def check(values: dict) -> dict:
         clean["notifications_off"] = _choices(
             values["notifications_off"], NOTIFICATION_KINDS, errors, "notifications_off", empty=True
         )
+    if "individual_productivity" in values:
+        if not isinstance(values["individual_productivity"], bool):
+            errors["individual_productivity"] = N_("Must be true or false.")
+        clean["individual_productivity"] = values["individual_productivity"]
     if errors:
         first = next(iter(errors.values()))
         message, params = (N_("Some values are not valid."), {})

@@ -107,6 +107,7 @@ def register_web(app: Flask) -> None:
         curbside,
         dispatch,
         incoming,
+        kpi,
         labels,
         pack,
         pick,
@@ -140,6 +141,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pickups.bp)
     app.register_blueprint(counter.bp)
     app.register_blueprint(returns.bp)
+    app.register_blueprint(kpi.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

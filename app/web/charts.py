@@ -10,6 +10,7 @@ p90), drawn as a full line with filled dots and a dashed line with hollow dots (
 so in the legend. Each chart's numbers are also in a table next to it, for screen readers and for reading.
 """
 
+import html
 import re
 import sys
 from functools import cache
@@ -30,10 +31,10 @@ STYLE = Style(
     foreground_subtle="#616e7c",
     colors=("#1d4ed8", "#9a3412"),
     font_family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
-    label_font_size=15,
-    major_label_font_size=15,
-    value_font_size=15,
-    value_label_font_size=15,
+    label_font_size=16,
+    major_label_font_size=16,
+    value_font_size=16,
+    value_label_font_size=16,
     legend_font_size=16,
     title_font_size=18,
     no_data_font_size=24,
@@ -50,7 +51,7 @@ BASE = {
     "css": [],
     "disable_xml_declaration": True,
     "explicit_size": False,
-    "width": 900,
+    "width": 800,
     "height": 380,
     "margin": 12,
     "show_legend": False,
@@ -117,7 +118,7 @@ def lines(chart_id: str, label: str, labels: list[str], series: list[tuple[str, 
     chart = pygal.Line(
         **_config(
             no_data,
-            print_values=len(labels) <= 14,
+            print_values=len(labels) <= (14 if len(series) == 1 else 7),
             print_values_position="top",
             x_label_rotation=-30 if len(labels) > 8 else 0,
             allow_interruptions=True,
@@ -133,9 +134,9 @@ def lines(chart_id: str, label: str, labels: list[str], series: list[tuple[str, 
 @cache
 def chart_css() -> str:
     """The stylesheet pygal would write into each chart, for our style, once for every chart of class kpi-chart."""
-    chart = pygal.Line(**BASE)
+    chart = pygal.Line(**{key: value for key, value in BASE.items() if key != "css"})  # with pygal's style sheets
     chart.add("a", [1, 2])
     chart.add("b", [2, 1])
     svg = chart.render(is_unicode=True)
-    css = re.search(r"<style[^>]*>(.*?)</style>", svg, re.S).group(1)
+    css = html.unescape(re.search(r"<style[^>]*>(.*?)</style>", svg, re.S).group(1))  # as XML text: "&gt;"
     return re.sub(r"#chart-[0-9a-f-]+", ".kpi-chart", css)

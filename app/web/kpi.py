@@ -32,7 +32,7 @@ PERIOD_LABELS = {
     "30d": lazy_gettext("Last 30 days"),
     "12w": lazy_gettext("Last 12 weeks"),
     "12m": lazy_gettext("Last 12 months"),
-    "custom": lazy_gettext("From… to…"),
+    "custom": lazy_gettext("Chosen dates"),
 }
 GRAIN_LABELS = {"day": lazy_gettext("By day"), "week": lazy_gettext("By week"), "month": lazy_gettext("By month")}
 TOP = 15  # products and reasons drawn on a chart (the table and the CSV have them all)

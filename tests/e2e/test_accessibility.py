@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     pretty,
     skip_or_fail,
 )
+from tests.e2e.kpi_days import seed_report_days
 
 # The screens' HTML does not depend on the database: these checks run in one pass of `make test` (tests/conftest.py).
 pytestmark = [pytest.mark.e2e, pytest.mark.engine_independent]
@@ -87,6 +88,8 @@ SCREENS = [
     Screen("return", ASSOCIATE),  # a return taken here: refund, receipt
     Screen("returns-expected", ASSOCIATE),  # returns by post received by scan
     Screen("returns-inspect", MANAGER),  # returned items waiting for a manager's decision
+    Screen("store-reports", MANAGER),  # the store's KPIs: period picker, charts (inline SVG), tables, CSV links
+    Screen("chain-reports", ADMIN),  # head office: the stores side by side
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-retailer", ADMIN),
@@ -160,6 +163,7 @@ def paths(query, db_engine, database_url) -> dict:
     assert len(shipped) == 2, "the demo store has fewer than two shipped orders (one to show, one returned)"
     shipped_order = shipped[0][0]
     return_id = _a_return_to_inspect(database_url, shipped[1][0])
+    seed_report_days(database_url)  # past days' figures for the KPI pages to draw
     result = {
         "login": "/login",
         "login-error": "/login",
@@ -200,6 +204,8 @@ def paths(query, db_engine, database_url) -> dict:
         "returns-expected": f"/stores/{STORE}/returns/expected",
         "returns-inspect": f"/stores/{STORE}/returns/inspect",
         "stores-admin": "/",
+        "store-reports": f"/stores/{STORE}/reports?period=12w&grain=week",
+        "chain-reports": "/reports",
         "admin-sourcing": "/admin/sourcing",
         "admin-retailer": "/admin/retailer",
         "admin-location": f"/admin/locations/{STORE}",

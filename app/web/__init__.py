@@ -108,6 +108,7 @@ def register_web(app: Flask) -> None:
         curbside,
         dispatch,
         incoming,
+        kpi,
         labels,
         pack,
         pick,
@@ -144,6 +145,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(returns.bp)
     app.register_blueprint(board.bp)
     app.register_blueprint(productivity.bp)
+    app.register_blueprint(kpi.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     pretty,
     skip_or_fail,
 )
+from tests.e2e.kpi_days import seed_report_days
 
 # The screens' HTML does not depend on the database: these checks run in one pass of `make test` (tests/conftest.py).
 pytestmark = [pytest.mark.e2e, pytest.mark.engine_independent]
@@ -90,6 +91,8 @@ SCREENS = [
     Screen("returns-inspect", MANAGER),  # returned items waiting for a manager's decision
     Screen("productivity", MANAGER),  # the store's team figures (each person's only when the retailer allows it)
     Screen("my-productivity", ASSOCIATE),  # an associate's own figures, or why there are none
+    Screen("store-reports", MANAGER),  # the store's KPIs: period picker, charts (inline SVG), tables, CSV links
+    Screen("chain-reports", ADMIN),  # head office: the stores side by side
     Screen("stores-admin", ADMIN),
     Screen("admin-sourcing", ADMIN),
     Screen("admin-retailer", ADMIN),
@@ -163,6 +166,7 @@ def paths(query, db_engine, database_url) -> dict:
     assert len(shipped) == 2, "the demo store has fewer than two shipped orders (one to show, one returned)"
     shipped_order = shipped[0][0]
     return_id = _a_return_to_inspect(database_url, shipped[1][0])
+    seed_report_days(database_url)  # past days' figures for the KPI pages to draw
     result = {
         "login": "/login",
         "login-error": "/login",
@@ -206,6 +210,8 @@ def paths(query, db_engine, database_url) -> dict:
         "productivity": f"/stores/{STORE}/productivity",
         "my-productivity": "/me/productivity",
         "stores-admin": "/",
+        "store-reports": f"/stores/{STORE}/reports?period=12w&grain=week",
+        "chain-reports": "/reports",
         "admin-sourcing": "/admin/sourcing",
         "admin-retailer": "/admin/retailer",
         "admin-location": f"/admin/locations/{STORE}",

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import request
 from flask.views import MethodView
-from flask_babel import get_locale, gettext
+from flask_babel import get_locale, gettext, ngettext
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
@@ -57,7 +57,7 @@ class DailyQuerySchema(Schema):
         if first and last and first > last:
             raise ValidationError({"from": [gettext("Must be on or before to.")]})
         if first and last and (last - first).days + 1 > MAX_DAYS:
-            raise ValidationError({"to": [gettext("At most %(days)s days at once.", days=MAX_DAYS)]})
+            raise ValidationError({"to": [ngettext("At most %(num)d day at once.", "At most %(num)d days at once.", MAX_DAYS)]})
 
 
 _COUNT = fields.Integer

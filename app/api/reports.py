@@ -57,7 +57,9 @@ class DailyQuerySchema(Schema):
         if first and last and first > last:
             raise ValidationError({"from": [gettext("Must be on or before to.")]})
         if first and last and (last - first).days + 1 > MAX_DAYS:
-            raise ValidationError({"to": [ngettext("At most %(num)d day at once.", "At most %(num)d days at once.", MAX_DAYS)]})
+            raise ValidationError(
+                {"to": [ngettext("At most %(num)d day at once.", "At most %(num)d days at once.", MAX_DAYS)]}
+            )
 
 
 _COUNT = fields.Integer

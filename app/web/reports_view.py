@@ -17,14 +17,13 @@ Rates and what they are divided by (None when there is nothing to divide by, sho
   count shipments in orders, not units, so units returned per unit sent cannot be had from them.
 """
 
-import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from app.core import reports
 from app.core.models.reports import LocationDay
 from app.extensions import db
 
@@ -68,31 +67,9 @@ def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def merge(histograms: Iterable[dict | None]) -> Counter:
-    """Add up {key: count} dicts (None is empty); JSON keys come back as strings, so minutes are made numbers."""
-    total: Counter = Counter()
-    for histogram in histograms:
-        for key, count in (histogram or {}).items():
-            total[key] += int(count)
-    return total
-
-
-def percentile(histogram: dict | None, q: float) -> float | None:
-    """The q-th percentile (0 < q <= 100) of the minutes a {minutes: orders} histogram counts, by nearest rank: the
-    smallest key such that at least q % of the orders are at or under it. With one key per minute this is the exact
-    percentile; with app.core.reports.BUCKETS (keys are the buckets' upper bounds) it is the bucket it falls in.
-    None for an empty histogram."""
-    points = sorted((float(key), int(count)) for key, count in (histogram or {}).items() if int(count) > 0)
-    total = sum(count for _, count in points)
-    if not total:
-        return None
-    rank = max(1, math.ceil(q / 100 * total))
-    seen = 0
-    for minutes, count in points:
-        seen += count
-        if seen >= rank:
-            return minutes
-    return points[-1][0]  # pragma: no cover (seen reaches total)
+# Histograms are read as the rollup writes them (app.core.reports: keys are the buckets' lower edges), with its
+# percentile (interpolated within the bucket) and its merge: one reading for the pages, the API and the bench.
+merge, percentile = reports.merge, reports.percentile
 
 
 @dataclass
@@ -107,7 +84,7 @@ class Figures:
         for name in COUNTS:
             self.counts[name] += getattr(row, name) or 0
         for name in BREAKDOWNS:
-            self.breakdowns[name].update(merge([getattr(row, name)]))
+            self.breakdowns[name].update(merge(getattr(row, name)))
         self.days += 1
         return self
 

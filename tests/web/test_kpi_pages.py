@@ -99,13 +99,14 @@ def history(app):
 # --------------------------------------------------------------------------- the figures
 
 
-def test_percentile_is_the_nearest_rank_of_the_merged_histograms():
-    merged = rv.merge([{"30": 4, "60": 3}, {"240": 1}, None])
+def test_percentiles_read_the_merged_histograms_as_the_rollup_writes_them():
+    merged = rv.merge({"30": 4, "60": 3}, {"240": 1}, None)
     assert merged == {"30": 4, "60": 3, "240": 1}
-    assert rv.percentile(merged, 50) == 30  # 8 orders: the 4th is at 30 min
-    assert rv.percentile(merged, 51) == 60  # the 5th
-    assert rv.percentile(merged, 90) == 240  # rank ceil(7.2) = 8
-    assert rv.percentile({"5": 1}, 90) == 5
+    # 8 orders; keys are the buckets' lower edges (30-45, 60-90, 240-360 minutes), ranks interpolated within them.
+    assert rv.percentile(merged, 50) == 45  # the 4th of 8: the end of the 30-45 bucket
+    assert rv.percentile(merged, 75) == 80  # rank 6: 2 of the 3 in 60-90
+    assert rv.percentile(merged, 100) == 360
+    assert rv.percentile({"5": 1}, 90) == 9.5  # 0.9 of the way through 5-10
     assert rv.percentile({}, 50) is None
     assert rv.percentile({"10": 0}, 50) is None
 
@@ -122,10 +123,11 @@ def test_rates_over_a_period_add_the_days_then_divide(history):
     assert total.promised_rate == pytest.approx(4 / 5)
     assert total.no_show_rate == pytest.approx(2 / 6)  # expired 2, collected 4
     assert total.returns_rate == pytest.approx(1 / 12)  # 1 return, 8 shipped + 4 collected
-    # ready minutes merged: 30x4, 60x5, 120x2, 240x1 (12 orders): p50 = 6th = 60, p90 = 11th = 120
-    assert (total.ready_p50, total.ready_p90) == (60, 120)
-    assert (total.collect_ready_p50, total.collect_ready_p90) == (45, 90)
-    assert (total.collection_p50, total.collection_p90) == (120, 1440)
+    # ready minutes merged: 30x4, 60x5, 120x2, 240x1 (12 orders), interpolated within the buckets (30-45, 60-90,
+    # 120-180...): p50 = rank 6 = 60 + 2/5 x 30 = 72; p90 = rank 10.8 = 120 + 1.8/2 x 60 = 174
+    assert (total.ready_p50, total.ready_p90) == (72, 174)
+    assert (total.collect_ready_p50, total.collect_ready_p90) == (56.2, 111)  # 45 + 1.5/2 x 15; 90 + 0.7 x 30
+    assert (total.collection_p50, total.collection_p90) == (165, 2448)  # 120 + 1.5/2 x 60; 1440 + 0.7 x 1440
     assert total.ranked("rejected_reasons") == [("out_of_stock", 3, 0.75), ("damaged", 1, 0.25)]
     assert [key for key, _, _ in total.ranked("short_products")] == ["SKU-SOCK", "SKU-OTHER"]
     days = dict(report.series)
@@ -138,7 +140,7 @@ def test_weeks_start_on_monday_and_months_on_the_first_in_store_days(history):
     assert list(weeks) == [date(2026, 3, 23), date(2026, 3, 30)]
     assert weeks[date(2026, 3, 23)].received == 16  # Friday and the DST Sunday
     assert weeks[date(2026, 3, 30)].received == 6  # Monday and 1 April
-    assert weeks[date(2026, 3, 23)].ready_p90 == 120
+    assert weeks[date(2026, 3, 23)].ready_p90 == 174
     months = dict(rv.report([history["paris"].id], date(2026, 3, 1), date(2026, 4, 30), "month").series)
     assert list(months) == [date(2026, 3, 1), date(2026, 4, 1)]
     assert (months[date(2026, 3, 1)].received, months[date(2026, 4, 1)].received) == (20, 2)
@@ -256,7 +258,7 @@ def test_csv_in_english_uses_commas_and_points(history, client):
     assert first["Received"] == "16"
     assert first["Rejection rate (%)"] == "18.8"  # 3 of 16 decided
     assert first["On time (ready-by) (%)"] == "83.3"  # 10 of 12
-    assert first["Order to ready, 90th percentile (min)"] == "120"
+    assert first["Order to ready, 90th percentile (min)"] == "174"
     assert by_period["2026-03-30"]["Fill rate (%)"] == "100.0"
     assert by_period["2026-03-30"]["On time (promised date) (%)"] == ""  # nothing promised that week
     assert by_period["Whole period"]["Received"] == "22"

@@ -18,7 +18,6 @@ from app.core.models.base import utcnow
 from app.core.models.orders import open_statuses_clause
 from app.core.ordering.hours import local_day_start
 from app.core.reports import prediction
-from app.core.uow import unit_of_work
 from app.extensions import db
 from app.formatting import store_clock, store_time, store_zone
 from app.web.helpers import manager_required, render, store_route
@@ -203,10 +202,9 @@ def _prediction_rows(forecast, clock) -> list[dict]:
 def board(store):
     """The live board; htmx polls the same URL for the fragment (#board-live)."""
     now = utcnow()
-    with unit_of_work(keep_loaded=True):  # keeps the predictions and how good they were
-        forecast = prediction.predict(store, now)
-        prediction.record(forecast)
-        accuracy = prediction.accuracy(store, now - timedelta(days=ACCURACY_DAYS))
+    # A read only: `flask worker` keeps the predictions and learns how good they were (prediction.refresh).
+    forecast = prediction.predict(store, now)
+    accuracy = prediction.accuracy(store, now - timedelta(days=ACCURACY_DAYS))
     clock = clock_for(store, now)
     reasons = [prediction.reason_text(reason, clock, gettext, ngettext) for reason in forecast.reasons]
     rows = _prediction_rows(forecast, clock)

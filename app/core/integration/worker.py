@@ -33,6 +33,7 @@ from app.core.inventory import changes
 from app.core.models import DeliveryStatus, Fulfilment, WebhookDelivery, WebhookSubscription
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
+from app.core.reports import prediction
 from app.core.uow import unit_of_work
 from app.extensions import db
 
@@ -278,6 +279,7 @@ def run_once(now=None) -> dict:
         outcomes.append(_job(f"deliver {delivery_id}", lambda d=delivery_id: deliver(d, now), errors, default=""))
     # The stores' days in figures (today and yesterday, store-local) for the board and the reports.
     rolled_up = _job("reports", lambda: reports.refresh(now=now), errors)
+    predicted = _job("predictions", lambda: prediction.refresh(now=now), errors)
     return {
         "sequenced": sequenced,
         "stock_sequenced": stock_sequenced,
@@ -290,6 +292,7 @@ def run_once(now=None) -> dict:
         "reminded": reminded,
         "delayed": delayed,
         "reports": rolled_up,
+        "predictions": predicted,
         "emailed": _job("send e-mails", mail.send_pending, errors),
         "texted": _job("send text messages", sms.send_pending, errors),
         "errors": len(errors),

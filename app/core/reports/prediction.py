@@ -33,6 +33,7 @@ from app.core.models import (
     DeliveryMethod,
     Fulfilment,
     LatenessPrediction,
+    Location,
     Parcel,
     ParcelItem,
     Pickup,
@@ -41,6 +42,7 @@ from app.core.models import (
     membership,
 )
 from app.core.models import FulfilmentStatus as S
+from app.core.models.base import utcnow
 from app.core.models.users import Role
 from app.core.ordering import hours as opening
 from app.extensions import db
@@ -595,10 +597,10 @@ def ready_moments(fulfilment_ids: list[int]) -> dict[int, datetime]:
     return moments
 
 
-def accuracy(location, since: datetime) -> Accuracy:
+def accuracy(location, since: datetime, *, keep: bool = False) -> Accuracy:
     """How good the store's predictions made since `since` were, among those whose fulfilment is now ready: the
     share right about late or on time (late: ready after its deadline) and the mean absolute error in minutes.
-    Fills in actual_ready_at as it learns it (the caller commits)."""
+    keep=True (the worker) fills in actual_ready_at as it learns it (the caller commits); the board only reads."""
     rows = db.session.scalars(
         select(LatenessPrediction).where(
             LatenessPrediction.location_id == location.id, LatenessPrediction.made_at >= since
@@ -609,9 +611,9 @@ def accuracy(location, since: datetime) -> Accuracy:
     judged = right = 0
     errors = 0.0
     for row in rows:
-        if row.actual_ready_at is None and row.fulfilment_id in moments:
+        if keep and row.actual_ready_at is None and row.fulfilment_id in moments:
             row.actual_ready_at = moments[row.fulfilment_id]
-        actual = _aware(row.actual_ready_at)
+        actual = _aware(row.actual_ready_at or moments.get(row.fulfilment_id))
         if actual is None:
             continue
         judged += 1
@@ -619,5 +621,32 @@ def accuracy(location, since: datetime) -> Accuracy:
         was_late = deadline is not None and actual > deadline
         right += was_late == row.late
         errors += abs((actual - _aware(row.predicted_ready_at)).total_seconds()) / 60
-    db.session.flush()
+    if keep:
+        db.session.flush()
     return Accuracy(judged, right, round(errors / judged, 1) if judged else None)
+
+
+ACCURACY_WINDOW = timedelta(days=7)  # how far back the worker learns when predicted orders became ready
+
+
+def refresh(now: datetime | None = None, limit: int = 50) -> int:
+    """The worker's job: predict each store with open work and keep the predictions (at most one per fulfilment per
+    RECORD_EVERY), and learn when the predicted ones became ready. The board then only reads. Each store in its own
+    transaction; returns how many predictions were kept."""
+    from app.core.models.orders import open_statuses_clause
+    from app.core.uow import unit_of_work
+
+    now = now or utcnow()
+    ids = db.session.scalars(
+        select(Fulfilment.location_id).where(open_statuses_clause()).group_by(Fulfilment.location_id).limit(limit)
+    ).all()
+    db.session.rollback()
+    kept = 0
+    for location_id in ids:
+        with unit_of_work(writes=True):
+            location = db.session.get(Location, location_id)
+            if location is None or not location.active:
+                continue
+            kept += record(predict(location, now))
+            accuracy(location, now - ACCURACY_WINDOW, keep=True)
+    return kept

@@ -570,18 +570,30 @@ class Accuracy:
         return self.right / self.judged if self.judged else None
 
 
-def ready_moments(fulfilment_ids: list[int]) -> dict[int, datetime]:
-    """{fulfilment id: when it became ready}: packed, or on the hold shelf (audit trail, Pickup.ready_at)."""
+READY_SLACK = timedelta(hours=1)
+"""How long before a prediction its order may have become ready in the audit trail (a step committed while the
+prediction was being made): ready_moments looks that far before the earliest prediction."""
+
+
+def ready_moments(fulfilment_ids: list[int], since: datetime | None = None) -> dict[int, datetime]:
+    """{fulfilment id: when it became ready}: packed, or on the hold shelf (audit trail, Pickup.ready_at).
+
+    `since`: look only at audit steps from then on. The predicted fulfilments were open work when predicted, so
+    they became ready after that: the bound lets the search walk the audit trail's created_at index over those
+    days instead of every packed step of the chain's history (audit_event has no index on its subject)."""
     if not fulfilment_ids:
         return {}
     moments: dict[int, datetime] = {}
+    conditions = [
+        AuditEvent.subject_type == Fulfilment.__tablename__,
+        AuditEvent.subject_id.in_([str(i) for i in fulfilment_ids]),
+        AuditEvent.action.in_(("fulfilment.packed", "fulfilment.ready_for_pickup")),
+    ]
+    if since is not None:
+        conditions.append(AuditEvent.created_at >= since)
     audited = db.session.execute(
         select(AuditEvent.subject_id, func.min(AuditEvent.created_at))
-        .where(
-            AuditEvent.subject_type == Fulfilment.__tablename__,
-            AuditEvent.subject_id.in_([str(i) for i in fulfilment_ids]),
-            AuditEvent.action.in_(("fulfilment.packed", "fulfilment.ready_for_pickup")),
-        )
+        .where(*conditions)
         .group_by(AuditEvent.subject_id)
     ).all()
     for subject_id, moment in audited:
@@ -606,8 +618,10 @@ def accuracy(location, since: datetime, *, keep: bool = False) -> Accuracy:
             LatenessPrediction.location_id == location.id, LatenessPrediction.made_at >= since
         )
     ).all()
-    unknown = sorted({row.fulfilment_id for row in rows if row.actual_ready_at is None})
-    moments = ready_moments(unknown)
+    waiting = [row for row in rows if row.actual_ready_at is None]
+    unknown = sorted({row.fulfilment_id for row in waiting})
+    first = min((_aware(row.made_at) for row in waiting), default=None)
+    moments = ready_moments(unknown, first - READY_SLACK if first else None)
     judged = right = 0
     errors = 0.0
     for row in rows:

@@ -29,21 +29,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def sign_in(base: str) -> str:
+def sign_in(base: str, email: str = "associate.par01@demo.comptoir.fr") -> str:
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(base + "/login").read().decode()
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode(
-        {"email": "associate.par01@demo.comptoir.fr", "password": "comptoir-demo", "csrf_token": token}
-    ).encode()
+    data = urllib.parse.urlencode({"email": email, "password": "comptoir-demo", "csrf_token": token}).encode()
     opener.open(base + "/login", data=data)
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
-def wrk(url: str, cookie: str, seconds: int, connections: int) -> dict:
+def wrk(url: str, cookie: str, seconds: int, connections: int, headers=()) -> dict:
+    """wrk against one URL with the session cookie (none when empty) and any other headers ("Name: value")."""
+    extra = [arg for header in ([f"Cookie: {cookie}"] if cookie else []) + list(headers) for arg in ("-H", header)]
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Cookie: {cookie}", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
         capture_output=True,
         text=True,
         check=True,

@@ -8,7 +8,7 @@ year of a chain costs the same whatever its history. `updated_at`-fresh rows for
 
 from datetime import UTC, date, datetime, timedelta
 
-from flask import request
+from flask import jsonify, request
 from flask.views import MethodView
 from flask_babel import get_locale, gettext, ngettext
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -110,6 +110,31 @@ class DailyRowSchema(Schema):
 CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
 
 
+def _converter(field):
+    if isinstance(field, fields.Date):
+        return lambda value: value.isoformat()
+    if isinstance(field, fields.Float):
+        return float
+    if isinstance(field, fields.Integer):
+        return int
+    if isinstance(field, fields.Dict):
+        return lambda value: {str(k): int(v) for k, v in value.items()}
+    return str
+
+
+# (key, converter) of every field of DailyRowSchema, in its order.
+_ROW_FIELDS = [(field.data_key or name, name, _converter(field)) for name, field in DailyRowSchema().fields.items()]
+
+
+def dump_rows(rows: list[dict]) -> list[dict]:
+    """The rows as DailyRowSchema(many=True).dump writes them (the test checks they are the same), without
+    marshmallow's per-field machinery: a year of a store is 366 rows x 36 fields, a third of the request's time."""
+    return [
+        {key: (None if row.get(name) is None else convert(row[name])) for key, name, convert in _ROW_FIELDS}
+        for row in rows
+    ]
+
+
 @blp.route("/daily")
 class Daily(MethodView):
     @require_scope("reports:read")
@@ -142,7 +167,7 @@ class Daily(MethodView):
         if query["format"] == "csv":
             language = str(get_locale() or "en") if request else "en"
             return csv_response(rows, list(reports.CSV_FIELDS), f"daily-{first}-{last}.csv", language)
-        return rows
+        return jsonify(dump_rows(rows))  # a Response: flask-smorest sends it as is (the schema documents it)
 
 
 def _today() -> date:

@@ -171,12 +171,16 @@ def clock_for(store, now: datetime):
     """A time on the store's clock: the time of day for today, date and time for another day."""
     zone = store_zone(store)
     today = now.astimezone(zone).date()
+    written: dict[datetime, str] = {}  # the board writes the same few deadlines and cut-offs many times
 
     def clock(moment: datetime | None) -> str:
         if moment is None:
             return ""
         moment = _aware(moment)
-        return store_clock(moment, store) if moment.astimezone(zone).date() == today else store_time(moment, store)
+        if moment not in written:
+            local_today = moment.astimezone(zone).date() == today
+            written[moment] = store_clock(moment, store) if local_today else store_time(moment, store)
+        return written[moment]
 
     return clock
 

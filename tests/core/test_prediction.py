@@ -296,3 +296,36 @@ def test_accuracy_compares_predictions_with_when_the_orders_became_ready(app):
     filled = db.session.scalar(select(LatenessPrediction).where(LatenessPrediction.fulfilment_id == packed.id))
     assert filled.actual_ready_at.replace(tzinfo=UTC) == local(11, 17, 20)
     assert prediction.accuracy(store, NOW + timedelta(minutes=1)).judged == 0
+
+
+def test_ready_moments_reads_the_audit_trail_from_the_given_moment_on(app):
+    """The accuracy looks for when predicted orders became ready only from (an hour before) its earliest open
+    prediction: a step before that moment is not read, one after it is."""
+    store = make_location()
+    packed = _order_work(store, 1, local(11, 17), status="packed")
+    db.session.add(
+        AuditEvent(
+            actor="test",
+            action="fulfilment.packed",
+            subject_type="fulfilment",
+            subject_id=str(packed.id),
+            created_at=local(11, 17, 20),
+        )
+    )
+    db.session.flush()
+    assert prediction.ready_moments([packed.id], local(11, 17))[packed.id].replace(tzinfo=UTC) == local(11, 17, 20)
+    assert prediction.ready_moments([packed.id], local(11, 17, 21)) == {}
+    assert prediction.ready_moments([packed.id])[packed.id].replace(tzinfo=UTC) == local(11, 17, 20)
+    # A prediction made at 18:00 is judged against the 17:20 step: within the hour's slack before it.
+    db.session.add(
+        LatenessPrediction(
+            fulfilment_id=packed.id,
+            location_id=store.id,
+            made_at=local(11, 18),
+            predicted_ready_at=local(11, 17, 30),
+            deadline=local(11, 18),
+            late=False,
+        )
+    )
+    db.session.flush()
+    assert prediction.accuracy(store, local(11, 17, 59)).judged == 1

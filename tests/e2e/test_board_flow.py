@@ -7,13 +7,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, login
+from tests.e2e.conftest import DEMO_PASSWORD, login, skip_or_fail
+from tests.e2e.test_accessibility import AXE, axe_violations, describe_violations
 
 pytestmark = pytest.mark.e2e
 
 STORE = "E2E14"
 MANAGER = "manager.e2e14@example.test"
 VIEWPORTS = {"tablet": {"width": 1280, "height": 800}, "desktop": {"width": 1920, "height": 1080}}
+AXE_VIEWPORTS = {"tablet": {"width": 1280, "height": 800}, "desktop": {"width": 1366, "height": 900}}
 
 
 @pytest.fixture(scope="module")
@@ -73,5 +75,31 @@ def test_the_manager_opens_the_board_from_the_queue(browser, browser_context_arg
         expect(page.locator("#risk")).to_contain_text("Nobody has worked here in the last 30 minutes")
         expect(page.locator("#board-poll")).to_have_attribute("data-hx-trigger", "every 30s")
         shot(page, f"board-{viewport}")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", list(AXE_VIEWPORTS))
+def test_the_board_passes_axe(browser, browser_context_args, board_store, pytestconfig, shot, viewport):
+    """axe (WCAG 2.1 A/AA) on the board with work on it, and on the fragment htmx swapped in after a poll (the
+    accessibility sweep covers the tablet and the handheld; this adds a laptop-sized desktop)."""
+    if not AXE.exists():
+        skip_or_fail(pytestconfig, f"{AXE} is missing (npm install axe-core)", "ACCESSIBILITY TESTS")
+    # The CSP would block axe's injected script: this context bypasses it (the flow above runs under the real one).
+    context = browser.new_context(**browser_context_args, viewport=AXE_VIEWPORTS[viewport], bypass_csp=True)
+    try:
+        page = context.new_page()
+        login(page, MANAGER)
+        page.goto(f"/stores/{STORE}/board")
+        expect(page.locator("#stage-accept .stage-count")).to_have_text("2")
+        violations = axe_violations(page)
+        assert not violations, f"axe found on the board ({viewport}):\n{describe_violations(violations)}"
+        with page.expect_response(lambda r: r.url.endswith(f"/stores/{STORE}/board") and r.status == 200):
+            # What the 30-second poll does, now: the fragment into #board-live.
+            page.evaluate("url => htmx.ajax('GET', url, {target: '#board-live', swap: 'innerHTML'})", page.url)
+        expect(page.locator("#stage-accept .stage-count")).to_have_text("2")
+        violations = axe_violations(page)
+        assert not violations, f"axe found on the board after a poll ({viewport}):\n{describe_violations(violations)}"
+        shot(page, f"board-axe-{viewport}")
     finally:
         context.close()

@@ -5,12 +5,14 @@ numbers in tables; head office compares the stores. Screenshots under test-artif
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ADMIN, MANAGER, STORE, login
+from tests.e2e.conftest import ADMIN, MANAGER, STORE, login, skip_or_fail
 from tests.e2e.kpi_days import seed_report_days
+from tests.e2e.test_accessibility import AXE, axe_violations, describe_violations
 
 pytestmark = pytest.mark.e2e
 
 VIEWPORTS = {"tablet": {"width": 1280, "height": 800}, "desktop": {"width": 1600, "height": 1000}}
+AXE_VIEWPORTS = {"tablet": {"width": 1280, "height": 800}, "desktop": {"width": 1366, "height": 900}}
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,25 @@ def test_head_office_compares_the_stores(report_days, browser, browser_context_a
     assert page.locator("svg#chart-stores-received .series rect").count() == stores.count()
     shot(page, f"chain-kpis-{viewport}")
     context.close()
+
+
+@pytest.mark.parametrize("viewport", list(AXE_VIEWPORTS))
+def test_the_kpi_page_passes_axe(report_days, browser, browser_context_args, pytestconfig, shot, viewport):
+    """axe (WCAG 2.1 A/AA) on the store's KPI page with its charts and tables, by day and by week (the
+    accessibility sweep covers the tablet and the handheld; this adds a laptop-sized desktop)."""
+    if not AXE.exists():
+        skip_or_fail(pytestconfig, f"{AXE} is missing (npm install axe-core)", "ACCESSIBILITY TESTS")
+    # The CSP would block axe's injected script: this context bypasses it (the flow above runs under the real one).
+    context = browser.new_context(**browser_context_args, viewport=AXE_VIEWPORTS[viewport], bypass_csp=True)
+    try:
+        page = context.new_page()
+        login(page, MANAGER)
+        for query in ("", "?period=12w&grain=week"):
+            page.goto(f"/stores/{STORE}/reports{query}")
+            expect(page.locator("svg#chart-received")).to_be_visible()
+            expect(page.locator("#table-orders tbody tr").first).to_be_visible()
+            violations = axe_violations(page)
+            assert not violations, f"axe found on the KPI page{query} ({viewport}):\n{describe_violations(violations)}"
+        shot(page, f"store-kpis-axe-{viewport}")
+    finally:
+        context.close()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from app.core.floor.collection import next_collection
@@ -441,10 +441,21 @@ def _explain(forecast: Forecast) -> None:
         return
     segments = _open_segments(forecast.location, forecast.now)
     works = [p.units_left for p in forecast.predictions]
-    for extra in range(1, MAX_EXTRA + 1):
-        if _all_in_time(forecast.predictions, _walk(works, segments, people + extra, forecast.pace, forecast.now)):
-            forecast.extra_people = extra
-            break
+
+    def enough(extra: int) -> bool:
+        return _all_in_time(forecast.predictions, _walk(works, segments, people + extra, forecast.pace, forecast.now))
+
+    # More people finish every order earlier or at the same time, so the fewest that make it is found by halving
+    # (5 walks of the open work instead of up to MAX_EXTRA).
+    if enough(MAX_EXTRA):
+        low, high = 1, MAX_EXTRA
+        while low < high:
+            middle = (low + high) // 2
+            if enough(middle):
+                high = middle
+            else:
+                low = middle + 1
+        forecast.extra_people = low
     location = forecast.location
     if location.ships_from_store and not location.ship_paused:
         forecast.levers.append("pause_ship")
@@ -570,18 +581,30 @@ class Accuracy:
         return self.right / self.judged if self.judged else None
 
 
-def ready_moments(fulfilment_ids: list[int]) -> dict[int, datetime]:
-    """{fulfilment id: when it became ready}: packed, or on the hold shelf (audit trail, Pickup.ready_at)."""
+READY_SLACK = timedelta(hours=1)
+"""How long before a prediction its order may have become ready in the audit trail (a step committed while the
+prediction was being made): ready_moments looks that far before the earliest prediction."""
+
+
+def ready_moments(fulfilment_ids: list[int], since: datetime | None = None) -> dict[int, datetime]:
+    """{fulfilment id: when it became ready}: packed, or on the hold shelf (audit trail, Pickup.ready_at).
+
+    `since`: look only at audit steps from then on. The predicted fulfilments were open work when predicted, so
+    they became ready after that: the bound lets the search walk the audit trail's created_at index over those
+    days instead of every packed step of the chain's history (audit_event has no index on its subject)."""
     if not fulfilment_ids:
         return {}
     moments: dict[int, datetime] = {}
+    conditions = [
+        AuditEvent.subject_type == Fulfilment.__tablename__,
+        AuditEvent.subject_id.in_([str(i) for i in fulfilment_ids]),
+        AuditEvent.action.in_(("fulfilment.packed", "fulfilment.ready_for_pickup")),
+    ]
+    if since is not None:
+        conditions.append(AuditEvent.created_at >= since)
     audited = db.session.execute(
         select(AuditEvent.subject_id, func.min(AuditEvent.created_at))
-        .where(
-            AuditEvent.subject_type == Fulfilment.__tablename__,
-            AuditEvent.subject_id.in_([str(i) for i in fulfilment_ids]),
-            AuditEvent.action.in_(("fulfilment.packed", "fulfilment.ready_for_pickup")),
-        )
+        .where(*conditions)
         .group_by(AuditEvent.subject_id)
     ).all()
     for subject_id, moment in audited:
@@ -601,18 +624,24 @@ def accuracy(location, since: datetime, *, keep: bool = False) -> Accuracy:
     """How good the store's predictions made since `since` were, among those whose fulfilment is now ready: the
     share right about late or on time (late: ready after its deadline) and the mean absolute error in minutes.
     keep=True (the worker) fills in actual_ready_at as it learns it (the caller commits); the board only reads."""
-    rows = db.session.scalars(
-        select(LatenessPrediction).where(
-            LatenessPrediction.location_id == location.id, LatenessPrediction.made_at >= since
-        )
+    # Plain rows, not ORM objects: a week of a busy store's predictions is thousands of rows, read on every poll.
+    rows = db.session.execute(
+        select(
+            LatenessPrediction.fulfilment_id,
+            LatenessPrediction.made_at,
+            LatenessPrediction.predicted_ready_at,
+            LatenessPrediction.deadline,
+            LatenessPrediction.late,
+            LatenessPrediction.actual_ready_at,
+        ).where(LatenessPrediction.location_id == location.id, LatenessPrediction.made_at >= since)
     ).all()
-    unknown = sorted({row.fulfilment_id for row in rows if row.actual_ready_at is None})
-    moments = ready_moments(unknown)
+    waiting = [row for row in rows if row.actual_ready_at is None]
+    unknown = sorted({row.fulfilment_id for row in waiting})
+    first = min((_aware(row.made_at) for row in waiting), default=None)
+    moments = ready_moments(unknown, first - READY_SLACK if first else None)
     judged = right = 0
     errors = 0.0
     for row in rows:
-        if keep and row.actual_ready_at is None and row.fulfilment_id in moments:
-            row.actual_ready_at = moments[row.fulfilment_id]
         actual = _aware(row.actual_ready_at or moments.get(row.fulfilment_id))
         if actual is None:
             continue
@@ -622,6 +651,18 @@ def accuracy(location, since: datetime, *, keep: bool = False) -> Accuracy:
         right += was_late == row.late
         errors += abs((actual - _aware(row.predicted_ready_at)).total_seconds()) / 60
     if keep:
+        learnt = [fulfilment_id for fulfilment_id in unknown if fulfilment_id in moments]
+        for fulfilment_id in learnt:
+            db.session.execute(
+                update(LatenessPrediction)
+                .where(
+                    LatenessPrediction.location_id == location.id,
+                    LatenessPrediction.fulfilment_id == fulfilment_id,
+                    LatenessPrediction.made_at >= since,
+                    LatenessPrediction.actual_ready_at.is_(None),
+                )
+                .values(actual_ready_at=moments[fulfilment_id])
+            )
         db.session.flush()
     return Accuracy(judged, right, round(errors / judged, 1) if judged else None)
 

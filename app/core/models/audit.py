@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models.base import UTCDateTime, utcnow
@@ -11,6 +11,9 @@ class AuditEvent(db.Model):
     """Who did what to which record, when, and from where. Append-only."""
 
     __tablename__ = "audit_event"
+    # An order's timeline, the board's "when did it become ready", a held order's review note: one record's events
+    # from the index, however long the trail (see e9a1f0c0de0e).
+    __table_args__ = (Index("ix_audit_event_subject_type_subject_id", "subject_type", "subject_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))

@@ -22,6 +22,7 @@ ROLE_LABELS = {
     Role.ASSOCIATE: lazy_gettext("Associate"),
     Role.MANAGER: lazy_gettext("Manager"),
     Role.ADMIN: lazy_gettext("Admin"),
+    Role.CUSTOMER_SERVICE: lazy_gettext("Customer service"),
 }
 LANGUAGE_CHOICES = [
     SelectChoice("", lazy_gettext("Their choice")),
@@ -32,7 +33,7 @@ LANGUAGE_CHOICES = [
 
 
 def _role_choices():
-    roles = [Role.ASSOCIATE, Role.MANAGER] + ([Role.ADMIN] if current_user.is_admin else [])
+    roles = [Role.ASSOCIATE, Role.MANAGER] + ([Role.ADMIN, Role.CUSTOMER_SERVICE] if current_user.is_admin else [])
     return [SelectChoice(str(role), ROLE_LABELS[role]) for role in roles]
 
 

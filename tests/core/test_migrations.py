@@ -8,3 +8,11 @@ def test_the_migrations_build_exactly_the_schema_the_models_describe(app):
     with db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
     assert diff == []
+
+
+def test_a_customer_service_user_can_be_made_and_is_neither_admin_nor_manager(app):
+    from tests.factories import make_user
+
+    person = make_user(role="customer_service")
+    db.session.commit()
+    assert (person.is_customer_service, person.is_admin, person.is_manager) == (True, False, False)

@@ -23,6 +23,8 @@ class Role(StrEnum):
     ASSOCIATE = "associate"
     MANAGER = "manager"
     ADMIN = "admin"
+    # Chain-wide read and the customer service console's actions (app.web.cs); no store-floor work.
+    CUSTOMER_SERVICE = "customer_service"
 
 
 # Who may change a store's settings, review held orders, count stock and sign devices out: its managers, and admins.
@@ -42,7 +44,7 @@ class User(UserMixin, Timestamps, db.Model):
 
     __tablename__ = "app_user"
     __table_args__ = (
-        CheckConstraint("role IN ('associate', 'manager', 'admin')", name="role"),
+        CheckConstraint("role IN ('associate', 'manager', 'admin', 'customer_service')", name="role"),
         CheckConstraint("language IN ('en', 'fr', 'it')", name="language"),
     )
 
@@ -75,6 +77,11 @@ class User(UserMixin, Timestamps, db.Model):
     def is_admin(self) -> bool:
         """Admins see and manage every store and the chain's settings."""
         return self.role == Role.ADMIN
+
+    @property
+    def is_customer_service(self) -> bool:
+        """Customer service reads every order of the chain and acts on it from the console, never on the floor."""
+        return self.role == Role.CUSTOMER_SERVICE
 
     @property
     def is_manager(self) -> bool:

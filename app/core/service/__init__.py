@@ -1,0 +1,1 @@
+"""Customer service: the console's reads and actions on any order of the chain."""

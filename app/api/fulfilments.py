@@ -25,6 +25,7 @@ from app.api.schemas import (
     PickupSearchQuerySchema,
     PickupSearchSchema,
     ReadyInSchema,
+    RerouteInSchema,
     RestockInSchema,
     RestockOutSchema,
 )
@@ -34,6 +35,7 @@ from app.core.floor import picking, pickups
 from app.core.models import Fulfilment, Location, bag_barcode
 from app.core.models import FulfilmentStatus as S
 from app.core.ordering import orders
+from app.core.service import actions
 from app.core.uow import unit_of_work
 from app.extensions import db
 
@@ -256,6 +258,26 @@ class Restock(MethodView):
         fulfilment = _locked(fulfilment_id, collect=True)
         done = pickups.restock(fulfilment, actor=api_actor(), lines=body.get("lines"))
         return _document(fulfilment, restocked=done)
+
+
+@blp.route("/<int:fulfilment_id>/reroute")
+class Reroute(MethodView):
+    @_write(
+        RerouteInSchema,
+        answers={
+            409: "Too late (being picked or gone: service_refused), nothing left to re-route, or the location lacks "
+            "stock for every unit left (service_refused); or the Idempotency-Key was used for another request",
+            422: "Unknown or closed location, or the Idempotency-Key header is missing",
+        },
+    )
+    def post(self, body, fulfilment_id):
+        """Customer service: give what is left of a rejected fulfilment, or of an open one not yet being picked (it
+        is given back first), to a location chosen from the ranked candidates; its stock is reserved there. The
+        answer is the new fulfilment."""
+        fulfilment = _locked(fulfilment_id)
+        note = body["note"].strip() or "re-routed through the API"
+        new = actions.reroute(fulfilment, body["location"], note, actor=api_actor())
+        return _document(new)
 
 
 @blp.route("/<int:fulfilment_id>/pickup")

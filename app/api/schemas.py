@@ -754,6 +754,22 @@ class PickInSchema(Schema):
     note = fields.String(load_default="", validate=validate.Length(max=200))
 
 
+class RerouteInSchema(Schema):
+    location = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "The code of the location to give what is left of the fulfilment to: one of the ranked "
+            "candidates holding stock for every unit left"
+        },
+    )
+    note = fields.String(
+        load_default="",
+        validate=validate.Length(max=500),
+        metadata={"description": "Why, for the order's timeline (default: re-routed through the API)"},
+    )
+
+
 class ReadyInSchema(Schema):
     slot = fields.String(
         required=True,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, extract, func, select, update
 from sqlalchemy.orm import selectinload
 
 from app.core.floor.collection import next_collection
@@ -620,36 +620,57 @@ def ready_moments(fulfilment_ids: list[int], since: datetime | None = None) -> d
     return moments
 
 
+def _minutes_between(later, earlier):
+    """|later - earlier| in minutes, in SQL (PostgreSQL's epoch, SQLite's Julian days)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.abs(extract("epoch", later - earlier)) / 60
+    return func.abs(func.julianday(later) - func.julianday(earlier)) * 1440
+
+
 def accuracy(location, since: datetime, *, keep: bool = False) -> Accuracy:
     """How good the store's predictions made since `since` were, among those whose fulfilment is now ready: the
     share right about late or on time (late: ready after its deadline) and the mean absolute error in minutes.
     keep=True (the worker) fills in actual_ready_at as it learns it (the caller commits); the board only reads."""
-    # Plain rows, not ORM objects: a week of a busy store's predictions is thousands of rows, read on every poll.
-    rows = db.session.execute(
+    made = (LatenessPrediction.location_id == location.id, LatenessPrediction.made_at >= since)
+    # What is already learnt (actual_ready_at kept by the worker) is summed in SQL: a week of a busy store's
+    # predictions is thousands of rows, read on every poll of the board. Only the others are read, as plain rows.
+    actual, predicted, deadline = (
+        LatenessPrediction.actual_ready_at,
+        LatenessPrediction.predicted_ready_at,
+        LatenessPrediction.deadline,
+    )
+    said_late = LatenessPrediction.late.is_(True)
+    right_sql = case(
+        (and_(deadline.is_not(None), actual > deadline), case((said_late, 1), else_=0)),
+        else_=case((said_late, 0), else_=1),
+    )
+    judged, right, errors = db.session.execute(
+        select(func.count(), func.sum(right_sql), func.sum(_minutes_between(actual, predicted))).where(
+            *made, actual.is_not(None)
+        )
+    ).one()
+    judged, right, errors = judged or 0, int(right or 0), float(errors or 0)
+    waiting = db.session.execute(
         select(
             LatenessPrediction.fulfilment_id,
             LatenessPrediction.made_at,
             LatenessPrediction.predicted_ready_at,
             LatenessPrediction.deadline,
             LatenessPrediction.late,
-            LatenessPrediction.actual_ready_at,
-        ).where(LatenessPrediction.location_id == location.id, LatenessPrediction.made_at >= since)
+        ).where(*made, actual.is_(None))
     ).all()
-    waiting = [row for row in rows if row.actual_ready_at is None]
     unknown = sorted({row.fulfilment_id for row in waiting})
     first = min((_aware(row.made_at) for row in waiting), default=None)
     moments = ready_moments(unknown, first - READY_SLACK if first else None)
-    judged = right = 0
-    errors = 0.0
-    for row in rows:
-        actual = _aware(row.actual_ready_at or moments.get(row.fulfilment_id))
-        if actual is None:
+    for row in waiting:
+        actual_at = moments.get(row.fulfilment_id)
+        if actual_at is None:
             continue
         judged += 1
-        deadline = _aware(row.deadline)
-        was_late = deadline is not None and actual > deadline
-        right += was_late == row.late
-        errors += abs((actual - _aware(row.predicted_ready_at)).total_seconds()) / 60
+        row_deadline = _aware(row.deadline)
+        late = row_deadline is not None and actual_at > row_deadline
+        right += late == row.late
+        errors += abs((actual_at - _aware(row.predicted_ready_at)).total_seconds()) / 60
     if keep:
         learnt = [fulfilment_id for fulfilment_id in unknown if fulfilment_id in moments]
         for fulfilment_id in learnt:

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, extract, func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.core.floor.collection import next_collection
 from app.core.models import (
@@ -32,8 +32,10 @@ from app.core.models import (
     CarrierCollection,
     DeliveryMethod,
     Fulfilment,
+    FulfilmentLine,
     LatenessPrediction,
     Location,
+    Order,
     Parcel,
     ParcelItem,
     Pickup,
@@ -391,7 +393,16 @@ def predict(location, now: datetime, *, staff: list[Worker] | None = None, pace_
     fulfilments = db.session.scalars(
         select(Fulfilment)
         .where(Fulfilment.location_id == location.id, Fulfilment.status.in_(WORK_STATUSES))
-        .options(selectinload(Fulfilment.lines), selectinload(Fulfilment.order))
+        .options(
+            # What the prediction and the board read of them (the rest loads if asked for): a busy store's open
+            # work is hundreds of fulfilments, their lines and orders, on every poll of the board.
+            selectinload(Fulfilment.lines).load_only(
+                FulfilmentLine.quantity, FulfilmentLine.picked, FulfilmentLine.short, raiseload=False
+            ),
+            joinedload(Fulfilment.order).load_only(
+                Order.channel, Order.external_ref, Order.delivery_method, raiseload=False
+            ),
+        )
     ).all()
     # The order work is done in: the pick tab's (ready-by first, then the oldest); none: last.
     far = now + timedelta(days=3650)

@@ -122,38 +122,26 @@ def capacity(store, now: datetime) -> dict:
 
 def active_picks(store) -> list[dict]:
     """Open pick lists with their picker, how many orders, and the last scan on them."""
+    last_scan = (
+        select(func.max(Scan.created_at)).where(Scan.pick_list_id == PickList.id).correlate(PickList).scalar_subquery()
+    )
+    orders = (
+        select(func.count())
+        .select_from(Fulfilment)
+        .where(Fulfilment.pick_list_id == PickList.id)
+        .correlate(PickList)
+        .scalar_subquery()
+    )
     lists = db.session.execute(
-        select(PickList, User.name)
+        select(PickList, User.name, last_scan, orders)
         .outerjoin(User, User.id == PickList.user_id)
         .where(PickList.location_id == store.id, PickList.status == PickListStatus.OPEN)
         .order_by(PickList.created_at, PickList.id)
         .limit(50)
     ).all()
-    if not lists:
-        return []
-    ids = [pick_list.id for pick_list, _ in lists]
-    last_scan = dict(
-        db.session.execute(
-            select(Scan.pick_list_id, func.max(Scan.created_at))
-            .where(Scan.pick_list_id.in_(ids))
-            .group_by(Scan.pick_list_id)
-        ).all()
-    )
-    orders = dict(
-        db.session.execute(
-            select(Fulfilment.pick_list_id, func.count())
-            .where(Fulfilment.pick_list_id.in_(ids))
-            .group_by(Fulfilment.pick_list_id)
-        ).all()
-    )
     return [
-        {
-            "list": pick_list,
-            "picker": name or "",
-            "orders": orders.get(pick_list.id, 0),
-            "last_scan": _aware(last_scan.get(pick_list.id)),
-        }
-        for pick_list, name in lists
+        {"list": pick_list, "picker": name or "", "orders": count or 0, "last_scan": _aware(scanned)}
+        for pick_list, name, scanned, count in lists
     ]
 
 

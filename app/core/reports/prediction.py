@@ -175,18 +175,20 @@ def staff_now(location, now: datetime) -> list[Worker]:
     now = _aware(now)
     since = now - ACTIVE_WINDOW
     seen: dict[int, datetime] = {}
+    names: dict[int, str] = {}
     scans = db.session.execute(
-        select(Scan.user_id, func.max(Scan.created_at))
+        select(Scan.user_id, func.max(Scan.created_at), User.name)
+        .join(User, User.id == Scan.user_id)
         .where(
             Scan.location_id == location.id,
             Scan.created_at > since,
             Scan.created_at <= now,
             Scan.user_id.is_not(None),
         )
-        .group_by(Scan.user_id)
+        .group_by(Scan.user_id, User.name)
     ).all()
     actions = db.session.execute(
-        select(AuditEvent.actor_user_id, func.max(AuditEvent.created_at))
+        select(AuditEvent.actor_user_id, func.max(AuditEvent.created_at), User.name)
         .join(membership, membership.c.user_id == AuditEvent.actor_user_id)
         .join(User, User.id == AuditEvent.actor_user_id)
         .where(
@@ -195,15 +197,15 @@ def staff_now(location, now: datetime) -> list[Worker]:
             AuditEvent.created_at <= now,
             User.role.in_(ACTIVITY_ROLES),
         )
-        .group_by(AuditEvent.actor_user_id)
+        .group_by(AuditEvent.actor_user_id, User.name)
     ).all()
-    for user_id, moment in [*scans, *actions]:
+    for user_id, moment, name in [*scans, *actions]:
         moment = _aware(moment)
+        names[user_id] = name
         if user_id not in seen or moment > seen[user_id]:
             seen[user_id] = moment
     if not seen:
         return []
-    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(sorted(seen)))).all())
     workers = [Worker(user_id, names.get(user_id, ""), moment) for user_id, moment in seen.items()]
     return sorted(workers, key=lambda w: (-w.last_seen.timestamp(), w.name))
 

@@ -6,9 +6,12 @@ year of a chain costs the same whatever its history. `updated_at`-fresh rows for
 `flask reports rollup`.
 """
 
+import hashlib
+import threading
+from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_babel import get_locale, gettext, ngettext
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -19,6 +22,7 @@ from app.api.schemas import ApiErrorSchema
 from app.core import reports
 from app.core.errors import N_, NotFound
 from app.core.models import Location
+from app.core.models.reports import LocationDay
 from app.core.reports.csv_export import csv_response
 from app.extensions import db
 
@@ -135,6 +139,69 @@ def dump_rows(rows: list[dict]) -> list[dict]:
     ]
 
 
+CACHE_SIZE = 16
+"""Answers kept per process (config DAILY_REPORT_CACHE_SIZE; 0: none): a year of a store is about 330 kB."""
+
+
+class AnswerCache:
+    """The last few answers, keyed by what was asked and by the `updated_at` of every LocationDay row in the range:
+    the worker's rollup (and `flask reports rollup`) sets updated_at on each row it writes, so a row written since
+    changes the key and the answer is computed again; nothing stale is served. Thread-safe (gthread workers)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._answers: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+            return answer
+
+    def put(self, key, answer) -> None:
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+
+
+def _cache() -> AnswerCache | None:
+    size = current_app.config.get("DAILY_REPORT_CACHE_SIZE", CACHE_SIZE)
+    if not size:
+        return None
+    cache = current_app.extensions.get("daily_report_cache")
+    if cache is None or cache.size != size:
+        cache = current_app.extensions["daily_report_cache"] = AnswerCache(size)
+    return cache
+
+
+def _versions(locations, first: date, last: date) -> tuple:
+    """(location id, day, updated_at) of every rolled-up row of the range: what the answer is made of."""
+    return tuple(
+        tuple(row)
+        for row in db.session.execute(
+            select(LocationDay.location_id, LocationDay.day, LocationDay.updated_at)
+            .where(
+                LocationDay.location_id.in_([location.id for location in locations]),
+                LocationDay.day >= first,
+                LocationDay.day <= last,
+            )
+            .order_by(LocationDay.location_id, LocationDay.day)
+        ).all()
+    )
+
+
+def _answer(locations, first: date, last: date, form: str):
+    rows = reports.daily_rows(locations, first, last, histograms=False)
+    if form == "csv":
+        language = str(get_locale() or "en") if request else "en"
+        return csv_response(rows, list(reports.CSV_FIELDS), f"daily-{first}-{last}.csv", language)
+    return jsonify(dump_rows(rows))  # a Response: flask-smorest sends it as is (the schema documents it)
+
+
 @blp.route("/daily")
 class Daily(MethodView):
     @require_scope("reports:read")
@@ -163,11 +230,23 @@ class Daily(MethodView):
         locations = db.session.scalars(statement).all()
         if query.get("location") and not locations:
             raise NotFound(N_("Unknown location."))
-        rows = reports.daily_rows(locations, first, last)
-        if query["format"] == "csv":
-            language = str(get_locale() or "en") if request else "en"
-            return csv_response(rows, list(reports.CSV_FIELDS), f"daily-{first}-{last}.csv", language)
-        return jsonify(dump_rows(rows))  # a Response: flask-smorest sends it as is (the schema documents it)
+        form = query["format"]
+        cache = _cache()
+        if cache is None:
+            return _answer(locations, first, last, form)
+        language = (str(get_locale() or "en") if request else "en") if form == "csv" else ""
+        asked = (tuple((location.id, location.code) for location in locations), first, last, form, language)
+        key = (asked, _versions(locations, first, last))
+        kept = cache.get(key)
+        if kept is None:
+            response = _answer(locations, first, last, form)
+            etag = hashlib.sha256(repr(key).encode()).hexdigest()[:32]  # the same in every worker
+            kept = (response.get_data(), list(response.headers.items()), etag)
+            cache.put(key, kept)
+        body, headers, etag = kept
+        response = current_app.response_class(body, headers=headers)
+        response.set_etag(etag)
+        return response.make_conditional(request)
 
 
 def _today() -> date:

@@ -8,8 +8,8 @@ whatever the store's history."""
 from datetime import datetime, timedelta
 
 from flask import Blueprint
-from flask_babel import gettext, lazy_gettext, ngettext
-from sqlalchemy import func, select
+from flask_babel import get_translations, gettext, lazy_gettext
+from sqlalchemy import and_, func, or_, select
 
 from app.core.floor import dispatch, packing
 from app.core.models import Fulfilment, Order, PickList, PickListStatus, Pickup, Scan, User
@@ -82,29 +82,29 @@ def stages(store) -> dict[str, dict]:
     ).all()
     for status, method, is_transfer, count, oldest in rows:
         add(_stage_of(status, method, bool(is_transfer)), count, oldest)
-    received = db.session.execute(
-        select(func.count(), func.min(Pickup.received_at))
-        .join(Fulfilment, Fulfilment.id == Pickup.fulfilment_id)
-        .where(
-            Pickup.location_id == store.id,
-            Pickup.is_open,
-            Pickup.received_at.is_not(None),
-            Fulfilment.location_id != store.id,
-            Fulfilment.status == S.PACKED,
+    # The hold shelf, pickups received from another store and to put back: one pass over the store's open (or put
+    # back) pickups, each figure its own filtered count and oldest moment.
+    ready = Fulfilment.status == S.READY_FOR_PICKUP
+    received = and_(Pickup.received_at.is_not(None), Fulfilment.location_id != store.id, Fulfilment.status == S.PACKED)
+    arrived = and_(ready, Pickup.customer_arrived_at.is_not(None))
+    shelf = db.session.execute(
+        select(
+            func.count().filter(Pickup.is_open, received),
+            func.min(Pickup.received_at).filter(Pickup.is_open, received),
+            func.count().filter(Pickup.is_open, ready),
+            func.min(Pickup.ready_at).filter(Pickup.is_open, ready),
+            func.count().filter(Pickup.is_open, arrived),
+            func.min(Pickup.customer_arrived_at).filter(Pickup.is_open, arrived),
+            func.count().filter(Pickup.put_back),
+            func.min(Pickup.closed_at).filter(Pickup.put_back),
         )
-    ).one()
-    add("stage", *received)
-    shelf = (
-        select(func.count())
-        .select_from(Pickup)
         .join(Fulfilment, Fulfilment.id == Pickup.fulfilment_id)
-        .where(Pickup.location_id == store.id, Pickup.is_open, Fulfilment.status == S.READY_FOR_PICKUP)
-    )
-    add("waiting", *db.session.execute(shelf.add_columns(func.min(Pickup.ready_at))).one())
-    arrived = shelf.where(Pickup.customer_arrived_at.is_not(None)).add_columns(func.min(Pickup.customer_arrived_at))
-    add("arrived", *db.session.execute(arrived).one())
-    put_back = select(func.count(), func.min(Pickup.closed_at)).where(Pickup.location_id == store.id, Pickup.put_back)
-    add("put_back", *db.session.execute(put_back).one())
+        .where(Pickup.location_id == store.id, or_(Pickup.is_open, Pickup.put_back))
+    ).one()
+    add("stage", shelf[0], shelf[1])
+    add("waiting", shelf[2], shelf[3])
+    add("arrived", shelf[4], shelf[5])
+    add("put_back", shelf[6], shelf[7])
     return result
 
 
@@ -122,38 +122,26 @@ def capacity(store, now: datetime) -> dict:
 
 def active_picks(store) -> list[dict]:
     """Open pick lists with their picker, how many orders, and the last scan on them."""
+    last_scan = (
+        select(func.max(Scan.created_at)).where(Scan.pick_list_id == PickList.id).correlate(PickList).scalar_subquery()
+    )
+    orders = (
+        select(func.count())
+        .select_from(Fulfilment)
+        .where(Fulfilment.pick_list_id == PickList.id)
+        .correlate(PickList)
+        .scalar_subquery()
+    )
     lists = db.session.execute(
-        select(PickList, User.name)
+        select(PickList, User.name, last_scan, orders)
         .outerjoin(User, User.id == PickList.user_id)
         .where(PickList.location_id == store.id, PickList.status == PickListStatus.OPEN)
         .order_by(PickList.created_at, PickList.id)
         .limit(50)
     ).all()
-    if not lists:
-        return []
-    ids = [pick_list.id for pick_list, _ in lists]
-    last_scan = dict(
-        db.session.execute(
-            select(Scan.pick_list_id, func.max(Scan.created_at))
-            .where(Scan.pick_list_id.in_(ids))
-            .group_by(Scan.pick_list_id)
-        ).all()
-    )
-    orders = dict(
-        db.session.execute(
-            select(Fulfilment.pick_list_id, func.count())
-            .where(Fulfilment.pick_list_id.in_(ids))
-            .group_by(Fulfilment.pick_list_id)
-        ).all()
-    )
     return [
-        {
-            "list": pick_list,
-            "picker": name or "",
-            "orders": orders.get(pick_list.id, 0),
-            "last_scan": _aware(last_scan.get(pick_list.id)),
-        }
-        for pick_list, name in lists
+        {"list": pick_list, "picker": name or "", "orders": count or 0, "last_scan": _aware(scanned)}
+        for pick_list, name, scanned, count in lists
     ]
 
 
@@ -185,6 +173,22 @@ def clock_for(store, now: datetime):
     return clock
 
 
+def _translators():
+    """gettext and ngettext as Flask-Babel's, with the request's translations looked up once: a busy board words
+    dozens of reasons, and each lookup walks the request context."""
+    translations = get_translations()
+
+    def gettext_(string, **variables):
+        text = translations.ugettext(string)
+        return text % variables if variables else text
+
+    def ngettext_(singular, plural, num, **variables):
+        variables.setdefault("num", num)
+        return translations.ungettext(singular, plural, num) % variables
+
+    return gettext_, ngettext_
+
+
 def _prediction_rows(forecast, clock) -> list[dict]:
     rows = []
     for p in forecast.flagged:
@@ -210,7 +214,8 @@ def board(store):
     forecast = prediction.predict(store, now)
     accuracy = prediction.accuracy(store, now - timedelta(days=ACCURACY_DAYS))
     clock = clock_for(store, now)
-    reasons = [prediction.reason_text(reason, clock, gettext, ngettext) for reason in forecast.reasons]
+    gettext_, ngettext_ = _translators()
+    reasons = [prediction.reason_text(reason, clock, gettext_, ngettext_) for reason in forecast.reasons]
     rows = _prediction_rows(forecast, clock)
     return render(
         "board/board.html",

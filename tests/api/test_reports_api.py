@@ -8,6 +8,7 @@ import pytest
 
 from app.core import reports
 from app.core.integration.api_clients import create_api_client
+from app.core.models import Location
 from app.core.models.reports import LocationDay
 from app.extensions import db
 from tests.factories import ACTOR, make_location
@@ -129,3 +130,33 @@ def test_an_unknown_location_is_404(head_office):
 def test_366_days_at_once_is_allowed(head_office):
     rows = head_office("location=PAR01&from=2024-06-11&to=2025-06-11").get_json()
     assert len(rows) == 366 and sum(r["received"] for r in rows) == 4
+
+
+def test_a_day_rolled_up_again_changes_the_answer_and_an_unchanged_one_is_not_modified(head_office):
+    """The answers are kept per process, keyed by the updated_at of the rows they are made of: a row written since
+    (the worker's rollup) is read again, never served stale; a client that sends the ETag back gets 304."""
+    query = "location=PAR01&from=2025-06-10&to=2025-06-10"
+    first = head_office(query)
+    assert first.get_json()[0]["received"] == 4
+    etag = first.headers["ETag"]
+    assert head_office(query).get_json() == first.get_json()
+    assert head_office(query, **{"If-None-Match": etag}).status_code == 304
+
+    row = db.session.get(
+        LocationDay, (db.session.scalar(db.select(Location.id).filter_by(code="PAR01")), date(2025, 6, 10))
+    )
+    row.received = 5  # onupdate sets updated_at, as the rollup's upsert does
+    db.session.commit()
+    second = head_office(query)
+    assert second.get_json()[0]["received"] == 5
+    assert second.headers["ETag"] != etag
+    assert head_office(query, **{"If-None-Match": etag}).status_code == 200
+
+
+def test_csv_answers_are_kept_per_language(head_office):
+    query = "location=PAR01&from=2025-06-10&to=2025-06-10&format=csv"
+    english = head_office(query, **{"Accept-Language": "en"}).data.decode("utf-8-sig")
+    french = head_office(query, **{"Accept-Language": "fr"}).data.decode("utf-8-sig")
+    assert english.splitlines()[0].count(",") > 10
+    assert french.splitlines()[0].count(";") > 10
+    assert head_office(query, **{"Accept-Language": "en"}).data.decode("utf-8-sig") == english

@@ -295,6 +295,9 @@ def test_accuracy_compares_predictions_with_when_the_orders_became_ready(app):
     assert result.mean_error_minutes == 80.0
     filled = db.session.scalar(select(LatenessPrediction).where(LatenessPrediction.fulfilment_id == packed.id))
     assert filled.actual_ready_at.replace(tzinfo=UTC) == local(11, 17, 20)
+    # Read again, what was learnt is summed by the database: the same answer.
+    again = prediction.accuracy(store, NOW - timedelta(hours=1))
+    assert (again.judged, again.right, again.mean_error_minutes) == (2, 1, 80.0)
     assert prediction.accuracy(store, NOW + timedelta(minutes=1)).judged == 0
 
 

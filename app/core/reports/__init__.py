@@ -76,6 +76,7 @@ from app.extensions import db
 log = logging.getLogger(__name__)
 
 BUCKETS = (0, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 1440, 2880, 4320, 10080)
+_BUCKET_INDEX = {edge: index for index, edge in enumerate(BUCKETS)}
 SLOT_MINUTES = 5
 # Scans refused because the associate scanned the wrong thing (not the commands a scanner answers "not now").
 MISSCAN_OUTCOMES = frozenset({"unknown", "wrong_product", "over"})
@@ -134,23 +135,36 @@ def merge(*histograms) -> dict:
     return total
 
 
-def percentile(histogram: dict | None, p: float) -> float | None:
-    """The p-th percentile (0-100) of a minutes histogram, interpolated within its bucket (see the module)."""
-    counts = sorted(((int(k), v) for k, v in (histogram or {}).items() if v), key=lambda kv: kv[0])
-    n = sum(v for _, v in counts)
+def _sorted_counts(histogram: dict | None) -> tuple[list, int]:
+    counts = sorted((int(k), v) for k, v in (histogram or {}).items() if v)
+    return counts, sum(v for _, v in counts)
+
+
+def _percentile_of(counts: list, n: int, p: float) -> float | None:
     if not n:
         return None
     rank = max(0.0, min(100.0, p)) / 100 * n
     before = 0
     for lower, count in counts:
         if before + count >= rank:
-            index = BUCKETS.index(lower) if lower in BUCKETS else len(BUCKETS) - 1
+            index = _BUCKET_INDEX.get(lower, len(BUCKETS) - 1)
             if index + 1 >= len(BUCKETS):
                 return float(lower)
             upper = BUCKETS[index + 1]
             return round(lower + (rank - before) / count * (upper - lower), 1)
         before += count
     return float(counts[-1][0])
+
+
+def percentile(histogram: dict | None, p: float) -> float | None:
+    """The p-th percentile (0-100) of a minutes histogram, interpolated within its bucket (see the module)."""
+    return _percentile_of(*_sorted_counts(histogram), p)
+
+
+def _median_p90(histogram: dict | None) -> tuple[float | None, float | None]:
+    """median(histogram), percentile(histogram, 90), sorting the histogram once."""
+    counts, n = _sorted_counts(histogram)
+    return _percentile_of(counts, n, 50), _percentile_of(counts, n, 90)
 
 
 def median(histogram: dict | None) -> float | None:
@@ -582,30 +596,43 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _figures(sums: dict) -> dict:
-    """The KPIs of summed counts, breakdowns and histograms."""
-    figures = {name: sums.get(name, 0) for name in _COUNTS}
+def _by_count(breakdown: dict | None) -> dict:
+    """The breakdown's keys, largest count first (then by key)."""
+    if not breakdown:
+        return {}
+    if len(breakdown) == 1:
+        return dict(breakdown)
+    return dict(sorted(breakdown.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _figures(sums: dict, histograms: bool = True) -> dict:
+    """The KPIs of summed counts, breakdowns and histograms (histograms=False: the medians without the
+    histograms themselves)."""
+    figures = {name: sums.get(name) or 0 for name in _COUNTS}
     picked, short = figures["picked_units"], figures["short_units"]
     decided = figures["accepted"] + figures["rejected"]
     ended = figures["collected"] + figures["expired"]
+    ready_median, ready_p90 = _median_p90(sums.get("ready_minutes"))
+    collect_median, collect_p90 = _median_p90(sums.get("collect_ready_minutes"))
+    collection_median, collection_p90 = _median_p90(sums.get("collection_minutes"))
     figures.update(
         acceptance_rate=_rate(figures["accepted"], decided),
         rejection_rate=_rate(figures["rejected"], decided),
         fill_rate=_rate(picked, picked + short),
         short_pick_rate=_rate(short, picked + short),
         on_time_rate=_rate(figures["on_time_ready"], figures["ready"]),
-        median_minutes_to_ready=median(sums.get("ready_minutes")),
-        p90_minutes_to_ready=percentile(sums.get("ready_minutes"), 90),
+        median_minutes_to_ready=ready_median,
+        p90_minutes_to_ready=ready_p90,
         promised_on_time_rate=_rate(figures["on_time_promised"], figures["promised"]),
         no_show_rate=_rate(figures["expired"], ended),
-        median_minutes_collect_to_ready=median(sums.get("collect_ready_minutes")),
-        p90_minutes_collect_to_ready=percentile(sums.get("collect_ready_minutes"), 90),
-        median_minutes_to_collection=median(sums.get("collection_minutes")),
-        p90_minutes_to_collection=percentile(sums.get("collection_minutes"), 90),
+        median_minutes_collect_to_ready=collect_median,
+        p90_minutes_collect_to_ready=collect_p90,
+        median_minutes_to_collection=collection_median,
+        p90_minutes_to_collection=collection_p90,
         returns_rate=_rate(figures["returns"], figures["shipped"] + figures["collected"]),
     )
-    for name in _DICTS + _HISTOGRAMS:
-        figures[name] = dict(sorted((sums.get(name) or {}).items(), key=lambda kv: (-kv[1], kv[0])))
+    for name in _DICTS + _HISTOGRAMS if histograms else _DICTS:
+        figures[name] = _by_count(sums.get(name))
     return figures
 
 
@@ -635,20 +662,20 @@ def _days(start: date, end: date):
         day += timedelta(days=1)
 
 
-def daily_rows(locations, start: date, end: date) -> list[dict]:
+def daily_rows(locations, start: date, end: date, histograms: bool = True) -> list[dict]:
     """One dict per location and day from start to end (inclusive), from the rolled-up rows (a day without one:
     zeros), by location code then date. Keys: DAILY_FIELDS (`date` a date, `location` the code), plus
-    `ready_minutes`, `collect_ready_minutes`, `collection_minutes` (the histograms)."""
+    `ready_minutes`, `collect_ready_minutes`, `collection_minutes` (the histograms; histograms=False leaves them
+    out, for the exports, which write only DAILY_FIELDS)."""
     locations = sorted(locations, key=lambda location: location.code)
     kept = _rows(locations, start, end)
     out = []
     for location in locations:
         for day in _days(start, end):
-            sums: dict = {}
             row = kept.get((location.id, day))
-            if row is not None:
-                _add_row(sums, row)
-            out.append({"date": day, "location": location.code, **_figures(sums)})
+            # One row a day: its own figures, nothing to add up (_figures reads None as 0 or empty).
+            sums = row._mapping if row is not None else {}
+            out.append({"date": day, "location": location.code, **_figures(sums, histograms)})
     return out
 
 

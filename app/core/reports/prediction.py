@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, case, extract, func, select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.core.floor.collection import next_collection
 from app.core.models import (
@@ -32,8 +32,10 @@ from app.core.models import (
     CarrierCollection,
     DeliveryMethod,
     Fulfilment,
+    FulfilmentLine,
     LatenessPrediction,
     Location,
+    Order,
     Parcel,
     ParcelItem,
     Pickup,
@@ -173,18 +175,20 @@ def staff_now(location, now: datetime) -> list[Worker]:
     now = _aware(now)
     since = now - ACTIVE_WINDOW
     seen: dict[int, datetime] = {}
+    names: dict[int, str] = {}
     scans = db.session.execute(
-        select(Scan.user_id, func.max(Scan.created_at))
+        select(Scan.user_id, func.max(Scan.created_at), User.name)
+        .join(User, User.id == Scan.user_id)
         .where(
             Scan.location_id == location.id,
             Scan.created_at > since,
             Scan.created_at <= now,
             Scan.user_id.is_not(None),
         )
-        .group_by(Scan.user_id)
+        .group_by(Scan.user_id, User.name)
     ).all()
     actions = db.session.execute(
-        select(AuditEvent.actor_user_id, func.max(AuditEvent.created_at))
+        select(AuditEvent.actor_user_id, func.max(AuditEvent.created_at), User.name)
         .join(membership, membership.c.user_id == AuditEvent.actor_user_id)
         .join(User, User.id == AuditEvent.actor_user_id)
         .where(
@@ -193,15 +197,15 @@ def staff_now(location, now: datetime) -> list[Worker]:
             AuditEvent.created_at <= now,
             User.role.in_(ACTIVITY_ROLES),
         )
-        .group_by(AuditEvent.actor_user_id)
+        .group_by(AuditEvent.actor_user_id, User.name)
     ).all()
-    for user_id, moment in [*scans, *actions]:
+    for user_id, moment, name in [*scans, *actions]:
         moment = _aware(moment)
+        names[user_id] = name
         if user_id not in seen or moment > seen[user_id]:
             seen[user_id] = moment
     if not seen:
         return []
-    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(sorted(seen)))).all())
     workers = [Worker(user_id, names.get(user_id, ""), moment) for user_id, moment in seen.items()]
     return sorted(workers, key=lambda w: (-w.last_seen.timestamp(), w.name))
 
@@ -391,7 +395,16 @@ def predict(location, now: datetime, *, staff: list[Worker] | None = None, pace_
     fulfilments = db.session.scalars(
         select(Fulfilment)
         .where(Fulfilment.location_id == location.id, Fulfilment.status.in_(WORK_STATUSES))
-        .options(selectinload(Fulfilment.lines), selectinload(Fulfilment.order))
+        .options(
+            # What the prediction and the board read of them (the rest loads if asked for): a busy store's open
+            # work is hundreds of fulfilments, their lines and orders, on every poll of the board.
+            selectinload(Fulfilment.lines).load_only(
+                FulfilmentLine.quantity, FulfilmentLine.picked, FulfilmentLine.short, raiseload=False
+            ),
+            joinedload(Fulfilment.order).load_only(
+                Order.channel, Order.external_ref, Order.delivery_method, raiseload=False
+            ),
+        )
     ).all()
     # The order work is done in: the pick tab's (ready-by first, then the oldest); none: last.
     far = now + timedelta(days=3650)
@@ -620,36 +633,57 @@ def ready_moments(fulfilment_ids: list[int], since: datetime | None = None) -> d
     return moments
 
 
+def _minutes_between(later, earlier):
+    """|later - earlier| in minutes, in SQL (PostgreSQL's epoch, SQLite's Julian days)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.abs(extract("epoch", later - earlier)) / 60
+    return func.abs(func.julianday(later) - func.julianday(earlier)) * 1440
+
+
 def accuracy(location, since: datetime, *, keep: bool = False) -> Accuracy:
     """How good the store's predictions made since `since` were, among those whose fulfilment is now ready: the
     share right about late or on time (late: ready after its deadline) and the mean absolute error in minutes.
     keep=True (the worker) fills in actual_ready_at as it learns it (the caller commits); the board only reads."""
-    # Plain rows, not ORM objects: a week of a busy store's predictions is thousands of rows, read on every poll.
-    rows = db.session.execute(
+    made = (LatenessPrediction.location_id == location.id, LatenessPrediction.made_at >= since)
+    # What is already learnt (actual_ready_at kept by the worker) is summed in SQL: a week of a busy store's
+    # predictions is thousands of rows, read on every poll of the board. Only the others are read, as plain rows.
+    actual, predicted, deadline = (
+        LatenessPrediction.actual_ready_at,
+        LatenessPrediction.predicted_ready_at,
+        LatenessPrediction.deadline,
+    )
+    said_late = LatenessPrediction.late.is_(True)
+    right_sql = case(
+        (and_(deadline.is_not(None), actual > deadline), case((said_late, 1), else_=0)),
+        else_=case((said_late, 0), else_=1),
+    )
+    judged, right, errors = db.session.execute(
+        select(func.count(), func.sum(right_sql), func.sum(_minutes_between(actual, predicted))).where(
+            *made, actual.is_not(None)
+        )
+    ).one()
+    judged, right, errors = judged or 0, int(right or 0), float(errors or 0)
+    waiting = db.session.execute(
         select(
             LatenessPrediction.fulfilment_id,
             LatenessPrediction.made_at,
             LatenessPrediction.predicted_ready_at,
             LatenessPrediction.deadline,
             LatenessPrediction.late,
-            LatenessPrediction.actual_ready_at,
-        ).where(LatenessPrediction.location_id == location.id, LatenessPrediction.made_at >= since)
+        ).where(*made, actual.is_(None))
     ).all()
-    waiting = [row for row in rows if row.actual_ready_at is None]
     unknown = sorted({row.fulfilment_id for row in waiting})
     first = min((_aware(row.made_at) for row in waiting), default=None)
     moments = ready_moments(unknown, first - READY_SLACK if first else None)
-    judged = right = 0
-    errors = 0.0
-    for row in rows:
-        actual = _aware(row.actual_ready_at or moments.get(row.fulfilment_id))
-        if actual is None:
+    for row in waiting:
+        actual_at = moments.get(row.fulfilment_id)
+        if actual_at is None:
             continue
         judged += 1
-        deadline = _aware(row.deadline)
-        was_late = deadline is not None and actual > deadline
-        right += was_late == row.late
-        errors += abs((actual - _aware(row.predicted_ready_at)).total_seconds()) / 60
+        row_deadline = _aware(row.deadline)
+        late = row_deadline is not None and actual_at > row_deadline
+        right += late == row.late
+        errors += abs((actual_at - _aware(row.predicted_ready_at)).total_seconds()) / 60
     if keep:
         learnt = [fulfilment_id for fulfilment_id in unknown if fulfilment_id in moments]
         for fulfilment_id in learnt:

@@ -78,7 +78,7 @@ def test_one_bad_row_rejects_the_whole_file_and_changes_nothing(runner, stores, 
     assert lines[1:] == [
         "  row 4: email: Not a valid e-mail address.",
         "  row 5: stores: Unknown store code(s): PAR99.",
-        "  row 6: role: Must be one of: associate, manager, admin.",
+        "  row 6: role: Must be one of: associate, manager, admin, customer_service.",
         "  row 6: language: Must be one of: en, fr, it, or empty.",
         "  row 7: email: Listed twice in this file (first at row 2).",
         "  row 8: stores: An associate or a manager works in at least one store (codes separated by ;).",

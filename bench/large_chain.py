@@ -349,7 +349,7 @@ def add_orders(conn, orders: int, flagship: str, share: float, timer: Timer) -> 
                 customer_phone, customer_language, delivery_method, ship_line1, ship_line2, ship_postcode, ship_city,
                 ship_country, ship_latitude, ship_longitude, pickup_location_id, promised_by, payment_reference,
                 payment_amount, currency, needs_review, created_at, updated_at, needs_customer_service, gift_wrap,
-                gift_message)
+                gift_message, search_text)
             SELECT order_id, %(channel)s, 'H' || lpad(g::text, 8, '0'), md5('history' || g),
                    CASE WHEN outcome = 'cancelled' THEN 'cancelled' ELSE 'completed' END,
                    'Client ' || g, 'client' || g || '@example.test', '',
@@ -360,7 +360,8 @@ def add_orders(conn, orders: int, flagship: str, share: float, timer: Timer) -> 
                    CASE WHEN method = 'ship' THEN country ELSE '' END,
                    CASE WHEN method = 'ship' THEN lat END, CASE WHEN method = 'ship' THEN lon END,
                    CASE WHEN method = 'collect' THEN location_id END, NULL, 'PAY-H' || g, NULL, 'EUR', false,
-                   created, closed, false, false, ''
+                   created, closed, false, false, '',
+                   'client ' || g || ' client' || g || '@example.test'
             FROM bench_chunk
             """,
             params,

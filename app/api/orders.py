@@ -25,6 +25,7 @@ from app.core.models import (
     Order,
 )
 from app.core.ordering import capture, orders
+from app.core.service import search
 from app.core.uow import unit_of_work
 from app.extensions import db
 
@@ -39,7 +40,10 @@ class Orders(MethodView):
     @blp.alt_response(401, schema=ApiErrorSchema)
     @blp.alt_response(422, schema=ApiErrorSchema)
     def get(self, query):
-        """Orders, oldest first, filtered; follow next_cursor for the next page."""
+        """Orders, oldest first, filtered; follow next_cursor for the next page.
+
+        `q` searches as the customer service console does (an order, return, tracking or pickup number, or the
+        customer's name, e-mail or phone); `needs_customer_service=true` gives the orders waiting for it."""
         location_id = None
         if "location" in query:
             location_id = db.session.scalar(select(Location.id).where(Location.code == query["location"]))
@@ -47,7 +51,7 @@ class Orders(MethodView):
                 return jsonify({"items": [], "next_cursor": None})
         # First the page's ids, from an index alone (however long the history and wherever in it the matching
         # orders are), then those orders; the id, not a subquery, lets the planner weigh this very location.
-        if location_id is not None and not query.keys() & {"status", "updated_since"}:
+        if location_id is not None and not query.keys() & {"status", "updated_since", "q", "needs_customer_service"}:
             # The location's order ids in order, straight from ix_fulfilment_location_id_order_id.
             key = Fulfilment.order_id
             keys = select(key).where(Fulfilment.location_id == location_id).distinct()
@@ -58,6 +62,10 @@ class Orders(MethodView):
                 keys = keys.where(Order.status == query["status"])
             if "updated_since" in query:
                 keys = keys.where(Order.updated_at >= query["updated_since"])
+            if "needs_customer_service" in query:
+                keys = keys.where(Order.needs_customer_service.is_(query["needs_customer_service"]))
+            if "q" in query:  # the customer service search: exact ids, or the trigram index on search_text
+                keys = keys.where(search.condition(query["q"]))
             if location_id is not None:  # answered by ix_fulfilment_location_id_order_id
                 keys = keys.where(
                     select(Fulfilment.id)

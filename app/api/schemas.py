@@ -155,6 +155,18 @@ class OrderQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(["open", "completed", "cancelled"]))
     location = fields.String(validate=validate.Length(min=1, max=16))
     updated_since = fields.AwareDateTime()
+    q = fields.String(
+        validate=validate.Length(min=1, max=120),
+        metadata={
+            "description": "The customer service search: a return number (RET-0000123), a bag label, a tracking "
+            "number, the order number (CHANNEL-REF) or the channel's reference, a pickup code; else the customer's "
+            "name (any part, accents and case ignored), e-mail (any part) or phone (digits compared, the last 9). "
+            "Needs a word of 3 characters at least; combines with the other filters"
+        },
+    )
+    needs_customer_service = fields.Boolean(
+        metadata={"description": "true: only the orders flagged for customer service; false: only the others"}
+    )
     cursor = fields.Integer(validate=validate.Range(min=0, max=MAX_ID))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError, InvalidInput, NotFound
-from app.core.floor.pickups import CODE_LENGTH, normalise_code
 from app.core.integration import customer_messages, events
 from app.core.inventory import stock
 from app.core.models import (
@@ -30,15 +29,13 @@ from app.core.models import (
     Location,
     Order,
     OrderLine,
-    Parcel,
-    Pickup,
     ReturnLine,
-    ShippingLabel,
 )
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID, utcnow
 from app.core.models.payments import RETURN_CONDITIONS, RETURN_REASONS
 from app.core.ordering import orders
+from app.core.service import search
 from app.extensions import db
 
 MAX_FOUND = 20
@@ -127,57 +124,10 @@ def window_ends(order: Order) -> datetime | None:
 
 
 def find_orders(text: str, limit: int = MAX_FOUND) -> list[Order]:
-    """The orders a scan or a search names, across the chain: a return number (RET-…), a packing slip's order
-    number or the channel's reference, a parcel's tracking number, a pickup code (or bag label), else a customer's
-    e-mail, phone (the last digits) or name. Orders with something left to return first."""
-    text = " ".join((text or "").split())[:120]
-    if not text:
-        return []
-    upper = text.upper()
-    if upper.startswith("RET-") and upper[4:].isdigit() and int(upper[4:]) <= MAX_ID:
-        ret = db.session.get(CustomerReturn, int(upper[4:]))
-        return [ret.order] if ret is not None else []
-    if upper.startswith("BAG-"):
-        number = upper.split("-")[1] if upper.count("-") >= 2 else ""
-        if number.isdigit() and int(number) <= MAX_ID:
-            fulfilment = db.session.get(Fulfilment, int(number))
-            return [fulfilment.order] if fulfilment is not None else []
-    tracked = db.session.scalars(
-        select(Order)
-        .join(Fulfilment, Fulfilment.order_id == Order.id)
-        .join(Parcel, Parcel.fulfilment_id == Fulfilment.id)
-        .join(ShippingLabel, ShippingLabel.parcel_id == Parcel.id)
-        .where(ShippingLabel.tracking_number == text)
-    ).first()
-    if tracked is not None:
-        return [tracked]
-    _channel, dash, rest = text.partition("-")
-    refs = {text, upper} | ({rest, rest.upper()} if dash and rest else set())
-    found = [
-        o
-        for o in db.session.scalars(select(Order).where(Order.external_ref.in_(sorted(refs))))
-        if o.external_ref.upper() == upper or o.reference.upper() == upper
-    ]
-    if found:
-        return found
-    code = normalise_code(text)
-    if len(code) == CODE_LENGTH:
-        pickup = db.session.scalars(
-            select(Pickup).where(Pickup.code == code).order_by(Pickup.id.desc()).limit(1)
-        ).first()
-        if pickup is not None:
-            return [pickup.fulfilment.order]
-    digits = "".join(c for c in text if c.isdigit())
-    lowered = text.lower()
-    if "@" in text:
-        condition = func.lower(Order.customer_email) == lowered
-    elif len(digits) >= 6 and len(digits) >= len(text.replace(" ", "").replace("+", "")) - 1:
-        condition = func.replace(func.replace(Order.customer_phone, " ", ""), ".", "").contains(
-            digits[-9:], autoescape=True
-        )
-    else:
-        condition = func.lower(Order.customer_name).contains(lowered, autoescape=True)
-    rows = db.session.scalars(select(Order).where(or_(condition)).order_by(Order.id.desc()).limit(limit * 3)).all()
+    """The orders a scan or a search names, across the chain (the customer service search, app.core.service.search:
+    a return number, a bag label, a tracking number, an order number or the channel's reference, a pickup code, else
+    the customer's name, e-mail or phone). Orders with something left to return first."""
+    rows = search.search_orders(text, limit=limit * 3)
     rows = sorted(rows, key=lambda o: (not any(returnable(o).values()), -o.id))
     return rows[:limit]
 

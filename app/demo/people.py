@@ -1,4 +1,4 @@
-"""Demo staff: one associate and one manager per store, plus a head-office admin."""
+"""Demo staff: one associate and one manager per store, plus a head-office admin and a customer service agent."""
 
 from dataclasses import dataclass
 
@@ -11,6 +11,7 @@ from app.extensions import db
 
 DOMAIN = "demo.comptoir.fr"
 ADMIN_EMAIL = f"admin@{DOMAIN}"
+SERVICE_EMAIL = f"service@{DOMAIN}"
 
 # (associate, manager) per store
 STAFF = {
@@ -37,7 +38,10 @@ class UserSpec:
 
 
 def user_specs() -> list[UserSpec]:
-    specs = [UserSpec(ADMIN_EMAIL, "Claire Marchand", Role.ADMIN, None, None)]
+    specs = [
+        UserSpec(ADMIN_EMAIL, "Claire Marchand", Role.ADMIN, None, None),
+        UserSpec(SERVICE_EMAIL, "Sarah Benoît", Role.CUSTOMER_SERVICE, None, None),
+    ]
     for store in STORES:
         associate, manager = STAFF[store.code]
         # The Paris associate has no language of their own: the browser's or the session's applies.

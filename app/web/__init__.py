@@ -105,6 +105,7 @@ def register_web(app: Flask) -> None:
         board,
         boxes,
         counter,
+        cs_search,
         curbside,
         dispatch,
         incoming,
@@ -146,6 +147,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(board.bp)
     app.register_blueprint(productivity.bp)
     app.register_blueprint(kpi.bp)
+    app.register_blueprint(cs_search.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

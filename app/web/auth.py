@@ -201,7 +201,8 @@ def login():
         return render("auth/login.html", status=422, form=form)
     throttle.succeeded(address, account)
     _start_session(user)
-    return redirect(_safe_next(request.args.get("next")) or url_for("queue.home"))
+    landing = url_for("cs_search.home") if user.is_customer_service else url_for("queue.home")
+    return redirect(_safe_next(request.args.get("next")) or landing)
 
 
 @bp.post("/logout")

@@ -100,7 +100,8 @@ def _store_and_membership():
 
 
 def store_route(view):
-    """Require a signed-in member of the store named by <store_code> (admins see every store)."""
+    """Require a signed-in member of the store named by <store_code> (admins see every store). Customer service
+    never works on a store's floor, even if it were made a member of one: 403."""
     STORE_ROUTES.add(view.__name__)
 
     @login_required
@@ -110,7 +111,7 @@ def store_route(view):
         if row is None:
             abort(404)
         store, is_member = row
-        if not (is_member or current_user.is_admin):
+        if current_user.is_customer_service or not (is_member or current_user.is_admin):
             abort(403)
         g.store = store
         return view(store, **kwargs)

@@ -172,6 +172,8 @@ def countdown_texts() -> dict:
 @bp.get("/")
 @login_required
 def home():
+    if current_user.is_customer_service:  # no store of their own: their home is the console
+        return redirect(url_for("cs_search.home"))
     stores = current_user.stores
     if len(stores) == 1:
         return redirect(url_for("queue.queue", store_code=stores[0].code))

@@ -46,6 +46,7 @@ DEMO_PASSWORD = "comptoir-demo"
 ASSOCIATE = "associate.par01@demo.comptoir.fr"
 MANAGER = "manager.par01@demo.comptoir.fr"
 ADMIN = "admin@demo.comptoir.fr"
+CUSTOMER_SERVICE = "service@demo.comptoir.fr"
 STORE = "PAR01"
 API_SCOPES = ("orders:read", "orders:write", "stock:read", "stock:write")
 

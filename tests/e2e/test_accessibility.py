@@ -15,11 +15,13 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import text
 
+from app.core.service.text import fold
 from tests.e2e.conftest import (
     ADMIN,
     ARTIFACTS,
     ASSOCIATE,
     CSRF_RE,
+    CUSTOMER_SERVICE,
     MANAGER,
     ROOT,
     STORE,
@@ -99,6 +101,7 @@ SCREENS = [
     Screen("admin-location", ADMIN),
     Screen("admin-api-clients", ADMIN),
     Screen("admin-webhooks", ADMIN),
+    Screen("cs-search", CUSTOMER_SERVICE),  # the customer service console: one search box, the chain's orders
     Screen("api-docs", None),
     Screen("not-found", ASSOCIATE, 404),
     # The customer's "I'm here" page (no account, on a phone), when the demo has an order on a hold shelf, and its
@@ -145,6 +148,8 @@ def paths(query, db_engine, database_url) -> dict:
     at_store = "FROM fulfilment f JOIN location l ON l.id = f.location_id JOIN customer_order o ON o.id = f.order_id "
     at_store += "WHERE l.code = :store AND "
     held = first(f"SELECT f.id {at_store} o.needs_review ORDER BY f.id LIMIT 1")
+    # the customer service search: a demo customer's surname, typed without its accents
+    cs_term = fold(first(f"SELECT o.customer_name {at_store} true ORDER BY o.id LIMIT 1")).split()[-1]
     accepted = first(f"SELECT f.id {at_store} f.status = 'accepted' AND NOT o.needs_review ORDER BY f.id LIMIT 1")
     pick_list = first(f"SELECT f.pick_list_id {at_store} f.status = 'picking' ORDER BY f.id LIMIT 1")
     shipping = "o.delivery_method = 'ship' AND "
@@ -217,6 +222,7 @@ def paths(query, db_engine, database_url) -> dict:
         "admin-location": f"/admin/locations/{STORE}",
         "admin-api-clients": "/admin/api-clients",
         "admin-webhooks": "/admin/webhooks",
+        "cs-search": f"/cs?q={cs_term}",
         "api-docs": "/api/v1/docs",
         "not-found": f"/stores/{STORE}/no-such-page",
         "_search_term": term,

@@ -432,7 +432,8 @@ def find_at_counter(store: Location, text: str, limit: int = 20) -> list[Fulfilm
     """The store's click & collect orders a code, order number, name, phone or e-mail names; open ones first.
 
     A pickup code (as printed or read out), a bag label, an order number or the channel's reference find one
-    order; a name, an e-mail or a phone number (digits only compared, the last 6 at least) find several."""
+    order; a name (accents and case ignored), an e-mail or a phone number (digits only compared) find several, as
+    the customer service search does (app.core.service.search.customer_condition)."""
     text = " ".join((text or "").split())[:120]
     if not text:
         return []
@@ -464,16 +465,13 @@ def find_at_counter(store: Location, text: str, limit: int = 20) -> list[Fulfilm
     found = db.session.scalars(base.where(Order.external_ref.in_(sorted(refs)))).all()
     if found:
         return list(found)
-    digits = "".join(c for c in text if c.isdigit())
-    lowered = text.lower()
-    conditions = [func.lower(Order.customer_name).contains(lowered, autoescape=True)]
-    if "@" in text:
-        conditions = [func.lower(Order.customer_email) == lowered]
-    elif len(digits) >= 6 and len(digits) >= len(text.replace(" ", "").replace("+", "")) - 1:
-        conditions = [
-            func.replace(func.replace(Order.customer_phone, " ", ""), ".", "").contains(digits[-9:], autoescape=True)
-        ]
-    rows = db.session.scalars(base.where(or_(*conditions)).order_by(Fulfilment.id.desc()).limit(limit * 3)).all()
+    # the customer service search's: name (accents and case ignored), e-mail or phone, from Order.search_text
+    from app.core.service.search import customer_condition
+
+    customer = customer_condition(text)
+    if customer is None:
+        return []
+    rows = db.session.scalars(base.where(customer).order_by(Fulfilment.id.desc()).limit(limit * 3)).all()
     rows = sorted(rows, key=lambda f: (f.status not in orders.OPEN, -f.id))
     return rows[:limit]
 

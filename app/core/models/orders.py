@@ -12,12 +12,16 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     bindparam,
+    event,
+    inspect,
     text,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models.base import Timestamps, UTCDateTime
+from app.core.service.text import SEARCH_TEXT_LENGTH
+from app.core.service.text import search_text as _search_text
 from app.extensions import db
 
 
@@ -63,6 +67,14 @@ class Order(Timestamps, db.Model):
         Index("ix_customer_order_status_id", "status", "id"),
         # The counter look-up finds an order by its channel's reference alone (app.core.floor.lookup): see e9a1f0c0de05.
         Index("ix_customer_order_external_ref", "external_ref"),
+        # The customer service search (app.core.service.search): LIKE '%lea%' on search_text from a trigram index on
+        # PostgreSQL (pg_trgm, see e9a1f0c0de10); SQLite ignores the method and keeps a plain index nobody reads.
+        Index(
+            "ix_customer_order_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -97,6 +109,9 @@ class Order(Timestamps, db.Model):
     # Value-added services asked for with the order: their own step when packing.
     gift_wrap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     gift_message: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # The customer's name, e-mail and phone digits, folded (app.core.service.text.search_text): kept by
+    # orders.create_order and by the events below on every change, read by the customer service search.
+    search_text: Mapped[str] = mapped_column(String(SEARCH_TEXT_LENGTH), default="", server_default="")
 
     lines: Mapped[list["OrderLine"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.line_no"
@@ -109,6 +124,26 @@ class Order(Timestamps, db.Model):
     @property
     def reference(self) -> str:
         return f"{self.channel.upper()}-{self.external_ref}"
+
+
+_SEARCHED = ("customer_name", "customer_email", "customer_phone")
+
+
+@event.listens_for(Order, "before_insert")
+def _new_search_text(_mapper, _connection, order: Order) -> None:
+    """An order added through the ORM (tests, imports) gets its search_text."""
+    order.search_text = _search_text(order.customer_name, order.customer_email, order.customer_phone)
+
+
+@event.listens_for(Order, "before_update")
+def _keep_search_text(_mapper, _connection, order: Order) -> None:
+    """A changed name, e-mail or phone keeps search_text in step; other changes (a status) read nothing more."""
+    state = inspect(order)
+    if not any(state.attrs[name].history.has_changes() for name in _SEARCHED):
+        return
+    wanted = _search_text(order.customer_name, order.customer_email, order.customer_phone)
+    if order.search_text != wanted:
+        order.search_text = wanted
 
 
 class OrderLine(db.Model):

@@ -1,1 +1,2 @@
-"""Customer service: the console's reads and actions on any order of the chain."""
+"""Customer service: what the console (app.web.cs, app.web.cs_search) and the API do for the people who answer
+customers, across the whole chain: finding an order from whatever the customer has at hand (search)."""

@@ -200,7 +200,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     set_committed_value(order, "fulfilments", [])  # a new order has none: no query to find out
     audit.record(actor, "order.create", order, None, {"reference": order.reference})
     events.emit("order.created", order)
-    payments.record_authorisation(order, actor=actor)
+    payments.record_authorisation(order, actor=actor, new=True)
     return order, True
 
 

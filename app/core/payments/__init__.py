@@ -141,9 +141,10 @@ def _add(order: Order, kind: str, amount: Decimal, key: str, actor: Actor, **lin
     return txn
 
 
-def record_authorisation(order: Order, *, actor: Actor) -> PaymentTransaction | None:
-    """The web shop's authorisation, as sent with the order: a succeeded row (nothing to call)."""
-    if not has_payment(order) or _by_key(f"auth-O{order.id}") is not None:
+def record_authorisation(order: Order, *, actor: Actor, new: bool = False) -> PaymentTransaction | None:
+    """The web shop's authorisation, as sent with the order: a succeeded row (nothing to call). new=True: the order
+    was just created, so it has none yet (no look-up on the capture path)."""
+    if not has_payment(order) or (not new and _by_key(f"auth-O{order.id}") is not None):
         return None
     txn = PaymentTransaction(
         order_id=order.id,

@@ -4,8 +4,6 @@ in French and Italian, `,` in English), and each chart has its numbers in a tabl
 
 Figures come from the LocationDay rows (app.web.reports_view), never from the raw orders."""
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -18,6 +16,7 @@ from sqlalchemy import select
 
 from app import formatting
 from app.core.models import Location, Product
+from app.core.reports import csv_export
 from app.extensions import db
 from app.web import charts
 from app.web import reports_view as rv
@@ -435,22 +434,17 @@ def store_charts(report: rv.Report, stores: list[Location]) -> list[dict]:
 
 
 def csv_response(table: Table, filename: str) -> Response:
-    """The table as a CSV file Excel opens as it is: UTF-8 with a BOM; `;` where the decimal separator is a comma."""
-    delimiter = ";" if babel_numbers.get_decimal_symbol(_locale()) == "," else ","
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow([csv_header(column) for column in table.columns])
-    for row in table.rows:
-        writer.writerow([csv_cell(value, column.kind) for value, column in zip(row, table.columns, strict=True)])
+    """The table as a CSV file Excel opens as it is (app.core.reports.csv_export: UTF-8 with a BOM, `;` for a
+    reader whose decimal separator is a comma)."""
+    lines = [
+        [csv_cell(value, column.kind) for value, column in zip(row, table.columns, strict=True)] for row in table.rows
+    ]
     if table.foot:
-        writer.writerow(
+        lines.append(
             [table.foot[0], *(csv_cell(v, c.kind) for v, c in zip(table.foot[1:], table.columns[1:], strict=True))]
         )
-    response = Response(out.getvalue().encode("utf-8"), mimetype="text/csv")
-    response.charset = "utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    header = [csv_header(column) for column in table.columns]
+    return csv_export.download(csv_export.lines_to_csv(header, lines, str(_locale())), filename)
 
 
 def _filename(scope: str, table: Table, picked: Choice) -> str:

@@ -62,9 +62,13 @@ BREAKDOWNS = (
 )
 
 
-def ratio(part: int, whole: int) -> float | None:
-    """part / whole, or None when there is nothing to divide by."""
-    return part / whole if whole else None
+ratio = reports.ratio
+# The KPI rates a Figures answers, by the pages' name: {page name: the core's name} (app.core.reports.rates).
+RATES = {name: name for name in ("acceptance_rate", "rejection_rate", "fill_rate", "on_time_rate", "no_show_rate")} | {
+    "returns_rate": "returns_rate",
+    "short_rate": "short_pick_rate",
+    "promised_rate": "promised_on_time_rate",
+}
 
 
 # Histograms are read as the rollup writes them (app.core.reports: keys are the buckets' lower edges), with its
@@ -91,43 +95,9 @@ class Figures:
     def __getattr__(self, name):
         if name in COUNTS:
             return self.counts[name]
+        if name in RATES:  # the core's rule, the same as the API's and the exports'
+            return reports.rates(self.counts)[RATES[name]]
         raise AttributeError(name)
-
-    @property
-    def decided(self) -> int:
-        return self.accepted + self.rejected
-
-    @property
-    def acceptance_rate(self) -> float | None:
-        return ratio(self.accepted, self.decided)
-
-    @property
-    def rejection_rate(self) -> float | None:
-        return ratio(self.rejected, self.decided)
-
-    @property
-    def fill_rate(self) -> float | None:
-        return ratio(self.picked_units, self.ordered_units)
-
-    @property
-    def short_rate(self) -> float | None:
-        return ratio(self.short_units, self.picked_units + self.short_units)
-
-    @property
-    def on_time_rate(self) -> float | None:
-        return ratio(self.on_time_ready, self.on_time_ready + self.late_ready)
-
-    @property
-    def promised_rate(self) -> float | None:
-        return ratio(self.on_time_promised, self.promised)
-
-    @property
-    def no_show_rate(self) -> float | None:
-        return ratio(self.expired, self.collected + self.expired)
-
-    @property
-    def returns_rate(self) -> float | None:
-        return ratio(self.returns, self.shipped + self.collected)
 
     def minutes(self, histogram: str, q: float) -> float | None:
         return percentile(self.breakdowns[histogram], q)

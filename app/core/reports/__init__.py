@@ -592,8 +592,31 @@ DAILY_FIELDS = (
 CSV_FIELDS = tuple(f for f in DAILY_FIELDS if f not in _DICTS)
 
 
+def ratio(part: int, whole: int) -> float | None:
+    """part / whole, or None when there is nothing to divide by."""
+    return part / whole if whole else None
+
+
 def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+    return None if not whole else round(part / whole, 4)
+
+
+def rates(counts) -> dict:
+    """The rates of summed counts ({name: count}, or anything that maps the LocationDay count names), by one rule for
+    the API, the exports and the KPI pages: fill rate is picked / (picked + short) (a line short in full rejects its
+    fulfilment, so it never reaches picked), on time counts against the ready ones that had a deadline."""
+    picked, short = counts["picked_units"], counts["short_units"]
+    decided = counts["accepted"] + counts["rejected"]
+    return {
+        "acceptance_rate": ratio(counts["accepted"], decided),
+        "rejection_rate": ratio(counts["rejected"], decided),
+        "fill_rate": ratio(picked, picked + short),
+        "short_pick_rate": ratio(short, picked + short),
+        "on_time_rate": ratio(counts["on_time_ready"], counts["on_time_ready"] + counts["late_ready"]),
+        "promised_on_time_rate": ratio(counts["on_time_promised"], counts["promised"]),
+        "no_show_rate": ratio(counts["expired"], counts["collected"] + counts["expired"]),
+        "returns_rate": ratio(counts["returns"], counts["shipped"] + counts["collected"]),
+    }
 
 
 def _by_count(breakdown: dict | None) -> dict:
@@ -609,27 +632,17 @@ def _figures(sums: dict, histograms: bool = True) -> dict:
     """The KPIs of summed counts, breakdowns and histograms (histograms=False: the medians without the
     histograms themselves)."""
     figures = {name: sums.get(name) or 0 for name in _COUNTS}
-    picked, short = figures["picked_units"], figures["short_units"]
-    decided = figures["accepted"] + figures["rejected"]
-    ended = figures["collected"] + figures["expired"]
     ready_median, ready_p90 = _median_p90(sums.get("ready_minutes"))
     collect_median, collect_p90 = _median_p90(sums.get("collect_ready_minutes"))
     collection_median, collection_p90 = _median_p90(sums.get("collection_minutes"))
+    figures.update({name: None if rate is None else round(rate, 4) for name, rate in rates(figures).items()})
     figures.update(
-        acceptance_rate=_rate(figures["accepted"], decided),
-        rejection_rate=_rate(figures["rejected"], decided),
-        fill_rate=_rate(picked, picked + short),
-        short_pick_rate=_rate(short, picked + short),
-        on_time_rate=_rate(figures["on_time_ready"], figures["ready"]),
         median_minutes_to_ready=ready_median,
         p90_minutes_to_ready=ready_p90,
-        promised_on_time_rate=_rate(figures["on_time_promised"], figures["promised"]),
-        no_show_rate=_rate(figures["expired"], ended),
         median_minutes_collect_to_ready=collect_median,
         p90_minutes_collect_to_ready=collect_p90,
         median_minutes_to_collection=collection_median,
         p90_minutes_to_collection=collection_p90,
-        returns_rate=_rate(figures["returns"], figures["shipped"] + figures["collected"]),
     )
     for name in _DICTS + _HISTOGRAMS if histograms else _DICTS:
         figures[name] = _by_count(sums.get(name))
@@ -728,15 +741,24 @@ _ASSOCIATE_COUNTS = (
 )
 
 
-def _productivity(sums: dict) -> dict:
-    hours = sums["active_minutes"] / 60
+def associate_rates(counts) -> dict:
+    """An associate's (or a team's) rates from summed AssociateDay counts, by one rule for the productivity screens
+    and these rows: units (picked or packed) and lines per active hour, mis-scans per 100 scans, short-pick rate."""
+    hours = counts["active_minutes"] / 60
+    picked, short = counts["picked_units"], counts["short_units"]
+    misscans = ratio(counts["misscans"], counts["scans"])
     return {
-        **sums,
-        "units_per_hour": round((sums["picked_units"] + sums["packed_units"]) / hours, 1) if hours else None,
-        "lines_per_hour": round(sums["picked_lines"] / hours, 1) if hours else None,
-        "misscans_per_100": round(100 * sums["misscans"] / sums["scans"], 1) if sums["scans"] else None,
-        "short_pick_rate": _rate(sums["short_units"], sums["picked_units"] + sums["short_units"]),
+        "units_per_hour": ratio(picked + counts["packed_units"], hours),
+        "lines_per_hour": ratio(counts["picked_lines"], hours),
+        "misscans_per_100": None if misscans is None else 100 * misscans,
+        "short_pick_rate": ratio(short, picked + short),
     }
+
+
+def _productivity(sums: dict) -> dict:
+    digits = {"units_per_hour": 1, "lines_per_hour": 1, "misscans_per_100": 1, "short_pick_rate": 4}
+    found = associate_rates(sums)
+    return {**sums, **{name: None if v is None else round(v, digits[name]) for name, v in found.items()}}
 
 
 def _associate_sums(locations, start: date, end: date, per_person: bool) -> list[dict]:

@@ -94,28 +94,38 @@ def _cell(value, decimal: str) -> str:
     return str(value)
 
 
-def rows_to_csv(rows, columns, language: str = "en", translated_headers: bool = False) -> bytes:
-    """The rows (dicts) as CSV bytes: BOM, header row, one line per row, in the reader's conventions."""
-    delimiter, decimal = dialect(language)
+def lines_to_csv(header: list[str], lines, language: str | None = "en") -> bytes:
+    """A header and lines of cells already written as text, as CSV bytes: BOM, the reader's delimiter, CRLF."""
+    delimiter, _decimal = dialect(language)
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
-    if translated_headers:
-        with force_locale(language):
-            writer.writerow([column_title(c) for c in columns])
-    else:
-        writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c), decimal) for c in columns])
+    writer.writerow(header)
+    writer.writerows(lines)
     return out.getvalue().encode("utf-8")
 
 
-def csv_response(rows, columns, filename: str, language: str = "en", translated_headers: bool = False):
-    """A download of the rows as CSV (text/csv; charset=utf-8, attachment)."""
+def rows_to_csv(rows, columns, language: str = "en", translated_headers: bool = False) -> bytes:
+    """The rows (dicts) as CSV bytes: BOM, header row, one line per row, in the reader's conventions."""
+    _delimiter, decimal = dialect(language)
+    if translated_headers:
+        with force_locale(language):
+            header = [column_title(c) for c in columns]
+    else:
+        header = list(columns)
+    return lines_to_csv(header, ([_cell(row.get(c), decimal) for c in columns] for row in rows), language)
+
+
+def download(body: bytes, filename: str):
+    """CSV bytes as a download (text/csv; charset=utf-8, attachment)."""
     from flask import Response
 
-    body = rows_to_csv(rows, columns, language, translated_headers)
     response = Response(body, mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def csv_response(rows, columns, filename: str, language: str = "en", translated_headers: bool = False):
+    """A download of the rows as CSV."""
+    return download(rows_to_csv(rows, columns, language, translated_headers), filename)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from app.core import payments
+from app.core import payments, reports
 from app.core.models import AssociateDay, Location, User
 from app.core.models.users import MANAGING_ROLES, membership
 from app.extensions import db
@@ -69,21 +69,24 @@ class Figures:
 
     @property
     def units_per_hour(self) -> float | None:
-        return self.units / self.active_hours if self.active_minutes else None
+        return self._rates["units_per_hour"]
 
     @property
     def lines_per_hour(self) -> float | None:
-        return self.picked_lines / self.active_hours if self.active_minutes else None
+        return self._rates["lines_per_hour"]
 
     @property
     def misscans_per_100(self) -> float | None:
-        return 100 * self.misscans / self.scans if self.scans else None
+        return self._rates["misscans_per_100"]
 
     @property
     def short_rate(self) -> float | None:
         """Units found short among the units a picker looked for (0.05: 5 %)."""
-        looked_for = self.picked_units + self.short_units
-        return self.short_units / looked_for if looked_for else None
+        return self._rates["short_pick_rate"]
+
+    @property
+    def _rates(self) -> dict:
+        return reports.associate_rates(vars(self))  # the core's rule, as the reports' rows
 
     @property
     def empty(self) -> bool:

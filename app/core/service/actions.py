@@ -541,7 +541,7 @@ def change_address(order: Order, address: dict, note: str, *, actor: Actor) -> b
         elif name != "line2" and not value:
             errors[name] = N_("Required.")
         if len(value) > length:
-            errors[name] = (N_("At most %(length)s characters."), {"length": length})
+            errors[name] = (N_("Too long: the limit is %(length)s."), {"length": length})
         clean[name] = value
     if errors:
         raise InvalidInput(N_("The address has invalid fields."), fields=errors)

@@ -3,6 +3,7 @@ Idempotency-Key, on the same core operation (app.core.service.actions). State, s
 a repeat with the same key answers the same and changes nothing; refusals are 409 service_refused with a sentence,
 bad bodies 422 with their fields, never a 500."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -403,6 +404,37 @@ def test_a_repeat_sent_while_the_first_was_under_way_answers_the_first_refund(ap
     _replayed(first, again)
     assert [t.amount for t in _goodwill(shipped)] == [D("40.00")]
     assert len(_events(shipped, "order.cs_goodwill")) == 1
+
+
+def test_the_same_goodwill_refund_sent_at_once_from_several_agents_is_made_once(app, api, shipped):
+    """Really at once: each request in its own thread and session, one Idempotency-Key. The first refunds; the
+    others wait for the order's lock and answer its refund (without the check after the lock they would refund
+    again, or be refused beyond the limit)."""
+    agents = 4
+    barrier = threading.Barrier(agents)
+    answers, lock = [], threading.Lock()
+
+    def agent():
+        with app.app_context():
+            barrier.wait()
+            response = app.test_client().post(
+                f"/api/v1/orders/{shipped}/goodwill-refunds",
+                json={"amount": "40.00", "note": "lost parcel"},
+                headers={"Authorization": f"Bearer {api['cs']}", "Idempotency-Key": "one-gesture"},
+            )
+            with lock:
+                answers.append((response.status_code, (response.json.get("refund") or {}).get("id")))
+            db.session.remove()
+
+    threads = [threading.Thread(target=agent) for _ in range(agents)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    db.session.expire_all()
+    (refund,) = _goodwill(shipped)
+    assert answers == [(200, refund.id)] * agents
+    assert refund.amount == D("40.00") and len(_events(shipped, "order.cs_goodwill")) == 1
 
 
 # --- complaints and resolving ----------------------------------------------------------------------------------

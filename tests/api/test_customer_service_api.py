@@ -678,12 +678,6 @@ def test_the_reads_need_orders_read_and_an_order_that_exists(api):
         assert api["get"](f"/orders/{missing}/emails").status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core (story.exceptions): a complaint flagged on a cancelled order sets needs_customer_service, but the "
-    "queue leaves out every cancelled order, so the complaint never shows in it (GET /orders?needs_customer_service="
-    "true lists it)",
-)
 def test_a_complaint_about_a_cancelled_order_shows_in_the_exception_queue(api):
     order = _ship_order((make_product(), 1))
     orders.cancel_order(order, reason="customer", actor=ACTOR)
@@ -694,12 +688,6 @@ def test_a_complaint_about_a_cancelled_order_shows_in_the_exception_queue(api):
     assert [x["order_id"] for x in api["get"]("/orders/exceptions").json["items"]] == [order.id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core (story._reason): a resolved complaint stays the reason of the order's next flag when sourcing "
-    "flags it (sourcing writes no audit event, and _reason reads the last complaint without looking at "
-    "order.cs_resolved after it): the queue says complaint, since the old complaint, instead of unfulfilled",
-)
 def test_an_order_flagged_again_after_a_resolved_complaint_shows_its_new_reason(api):
     product = make_product()
     stocked(_store("PAR", 48.87, 2.33), product, 1)

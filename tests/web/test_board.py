@@ -276,7 +276,7 @@ def without_tokens(html: str) -> str:
     return re.sub(r'name="csrf_token" value="[^"]*"', 'name="csrf_token"', html)
 
 
-def test_the_worker_keeps_each_stores_board_and_the_board_shows_it_as_computed_fresh(app, client, stores):
+def test_the_worker_keeps_each_stores_board_and_the_board_shows_it_as_computed_fresh(app, client, stores, monkeypatch):
     here, _there, people = stores
     busy_store(here, people)
     prediction.refresh(now=NOW)  # the worker's pass: predictions, and the board's snapshot of each busy store
@@ -289,14 +289,10 @@ def test_the_worker_keeps_each_stores_board_and_the_board_shows_it_as_computed_f
     sign_in(client, people["manager"])
     from_snapshot = client.get("/stores/HERE/board", headers=LIVE).get_data(as_text=True)
     assert snapshot_row(here).token == token  # read, not computed again
-    app.config["BOARD_SNAPSHOT_MAX_AGE"] = 0  # every poll computes the board again (as before the snapshot)
-    app.config["BOARD_FRAGMENT_CACHE_SIZE"] = 0
-    try:
-        fresh = client.get("/stores/HERE/board", headers=LIVE).get_data(as_text=True)
-        assert snapshot_row(here).token != token
-    finally:
-        app.config.pop("BOARD_SNAPSHOT_MAX_AGE")
-        app.config.pop("BOARD_FRAGMENT_CACHE_SIZE")
+    monkeypatch.setitem(app.config, "BOARD_SNAPSHOT_MAX_AGE", 0)  # every poll computes the board again
+    monkeypatch.setitem(app.config, "BOARD_FRAGMENT_CACHE_SIZE", 0)
+    fresh = client.get("/stores/HERE/board", headers=LIVE).get_data(as_text=True)
+    assert snapshot_row(here).token != token
     assert without_tokens(from_snapshot) == without_tokens(fresh)
     assert "Noémie Petit" in fresh and "1 order finishes at" in fresh and 'id="late-orders"' in fresh
     assert "Over the last 7 days, 1 of 1 prediction was right" in fresh
@@ -319,7 +315,7 @@ def test_the_snapshot_is_worded_in_each_readers_language(client, stores):
     assert "16:00" in french and "19:00" in french  # the same times, on a French store clock
 
 
-def test_a_missing_or_stale_snapshot_is_computed_again(client, stores, monkeypatch):
+def test_a_missing_or_stale_snapshot_is_computed_again(app, client, stores, monkeypatch):
     here, _there, people = stores
     work(here, "created", minutes_ago=10)
     db.session.commit()
@@ -335,6 +331,7 @@ def test_a_missing_or_stale_snapshot_is_computed_again(client, stores, monkeypat
     # shown until the snapshot is DEFAULT_MAX_AGE seconds old, then computed again.
     kept.payload, kept.token = {**kept.payload, "received_today": 41}, "0" * 32
     db.session.commit()
+    assert app.config["BOARD_SNAPSHOT_MAX_AGE"] == board_figures.DEFAULT_MAX_AGE == 60
     later = NOW + timedelta(seconds=board_figures.DEFAULT_MAX_AGE - 1)
     monkeypatch.setattr(board_module, "utcnow", lambda: later)
     assert "41 orders received today out of 50." in client.get("/stores/HERE/board", headers=LIVE).get_data(
@@ -396,17 +393,14 @@ def test_what_changes_with_time_alone_shows_within_the_max_age(app, client, stor
     scan(here, people["associate"], 29)
     work(here, "created", minutes_ago=5)
     db.session.commit()
-    app.config["BOARD_SNAPSHOT_MAX_AGE"] = 90
-    try:
-        sign_in(client, people["manager"])
-        assert "1 person worked here in the last 30 minutes:" in client.get("/stores/HERE/board").get_data(as_text=True)
-        for seconds, working in ((89, True), (90, False)):
-            moment = NOW + timedelta(seconds=seconds)
-            monkeypatch.setattr(board_module, "utcnow", lambda moment=moment: moment)
-            html = client.get("/stores/HERE/board", headers=LIVE).get_data(as_text=True)
-            assert ("1 person worked here in the last 30 minutes:" in html) is working
-    finally:
-        app.config.pop("BOARD_SNAPSHOT_MAX_AGE")
+    monkeypatch.setitem(app.config, "BOARD_SNAPSHOT_MAX_AGE", 90)
+    sign_in(client, people["manager"])
+    assert "1 person worked here in the last 30 minutes:" in client.get("/stores/HERE/board").get_data(as_text=True)
+    for seconds, working in ((89, True), (90, False)):
+        moment = NOW + timedelta(seconds=seconds)
+        monkeypatch.setattr(board_module, "utcnow", lambda moment=moment: moment)
+        html = client.get("/stores/HERE/board", headers=LIVE).get_data(as_text=True)
+        assert ("1 person worked here in the last 30 minutes:" in html) is working
 
 
 def test_the_kept_fragment_carries_each_readers_own_token_and_the_store_as_it_is_now(client, app, stores):

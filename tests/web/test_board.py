@@ -461,3 +461,22 @@ def test_the_migration_adds_the_snapshot_and_the_scan_index_and_takes_them_back(
         assert schema() == (True, True)
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_worker_rewrites_a_snapshot_only_after_a_change_or_half_the_max_age(app, stores):
+    here, _there, _people = stores
+    work(here, "created", minutes_ago=10)
+    db.session.commit()
+    prediction.refresh(now=NOW)
+    token = snapshot_row(here).token
+    half = timedelta(seconds=app.config["BOARD_SNAPSHOT_MAX_AGE"] / 2)
+    prediction.refresh(now=NOW + half - timedelta(seconds=1))  # nothing changed: the row stays
+    assert snapshot_row(here).token == token
+    work(here, "created", minutes_ago=1)
+    db.session.commit()
+    prediction.refresh(now=NOW + timedelta(seconds=2))  # new work: written again
+    kept = snapshot_row(here)
+    assert kept.token != token and kept.payload["stages"]["accept"]["count"] == 2
+    token = kept.token
+    prediction.refresh(now=NOW + timedelta(seconds=2) + half)  # half the max age: written again
+    assert snapshot_row(here).token != token

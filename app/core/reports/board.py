@@ -358,8 +358,24 @@ def current(location, now: datetime, max_age: float = DEFAULT_MAX_AGE, *, keep: 
 
 
 def refresh_from(
-    location, now: datetime, print_: str, forecast: prediction.Forecast, accuracy: prediction.Accuracy
-) -> None:
+    location,
+    now: datetime,
+    print_: str,
+    forecast: prediction.Forecast,
+    accuracy: prediction.Accuracy,
+    max_age: float = DEFAULT_MAX_AGE,
+) -> bool:
     """The worker's pass: keep the store's snapshot from the forecast and the accuracy it has just computed, with
-    the fingerprint it read before them (the caller commits)."""
-    save(location.id, now, print_, payload(location, now, forecast, accuracy))
+    the fingerprint it read before them (the caller commits). A store whose open work has not changed since its
+    snapshot, computed less than half `max_age` ago, keeps it: a pass every few seconds does not rewrite every
+    store's row (and its JSON) each time. Returns whether it wrote."""
+    kept = db.session.execute(
+        select(BoardSnapshot.computed_at, BoardSnapshot.fingerprint).where(BoardSnapshot.location_id == location.id)
+    ).one_or_none()
+    if (
+        kept is not None
+        and kept[1] == print_
+        and timedelta(0) <= _aware(now) - _aware(kept[0]) < timedelta(seconds=max_age / 2)
+    ):
+        return False
+    return save(location.id, now, print_, payload(location, now, forecast, accuracy)) is not None

@@ -708,11 +708,14 @@ def refresh(now: datetime | None = None, limit: int = 50) -> int:
     """The worker's job: predict each store with open work and keep the predictions (at most one per fulfilment per
     RECORD_EVERY), learn when the predicted ones became ready, and keep what the store's board shows (BoardSnapshot).
     The board then only reads. Each store in its own transaction; returns how many predictions were kept."""
+    from flask import current_app
+
     from app.core.models.orders import open_statuses_clause
     from app.core.reports import board
     from app.core.uow import unit_of_work
 
     now = now or utcnow()
+    max_age = current_app.config.get("BOARD_SNAPSHOT_MAX_AGE", board.DEFAULT_MAX_AGE)
     ids = db.session.scalars(
         select(Fulfilment.location_id).where(open_statuses_clause()).group_by(Fulfilment.location_id).limit(limit)
     ).all()
@@ -728,5 +731,6 @@ def refresh(now: datetime | None = None, limit: int = 50) -> int:
             print_ = board.fingerprint(location)
             forecast = predict(location, now)
             kept += record(forecast)
-            board.refresh_from(location, now, print_, forecast, accuracy(location, now - ACCURACY_WINDOW, keep=True))
+            judged = accuracy(location, now - ACCURACY_WINDOW, keep=True)
+            board.refresh_from(location, now, print_, forecast, judged, max_age)
     return kept

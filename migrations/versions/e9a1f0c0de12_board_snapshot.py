@@ -11,7 +11,7 @@ block), so the stores keep scanning while it builds; if the build fails it leave
 INDEX CONCURRENTLY ix_scan_location_id_id) and run the upgrade again. SQLite builds it in the ordinary way.
 
 Revision ID: e9a1f0c0de12
-Revises: e9a1f0c0de10
+Revises: e9a1f0c0de11
 Create Date: 2026-12-01 15:00:00.000000
 
 """
@@ -21,7 +21,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "e9a1f0c0de12"
-down_revision = "e9a1f0c0de10"
+down_revision = "e9a1f0c0de11"
 branch_labels = None
 depends_on = None
 

@@ -18,7 +18,7 @@ list (GET /api/v1/orders?q=), which adds its own filters and pages. The returns 
 reads this search too.
 """
 
-from sqlalchemy import ColumnElement, and_, false, func, select
+from sqlalchemy import ColumnElement, and_, false, func, literal, select
 
 from app.core.floor.pickups import CODE_LENGTH, normalise_code
 from app.core.models import CustomerReturn, Fulfilment, Order, Parcel, Pickup, ShippingLabel
@@ -119,7 +119,15 @@ def customer_condition(text: str) -> ColumnElement[bool] | None:
     words = fold(text).split()
     if not any(len(word) >= MIN_WORD for word in words):
         return None
-    return and_(*(Order.search_text.contains(word, autoescape=True) for word in dict.fromkeys(words)))
+    # The trigram index reads the most telling word only (one with digits, else the longest): ANDing the index
+    # scans of every word intersects posting lists as long as the history for a common word ("client", "marie")
+    # and costs more than checking the other words on the few rows the telling one found.
+    words = sorted(dict.fromkeys(words), key=lambda w: (any(c.isdigit() for c in w), len(w)), reverse=True)
+    unindexed = Order.search_text + literal("")  # the same text, as an expression the index does not cover
+    return and_(
+        Order.search_text.contains(words[0], autoescape=True),
+        *(unindexed.contains(word, autoescape=True) for word in words[1:]),
+    )
 
 
 def condition(text: str) -> ColumnElement[bool]:

@@ -170,6 +170,7 @@ def test_erasure_keeps_every_total_and_ledger_row_and_leaves_no_personal_string(
     assert left == []
     # the other customer is untouched
     assert all(s in text for s in ("Bruno Ferraretto", "bruno.f@example.it", "4 piazza Cordusio", "Auguri Bruno"))
+    assert db.session.get(Order, other.id).personal_data_erased_at is None
     order = db.session.get(Order, ours.id)
     assert (order.customer_name, order.customer_email, order.ship_line1, order.ship_country) == (
         f"erased-{order.id}",

@@ -15,6 +15,7 @@ the second finds nothing left under that e-mail.
 """
 
 import hashlib
+import json
 import re
 import threading
 import time
@@ -419,7 +420,10 @@ def _erase_orders(orders: list[Order], now: datetime) -> dict:
 
     # The stored answers of API calls (an order's capture answers with the whole order): those that name the
     # customer, among the ones written since their first order.
-    keys = [o.customer_email for o in orders if o.customer_email] + [s for s in ordered if s.isascii()]
+    # JSON columns may hold text with non-ASCII characters escaped ("L\\u00e9a"): looked for in both spellings.
+    keys = sorted(
+        {o.customer_email for o in orders if o.customer_email} | {json.dumps(s)[1:-1] for s in ordered} | set(ordered)
+    )
     idempotency = 0
     if keys:
         text = cast(IdempotencyRecord.response, String)

@@ -71,6 +71,7 @@ PERSONAL_KEYS = {
     "email",
     "phone",
     "last_digits",
+    "id_check",
 }
 BATCH = 200
 MAX_BATCHES = 5  # per worker pass: the pass stays short, the next one goes on

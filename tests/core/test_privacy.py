@@ -27,11 +27,24 @@ from app.core.ordering import orders, sourcing
 from app.core.service import actions
 from app.extensions import db
 from tests.core.test_packing import MONDAY, finished
-from tests.factories import ACTOR, make_location, make_product, ship_draft, stocked
+from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, stocked
 
 NAME, EMAIL, PHONE = "Ottavia Brambillini", "Ottavia.B@example.it", "+39 347 555 0192"
 STREET, NEW_STREET, GIFT = "17 via dei Glicini", "9 corso Magentino", "Per la mia cara zia Ottavia"
-PERSONAL = (NAME, EMAIL.lower(), EMAIL, PHONE, "3475550192", STREET, NEW_STREET, GIFT, "Brambillini")
+ARRIVAL, ID_DIGITS = "Ottavia in the red Fiat, space 4", "X7Q9Z2"
+PERSONAL = (
+    NAME,
+    EMAIL.lower(),
+    EMAIL,
+    PHONE,
+    "3475550192",
+    STREET,
+    NEW_STREET,
+    GIFT,
+    "Brambillini",
+    ARRIVAL,
+    ID_DIGITS,
+)
 
 
 def _customer_order(store, products, *, name=NAME, email=EMAIL, phone=PHONE, street=STREET, gift=GIFT):
@@ -80,6 +93,27 @@ def _customer_order(store, products, *, name=NAME, email=EMAIL, phone=PHONE, str
         actor=ACTOR,
         now=MONDAY + timedelta(days=2),
     )
+    db.session.commit()
+    payments.run_committed()
+    return db.session.merge(order)
+
+
+def _collected_order(store, product):
+    """The same customer's click & collect order: staged, the customer's arrival note, handed over on an ID check."""
+    from app.core.floor import pickups
+
+    draft = collect_draft(store, (product, 1))
+    draft.customer_name, draft.customer_email, draft.customer_phone = NAME, EMAIL, PHONE
+    order, _ = orders.create_order(draft, actor=ACTOR)
+    fulfilment = orders.assign_fulfilment(order, store, {line: line.quantity for line in order.lines}, actor=ACTOR)
+    for status in ("accepted", "picking", "picked"):
+        orders.transition(fulfilment, status, actor=ACTOR)
+    slot = pickups.add_slots(store, ["Z-09"], actor=ACTOR)[0]
+    pickup = pickups.stage(fulfilment, slot, actor=ACTOR)
+    pickups.customer_arrived(pickup, note=ARRIVAL)
+    check = {"kind": "id_card", "last_digits": ID_DIGITS, "reason": f"{NAME} lost the e-mail"}
+    pickups.collect(fulfilment, actor=ACTOR, id_check=check, bags_scanned=[pickups.bag_barcode(fulfilment.id, 1)])
+    assert order.status == "completed"
     db.session.commit()
     payments.run_committed()
     return db.session.merge(order)
@@ -148,13 +182,15 @@ def two_customers(app):
         street="4 piazza Cordusio",
         gift="Auguri Bruno",
     )
+    collected = _collected_order(store, products[0])
     reports.refresh(now=MONDAY + timedelta(days=2))
+    reports.refresh()
     db.session.commit()
-    return ours, other
+    return ours, other, collected
 
 
 def test_erasure_keeps_every_total_and_ledger_row_and_leaves_no_personal_string(two_customers):
-    ours, other = two_customers
+    ours, other, collected = two_customers
     text = database_text()
     assert all(personal in text for personal in PERSONAL)  # the search below can find them
     before = _figures()
@@ -163,7 +199,7 @@ def test_erasure_keeps_every_total_and_ledger_row_and_leaves_no_personal_string(
     summary = privacy.erase(EMAIL.upper(), actor=ACTOR, reason=f"{NAME} asked by e-mail")
     db.session.commit()
 
-    assert summary["orders"] == 1 and summary["order_ids"] == [ours.id] and summary["emails"] >= 2
+    assert summary["orders"] == 2 and summary["order_ids"] == [ours.id, collected.id] and summary["emails"] >= 3
     assert _figures() == before
     text = database_text()
     left = [personal for personal in PERSONAL if personal in text]
@@ -179,7 +215,9 @@ def test_erasure_keeps_every_total_and_ledger_row_and_leaves_no_personal_string(
         "IT",
     )
     assert order.personal_data_erased_at is not None and order.ship_latitude is None
-    audit = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "order.personal_data_erased")).one()
+    audits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "order.personal_data_erased")).all()
+    assert [a.subject_id for a in audits] == [str(ours.id), str(collected.id)]
+    audit = audits[0]
     assert audit.after["email_sha256"] == privacy.email_hash(EMAIL) and "[erased] asked" in audit.after["reason"]
 
     again = privacy.erase(EMAIL, actor=ACTOR, reason="again")
@@ -207,10 +245,11 @@ def test_an_open_order_is_not_erased_and_nothing_changes(app):
 
 
 def test_the_export_holds_every_order_and_what_we_know(two_customers):
-    ours, _ = two_customers
+    ours, _, collected = two_customers
     data = privacy.export(EMAIL)
     json.dumps(data)  # serialisable as it is
-    assert [o["id"] for o in data["orders"]] == [ours.id]
+    assert [o["id"] for o in data["orders"]] == [ours.id, collected.id]
+    assert data["orders"][1]["pickups"][0]["arrival_note"] == ARRIVAL
     exported = data["orders"][0]
     assert exported["customer"]["name"] == NAME and exported["delivery"]["line1"] == NEW_STREET
     assert exported["gift"]["message"] == GIFT and exported["lines"] and exported["payments"] and exported["returns"]
@@ -221,7 +260,7 @@ def test_the_export_holds_every_order_and_what_we_know(two_customers):
 def test_the_retention_job_erases_only_closed_orders_past_the_period(two_customers):
     from app.core.payments import retailer_settings
 
-    ours, other = two_customers
+    ours, other, collected = two_customers
     store = ours.fulfilments[0].location
     product = make_product()
     stocked(store, product, 2)
@@ -237,10 +276,11 @@ def test_the_retention_job_erases_only_closed_orders_past_the_period(two_custome
     db.session.commit()
     before = _figures()
 
-    assert privacy.erase_expired() == 1
+    assert privacy.erase_expired() == 2  # ours and the collected one
     assert privacy.erase_expired() == 0
     db.session.expire_all()
     assert db.session.get(Order, ours.id).customer_name == f"erased-{ours.id}"
+    assert db.session.get(Order, collected.id).customer_name == f"erased-{collected.id}"
     assert db.session.get(Order, other.id).customer_name == "Bruno Ferraretto"  # closed 20 days ago: kept
     assert db.session.get(Order, still_open.id).customer_name == "Still Open Customer"  # open: kept
     assert _figures() == before
@@ -262,7 +302,7 @@ def test_the_retention_period_is_validated(app):
 
 
 def test_the_cli_exports_and_erases(two_customers, app):
-    ours, _ = two_customers
+    ours, _, _ = two_customers
     runner = app.test_cli_runner()
     exported = runner.invoke(args=["customers", "export", EMAIL])
     assert exported.exit_code == 0, exported.output
@@ -274,7 +314,7 @@ def test_the_cli_exports_and_erases(two_customers, app):
     db.session.expire_all()
     assert db.session.get(Order, ours.id).customer_name == NAME
     erased = runner.invoke(args=["customers", "erase", EMAIL, "--yes"])
-    assert erased.exit_code == 0 and "1 order(s) erased" in erased.output, erased.output
+    assert erased.exit_code == 0 and "2 order(s) erased" in erased.output, erased.output
     assert EMAIL.lower() not in erased.output
     db.session.expire_all()
     assert db.session.get(Order, ours.id).customer_name == f"erased-{ours.id}"

@@ -319,8 +319,13 @@ def _old_addresses(order_ids: list[int]) -> set[str]:
     return found
 
 
-def _erase_orders(orders: list[Order], now: datetime) -> dict:
-    """Anonymise these orders and every copy of their customer's data; the figures stay. Returns counts."""
+def _erase_orders(orders: list[Order], now: datetime, *, stored_copies: bool = True) -> dict:
+    """Anonymise these orders and every copy of their customer's data; the figures stay. Returns counts.
+
+    stored_copies: also look through the stored API answers and label batches written since the first of these
+    orders (tables without an index on the order; on request, for one customer). The retention job passes False and
+    drops instead every stored answer and label batch older than the retention period (_purge_old_copies): each
+    lives at most that long, whatever order it names."""
     if not orders:
         return {"orders": 0, "emails": 0, "text_messages": 0, "audit_events": 0, "events": 0, "api_answers": 0}
     ids = [o.id for o in orders]
@@ -419,34 +424,37 @@ def _erase_orders(orders: list[Order], now: datetime) -> dict:
         ):
             delivery.last_error = _scrub_text(delivery.last_error, ordered)
 
-    # The stored answers of API calls (an order's capture answers with the whole order): those that name the
-    # customer, among the ones written since their first order.
-    # JSON columns may hold text with non-ASCII characters escaped ("L\\u00e9a"): looked for in both spellings.
-    keys = sorted(
-        {o.customer_email for o in orders if o.customer_email} | {json.dumps(s)[1:-1] for s in ordered} | set(ordered)
-    )
     idempotency = 0
-    if keys:
-        text = cast(IdempotencyRecord.response, String)
-        candidates = db.session.scalars(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.created_at >= since, or_(*(text.contains(k, autoescape=True) for k in keys))
-            )
-        ).all()
-        for record in candidates:
-            response = scrub(record.response, ordered, whole_keys=False)
-            if response != record.response:
-                record.response = response
-                idempotency += 1
+    if stored_copies:
+        # The stored answers of API calls that name the customer, among those written since their first order
+        # (none does today: a fulfilment's answer names its order by id; one that would is covered).
+        # JSON columns may hold text with non-ASCII characters escaped ("L\\u00e9a"): looked for in both spellings.
+        keys = sorted(
+            {o.customer_email for o in orders if o.customer_email}
+            | {json.dumps(s)[1:-1] for s in ordered}
+            | set(ordered)
+        )
+        if keys:
+            text = cast(IdempotencyRecord.response, String)
+            candidates = db.session.scalars(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.created_at >= since, or_(*(text.contains(k, autoescape=True) for k in keys))
+                )
+            ).all()
+            for record in candidates:
+                response = scrub(record.response, ordered, whole_keys=False)
+                if response != record.response:
+                    record.response = response
+                    idempotency += 1
 
-    # Label batches rendered into PDFs hold the addresses: rendered again (erased) if printed again.
-    if label_ids:
-        wanted = set(label_ids)
-        for job in db.session.scalars(select(PrintJob).where(PrintJob.created_at >= since)):
-            if wanted & set(job.label_ids or []):
-                for chunk in db.session.scalars(select(PrintJobChunk).where(PrintJobChunk.job_id == job.id)):
-                    db.session.delete(chunk)
-                job.done, job.status = 0, "running"
+        # Label batches rendered into PDFs hold the addresses: rendered again (erased) if printed again.
+        if label_ids:
+            wanted = set(label_ids)
+            for job in db.session.scalars(select(PrintJob).where(PrintJob.created_at >= since)):
+                if wanted & set(job.label_ids or []):
+                    for chunk in db.session.scalars(select(PrintJobChunk).where(PrintJobChunk.job_id == job.id)):
+                        db.session.delete(chunk)
+                    job.done, job.status = 0, "running"
     db.session.flush()
     return {
         "orders": len(orders),
@@ -506,15 +514,22 @@ def retention_cutoff(now: datetime | None = None) -> tuple[datetime, int]:
     return (now or utcnow()) - timedelta(days=days), days
 
 
+def _purge_old_copies(cutoff: datetime) -> None:
+    """Drop the stored API answers and the rendered label batches older than the retention period."""
+    db.session.execute(IdempotencyRecord.__table__.delete().where(IdempotencyRecord.created_at < cutoff))
+    old_jobs = select(PrintJob.id).where(PrintJob.created_at < cutoff).scalar_subquery()
+    db.session.execute(PrintJobChunk.__table__.delete().where(PrintJobChunk.job_id.in_(old_jobs)))
+
+
 def erase_expired(now: datetime | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> int:
     """Erase the personal data of orders closed (completed or cancelled) and unchanged for longer than the
     retailer's retention period, `batch` orders a transaction (commits), at most max_batches a call; and drop the
-    stored API answers older than that period. Returns how many orders were erased. Safe in several workers."""
+    stored API answers and rendered label batches older than that period. Returns how many orders were erased. Safe in several workers."""
     now = now or utcnow()
     erased = 0
     with unit_of_work(writes=True):
         cutoff, days = retention_cutoff(now)
-        db.session.execute(IdempotencyRecord.__table__.delete().where(IdempotencyRecord.created_at < cutoff))
+        _purge_old_copies(cutoff)
     system = Actor.system("retention")
     for _ in range(max_batches):
         with unit_of_work(writes=True):
@@ -529,7 +544,7 @@ def erase_expired(now: datetime | None = None, batch: int = BATCH, max_batches: 
                 .limit(batch)
                 .with_for_update(skip_locked=True)
             ).all()
-            _erase_orders(orders, now)
+            _erase_orders(orders, now, stored_copies=False)
             for order in orders:
                 _audit(system, "order.personal_data_erased", order, {"on": "retention", "days": days})
         erased += len(orders)

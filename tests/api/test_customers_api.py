@@ -123,6 +123,8 @@ def test_a_customer_is_exported_then_erased_once_through_the_api(api):
     assert "Marc Dupontel" in everything and "marc@example.fr" in everything
     assert db.session.get(Order, other).personal_data_erased_at is None
     assert db.session.get(Order, ours).customer_name == f"erased-{ours}"
+    read = api("GET", f"/api/v1/orders/{ours}", token=api.shop)  # an erased order still reads, figures and all
+    assert read.status_code == 200 and read.json["status"] == "cancelled" and read.json["lines"]
     assert api("POST", EXPORT, json={"email": EMAIL}).json["orders"] == []  # nothing is held under it any more
 
 

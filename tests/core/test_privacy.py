@@ -10,9 +10,11 @@ from sqlalchemy import func, select
 from app.core import payments, privacy, returns
 from app.core.errors import InvalidInput
 from app.core.floor import dispatch
+from app.core.integration.api_clients import create_api_client
 from app.core.models import (
     AssociateDay,
     AuditEvent,
+    IdempotencyRecord,
     LocationDay,
     Order,
     OrderLine,
@@ -273,6 +275,18 @@ def test_the_retention_job_erases_only_closed_orders_past_the_period(two_custome
     db.session.execute(
         Order.__table__.update().where(Order.id == other.id).values(updated_at=utcnow() - timedelta(days=20))
     )
+    client, _ = create_api_client("shop", ["orders:write"], actor=ACTOR)
+    for key, age in (("old", 31), ("recent", 29)):
+        db.session.add(
+            IdempotencyRecord(
+                client_id=client.id,
+                key=key,
+                fingerprint="f" * 64,
+                status_code=200,
+                response={"id": 1},
+                created_at=utcnow() - timedelta(days=age),
+            )
+        )
     db.session.commit()
     before = _figures()
 
@@ -285,6 +299,8 @@ def test_the_retention_job_erases_only_closed_orders_past_the_period(two_custome
     assert db.session.get(Order, still_open.id).customer_name == "Still Open Customer"  # open: kept
     assert _figures() == before
     assert NAME not in database_text()
+    # stored API answers live at most the retention period
+    assert db.session.scalars(select(IdempotencyRecord.key)).all() == ["recent"]
     assert privacy.erase_expired(now=utcnow() + timedelta(days=11)) == 1  # now the other one too
 
 

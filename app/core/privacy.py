@@ -21,7 +21,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, bindparam, cast, func, or_, select
 
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError, InvalidInput
@@ -536,11 +536,15 @@ def erase_expired(now: datetime | None = None, batch: int = BATCH, max_batches: 
             orders = db.session.scalars(
                 select(Order)
                 .where(
-                    Order.status.in_([s.value for s in CLOSED]),
+                    # The partial index's own words, statuses as literals (as open_statuses_clause, for the same
+                    # reason: PostgreSQL's generic plan cannot match bound parameters to the index's WHERE).
+                    Order.status.in_(
+                        bindparam("closed", [s.value for s in CLOSED], expanding=True, literal_execute=True)
+                    ),
                     Order.personal_data_erased_at.is_(None),
                     Order.updated_at < cutoff,
                 )
-                .order_by(Order.updated_at, Order.id)
+                .order_by(Order.updated_at)  # the index's order: the first `batch` rows, no sort of the backlog
                 .limit(batch)
                 .with_for_update(skip_locked=True)
             ).all()

@@ -336,3 +336,22 @@ def test_the_cli_exports_and_erases(two_customers, app):
     assert db.session.get(Order, ours.id).customer_name == f"erased-{ours.id}"
     expired = runner.invoke(args=["customers", "erase-expired"])
     assert expired.exit_code == 0 and "0 order(s) erased" in expired.output
+
+
+def test_the_worker_erases_what_is_due_at_most_every_ten_minutes_a_process(two_customers, monkeypatch):
+    from app.core.integration import worker
+
+    ours, other, collected = two_customers
+    db.session.execute(Order.__table__.update().values(updated_at=utcnow() - timedelta(days=1096)))
+    db.session.commit()
+    monkeypatch.setitem(privacy._last_run, "at", None)
+    assert worker.run_once()["anonymised"] == 3
+    long_ago = utcnow() - timedelta(days=1096)
+    db.session.execute(Order.__table__.update().values(personal_data_erased_at=None, updated_at=long_ago))
+    db.session.commit()
+    assert worker.run_once()["anonymised"] == 0  # due again, but this process ran the job a moment ago
+    monkeypatch.setattr(privacy, "RETENTION_INTERVAL_SECONDS", 0)
+    assert worker.run_once()["anonymised"] == 3
+    assert {db.session.get(Order, o.id).customer_name for o in (ours, other, collected)} == {
+        f"erased-{o.id}" for o in (ours, other, collected)
+    }

@@ -23,6 +23,7 @@ products_cli = AppGroup("products", help="The catalogue.")
 locations_cli = AppGroup("locations", help="Stores and warehouses.")
 shelves_cli = AppGroup("shelves", help="Where products sit in each store (the pick path).")
 reports_cli = AppGroup("reports", help="The stores' days in figures (what the board and the reports read).")
+customers_cli = AppGroup("customers", help="Customers' personal data: export, erase (docs/PRIVACY.md).")
 IMPORT_ACTOR = "cli-import"
 
 
@@ -429,6 +430,65 @@ def reports_rollup(store_code, first, last):
     click.echo(f"{total} days rolled up.")
 
 
+@customers_cli.command("export")
+@click.argument("email")
+def customers_export(email):
+    """Print, as JSON, everything held about the customer of this e-mail (their orders, messages, payments)."""
+    import json
+
+    from app.core import privacy
+
+    try:
+        with unit_of_work():
+            data = privacy.export(email)
+    except DomainError as error:
+        raise _refused(error) from error
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@customers_cli.command("erase")
+@click.argument("email")
+@click.option("--reason", default="the customer's request", show_default=True, help="Why (kept in the audit trail).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def customers_erase(email, reason, yes):
+    """Erase the name, contacts and addresses of the customer of this e-mail from their closed orders (the orders,
+    payments and stock ledger stay). Refused while one of their orders is open. Running it twice is harmless."""
+    from app.core import privacy
+
+    try:
+        with unit_of_work():
+            count = len(privacy.orders_of(email))
+    except DomainError as error:
+        raise _refused(error) from error
+    if not yes:
+        click.confirm(f"Erase the personal data of {count} order(s)? This cannot be undone.", abort=True)
+    try:
+        with unit_of_work(writes=True):
+            summary = privacy.erase(email, actor=Actor.system("cli"), reason=reason)
+    except DomainError as error:
+        raise _refused(error) from error
+    click.echo(
+        f"{summary['orders']} order(s) erased ({summary['emails']} e-mails, {summary['text_messages']} text "
+        f"messages, {summary['audit_events']} audit entries, {summary['api_answers']} stored API answers); "
+        f"audited as {summary['email_sha256']}."
+    )
+
+
+@customers_cli.command("erase-expired")
+def customers_erase_expired():
+    """Erase the personal data of every order closed longer ago than the retailer's retention period (the worker
+    does it too, a few batches a pass)."""
+    from app.core import privacy
+
+    total = 0
+    while True:
+        erased = privacy.erase_expired()
+        total += erased
+        if erased < privacy.BATCH * privacy.MAX_BATCHES:
+            break
+    click.echo(f"{total} order(s) erased.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
@@ -441,3 +501,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(locations_cli)
     app.cli.add_command(shelves_cli)
     app.cli.add_command(reports_cli)
+    app.cli.add_command(customers_cli)

@@ -130,9 +130,11 @@ def load_config(instance_path: str) -> dict:
         raise ConfigError(f"COMPTOIR_ENV must be 'development' or 'production', not {env!r}")
     production = env == "production"
     url = _database_url(path)
-    engine_options = {"pool_pre_ping": True}
+    # hide_parameters: a database error's text (logged by the worker, the retries) names the statement, never the
+    # values bound to it (customers' names, e-mails, addresses: docs/PRIVACY.md).
+    engine_options = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 30}}
+        engine_options = {"connect_args": {"timeout": 30}, "hide_parameters": True}
     return {
         "COMPTOIR_ENV": env,
         "SECRET_KEY": _secret_key(path),

@@ -221,6 +221,7 @@ def register_api_error_bodies(app) -> None:
 def register_api(app) -> None:
     from app.api import (
         availability,
+        customers,
         events,
         fulfilments,
         orders,
@@ -255,6 +256,7 @@ def register_api(app) -> None:
     api.register_blueprint(products.blp)
     api.register_blueprint(returns.blp)
     api.register_blueprint(reports.blp)
+    api.register_blueprint(customers.blp)
     from app.api import docs
 
     app.register_blueprint(docs.bp)

@@ -463,6 +463,15 @@ class RetailerSettingsSchema(Schema):
             "restrict individual monitoring)"
         },
     )
+    personal_data_retention_days = _whole(
+        30,
+        3650,
+        metadata={
+            "description": "Days after an order closed (its last change) before its customer's name, e-mail, phone, "
+            "address and gift message are erased; the order's lines, amounts and ledger stay (default 1095, three "
+            "years: see docs/PRIVACY.md)"
+        },
+    )
     updated_at = fields.DateTime(dump_only=True, allow_none=True)
     updated_by = fields.String(dump_only=True)
 

@@ -158,6 +158,9 @@ class RetailerForm(FlaskForm):
     individual_productivity = BooleanField(
         lazy_gettext("Show each person's figures to their store's managers and to themselves")
     )
+    personal_data_retention_days = _number(
+        lazy_gettext("Days a closed order keeps its customer's personal data"), retailer_settings.RETENTION_DAYS
+    )
 
 
 class BlockForm(FlaskForm):
@@ -212,6 +215,7 @@ def retailer():
             "failed_capture": form.failed_capture.data,
             "notifications_off": [k for k in NOTIFICATION_KINDS if k not in (form.messages_on.data or [])],
             "individual_productivity": bool(form.individual_productivity.data),
+            "personal_data_retention_days": form.personal_data_retention_days.data,
         }
         status, trigger = save_form(form, lambda: retailer_settings.update_settings(values, actor=current_actor()))
         if status == 200:

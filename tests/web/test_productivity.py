@@ -144,6 +144,7 @@ def _settings_form(client, **values) -> dict:
         "return_reasons": ["changed_mind", "too_small"],
         "failed_capture": "hold",
         "messages_on": list(NOTIFICATION_KINDS),
+        "personal_data_retention_days": "1095",
     }
     data.update(values)
     return data

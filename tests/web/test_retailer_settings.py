@@ -30,6 +30,7 @@ def _form(client, **values) -> dict:
         "return_reasons": ["changed_mind", "too_small", "damaged"],
         "failed_capture": "hold",
         "messages_on": [kind for kind in NOTIFICATION_KINDS if kind != "order_split"],
+        "personal_data_retention_days": "1095",
     }
     data.update(values)
     return data
@@ -70,6 +71,21 @@ def test_bad_values_are_refused_on_the_field_and_nothing_changes(client, admin):
     assert response.status_code == 422
     assert "Choose at least one." in response.get_data(as_text=True)
     assert db.session.get(RetailerSettings, 1) is None
+
+
+def test_the_personal_data_retention_is_shown_set_and_validated(client, admin):
+    html = client.get(URL).get_data(as_text=True)
+    assert 'name="personal_data_retention_days"' in html and 'value="1095"' in html
+    assert "Customers&#39; personal data" in html or "Customers' personal data" in html
+    for bad in ("29", "3651", "three years", ""):
+        response = client.post(URL, data=_form(client, personal_data_retention_days=bad))
+        assert response.status_code == 422, bad
+        assert 'aria-invalid="true"' in response.get_data(as_text=True)
+    assert db.session.get(RetailerSettings, 1) is None
+    assert client.post(URL, data=_form(client, personal_data_retention_days="730")).status_code == 200
+    assert db.session.get(RetailerSettings, 1).personal_data_retention_days == 730
+    audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "retailer.settings"))
+    assert audit.after["personal_data_retention_days"] == 730
 
 
 def test_the_screen_speaks_french(client, admin):

@@ -38,6 +38,9 @@ SCOPES = {
     "customer_service:write",
     # Reports: a store's days in figures (GET /api/v1/reports/daily), for head office's own tools.
     "reports:read",
+    # Customers' personal data (docs/PRIVACY.md): a copy of what is held (read), its erasure on request (write).
+    "customers:read",
+    "customers:write",
 }
 PREFIX_LENGTH = 8
 # last_used_at says "in use lately", not "this very second": it is written at most once a minute per client.

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from app.core import audit, payments, reports
+from app.core import audit, payments, privacy, reports
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.floor import pickups
@@ -289,6 +289,8 @@ def run_once(now=None, *, figures: bool = True) -> dict:
     # The stores' days in figures (today and yesterday, store-local) for the board and the reports.
     rolled_up = _job("reports", lambda: reports.refresh(now=now), errors) if figures else 0
     predicted = _job("predictions", lambda: prediction.refresh(now=now), errors) if figures else 0
+    # Customers' personal data of orders closed longer than the retailer's retention period (app.core.privacy).
+    anonymised = _job("erase expired personal data", lambda: privacy.erase_expired_due(now), errors)
     return {
         "sequenced": sequenced,
         "stock_sequenced": stock_sequenced,
@@ -302,6 +304,7 @@ def run_once(now=None, *, figures: bool = True) -> dict:
         "delayed": delayed,
         "reports": rolled_up,
         "predictions": predicted,
+        "anonymised": anonymised,
         "emailed": _job("send e-mails", mail.send_pending, errors),
         "texted": _job("send text messages", sms.send_pending, errors),
         "errors": len(errors),

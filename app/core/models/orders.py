@@ -54,6 +54,8 @@ class FulfilmentStatus(StrEnum):
 # The open statuses (app.core.ordering.orders.OPEN), in the order the partial index on open work names them.
 OPEN_STATUSES = ("created", "accepted", "picking", "picked", "packed", "ready_for_pickup")
 _OPEN_WHERE = text("status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")")
+# Closed orders whose customer's personal data is still held (the retention job's partial index).
+_RETAINED_WHERE = text("status IN ('completed', 'cancelled') AND personal_data_erased_at IS NULL")
 
 
 class Order(Timestamps, db.Model):
@@ -73,6 +75,14 @@ class Order(Timestamps, db.Model):
         # A whole e-mail is looked up exactly before the trigram search (app.core.service.search): e9a1f0c0de11.
         # PostgreSQL only: SQLite cannot reflect an expression index (its search scans anyway).
         Index("ix_customer_order_lower_email", func.lower(text("customer_email"))).ddl_if(dialect="postgresql"),
+        # The retention job (app.core.privacy.erase_expired): closed orders not yet erased, oldest change first; an
+        # order leaves the index once erased, so the job reads only what is due (see e9a1f0c0de13).
+        Index(
+            "ix_customer_order_retention",
+            "updated_at",
+            postgresql_where=_RETAINED_WHERE,
+            sqlite_where=_RETAINED_WHERE,
+        ),
         Index(
             "ix_customer_order_search_text_trgm",
             "search_text",
@@ -116,6 +126,9 @@ class Order(Timestamps, db.Model):
     # The customer's name, e-mail and phone digits, folded (app.core.service.text.search_text): kept by
     # orders.create_order and by the events below on every change, read by the customer service search.
     search_text: Mapped[str] = mapped_column(String(SEARCH_TEXT_LENGTH), default="", server_default="")
+    # When the customer's name, contacts and address were erased (app.core.privacy): on request, or after the
+    # retailer's retention period. None: still held.
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     lines: Mapped[list["OrderLine"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.line_no"

@@ -160,6 +160,7 @@ class RetailerSettings(db.Model):
     __table_args__ = (
         CheckConstraint("return_window_days BETWEEN 0 AND 365", name="return_window_days"),
         CheckConstraint("failed_capture IN ('hold', 'hand_over')", name="failed_capture"),
+        CheckConstraint("personal_data_retention_days BETWEEN 30 AND 3650", name="personal_data_retention_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -172,5 +173,8 @@ class RetailerSettings(db.Model):
     # French and Italian labour rules restrict individual monitoring: team figures only unless the retailer says so
     # (then each person's figures are shown to their store's managers, and to the person).
     individual_productivity: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # Days after an order closed (its last change) before its customer's name, contacts and address are erased
+    # (app.core.privacy.erase_expired): 1095, three years, by default (docs/PRIVACY.md says why).
+    personal_data_retention_days: Mapped[int] = mapped_column(Integer, default=1095, server_default="1095")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str] = mapped_column(String(120), default="")

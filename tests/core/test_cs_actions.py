@@ -217,3 +217,243 @@ def test_the_exception_queue_lists_unsourced_expired_and_late_orders_oldest_firs
     assert by_order == {nothing.id: "unfulfilled", late.id: "late", ready.order_id: "pickup_expired"}
     assert [x.since for x in queue] == sorted(x.since for x in queue)
     assert next(x for x in queue if x.reason == "late").hours_late >= story.LATE_HOURS + 1
+
+
+# --- cancelling lines ------------------------------------------------------------------------------------------
+
+
+def _reserved(store, product):
+    return stock.level_for(store, product).reserved if stock.level_for(store, product) else 0
+
+
+def test_cancelling_units_of_open_lines_releases_their_stock_voids_their_value_and_tells_the_customer(app):
+    order, products = _order(quantities=(3, 1), prices=("10.00", "5.00"), fee="4.90")
+    store = _store("PAR", 48.87, 2.33)
+    for product in products:
+        stocked(store, product, 5)
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 3, order.lines[1]: 1}, actor=ACTOR)
+    orders.accept_fulfilment(fulfilment, actor=ACTOR)
+    assert actions.cancellable(order) == {1: 3, 2: 1}
+    done = actions.cancel_lines(order, {1: 2, 2: 1}, "customer changed their mind", actor=ACTOR, expected={})
+    assert done == {1: 2, 2: 1}
+    assert [line.cancelled for line in order.lines] == [2, 1] and [line.wanted for line in order.lines] == [1, 0]
+    # the store keeps one unit of line 1; line 2 is gone from its work; stock back on sale
+    assert [(line.order_line.line_no, line.quantity) for line in fulfilment.lines] == [(1, 1)]
+    assert fulfilment.status == S.ACCEPTED
+    assert stock.available_to_promise(store, products[0]) == 4 and stock.available_to_promise(store, products[1]) == 5
+    void = [t for t in actions.payments.transactions(order) if t.kind == "void"]
+    assert [t.amount for t in void] == [D("25.00")]  # 2 x 10.00 + 5.00; the fee stays for the parcel
+    assert db.session.scalar(select(OutboxEvent).where(OutboxEvent.type == "order.lines_cancelled")).payload[
+        "lines"
+    ] == {"1": 2, "2": 1}
+    assert _events(order, "order.cs_lines_cancelled")[0].after["note"] == "customer changed their mind"
+    mail = db.session.scalars(
+        select(OutboundEmail).where(OutboundEmail.order_id == order.id, OutboundEmail.kind == "order_cancelled")
+    ).one()
+    assert "As you asked" in mail.body and "25.00" in mail.body
+    # the same form submitted twice: the lines already show it, nothing more is cancelled
+    assert actions.cancel_lines(order, {1: 2, 2: 1}, "again", actor=ACTOR, expected={}) == {1: 2, 2: 1}
+    assert [line.cancelled for line in order.lines] == [2, 1]
+    with pytest.raises(actions.ServiceRefused) as refused:  # more than is left
+        actions.cancel_lines(order, {1: 2}, "more", actor=ACTOR)
+    assert "at most 1 can still be cancelled" in str(refused.value)
+    assert order.lines[0].cancelled == 2
+
+
+def test_cancelling_every_unit_cancels_the_order_and_voids_the_rest(app):
+    order, products = _order(quantities=(2,), prices=("10.00",), fee="4.90")
+    store = _store("PAR", 48.87, 2.33)
+    stocked(store, products[0], 5)
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 2}, actor=ACTOR)
+    actions.cancel_lines(order, {1: 2}, "duplicate order", actor=ACTOR)
+    assert fulfilment.status == S.CANCELLED and order.status == "cancelled"
+    assert stock.available_to_promise(store, products[0]) == 5
+    assert actions.payments.totals(order).capturable == D("0.00")
+    with pytest.raises(actions.ServiceRefused):
+        actions.cancel_lines(order, {1: 1}, "again", actor=ACTOR)
+
+
+def test_units_nobody_holds_are_cancelled_and_the_order_completes_with_what_left(app):
+    product, other = make_product(), make_product()
+    store = _store("PAR", 48.87, 2.33)
+    stocked(store, product, 5)
+    order = _ship_order((product, 1), (other, 2))
+    sourcing.source_order(order, actor=ACTOR)  # nothing has `other`: 2 units unfulfilled
+    (fulfilment,) = order.fulfilments
+    _ship(_pick_all(fulfilment))
+    assert order.status == "open"
+    actions.cancel_lines(order, {2: 2}, "out of stock, customer agreed", actor=ACTOR)
+    assert order.status == "completed"
+
+
+def _pick_all(fulfilment):
+    for status in (S.ACCEPTED, S.PICKING, S.PICKED):
+        orders.transition(fulfilment, status, actor=ACTOR)
+    return fulfilment
+
+
+def test_work_under_way_is_cancelled_only_whole_and_gone_units_not_at_all(app):
+    product = make_product()
+    store = _store("PAR", 48.87, 2.33)
+    stocked(store, product, 5)
+    order = _ship_order((product, 3))
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 3}, actor=ACTOR)
+    orders.transition(fulfilment, S.ACCEPTED, actor=ACTOR)
+    orders.transition(fulfilment, S.PICKING, actor=ACTOR)
+    with pytest.raises(actions.ServiceRefused) as refused:
+        actions.cancel_lines(order, {1: 1}, "one less", actor=ACTOR)
+    assert "already preparing" in str(refused.value)
+    assert order.lines[0].cancelled == 0 and fulfilment.status == S.PICKING
+    _ship(_pick_rest(fulfilment))
+    assert actions.cancellable(order) == {1: 0}
+    with pytest.raises(actions.ServiceRefused):
+        actions.cancel_lines(order, {1: 1}, "too late", actor=ACTOR)
+
+
+def _pick_rest(fulfilment):
+    orders.transition(fulfilment, S.PICKED, actor=ACTOR)
+    return fulfilment
+
+
+def test_cancelling_refuses_bad_input_and_a_changed_order(app):
+    product = make_product()
+    order = _ship_order((product, 3))
+    for units, field in (({}, "lines"), ({9: 1}, "lines"), ({1: -1}, "lines.1"), ({"x": 1}, "lines")):
+        with pytest.raises(InvalidInput) as refused:
+            actions.cancel_lines(order, units, "note", actor=ACTOR)
+        assert field in refused.value.fields
+    actions.cancel_lines(order, {1: 1}, "first", actor=ACTOR)
+    with pytest.raises(actions.ServiceRefused) as changed:  # the form was rendered before the first cancel
+        actions.cancel_lines(order, {1: 2}, "second", actor=ACTOR, expected={1: 0})
+    assert "changed meanwhile" in str(changed.value)
+    assert order.lines[0].cancelled == 1
+
+
+# --- address and pickup store ----------------------------------------------------------------------------------
+
+
+def test_the_address_changes_before_packing_only(app):
+    product = make_product()
+    store = _store("PAR", 48.87, 2.33)
+    stocked(store, product, 5)
+    order = _ship_order((product, 1))
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 1}, actor=ACTOR)
+    address = {"line1": "3 rue Neuve", "line2": "", "postcode": "69002", "city": "Lyon", "country": "fr"}
+    with pytest.raises(InvalidInput) as bad:
+        actions.change_address(order, {**address, "country": "France", "city": ""}, "moved", actor=ACTOR)
+    assert set(bad.value.fields) == {"country", "city"} and order.ship_city != "Lyon"
+    assert actions.change_address(order, address, "customer moved", actor=ACTOR) is True
+    assert (order.ship_line1, order.ship_city, order.ship_country, order.ship_latitude) == (
+        "3 rue Neuve",
+        "Lyon",
+        "FR",
+        None,
+    )
+    assert actions.change_address(order, address, "again", actor=ACTOR) is False
+    assert len(_events(order, "order.cs_address_changed")) == 1
+    assert db.session.scalar(select(OutboxEvent).where(OutboxEvent.type == "order.address_changed"))
+    mail = db.session.scalars(
+        select(OutboundEmail).where(OutboundEmail.order_id == order.id, OutboundEmail.kind == "order_changed")
+    ).one()
+    assert "3 rue Neuve" in mail.body
+    _ship(_pick_all(fulfilment))
+    with pytest.raises(actions.ServiceRefused) as late:
+        actions.change_address(order, {**address, "line1": "1 rue Vieille"}, "again", actor=ACTOR)
+    assert "can no longer change" in str(late.value) and order.ship_line1 == "3 rue Neuve"
+
+
+def test_the_pickup_store_changes_and_open_work_travels_to_it(app):
+    from tests.factories import collect_draft
+
+    product = make_product()
+    paris = _store("PAR", 48.87, 2.33)
+    _store("LYO", 45.76, 4.84)
+    stocked(paris, product, 5)
+    order = orders.create_order(collect_draft(paris, (product, 1)), actor=ACTOR)[0]
+    fulfilment = orders.assign_fulfilment(order, paris, {order.lines[0]: 1}, actor=ACTOR)
+    with pytest.raises(InvalidInput):
+        actions.change_pickup_store(order, "NOPE", "x", actor=ACTOR)
+    assert actions.change_pickup_store(order, "LYO", "closer to work", actor=ACTOR) is True
+    assert order.pickup_location.code == "LYO" and fulfilment.transfer_to.code == "LYO"
+    assert actions.change_pickup_store(order, "LYO", "again", actor=ACTOR) is False
+    assert actions.change_pickup_store(order, "PAR", "back home", actor=ACTOR) is True
+    assert fulfilment.transfer_to is None
+    with pytest.raises(actions.ServiceRefused):
+        actions.change_address(order, {"line1": "x"}, "not a delivery", actor=ACTOR)
+
+
+# --- re-shipping -----------------------------------------------------------------------------------------------
+
+
+def test_a_lost_parcel_is_sent_again_at_no_charge_once(app):
+    order, products = _order(quantities=(2,), prices=("10.00",), fee="4.90")
+    paris, lyon = _store("PAR", 48.87, 2.33), _store("LYO", 45.76, 4.84)
+    first = _ship(_picked_at(order, paris, {order.lines[0]: 2}))
+    _after_commit()
+    captured = actions.payments.totals(order).captured
+    assert order.status == "completed" and captured == D("24.90")
+    stocked(lyon, products[0], 4)
+    with pytest.raises(InvalidInput):  # a note is required
+        actions.reship(first, "LYO", " ", actor=ACTOR)
+    assert "LYO" in [c["location"] for c in actions.reship_candidates(first) if c["covers"]]
+    new = actions.reship(first, "LYO", "parcel lost by the carrier", actor=ACTOR)
+    assert new.reship_of_id == first.id and new.location.code == "LYO" and order.status == "open"
+    assert [(line.order_line.line_no, line.quantity) for line in new.lines] == [(1, 2)]
+    assert stock.available_to_promise(lyon, products[0]) == 2
+    assert _events(order, "order.cs_reshipped")[0].after == {
+        "fulfilment": new.id,
+        "location": "LYO",
+        "note": "parcel lost by the carrier",
+    }
+    with pytest.raises(actions.ServiceRefused) as again:  # a repeat: every unit already went again
+        actions.reship(first, "LYO", "again", actor=ACTOR)
+    assert "already sent again" in str(again.value)
+    with pytest.raises(actions.ServiceRefused):  # a re-shipment is not itself re-shipped before it left
+        actions.reship(new, "LYO", "again", actor=ACTOR)
+    _ship(_pick_all(new))
+    _after_commit()
+    assert order.status == "completed"
+    assert actions.payments.totals(order).captured == captured  # no charge for the second parcel
+    from app.core import returns
+
+    assert returns.left_stores(order) == {order.lines[0].id: 2}  # sent twice, received once
+
+
+def test_a_parcel_not_yet_shipped_cannot_be_sent_again(app):
+    product = make_product()
+    store = _store("PAR", 48.87, 2.33)
+    stocked(store, product, 5)
+    order = _ship_order((product, 1))
+    fulfilment = orders.assign_fulfilment(order, store, {order.lines[0]: 1}, actor=ACTOR)
+    assert actions.reship_candidates(fulfilment) == []
+    with pytest.raises(actions.ServiceRefused) as refused:
+        actions.reship(fulfilment, "PAR", "lost", actor=ACTOR)
+    assert "can be sent again" in str(refused.value)
+
+
+# --- complaints and resolving ----------------------------------------------------------------------------------
+
+
+def test_a_complaint_puts_the_order_in_the_queue_until_resolved(app):
+    product = make_product()
+    order = _ship_order((product, 1))
+    assert actions.resolve(order, "nothing to do", actor=ACTOR) is False
+    assert actions.flag_complaint(order, "parcel arrived open", actor=ACTOR) is True
+    assert actions.flag_complaint(order, "parcel arrived open", actor=ACTOR) is False
+    assert order.needs_customer_service
+    assert {x.order.id: x.reason for x in story.exceptions()}[order.id] == "complaint"
+    assert actions.resolve(order, "replacement sent", actor=ACTOR) is True
+    assert not order.needs_customer_service and order.id not in {x.order.id for x in story.exceptions()}
+    assert [e.action for e in story.timeline(order)][-2:] == ["order.complaint", "order.cs_resolved"]
+    assert actions.flag_complaint(order, "still open", actor=ACTOR) is True  # a new complaint after resolving
+
+
+def test_the_exact_email_search_finds_the_order_whatever_the_case(app):
+    from app.core.service import search
+
+    product = make_product()
+    order = _ship_order((product, 1))
+    order.customer_email = "Lea.Rossi@Example.com"
+    db.session.flush()
+    assert search.identified("lea.rossi@example.COM") == [order.id]
+    assert [o.id for o in search.search_orders("rossi@example")] == [order.id]

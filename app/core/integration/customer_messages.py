@@ -331,10 +331,11 @@ def late_fulfilments(now: datetime, limit: int = 50) -> list[int]:
 
 
 def order_cancelled(
-    order: Order, lines: dict | None = None, void_amount=None, refund_amount=None
+    order: Order, lines: dict | None = None, void_amount=None, refund_amount=None, requested: bool = False
 ) -> OutboundEmail | None:
     """The order is cancelled (lines None), or some of its units ({OrderLine: units}): what, and that the amount
-    authorised for it is released (void_amount) or refunded (refund_amount)."""
+    authorised for it is released (void_amount) or refunded (refund_amount). requested: the customer asked for it
+    (customer service cancelled the units), rather than nothing could be found."""
     if not reachable(order) or not enabled("order_cancelled"):
         return None
     partial = lines is not None
@@ -347,23 +348,41 @@ def order_cancelled(
             units = sum(units for units, _ in rows)
             message = Message(gettext("Part of your order %(ref)s is cancelled", ref=ref))
             message.p(_greeting(order))
-            message.p(
-                ngettext(
-                    "We are sorry: we could not find this item for your order %(ref)s, so it is cancelled. "
-                    "The rest of your order goes on.",
-                    "We are sorry: we could not find these items for your order %(ref)s, so they are cancelled. "
-                    "The rest of your order goes on.",
+            if requested:
+                message.p(
+                    ngettext(
+                        "As you asked, this item of your order %(ref)s is cancelled. The rest of your order goes on.",
+                        "As you asked, these items of your order %(ref)s are cancelled. The rest of your order goes on.",
+                        units,
+                        ref=ref,
+                    )
+                )
+            else:
+                message.p(
+                    ngettext(
+                        "We are sorry: we could not find this item for your order %(ref)s, so it is cancelled. "
+                        "The rest of your order goes on.",
+                        "We are sorry: we could not find these items for your order %(ref)s, so they are cancelled. "
+                        "The rest of your order goes on.",
+                        units,
+                        ref=ref,
+                    )
+                )
+            message.h(gettext("Cancelled")).items(rows)
+            if requested:
+                sms = ngettext(
+                    "Your order %(ref)s: %(num)d item is cancelled as you asked. The rest goes on.",
+                    "Your order %(ref)s: %(num)d items are cancelled as you asked. The rest goes on.",
                     units,
                     ref=ref,
                 )
-            )
-            message.h(gettext("Cancelled")).items(rows)
-            sms = ngettext(
-                "Your order %(ref)s: %(num)d item could not be found and is cancelled. The rest goes on.",
-                "Your order %(ref)s: %(num)d items could not be found and are cancelled. The rest goes on.",
-                units,
-                ref=ref,
-            )
+            else:
+                sms = ngettext(
+                    "Your order %(ref)s: %(num)d item could not be found and is cancelled. The rest goes on.",
+                    "Your order %(ref)s: %(num)d items could not be found and are cancelled. The rest goes on.",
+                    units,
+                    ref=ref,
+                )
         else:
             message = Message(gettext("Your order %(ref)s is cancelled", ref=ref))
             message.p(_greeting(order)).p(gettext("Your order %(ref)s has been cancelled.", ref=ref))
@@ -381,6 +400,30 @@ def order_cancelled(
                 gettext("We refund %(amount)s to your original payment.", amount=money(refund_amount, order.currency))
             )
         return _deliver(order, message, language, "order_cancelled", sms=sms)
+
+
+def order_changed(order: Order) -> OutboundEmail | None:
+    """Customer service changed where the order goes: the new delivery address, or the new pickup store."""
+    from app.core.integration.notices import address_lines
+
+    if not reachable(order) or not enabled("order_changed"):
+        return None
+    with customer_locale(order) as language:
+        ref = order.reference
+        message = Message(gettext("Your order %(ref)s: new delivery details", ref=ref))
+        message.p(_greeting(order))
+        if _collect(order):
+            store = order.pickup_location
+            message.p(gettext("As agreed, your order %(ref)s will wait for you at another store.", ref=ref))
+            message.h(gettext("Pickup at %(store)s", store=store.name)).lines(address_lines(store))
+            message.p(gettext("We will tell you as soon as it is ready for pickup."))
+            sms = gettext("Your order %(ref)s will wait for you at %(store)s.", ref=ref, store=store.name)
+        else:
+            message.p(gettext("As agreed, your order %(ref)s goes to a new address.", ref=ref))
+            message.h(gettext("Delivery address")).lines(_ship_to(order))
+            message.p(gettext("We will tell you as soon as it is on its way."))
+            sms = gettext("Your order %(ref)s goes to the new address you gave us.", ref=ref)
+        return _deliver(order, message, language, "order_changed", sms=sms)
 
 
 def shipped(fulfilment: Fulfilment, parcels: list[Parcel]) -> OutboundEmail | None:

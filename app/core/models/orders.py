@@ -13,6 +13,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     event,
+    func,
     inspect,
     text,
 )
@@ -69,6 +70,9 @@ class Order(Timestamps, db.Model):
         Index("ix_customer_order_external_ref", "external_ref"),
         # The customer service search (app.core.service.search): LIKE '%lea%' on search_text from a trigram index on
         # PostgreSQL (pg_trgm, see e9a1f0c0de10); SQLite ignores the method and keeps a plain index nobody reads.
+        # A whole e-mail is looked up exactly before the trigram search (app.core.service.search): e9a1f0c0de11.
+        # PostgreSQL only: SQLite cannot reflect an expression index (its search scans anyway).
+        Index("ix_customer_order_lower_email", func.lower(text("customer_email"))).ddl_if(dialect="postgresql"),
         Index(
             "ix_customer_order_search_text_trgm",
             "search_text",
@@ -151,6 +155,7 @@ class OrderLine(db.Model):
     __table_args__ = (
         UniqueConstraint("order_id", "line_no", name="uq_order_line_order_line_no"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("cancelled >= 0 AND cancelled <= quantity", name="cancelled_within_quantity"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -159,6 +164,14 @@ class OrderLine(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    # Units customer service cancelled before they left a store (app.core.service.actions.cancel_lines): the order
+    # no longer wants them (wanted), no location is asked for them, and they are never captured.
+    cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @property
+    def wanted(self) -> int:
+        """Units the customer still wants: ordered, less cancelled."""
+        return self.quantity - (self.cancelled or 0)
 
     order: Mapped[Order] = relationship(back_populates="lines")
     product = relationship("Product")
@@ -200,6 +213,9 @@ class Fulfilment(Timestamps, db.Model):
     status_reason: Mapped[str] = mapped_column(String(200), default="")
     # Click & collect served from another location: the parcel travels to this pickup store.
     transfer_to_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    # Sent again at no charge for a lost or damaged parcel: the shipped fulfilment this one replaces
+    # (app.core.service.actions.reship). Its units are never captured.
+    reship_of_id: Mapped[int | None] = mapped_column(ForeignKey("fulfilment.id"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     # Floor work: who is picking it, on which pick list and into which tote; the gift step once done.
     picker_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
@@ -210,6 +226,7 @@ class Fulfilment(Timestamps, db.Model):
     order: Mapped[Order] = relationship(back_populates="fulfilments")
     location = relationship("Location", foreign_keys=[location_id])
     transfer_to = relationship("Location", foreign_keys=[transfer_to_id])
+    reship_of = relationship("Fulfilment", remote_side=[id], foreign_keys=[reship_of_id])
     picker = relationship("User")
     pick_list = relationship("PickList", back_populates="fulfilments")
     parcels = relationship(

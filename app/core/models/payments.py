@@ -142,6 +142,7 @@ NOTIFICATION_KINDS = (
     "order_split",
     "order_delayed",
     "order_cancelled",
+    "order_changed",
     "shipped",
     "pickup_ready",
     "pickup_reminder",

@@ -246,12 +246,22 @@ def deadlines(location: Location, now: datetime) -> tuple[datetime, datetime]:
 
 
 def assign_fulfilment(
-    order: Order, location: Location, quantities: dict, *, actor: Actor, now=None, transfer_to: Location | None = None
+    order: Order,
+    location: Location,
+    quantities: dict,
+    *,
+    actor: Actor,
+    now=None,
+    transfer_to: Location | None = None,
+    reship_of: Fulfilment | None = None,
 ) -> Fulfilment:
     """Give a location part of an order ({order_line: quantity}) and reserve its stock there.
 
     transfer_to: for click & collect served elsewhere, the pickup store the goods travel to.
+    reship_of: a shipped fulfilment whose parcel was lost or damaged: these units go again, at no charge, beyond what
+    the order asked for (app.core.service.actions.reship).
     """
+    extra = reship_of is not None
     now = now or utcnow()
     if order.id is None or any(line.id is None for line in quantities):  # built but not written yet
         db.session.flush()
@@ -262,7 +272,7 @@ def assign_fulfilment(
     for order_line, quantity in quantities.items():
         if order_line.order_id != order.id:
             raise InvalidInput(N_("This line belongs to another order."), field="lines")
-        if quantity > order_line.quantity - assigned_quantity(order_line):
+        if not extra and quantity > order_line.wanted - assigned_quantity(order_line):
             raise InvalidInput(N_("More units than the order still needs."), field="lines")
     accept_by, ready_by = deadlines(location, now)
     # The fulfilment and its lines in one INSERT each, without a flush: what this transaction has pending (the
@@ -273,6 +283,7 @@ def assign_fulfilment(
             order_id=order.id,
             location_id=location.id,
             transfer_to_id=transfer_to.id if transfer_to is not None else None,
+            reship_of_id=reship_of.id if reship_of is not None else None,
             status=S.CREATED,
             created_at=now,
             accept_by=accept_by,
@@ -298,6 +309,7 @@ def assign_fulfilment(
     set_committed_value(fulfilment, "order", order)
     set_committed_value(fulfilment, "location", location)
     set_committed_value(fulfilment, "transfer_to", transfer_to)
+    set_committed_value(fulfilment, "reship_of", reship_of)
     set_committed_value(fulfilment, "lines", lines)
     set_committed_value(fulfilment, "parcels", [])  # a new fulfilment has none: no query to find out
     if "fulfilments" in order.__dict__:  # loaded: the new one joins it (the highest id comes last)
@@ -316,6 +328,8 @@ def assign_fulfilment(
     after = {"location": location.code, "status": S.CREATED}
     if transfer_to is not None:
         after["transfer_to"] = transfer_to.code
+    if reship_of is not None:
+        after["reship_of"] = reship_of.id
     audit.record(actor, "fulfilment.assign", fulfilment, None, after)
     events.emit("fulfilment.created", order, fulfilment)
     return fulfilment
@@ -391,7 +405,7 @@ def transition(fulfilment: Fulfilment, target: str, *, actor: Actor, reason: str
     if effect:
         effect(fulfilment, actor)
     audit.record(actor, f"fulfilment.{target}", fulfilment, {"status": current}, {"status": target, "reason": reason})
-    _settle_order(fulfilment.order)
+    settle_order(fulfilment.order)
     events.emit(f"fulfilment.{target}", fulfilment.order, fulfilment, reason=reason)
     if target in VOID_AFTER:  # nothing more will leave a store: what was authorised and not captured is released
         payments.void_remainder(fulfilment.order, actor=actor)
@@ -474,11 +488,11 @@ def cancel_order(order: Order, *, reason: str, actor: Actor) -> Order:
     return order
 
 
-def _settle_order(order: Order) -> None:
+def settle_order(order: Order) -> None:
     """An order is completed once everything it still needs has left a store."""
     done = {S.SHIPPED, S.COLLECTED}
     statuses = {f.status for f in order.fulfilments}
-    needed = all(assigned_quantity(line) >= line.quantity for line in order.lines)
+    needed = all(assigned_quantity(line) >= line.wanted for line in order.lines)
     if statuses & done and not statuses & OPEN and needed and order.status != OrderStatus.COMPLETED:
         order.status = OrderStatus.COMPLETED
         events.emit("order.completed", order)

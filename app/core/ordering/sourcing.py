@@ -153,8 +153,9 @@ class Origin:
 
 
 def _needed(order: Order) -> dict:
+    """Units of each line the customer still wants (cancelled ones left out) that no location was given."""
     return {
-        line: line.quantity - assigned_quantity(line) for line in order.lines if line.quantity > assigned_quantity(line)
+        line: line.wanted - assigned_quantity(line) for line in order.lines if line.wanted > assigned_quantity(line)
     }
 
 

@@ -183,7 +183,7 @@ def capture_left_store(fulfilment, units: dict, *, actor: Actor) -> PaymentTrans
     order's first capture; capped by what is still capturable. Once per fulfilment (key capture-F<id>): asked again,
     the row stays, its amount brought in line with these units while no provider has taken it."""
     order = fulfilment.order
-    if not has_payment(order):
+    if not has_payment(order) or fulfilment.reship_of_id is not None:  # a re-shipment goes at no charge
         return None
     _lock(order)
     key = f"capture-F{fulfilment.id}"
@@ -225,6 +225,21 @@ def void_remainder(order: Order, *, actor: Actor) -> PaymentTransaction | None:
         return None
     count = sum(1 for t in transactions(order) if t.kind == "void")
     return _add(order, "void", remainder, f"void-O{order.id}-{count + 1}", actor)
+
+
+def void_part(order: Order, amount, *, key: str, actor: Actor) -> PaymentTransaction | None:
+    """Release part of the authorisation now (units cancelled while the rest of the order goes on), at most what is
+    still capturable; the same key again returns the first void."""
+    if not has_payment(order):
+        return None
+    _lock(order)
+    existing = _by_key(key)
+    if existing is not None:
+        return existing
+    amount = min(money(amount), totals(order).capturable)
+    if amount <= ZERO:
+        return None
+    return _add(order, "void", amount, key, actor)
 
 
 def _left_store(order: Order, fulfilment_id: int | None) -> bool:

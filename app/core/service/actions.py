@@ -1,5 +1,9 @@
 """Customer service actions on an order: each takes a note, is audited, and is safe to repeat.
 
+Notes, resent e-mails, pickup holds, re-routing, re-shipping, cancelling lines, a new delivery address or pickup
+store, goodwill refunds, a complaint flagged and the flag resolved: the console (app.web.cs) and the API
+(app.api.orders, app.api.fulfilments) call these, on the same core operations as the floor.
+
 A repeat changes nothing (the same hold, the same goodwill refund key) or is refused with a sentence saying why
 (nothing left to re-route, a message already waiting to go). Each action locks the order first, as every change
 of an order's fulfilments does (orders.lock_order).
@@ -18,11 +22,14 @@ from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError, InvalidInput, NotFound
 from app.core.floor import pickups
+from app.core.integration import customer_messages, events
+from app.core.inventory import stock
 from app.core.models import (
     DeliveryMethod,
     Fulfilment,
     Location,
     Order,
+    OrderStatus,
     OutboundEmail,
     PaymentTransaction,
     SourcingDecision,
@@ -157,7 +164,7 @@ def units_to_reroute(fulfilment: Fulfilment) -> dict:
     for line in fulfilment.lines:
         order_line = line.order_line
         units = line.quantity - line.short
-        unplaced = order_line.quantity - orders.assigned_quantity(order_line) + (units if ending else 0)
+        unplaced = order_line.wanted - orders.assigned_quantity(order_line) + (units if ending else 0)
         take = min(units, max(0, unplaced)) - left.get(order_line, 0)
         if take > 0:
             left[order_line] = left.get(order_line, 0) + take
@@ -232,9 +239,9 @@ def reroute(fulfilment: Fulfilment, location_code: str, note: str, *, actor: Act
         transfer_to = order.pickup_location
     new = orders.assign_fulfilment(order, location, left, actor=actor, now=now, transfer_to=transfer_to)
     unfulfilled = {
-        str(line.line_no): line.quantity - orders.assigned_quantity(line)
+        str(line.line_no): line.wanted - orders.assigned_quantity(line)
         for line in order.lines
-        if line.quantity > orders.assigned_quantity(line)
+        if line.wanted > orders.assigned_quantity(line)
     }
     db.session.add(
         SourcingDecision(
@@ -316,3 +323,400 @@ def goodwill_refund(order: Order, amount, note: str, *, actor: Actor, number: in
     audit.record(actor, "order.cs_goodwill", order, None, {"amount": str(txn.amount), "key": key, "note": note})
     db.session.flush()
     return txn
+
+
+# --- cancelling lines ------------------------------------------------------------------------------------------
+
+# Open work whose lines are made smaller unit by unit (nothing picked yet); later open work is cancelled whole.
+REDUCIBLE = {S.CREATED, S.ACCEPTED}
+GONE = {S.SHIPPED, S.COLLECTED}
+
+
+def _gone(order_line) -> int:
+    """Units of the line that left a store (shipped, or handed over)."""
+    return sum(
+        line.quantity - line.short
+        for f in order_line.order.fulfilments
+        if f.status in GONE and f.reship_of_id is None
+        for line in f.lines
+        if line.order_line_id == order_line.id
+    )
+
+
+def cancellable(order: Order) -> dict[int, int]:
+    """{line_no: units} the customer still wants and that have not left a store: what may be cancelled (units a
+    store is already preparing only with every unit it holds for the order)."""
+    if order.status != OrderStatus.OPEN:
+        return {line.line_no: 0 for line in order.lines}
+    return {line.line_no: max(0, line.wanted - _gone(line)) for line in order.lines}
+
+
+def _cancel_plan(order: Order, wanted: dict) -> tuple[dict, dict]:
+    """Where each cancelled unit comes from: units no location holds first (nothing to undo), then units taken off
+    open lines not yet picked ({fulfilment line: n}), then work already under way ({fulfilment: n}, whole only)."""
+    reduce, whole = {}, {}
+    for order_line, n in wanted.items():
+        n -= min(n, max(0, order_line.wanted - orders.assigned_quantity(order_line)))
+        for stage in (REDUCIBLE, orders.OPEN - REDUCIBLE):
+            for f in sorted(order.fulfilments, key=lambda f: -f.id):  # the newest work first
+                if f.status not in stage:
+                    continue
+                for line in f.lines:
+                    if n and line.order_line_id == order_line.id and line.quantity - line.short > 0:
+                        take = min(n, line.quantity - line.short)
+                        if stage is REDUCIBLE:
+                            reduce[line] = reduce.get(line, 0) + take
+                        else:
+                            whole[f] = whole.get(f, 0) + take
+                        n -= take
+        if n:
+            raise ServiceRefused(
+                N_("Line %(line)s: these units have already left a store. Take them back as a return."),
+                line=order_line.line_no,
+            )
+    for f, n in whole.items():
+        if n != sum(line.quantity - line.short for line in f.lines):
+            raise ServiceRefused(
+                N_(
+                    "%(location)s is already preparing these items: cancel every unit it holds for this order, or "
+                    "let them go and take a return."
+                ),
+                location=f.location.code,
+            )
+    return reduce, whole
+
+
+def _take_off(line, n: int, actor: Actor) -> None:
+    """Give n reserved units of an open line back to the store's stock and make the line smaller; a line left with
+    nothing is removed (nothing was picked or scanned on it)."""
+    fulfilment = line.fulfilment
+    stock.release(
+        fulfilment.location,
+        line.product,
+        n,
+        actor=actor,
+        fulfilment_line=line,
+        reference=orders.fulfilment_reference(fulfilment),
+        reason="cancelled by customer service",
+    )
+    line.quantity -= n
+    if line.quantity == 0:
+        fulfilment.lines.remove(line)
+        db.session.delete(line)
+
+
+def cancel_lines(order: Order, units: dict, note: str, *, actor: Actor, expected: dict | None = None) -> dict[int, int]:
+    """Cancel units of the order's lines ({line_no: units}) before they leave a store: units no store holds are
+    simply dropped; a store's open lines not yet picked are made smaller (their stock released); work a store is
+    already preparing goes only whole (cancelled; units on the hold shelf go to its put-back list). What the
+    units were authorised for is released (a void) and the customer told. Every unit of the order cancelled
+    cancels the order.
+
+    expected: {line_no: cancelled units} as the caller saw them: when the lines already show this very cancel
+    (a double submit), nothing more is done and the same answer given; when they changed otherwise, refused.
+    Returns {line_no: units cancelled}."""
+    note = _note(note)
+    order = orders.lock_order(order)
+    by_no = {line.line_no: line for line in order.lines}
+    asked = {}
+    for key, n in (units or {}).items():
+        try:
+            line_no = int(key)
+        except (TypeError, ValueError):
+            raise InvalidInput(N_("Unknown line."), field="lines") from None
+        if line_no not in by_no:
+            raise InvalidInput(N_("Unknown line."), field="lines")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise InvalidInput(N_("Must be a whole number, zero or more."), field=f"lines.{line_no}")
+        if n:
+            asked[line_no] = n
+    if not asked:
+        raise InvalidInput(N_("Choose at least one unit to cancel."), field="lines")
+    if expected is not None:
+        now_cancelled = {no: line.cancelled or 0 for no, line in by_no.items()}
+        seen = {no: int(expected.get(no, expected.get(str(no), 0)) or 0) for no in by_no}
+        if now_cancelled == {no: seen[no] + asked.get(no, 0) for no in by_no}:
+            return asked  # this very cancel, submitted twice
+        if now_cancelled != seen:
+            raise ServiceRefused(N_("The order changed meanwhile. Reload it and try again."))
+    if order.status != OrderStatus.OPEN:
+        raise ServiceRefused(N_("This order is no longer in progress: nothing of it can be cancelled."))
+    limits = cancellable(order)
+    for line_no, n in asked.items():
+        if n > limits[line_no]:
+            raise ServiceRefused(
+                N_("Line %(line)s: at most %(units)s can still be cancelled; the rest has left a store."),
+                line=line_no,
+                units=limits[line_no],
+            )
+    wanted = {by_no[no]: n for no, n in asked.items()}
+    reduce, whole = _cancel_plan(order, wanted)
+    before = payments.totals(order) if payments.has_payment(order) else None
+    touched = {line.fulfilment for line in reduce} | set(whole)
+    orders.lock_stock_of(sorted(touched, key=lambda f: f.id))
+    for order_line, n in wanted.items():
+        order_line.cancelled = (order_line.cancelled or 0) + n
+    value = sum((payments.money(line.unit_price) * n for line, n in wanted.items()), payments.ZERO)
+    by_fulfilment: dict = {}
+    for line, n in reduce.items():
+        by_fulfilment.setdefault(line.fulfilment, {})[line] = n
+    reason = "cancelled by customer service"
+    for fulfilment, lines in sorted(by_fulfilment.items(), key=lambda item: item[0].id):
+        if sum(line.quantity - line.short for line in fulfilment.lines) == sum(lines.values()):
+            whole[fulfilment] = sum(lines.values())  # nothing of it is left: the whole fulfilment goes
+            continue
+        for line, n in lines.items():
+            _take_off(line, n, actor)
+        audit.record(
+            actor,
+            "fulfilment.lines_cancelled",
+            fulfilment,
+            None,
+            {"lines": {str(line.order_line.line_no): n for line, n in lines.items()}},
+        )
+        events.emit(
+            "fulfilment.lines_cancelled",
+            order,
+            fulfilment,
+            lines={str(line.order_line.line_no): n for line, n in lines.items()},
+        )
+    everything = all(line.wanted == 0 for line in order.lines)
+    if everything:  # cancelling the order's last units cancels the order (a void of what is left follows)
+        order.status = OrderStatus.CANCELLED
+    for fulfilment in sorted(whole, key=lambda f: f.id):
+        orders.transition(fulfilment, S.CANCELLED, actor=actor, reason=reason)
+    done = {no: n for no, n in asked.items()}
+    audit.record(
+        actor, "order.cs_lines_cancelled", order, None, {"lines": {str(k): v for k, v in done.items()}, "note": note}
+    )
+    events.emit("order.lines_cancelled", order, lines={str(k): v for k, v in done.items()})
+    if everything:
+        payments.void_remainder(order, actor=actor)
+        events.emit("order.cancelled", order, reason=reason)
+    else:
+        orders.settle_order(order)
+        if not any(f.status in orders.OPEN for f in order.fulfilments) and not any(
+            line.wanted > orders.assigned_quantity(line) for line in order.lines
+        ):
+            payments.void_remainder(order, actor=actor)
+        elif value > 0:
+            count = sum(1 for t in payments.transactions(order) if t.kind == "void")
+            payments.void_part(order, value, key=f"void-O{order.id}-{count + 1}", actor=actor)
+    db.session.flush()
+    released = None
+    if before is not None:
+        after = payments.totals(order)
+        released = after.voided + after.voiding - before.voided - before.voiding
+    if everything:
+        customer_messages.order_cancelled(order, void_amount=released or None)
+    else:
+        customer_messages.order_cancelled(order, lines=wanted, void_amount=released or None, requested=True)
+    return done
+
+
+# --- the delivery address and the pickup store -----------------------------------------------------------------
+
+ADDRESS_FIELDS = {"line1": 200, "line2": 200, "postcode": 16, "city": 100, "country": 2}
+PACKED_OR_GONE = {S.PACKED, S.SHIPPED, S.READY_FOR_PICKUP, S.COLLECTED}
+
+
+def _before_packing(order: Order, message: str) -> None:
+    if order.status != OrderStatus.OPEN or any(f.status in PACKED_OR_GONE for f in order.fulfilments):
+        raise ServiceRefused(message)
+
+
+def change_address(order: Order, address: dict, note: str, *, actor: Actor) -> bool:
+    """A shipped order's delivery address, changed before any of it is packed (a label names the old one after).
+    The same address again changes nothing. True when it changed."""
+    note = _note(note)
+    if order.delivery_method != DeliveryMethod.SHIP:
+        raise ServiceRefused(N_("This order is collected in store: change its pickup store instead."))
+    clean, errors = {}, {}
+    for name, length in ADDRESS_FIELDS.items():
+        value = " ".join(str((address or {}).get(name) or "").split())
+        if name == "country":
+            value = value.upper()
+            if len(value) != 2 or not value.isascii() or not value.isalpha():
+                errors[name] = N_("A two-letter country code (FR, IT).")
+        elif name != "line2" and not value:
+            errors[name] = N_("Required.")
+        if len(value) > length:
+            errors[name] = (N_("Too long: the limit is %(length)s."), {"length": length})
+        clean[name] = value
+    if errors:
+        raise InvalidInput(N_("The address has invalid fields."), fields=errors)
+    orders.lock_order(order)
+    _before_packing(order, N_("Part of this order is packed or has left: its address can no longer change."))
+    before = {name: getattr(order, f"ship_{name}") or "" for name in ADDRESS_FIELDS}
+    if before == clean:
+        return False
+    for name, value in clean.items():
+        setattr(order, f"ship_{name}", value)
+    order.ship_latitude = order.ship_longitude = None  # the old address's point: the postcode's area from now on
+    audit.record(actor, "order.cs_address_changed", order, before, {**clean, "note": note})
+    events.emit("order.address_changed", order, address=clean)
+    db.session.flush()
+    customer_messages.order_changed(order)
+    return True
+
+
+def change_pickup_store(order: Order, location_code: str, note: str, *, actor: Actor) -> bool:
+    """A click & collect order's pickup store, changed before any of it is packed: work already given to stores
+    goes on there and travels to the new store (or stays, when it is the new store). The same store again changes
+    nothing. True when it changed."""
+    note = _note(note)
+    location = db.session.scalar(select(Location).where(Location.code == (location_code or "").strip()))
+    if location is None or not location.active or not location.click_and_collect:
+        raise InvalidInput(N_("Unknown store, or it does not offer click & collect."), field="location")
+    orders.lock_order(order)
+    if order.delivery_method != DeliveryMethod.COLLECT:
+        raise ServiceRefused(N_("This order is delivered: change its address instead."))
+    _before_packing(
+        order, N_("Part of this order is packed or waiting on a hold shelf: its store can no longer change.")
+    )
+    before = order.pickup_location
+    if before is not None and before.id == location.id:
+        return False
+    order.pickup_location = location
+    for fulfilment in order.fulfilments:
+        if fulfilment.status in orders.OPEN:
+            fulfilment.transfer_to = None if fulfilment.location_id == location.id else location
+    audit.record(
+        actor,
+        "order.cs_pickup_store_changed",
+        order,
+        {"pickup_location": before.code if before is not None else None},
+        {"pickup_location": location.code, "note": note},
+    )
+    events.emit("order.pickup_store_changed", order, pickup_location=location.code)
+    db.session.flush()
+    customer_messages.order_changed(order)
+    return True
+
+
+# --- re-shipping -----------------------------------------------------------------------------------------------
+
+
+def _reship_units(fulfilment: Fulfilment) -> dict:
+    """{order line: units} that left with a shipped fulfilment, less what already went again for it."""
+    units = {}
+    for line in fulfilment.lines:
+        if line.picked:
+            units[line.order_line] = units.get(line.order_line, 0) + line.picked
+    for other in fulfilment.order.fulfilments:
+        if other.reship_of_id == fulfilment.id and other.status not in {S.REJECTED, S.CANCELLED, S.EXPIRED}:
+            for line in other.lines:
+                units[line.order_line] = units.get(line.order_line, 0) - (line.quantity - line.short)
+    return {line: n for line, n in units.items() if n > 0}
+
+
+def reship_candidates(fulfilment: Fulfilment, now=None) -> list[dict]:
+    """The locations that could send a shipped fulfilment's units again, ranked as sourcing ranks them (the
+    fulfilment's own location included): the same shape as reroute_candidates."""
+    if fulfilment.status != S.SHIPPED:
+        return []
+    units = _reship_units(fulfilment)
+    if not units:
+        return []
+    demand = sourcing._by_product(units)
+    wanted = sum(demand.values())
+    with db.session.no_autoflush:
+        ranked, _ = sourcing._candidates(
+            demand, set(), now or utcnow(), rules.current_rules(), _origin(fulfilment.order), True
+        )
+    return [
+        {
+            "location": c.location.code,
+            "location_id": c.location.id,
+            "covers": c.covers(demand) == wanted,
+            "units": c.covers(demand),
+            "wanted": wanted,
+            "distance_km": round(c.distance, 1) if c.distance is not None else None,
+            "score": round(c.score, 1),
+        }
+        for c in ranked
+    ]
+
+
+def reship(fulfilment: Fulfilment, location_code: str, note: str, *, actor: Actor, now=None) -> Fulfilment:
+    """Send a shipped fulfilment's units again from a location chosen from the ranked candidates: its parcel was
+    lost or damaged. A new fulfilment at no charge (never captured), linked to the first (reship_of_id), its stock
+    reserved there. Refused before the first has shipped, or once every unit of it went again (a repeat)."""
+    note = _note(note)
+    order = orders.lock_order(fulfilment.order)
+    if fulfilment.status != S.SHIPPED or fulfilment.reship_of_id is not None:
+        raise ServiceRefused(N_("Only a parcel that has left, and was not itself a re-shipment, can be sent again."))
+    location = db.session.scalar(select(Location).where(Location.code == (location_code or "").strip()))
+    if location is None or not location.active:
+        raise InvalidInput(N_("Unknown location, or it is closed."), field="location")
+    units = _reship_units(fulfilment)
+    if not units:
+        raise ServiceRefused(N_("Every unit of this parcel was already sent again."))
+    chosen = {c["location"]: c for c in reship_candidates(fulfilment, now)}.get(location.code)
+    if chosen is None or not chosen["covers"]:
+        raise ServiceRefused(
+            N_("%(location)s does not have the stock for every unit left: choose another location."),
+            location=location.code,
+        )
+    new = orders.assign_fulfilment(order, location, units, actor=actor, now=now, reship_of=fulfilment)
+    if order.status == OrderStatus.COMPLETED:
+        order.status = OrderStatus.OPEN  # open again until the new parcel leaves
+    audit.record(
+        actor,
+        "order.cs_reshipped",
+        order,
+        {"fulfilment": fulfilment.id},
+        {"fulfilment": new.id, "location": location.code, "note": note},
+    )
+    db.session.flush()
+    return new
+
+
+# --- the exception queue's flag --------------------------------------------------------------------------------
+
+
+def flag_complaint(order: Order, note: str, *, actor: Actor) -> bool:
+    """A customer complained (through the web shop, a call): the order joins the exception queue with the note.
+    Flagged already for a complaint: nothing more. True when flagged."""
+    note = _note(note)
+    orders.lock_order(order)
+    if order.needs_customer_service and _last_flag(order) == "order.complaint":
+        return False
+    order.needs_customer_service = True
+    audit.record(actor, "order.complaint", order, None, {"needs_customer_service": True, "note": note})
+    events.emit("order.needs_customer_service", order, reason="complaint", note=note)
+    db.session.flush()
+    return True
+
+
+def _last_flag(order: Order) -> str | None:
+    return db.session.scalar(
+        select(audit.AuditEvent.action)
+        .where(
+            audit.AuditEvent.subject_type == Order.__tablename__,
+            audit.AuditEvent.subject_id == str(order.id),
+            audit.AuditEvent.action.in_(["order.complaint", "order.cs_resolved"]),
+        )
+        .order_by(audit.AuditEvent.id.desc())
+        .limit(1)
+    )
+
+
+def resolve(order: Order, note: str, *, actor: Actor) -> bool:
+    """Customer service dealt with what flagged the order: it leaves the exception queue (a late order stays while
+    it is late). Not flagged: nothing changes. True when the flag was cleared."""
+    note = _note(note)
+    orders.lock_order(order)
+    if not order.needs_customer_service:
+        return False
+    order.needs_customer_service = False
+    audit.record(
+        actor,
+        "order.cs_resolved",
+        order,
+        {"needs_customer_service": True},
+        {"needs_customer_service": False, "note": note},
+    )
+    events.emit("order.resolved", order, note=note)
+    db.session.flush()
+    return True

@@ -4,7 +4,7 @@ attention.
 The timeline merges the audit trail of the order, its fulfilments and their parcels (payments and returns are
 audited on the order) with the moments its messages went out. The exception queue lists orders flagged
 needs_customer_service (nothing could source them, a payment failed, a pickup expired under the retailer's
-"customer service" rule) and orders with open fulfilments past ready_by by more than LATE_HOURS, oldest first.
+"customer service" rule, a customer complained: actions.flag_complaint) and orders with open fulfilments past ready_by by more than LATE_HOURS, oldest first.
 """
 
 from dataclasses import dataclass
@@ -111,7 +111,7 @@ def decisions(order: Order) -> list[SourcingDecision]:
 class Exception_:
     order: Order
     since: datetime
-    reason: str  # unfulfilled, payment_failed, pickup_expired, attention, late
+    reason: str  # unfulfilled, payment_failed, pickup_expired, complaint, attention, late
     hours_late: int = 0
 
 
@@ -126,6 +126,7 @@ def _reason(order: Order) -> tuple[str, datetime]:
                 AuditEvent.action == "payment.refund_failed",
                 AuditEvent.action == "payment.void_failed",
                 AuditEvent.action == "order.needs_customer_service",
+                AuditEvent.action == "order.complaint",
             )
         )
         .order_by(AuditEvent.id.desc())
@@ -135,6 +136,8 @@ def _reason(order: Order) -> tuple[str, datetime]:
         action, after, at = events
         if action.startswith("payment."):
             return "payment_failed", _aware(at)
+        if action == "order.complaint":
+            return "complaint", _aware(at)
         if (after or {}).get("reason") == "pickup expired":
             return "pickup_expired", _aware(at)
     decision = db.session.scalar(

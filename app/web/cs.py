@@ -85,12 +85,13 @@ EVENT_LABELS = {
     "order.cs_goodwill": lazy_gettext("Goodwill refund"),
     "order.cs_hold_extended": lazy_gettext("Pickup hold changed by customer service"),
     "order.cs_rerouted": lazy_gettext("Re-routed by customer service"),
-    "order.cs_cancelled": lazy_gettext("Lines cancelled by customer service"),
-    "order.cs_address": lazy_gettext("Delivery address changed"),
-    "order.cs_pickup_store": lazy_gettext("Pickup store changed"),
+    "order.cs_lines_cancelled": lazy_gettext("Lines cancelled by customer service"),
+    "fulfilment.lines_cancelled": lazy_gettext("Lines cancelled by customer service"),
+    "order.cs_address_changed": lazy_gettext("Delivery address changed"),
+    "order.cs_pickup_store_changed": lazy_gettext("Pickup store changed"),
     "order.cs_reshipped": lazy_gettext("Re-shipped at no charge"),
     "order.cs_resolved": lazy_gettext("Resolved by customer service"),
-    "order.cs_complaint": lazy_gettext("Complaint flagged"),
+    "order.complaint": lazy_gettext("Complaint flagged"),
     "message.queued": lazy_gettext("Message written"),
     "message.sent": lazy_gettext("Message sent"),
     "message.failed": lazy_gettext("Message could not be sent"),
@@ -182,14 +183,6 @@ def _local_input(moment: datetime | None, store) -> str:
     return moment.astimezone(formatting.store_zone(store)).strftime("%Y-%m-%dT%H:%M")
 
 
-def _reships_of(fulfilment: Fulfilment) -> int:
-    """How many fulfilments re-ship this one (0 until the column exists)."""
-    column = getattr(Fulfilment, "reship_of_id", None)
-    if column is None:
-        return 0
-    return db.session.scalar(select(func.count()).select_from(Fulfilment).where(column == fulfilment.id)) or 0
-
-
 def _fulfilment_view(order: Order, fulfilment: Fulfilment) -> dict:
     store = fulfilment.location
     pickup = getattr(fulfilment, "pickup", None)
@@ -208,16 +201,14 @@ def _fulfilment_view(order: Order, fulfilment: Fulfilment) -> dict:
         # rejected or open and not yet picked, with units no location holds now (a re-routed one has none left)
         "reroutable": fulfilment.status in actions.REROUTABLE and bool(actions.units_to_reroute(fulfilment)),
         "candidates": [],
-        "reshippable": fulfilment.status == S.SHIPPED and hasattr(actions, "reship"),
+        "reshippable": fulfilment.status == S.SHIPPED and fulfilment.reship_of_id is None,
         "reship_candidates": [],
-        "reships": 0,
-        "reship_of": getattr(fulfilment, "reship_of_id", None),
+        "reship_of": fulfilment.reship_of_id,
     }
     if view["reroutable"]:
         view["candidates"] = actions.reroute_candidates(fulfilment)
     if view["reshippable"]:
         view["reship_candidates"] = actions.reship_candidates(fulfilment)
-        view["reships"] = _reships_of(fulfilment)
     return view
 
 
@@ -236,9 +227,9 @@ def _goodwill(order: Order) -> dict:
 
 
 def _lines(order: Order) -> list[dict]:
-    can = actions.cancellable(order) if hasattr(actions, "cancellable") else {}
+    can = actions.cancellable(order)
     return [
-        {"line": line, "cancelled": getattr(line, "cancelled", 0) or 0, "cancellable": can.get(line.line_no, 0)}
+        {"line": line, "cancelled": line.cancelled or 0, "cancellable": can.get(line.line_no, 0)}
         for line in order.lines
     ]
 
@@ -282,11 +273,11 @@ def _order_page(order: Order, *, failed: str = "", errors=None, message: str = "
         timeline=[(entry, *event_words(entry), _who(entry.who)) for entry in story.timeline(order)],
         goodwill=_goodwill(order),
         is_open=is_open,
-        can_cancel=is_open and hasattr(actions, "cancel_lines"),
-        can_change_address=is_open and order.delivery_method == "ship" and hasattr(actions, "change_address"),
-        can_change_pickup=is_open and order.delivery_method == "collect" and hasattr(actions, "change_pickup_store"),
-        can_resolve=order.needs_customer_service and hasattr(actions, "resolve"),
-        can_flag=is_open and hasattr(actions, "flag_complaint"),
+        can_cancel=is_open,
+        can_change_address=is_open and order.delivery_method == "ship",
+        can_change_pickup=is_open and order.delivery_method == "collect",
+        can_resolve=order.needs_customer_service,
+        can_flag=is_open,
         pickup_stores=_pickup_stores() if order.delivery_method == "collect" else [],
         failed=failed,
         errors=errors or {},
@@ -420,16 +411,11 @@ def reroute(order_id, fulfilment_id):
 @login_required
 @role_required(*CONSOLE_ROLES)
 def reship(order_id, fulfilment_id):
-    """Send a lost or damaged parcel's contents again, at no charge. The form carries how many re-shipments the page
-    showed: a second submit finds one more and is refused."""
+    """Send a lost or damaged parcel's contents again, at no charge: a second submit finds every unit sent again
+    and is refused (409)."""
 
     def change(order, note, actor):
-        if not hasattr(actions, "reship"):
-            abort(404)
         fulfilment = _fulfilment_of(order, fulfilment_id)
-        seen = _whole(request.form.get("reships", ""), "location")
-        if _reships_of(fulfilment) != seen:
-            raise actions.ServiceRefused(N_("This parcel was re-shipped meanwhile: it is not sent twice."))
         code = request.form.get("location", "").strip()[:16]
         if not code:
             _refuse(N_("Choose a location."), "location")
@@ -473,23 +459,18 @@ def goodwill(order_id):
 @login_required
 @role_required(*CONSOLE_ROLES)
 def cancel(order_id):
-    """Cancel units of the order's lines. The form carries each line's cancelled units as the page showed them: a
-    second submit finds them changed and is refused, nothing cancelled twice."""
+    """Cancel units of the order's lines. The form carries each line's cancelled units as the page showed them
+    (cancel_lines' expected): a double submit gets the first answer, nothing cancelled twice; a change meanwhile is
+    refused."""
 
     def change(order, note, actor):
-        if not hasattr(actions, "cancel_lines"):
-            abort(404)
-        units = {}
+        units, seen = {}, {}
         for line in order.lines:
-            seen = _whole(request.form.get(f"had-{line.line_no}", ""), "units")
-            if (getattr(line, "cancelled", 0) or 0) != seen:
-                raise actions.ServiceRefused(N_("This order changed meanwhile: nothing was cancelled. Check it again."))
-            wanted = _whole(request.form.get(f"cancel-{line.line_no}", ""), f"cancel-{line.line_no}")
+            seen[line.line_no] = _whole(request.form.get(f"had-{line.line_no}", ""), "lines")
+            wanted = _whole(request.form.get(f"cancel-{line.line_no}", ""), f"lines.{line.line_no}")
             if wanted:
                 units[line.line_no] = wanted
-        if not units:
-            _refuse(N_("Choose at least one unit to cancel."), "units")
-        done = actions.cancel_lines(order, units, note, actor=actor)
+        done = actions.cancel_lines(order, units, note, actor=actor, expected=seen)
         count = sum(done.values())
         return ngettext("%(num)d unit cancelled.", "%(num)d units cancelled.", count)
 
@@ -501,8 +482,6 @@ def cancel(order_id):
 @role_required(*CONSOLE_ROLES)
 def address(order_id):
     def change(order, note, actor):
-        if not hasattr(actions, "change_address"):
-            abort(404)
         fields = ("line1", "line2", "postcode", "city", "country")
         given = {name: " ".join(request.form.get(name, "").split())[:MAX_FIELD] for name in fields}
         given["country"] = given["country"].upper()
@@ -518,8 +497,6 @@ def address(order_id):
 @role_required(*CONSOLE_ROLES)
 def pickup_store(order_id):
     def change(order, note, actor):
-        if not hasattr(actions, "change_pickup_store"):
-            abort(404)
         code = request.form.get("location", "").strip()[:16]
         if not code:
             _refuse(N_("Choose a location."), "location")
@@ -535,8 +512,6 @@ def pickup_store(order_id):
 @role_required(*CONSOLE_ROLES)
 def resolve(order_id):
     def change(order, note, actor):
-        if not hasattr(actions, "resolve"):
-            abort(404)
         if actions.resolve(order, note, actor=actor):
             return gettext("Resolved: the order left the exception queue.")
         return gettext("This order was already resolved.")
@@ -549,8 +524,6 @@ def resolve(order_id):
 @role_required(*CONSOLE_ROLES)
 def complaint(order_id):
     def change(order, note, actor):
-        if not hasattr(actions, "flag_complaint"):
-            abort(404)
         if actions.flag_complaint(order, note, actor=actor):
             return gettext("Complaint flagged: the order is in the exception queue.")
         return gettext("A complaint was already flagged on this order.")

@@ -17,7 +17,16 @@ from app.extensions import db
 from tests.conftest import csrf_token, login
 from tests.core.test_payments import _after_commit, _order, _picked_at, _ship
 from tests.core.test_pickups import _ready
-from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, ship_draft, stocked
+from tests.factories import (
+    ACTOR,
+    PASSWORD,
+    collect_draft,
+    make_location,
+    make_product,
+    make_user,
+    ship_draft,
+    stocked,
+)
 
 D = Decimal
 
@@ -358,3 +367,146 @@ def test_an_empty_queue_says_so(client, people):
     sign_in(client, people["customer_service"])
     html = _text(client.get("/cs/exceptions"))
     assert "No order needs customer service right now." in html
+
+
+# --- cancelling units ---------------------------------------------------------------------------------------------
+
+
+def test_units_are_cancelled_once_their_stock_released_and_a_double_submit_cancels_nothing_more(
+    client, people, rejected
+):
+    order = db.session.get(Order, rejected["order"])
+    actions.reroute(db.session.get(Fulfilment, rejected["fulfilment"]), "LYO", "customer agreed", actor=ACTOR)
+    db.session.commit()
+    assert stock.available_to_promise(rejected["lyon"], rejected["product"]) == 3
+    sign_in(client, people["customer_service"])
+    page = _text(client.get(f"/cs/orders/{order.id}"))
+    assert 'id="cancel-1"' in page and 'name="had-1" value="0"' in page and "at most 2" in page
+    url = f"/cs/orders/{order.id}/cancel"
+    token = csrf_token(client, "/cs")
+    nothing = _post(client, url, {"cancel-1": "0", "had-1": "0", "note": "customer changed their mind"}, token)
+    assert nothing.status_code == 422 and "Choose at least one unit to cancel." in _text(nothing)
+    no_note = _post(client, url, {"cancel-1": "1", "had-1": "0", "note": ""}, token)
+    assert no_note.status_code == 422 and "A note is required." in _text(no_note)
+    nonsense = _post(client, url, {"cancel-1": "-1", "had-1": "0", "note": "x"}, token)
+    assert nonsense.status_code == 422 and "Give a whole number, 0 or more." in _text(nonsense)
+    assert db.session.get(Order, order.id).lines[0].cancelled == 0
+    form = {"cancel-1": "1", "had-1": "0", "note": "customer wants one only"}
+    done = _post(client, url, form, token)
+    assert done.status_code == 303
+    page = _text(client.get(done.headers["Location"]))
+    assert "1 unit cancelled." in page and "Lines cancelled by customer service" in page
+    again = _post(client, url, form, token)  # the same form again: the core answers the first cancel
+    assert again.status_code == 303
+    assert db.session.get(Order, order.id, populate_existing=True).lines[0].cancelled == 1
+    assert stock.available_to_promise(rejected["lyon"], rejected["product"]) == 4
+    assert _events(order.id, "order.cs_lines_cancelled") == 1
+
+
+def test_units_that_left_a_store_cannot_be_cancelled(client, people, shipped):
+    sign_in(client, people["customer_service"])
+    assert 'id="cancel-1"' not in _text(client.get(f"/cs/orders/{shipped}"))  # nothing left to cancel: no form
+    response = _post(client, f"/cs/orders/{shipped}/cancel", {"cancel-1": "1", "had-1": "0", "note": "too late"})
+    assert response.status_code == 409 and "nothing of it can be cancelled" in _text(response)
+    assert db.session.get(Order, shipped).lines[0].cancelled == 0
+
+
+# --- the address and the pickup store -----------------------------------------------------------------------------
+
+
+ADDRESS = {"line1": "8 quai de la Tournelle", "line2": "", "postcode": "75005", "city": "Paris", "country": "fr"}
+
+
+def test_the_address_changes_before_packing_and_bad_fields_are_marked(client, people, rejected):
+    sign_in(client, people["customer_service"])
+    url = f"/cs/orders/{rejected['order']}/address"
+    token = csrf_token(client, "/cs")
+    bad = _post(client, url, {**ADDRESS, "country": "F1", "postcode": "", "note": "moved"}, token)
+    assert bad.status_code == 422
+    assert 'id="address-country-error"' in _text(bad) and "A two-letter country code" in _text(bad)
+    assert 'id="address-postcode-error">Required.<' in _text(bad)
+    assert db.session.get(Order, rejected["order"]).ship_postcode == "75002"
+    done = _post(client, url, {**ADDRESS, "note": "customer moved"}, token)
+    assert done.status_code == 303
+    assert "The delivery address is changed." in _text(client.get(done.headers["Location"]))
+    order = db.session.get(Order, rejected["order"], populate_existing=True)
+    assert (order.ship_line1, order.ship_postcode, order.ship_country) == ("8 quai de la Tournelle", "75005", "FR")
+    again = _post(client, url, {**ADDRESS, "note": "customer moved"}, token)
+    assert again.status_code == 303
+    assert "The delivery address was already this one." in _text(client.get(again.headers["Location"]))
+    assert _events(rejected["order"], "order.cs_address_changed") == 1
+
+
+def test_the_address_of_a_shipped_order_cannot_change(client, people, shipped):
+    sign_in(client, people["customer_service"])
+    response = _post(client, f"/cs/orders/{shipped}/address", {**ADDRESS, "note": "customer moved"})
+    assert response.status_code == 409 and "can no longer change" in _text(response)
+    assert db.session.get(Order, shipped).ship_postcode == "75002"
+
+
+def test_the_pickup_store_changes_before_packing_and_not_once_on_the_hold_shelf(client, people, on_hold):
+    product = make_product()
+    first, second = make_location(code="PU1", name="Pickup One"), make_location(code="PU2", name="Pickup Two")
+    stocked(first, product, 2)
+    order = orders.create_order(collect_draft(first, (product, 1)), actor=ACTOR)[0]
+    db.session.commit()
+    sign_in(client, people["customer_service"])
+    page = _text(client.get(f"/cs/orders/{order.id}"))
+    assert '<option value="PU2">Pickup Two (PU2)</option>' in page
+    url = f"/cs/orders/{order.id}/pickup-store"
+    token = csrf_token(client, "/cs")
+    unknown = _post(client, url, {"location": "NOPE", "note": "closer to work"}, token)
+    assert unknown.status_code == 422 and "does not offer click &amp; collect" in _text(unknown)
+    done = _post(client, url, {"location": "PU2", "note": "closer to work"}, token)
+    assert done.status_code == 303
+    assert "The pickup store is now Pickup Two." in _text(client.get(done.headers["Location"]))
+    assert db.session.get(Order, order.id, populate_existing=True).pickup_location_id == second.id
+    held_order, _ = on_hold
+    late = _post(client, f"/cs/orders/{held_order}/pickup-store", {"location": "PU2", "note": "x"}, token)
+    assert late.status_code == 409 and "can no longer change" in _text(late)
+
+
+# --- re-shipping ----------------------------------------------------------------------------------------------------
+
+
+def test_a_lost_parcel_is_reshipped_once_at_no_charge(client, people, shipped):
+    order = db.session.get(Order, shipped)
+    (first,) = order.fulfilments
+    sign_in(client, people["customer_service"])
+    page = _text(client.get(f"/cs/orders/{shipped}"))
+    assert f"/cs/orders/{shipped}/fulfilments/{first.id}/reship" in page
+    url = f"/cs/orders/{shipped}/fulfilments/{first.id}/reship"
+    token = csrf_token(client, "/cs")
+    no_choice = _post(client, url, {"note": "lost by the carrier"}, token)
+    assert no_choice.status_code == 422 and "Choose a location." in _text(no_choice)
+    done = _post(client, url, {"location": first.location.code, "note": "lost by the carrier"}, token)
+    assert done.status_code == 303
+    page = _text(client.get(done.headers["Location"]))
+    assert "at no charge." in page and f"of fulfilment {first.id}, at no charge" in page
+    again = _post(client, url, {"location": first.location.code, "note": "lost by the carrier"}, token)
+    assert again.status_code == 409 and "already sent again" in _text(again)
+    reships = db.session.scalars(select(Fulfilment).where(Fulfilment.reship_of_id == first.id)).all()
+    assert len(reships) == 1 and reships[0].status == S.CREATED
+
+
+# --- complaints and resolving -------------------------------------------------------------------------------------
+
+
+def test_a_complaint_puts_the_order_in_the_queue_and_resolving_takes_it_out(client, people, shipped):
+    sign_in(client, people["customer_service"])
+    token = csrf_token(client, "/cs")
+    order = db.session.get(Order, shipped)
+    no_note = _post(client, f"/cs/orders/{shipped}/complaint", {"note": " "}, token)
+    assert no_note.status_code == 422 and not db.session.get(Order, shipped).needs_customer_service
+    flagged = _post(client, f"/cs/orders/{shipped}/complaint", {"note": "parcel arrived open"}, token)
+    assert flagged.status_code == 303
+    assert "Complaint flagged: the order is in the exception queue." in _text(client.get(flagged.headers["Location"]))
+    twice = _post(client, f"/cs/orders/{shipped}/complaint", {"note": "parcel arrived open"}, token)
+    assert "A complaint was already flagged on this order." in _text(client.get(twice.headers["Location"]))
+    queue = _text(client.get("/cs/exceptions"))
+    assert order.reference in queue and "Customer complaint" in queue and "Call the customer" in queue
+    resolved = _post(client, f"/cs/orders/{shipped}/resolve", {"note": "refund agreed"}, token)
+    assert resolved.status_code == 303
+    assert not db.session.get(Order, shipped, populate_existing=True).needs_customer_service
+    assert order.reference not in _text(client.get("/cs/exceptions"))
+    assert _events(shipped, "order.complaint") == 1 and _events(shipped, "order.cs_resolved") == 1

@@ -251,6 +251,7 @@ def _order_page(order: Order, *, failed: str = "", errors=None, message: str = "
     home = home_store(order)
     summary = payments.summary(order)
     is_open = order.status == OrderStatus.OPEN
+    unpacked = is_open and not any(f.status in actions.PACKED_OR_GONE for f in order.fulfilments)
     return render(
         "cs/order.html",
         status=status,
@@ -274,8 +275,8 @@ def _order_page(order: Order, *, failed: str = "", errors=None, message: str = "
         goodwill=_goodwill(order),
         is_open=is_open,
         can_cancel=is_open,
-        can_change_address=is_open and order.delivery_method == "ship",
-        can_change_pickup=is_open and order.delivery_method == "collect",
+        can_change_address=unpacked and order.delivery_method == "ship",
+        can_change_pickup=unpacked and order.delivery_method == "collect",
         can_resolve=order.needs_customer_service,
         can_flag=is_open,
         pickup_stores=_pickup_stores() if order.delivery_method == "collect" else [],

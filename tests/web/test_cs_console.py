@@ -439,6 +439,7 @@ def test_the_address_changes_before_packing_and_bad_fields_are_marked(client, pe
 
 def test_the_address_of_a_shipped_order_cannot_change(client, people, shipped):
     sign_in(client, people["customer_service"])
+    assert f"/cs/orders/{shipped}/address" not in _text(client.get(f"/cs/orders/{shipped}"))  # no form offered
     response = _post(client, f"/cs/orders/{shipped}/address", {**ADDRESS, "note": "customer moved"})
     assert response.status_code == 409 and "can no longer change" in _text(response)
     assert db.session.get(Order, shipped).ship_postcode == "75002"

@@ -22,13 +22,39 @@ import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CUSTOMER_SERVICE, login
+from tests.e2e.conftest import CUSTOMER_SERVICE, login, pretty
+from tests.e2e.test_accessibility import SMALL_TARGETS_JS, TOUCH, axe_violations, describe_violations
 from tests.e2e.test_click_and_collect_flow import Inbox, _send_emails
 from tests.e2e.test_counter_flow import settled
 
 pytestmark = pytest.mark.e2e
 
 TABLET = {"width": 1280, "height": 800}
+HANDHELD = {"width": 360, "height": 640}
+
+
+@pytest.fixture
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "bypass_csp": True}  # the page's CSP would block axe's inline script
+
+
+def _accessible(page, where: str) -> None:
+    """axe (WCAG 2.1 A/AA) on the page as it is now, with its action forms open, on a tablet and a handheld; on the
+    handheld every control at least 44 px and nothing scrolling sideways."""
+    for name, viewport in (("tablet", TABLET), ("handheld", HANDHELD)):
+        page.set_viewport_size(viewport)
+        violations = axe_violations(page)
+        assert not violations, f"axe found on {where} ({name}):\n{describe_violations(violations)}"
+        if name == "handheld":
+            small = page.evaluate(SMALL_TARGETS_JS, TOUCH)
+            assert not small, f"targets under {TOUCH} px on {where}:\n{pretty(small)}"
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{where} scrolls sideways by {overflow} px on a handheld"
+    page.set_viewport_size(TABLET)
+
+
 SCRATCH = Path("/work/scratch")
 
 
@@ -146,6 +172,13 @@ def test_customer_service_finds_an_order_reroutes_it_cancels_a_line_and_reads_it
     expect(rejected).to_contain_text("damaged in the stockroom")
     expect(page.locator(".cs-head")).to_contain_text("Needs customer service")
     _scratch_shot(page, shot, "order")
+    for summary in ("Cancel lines", "Goodwill refund", "Change the delivery address", "Resolve", "Flag a complaint"):
+        folded = page.locator("details.cs-details:not([open]) > summary", has_text=summary)
+        if folded.count():
+            folded.first.click()
+    _accessible(page, "the order page with its forms open")
+    page.reload()
+    settled(page)
 
     # Re-route the rejected fulfilment to the store that now has both units.
     form = page.locator(f"#reroute-{data['fulfilment_id']}-form")

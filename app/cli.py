@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app.core.actor import Actor
@@ -329,9 +329,14 @@ def worker(once, interval):
 
     from app.core.integration import worker as jobs
 
+    figures_every = float(current_app.config.get("WORKER_FIGURES_SECONDS", 60))
+    figures_at = float("-inf")
     while True:
+        figures = time.monotonic() - figures_at >= figures_every  # the costly per-store jobs, about once a minute
+        if figures:
+            figures_at = time.monotonic()
         try:
-            result = jobs.run_once()
+            result = jobs.run_once(figures=figures)
         except Exception:  # run_once logs each failing job itself; even so, a pass never ends the worker
             jobs.log.exception("worker pass failed")
             if once:

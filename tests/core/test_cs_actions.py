@@ -457,3 +457,27 @@ def test_the_exact_email_search_finds_the_order_whatever_the_case(app):
     db.session.flush()
     assert search.identified("lea.rossi@example.COM") == [order.id]
     assert [o.id for o in search.search_orders("rossi@example")] == [order.id]
+
+
+def test_a_complaint_about_a_cancelled_order_is_in_the_queue_an_old_flag_is_not(app):
+    product = make_product()
+    unsourced = _ship_order((product, 1))
+    sourcing.source_order(unsourced, actor=ACTOR)  # nothing has it: flagged
+    orders.cancel_order(unsourced, reason="customer gave up", actor=ACTOR)
+    complained = _ship_order((product, 1))
+    orders.cancel_order(complained, reason="customer", actor=ACTOR)
+    actions.flag_complaint(complained, "still charged", actor=ACTOR)
+    assert {x.order.id: x.reason for x in story.exceptions()} == {complained.id: "complaint"}
+
+
+def test_after_a_resolved_complaint_the_next_flag_shows_its_own_reason(app):
+    product = make_product()
+    stocked(_store("PAR", 48.87, 2.33), product, 1)
+    order = _ship_order((product, 1))
+    sourcing.source_order(order, actor=ACTOR)
+    actions.flag_complaint(order, "late", actor=ACTOR)
+    actions.resolve(order, "apologised", actor=ACTOR)
+    (first,) = order.fulfilments
+    sourcing.reject_and_reroute(first, reason="damaged", actor=ACTOR)  # nothing else has it: flagged again
+    assert order.needs_customer_service
+    assert {x.order.id: x.reason for x in story.exceptions()} == {order.id: "unfulfilled"}

@@ -78,6 +78,24 @@ def test_events_are_delivered_signed_and_only_once(app, receiver):
         assert json.loads(body)["type"] == "order.created"
 
 
+def test_a_busy_hour_is_delivered_in_one_pass_batch_after_batch(app, receiver):
+    _subscribe(receiver["url"], events="order.created")
+    _orders(worker.CLAIM_BATCH * 2 + 5)  # two full batches and a part
+    assert worker.run_once(figures=False)["delivered"] == worker.CLAIM_BATCH * 2 + 5
+    assert len(receiver["received"]) == worker.CLAIM_BATCH * 2 + 5
+    assert worker.run_once(figures=False)["delivered"] == 0
+
+
+def test_a_pass_without_figures_leaves_the_per_store_jobs_for_later(app, monkeypatch):
+    ran = []
+    monkeypatch.setattr(worker.reports, "refresh", lambda now=None: ran.append("reports") or 1)
+    monkeypatch.setattr(worker.prediction, "refresh", lambda now=None: ran.append("predictions") or 1)
+    quick = worker.run_once(figures=False)
+    assert (quick["reports"], quick["predictions"], ran) == (0, 0, [])
+    full = worker.run_once()
+    assert (full["reports"], full["predictions"], ran) == (1, 1, ["reports", "predictions"])
+
+
 def test_a_failing_webhook_is_retried_with_backoff_then_dead_lettered_and_can_be_replayed(app, receiver):
     receiver["answers"]["status"] = 500
     _subscribe(receiver["url"])

@@ -39,6 +39,8 @@ from app.extensions import db
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
+CLAIM_BATCH = 20  # deliveries leased at once
+DELIVERY_BATCHES = 25  # at most this many batches a pass (500 deliveries), within half the lease
 MAX_ATTEMPTS = 8
 TIMEOUT_SECONDS = 5
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
@@ -53,9 +55,9 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
-def claim_due(limit: int = 20, now=None) -> list[int]:
+def claim_due(limit: int | None = None, now=None) -> list[int]:
     """Take a lease on due deliveries no other worker holds; returns their ids (commits)."""
-    now = now or utcnow()
+    now, limit = now or utcnow(), limit or CLAIM_BATCH
     with unit_of_work(writes=True):
         rows = db.session.scalars(
             select(WebhookDelivery)
@@ -250,11 +252,14 @@ def _job(name: str, work, errors: list, default=0):
         return default
 
 
-def run_once(now=None) -> dict:
+def run_once(now=None, *, figures: bool = True) -> dict:
     """One pass of every job; no job's failure stops the others (see the `errors` count and the log).
 
-    Deliveries are sent one after the other; when a pass has run for half the lease (receivers that hang until
+    Deliveries are sent one after the other, batch after batch while batches come full (a busy hour's events do
+    not wait for the next pass, 20 at a time); when a pass has run for half the lease (receivers that hang until
     the timeout), the deliveries it has not started are given back, so no lease runs out before its send.
+    figures: also roll the stores' days up and predict their lateness (every store: the costly jobs, which
+    `flask worker` runs about once a minute rather than on every pass).
     """
     errors: list[str] = []
     # Holds that ran out, then reminders for those ending soon (each pickup in its own transaction): their events
@@ -269,17 +274,21 @@ def run_once(now=None) -> dict:
     expired = _job("expire late acceptances", lambda: expire_late_acceptances(now), errors)
     # Customers of work past its ready_by hear it is late (their e-mails and texts go out in this same pass).
     delayed = _job("tell late orders", lambda: tell_late_orders(now), errors)
-    claimed_at = now or utcnow()
-    claimed = _job("claim deliveries", lambda: claim_due(now=claimed_at), errors, default=[])
     started, outcomes = time.monotonic(), []
-    for index, delivery_id in enumerate(claimed):
-        if time.monotonic() - started > LEASE.total_seconds() / 2:
-            _job("release deliveries", lambda rest=claimed[index:]: release(rest, claimed_at), errors)
+    for _batch in range(DELIVERY_BATCHES):
+        claimed_at = now or utcnow()
+        claimed = _job("claim deliveries", lambda at=claimed_at: claim_due(now=at), errors, default=[])
+        for index, delivery_id in enumerate(claimed):
+            if time.monotonic() - started > LEASE.total_seconds() / 2:
+                _job("release deliveries", lambda rest=claimed[index:], at=claimed_at: release(rest, at), errors)
+                claimed = []  # no further batch either
+                break
+            outcomes.append(_job(f"deliver {delivery_id}", lambda d=delivery_id: deliver(d, now), errors, default=""))
+        if len(claimed) < CLAIM_BATCH:  # nothing more was due (or the pass is out of time)
             break
-        outcomes.append(_job(f"deliver {delivery_id}", lambda d=delivery_id: deliver(d, now), errors, default=""))
     # The stores' days in figures (today and yesterday, store-local) for the board and the reports.
-    rolled_up = _job("reports", lambda: reports.refresh(now=now), errors)
-    predicted = _job("predictions", lambda: prediction.refresh(now=now), errors)
+    rolled_up = _job("reports", lambda: reports.refresh(now=now), errors) if figures else 0
+    predicted = _job("predictions", lambda: prediction.refresh(now=now), errors) if figures else 0
     return {
         "sequenced": sequenced,
         "stock_sequenced": stock_sequenced,

@@ -115,11 +115,29 @@ class Exception_:
     hours_late: int = 0
 
 
+def _resolved(order: Order) -> tuple[int, datetime | None]:
+    """The audit id and moment customer service last resolved the order (0, None: never)."""
+    row = db.session.execute(
+        select(AuditEvent.id, AuditEvent.created_at)
+        .where(
+            AuditEvent.subject_type == "customer_order",
+            AuditEvent.subject_id == str(order.id),
+            AuditEvent.action == "order.cs_resolved",
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], _aware(row[1])) if row is not None else (0, None)
+
+
 def _reason(order: Order) -> tuple[str, datetime]:
-    """Why a flagged order needs customer service, and since when (the latest flagging event)."""
+    """Why a flagged order needs customer service, and since when: the latest flagging event since customer
+    service last resolved it (what was resolved is no reason any more)."""
+    resolved_id, resolved_at = _resolved(order)
     events = db.session.execute(
         select(AuditEvent.action, AuditEvent.after, AuditEvent.created_at)
         .where(AuditEvent.subject_type == "customer_order", AuditEvent.subject_id == str(order.id))
+        .where(AuditEvent.id > resolved_id)
         .where(
             or_(
                 AuditEvent.action == "payment.capture_failed",
@@ -146,7 +164,11 @@ def _reason(order: Order) -> tuple[str, datetime]:
         .order_by(SourcingDecision.id.desc())
         .limit(1)
     )
-    if decision is not None and decision.unfulfilled:
+    if (
+        decision is not None
+        and decision.unfulfilled
+        and (resolved_at is None or _aware(decision.created_at) > resolved_at)
+    ):
         return "unfulfilled", _aware(decision.created_at)
     return "attention", _aware(order.updated_at or order.created_at)
 
@@ -156,13 +178,14 @@ def exceptions(now: datetime | None = None, limit: int = QUEUE_LIMIT) -> list[Ex
     now = now or utcnow()
     found: dict[int, Exception_] = {}
     flagged = db.session.scalars(
-        select(Order)
-        .where(Order.needs_customer_service, Order.status != OrderStatus.CANCELLED)
-        .order_by(Order.id)
-        .limit(limit)
+        select(Order).where(Order.needs_customer_service).order_by(Order.id).limit(limit)
     ).all()
     for order in flagged:
         reason, since = _reason(order)
+        # A cancelled order's old flag (nothing could source it, then it was cancelled) needs nobody; a complaint
+        # about it (still charged, a refund missing) does.
+        if order.status == OrderStatus.CANCELLED and reason != "complaint":
+            continue
         found[order.id] = Exception_(order, since, reason)
     late_before = now - timedelta(hours=late_hours())
     late = db.session.execute(

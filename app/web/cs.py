@@ -20,13 +20,13 @@ from babel.numbers import NumberFormatError, parse_decimal
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext, ngettext
 from flask_login import login_required
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import String, cast, distinct, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app import formatting
 from app.core import payments, returns
 from app.core.errors import N_, DomainError, InvalidInput
-from app.core.models import Fulfilment, FulfilmentLine, Location, Order, OrderStatus
+from app.core.models import AuditEvent, Fulfilment, FulfilmentLine, Location, Order, OrderStatus
 from app.core.models import FulfilmentStatus as S
 from app.core.models.base import MAX_ID, utcnow
 from app.core.models.orders import open_statuses_clause
@@ -536,13 +536,23 @@ def complaint(order_id):
 
 
 def exception_count(now: datetime | None = None) -> int:
-    """How many orders the exception queue lists, in two counts (not the queue's per-order reads): flagged ones,
-    and open work late beyond the threshold on orders not flagged (story.exceptions' rule)."""
+    """How many orders the exception queue lists, in two counts (not the queue's per-order reads): flagged ones (a
+    cancelled one only for a complaint), and open work late beyond the threshold on orders not flagged
+    (story.exceptions' rule)."""
     now = now or utcnow()
+    complaint = (
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.subject_type == "customer_order",
+            AuditEvent.subject_id == cast(Order.id, String),
+            AuditEvent.action == "order.complaint",
+        )
+        .exists()
+    )
     flagged = db.session.scalar(
         select(func.count())
         .select_from(Order)
-        .where(Order.needs_customer_service, Order.status != OrderStatus.CANCELLED)
+        .where(Order.needs_customer_service, or_(Order.status != OrderStatus.CANCELLED, complaint))
     )
     late_before = now - timedelta(hours=story.late_hours())
     late = db.session.scalar(

@@ -511,3 +511,19 @@ def test_a_complaint_puts_the_order_in_the_queue_and_resolving_takes_it_out(clie
     assert not db.session.get(Order, shipped, populate_existing=True).needs_customer_service
     assert order.reference not in _text(client.get("/cs/exceptions"))
     assert _events(shipped, "order.complaint") == 1 and _events(shipped, "order.cs_resolved") == 1
+
+
+def test_a_cancelled_order_counts_in_the_queue_only_for_a_complaint(client, people, rejected):
+    old_flag = db.session.get(Order, rejected["order"])  # flagged when nothing could source it, then cancelled
+    actions.cancel_lines(old_flag, {1: 2}, "customer gave up", actor=ACTOR)
+    complained = _ship_order((make_product(), 1), name="Paolo Conti")
+    actions.cancel_lines(complained, {1: 1}, "out of stock", actor=ACTOR)
+    actions.flag_complaint(complained, "still charged", actor=ACTOR)
+    db.session.commit()
+    assert old_flag.status == complained.status == "cancelled" and old_flag.needs_customer_service
+    sign_in(client, people["customer_service"])
+    queue = _text(client.get("/cs/exceptions"))
+    assert complained.reference in queue and "Customer complaint" in queue
+    assert old_flag.reference not in queue
+    assert '<span class="visually-hidden">1 order</span>' in queue
+    assert '<span class="visually-hidden">1 order</span>' in _text(client.get("/cs"))

@@ -229,6 +229,21 @@ def test_customer_service_finds_an_order_reroutes_it_cancels_a_line_and_reads_it
     expect(shade_row.locator("td").nth(2)).to_have_text("1")  # the Cancelled column
     _scratch_shot(page, shot, "cancelled")
 
+    # A refused change comes back at its form, in words, and changes nothing: a country that is not two letters.
+    page.locator("summary", has_text="Change the delivery address").click()
+    address = page.locator("#address-form")
+    address.locator("#address-country").fill("F1")
+    address.get_by_label("Note (why, what the customer said)").fill("Customer moved")
+    address.get_by_role("button", name="Change the address").click()
+    expect(page.locator("#address-country-error")).to_have_text("A two-letter country code (FR, IT).")
+    expect(page.locator("#address-country")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#address-form [role=alert]")).to_contain_text("The address has invalid fields.")
+    assert page.url.endswith(f"/cs/orders/{data['order_id']}")
+    _scratch_shot(page, shot, "refused")
+    _accessible(page, "the order page with a refused form")
+    [(country,)] = query("SELECT ship_country FROM customer_order WHERE id = :o", o=data["order_id"])
+    assert country == "FR"
+
     # The customer is told (the worker sends the outbox over SMTP), and the page shows each e-mail sent.
     before = len(inbox.raw)
     _send_emails(database_url, controller.port)

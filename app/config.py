@@ -163,6 +163,11 @@ def load_config(instance_path: str) -> dict:
         ),
         # A busy client's token is checked against the database at most once a second per process (0: every call).
         "API_AUTH_CACHE_SECONDS": float(os.environ.get("API_AUTH_CACHE_SECONDS", "1") or 0),
+        # The store board (app.web.board): its snapshot is computed again when older than this many seconds even if
+        # the store's open work did not change (what changes with time alone: who works now, what became overdue).
+        "BOARD_SNAPSHOT_MAX_AGE": float(os.environ.get("BOARD_SNAPSHOT_MAX_AGE", "60") or 0),
+        # Rendered live parts of the board kept per process (one per store, language and snapshot; 0: none).
+        "BOARD_FRAGMENT_CACHE_SIZE": int(os.environ.get("BOARD_FRAGMENT_CACHE_SIZE", "32") or 0),
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         # Where the product images of the catalogue (image_url) may be loaded from by the screens, as CSP img-src
         # sources: "https:" (any HTTPS address, the PIM's CDN) unless narrowed, e.g. "https://cdn.example.com".

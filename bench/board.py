@@ -29,7 +29,10 @@ setup (skipped with --no-setup; run it once per database) adds, in set-based SQL
 Then it measures, in process (Flask test client; signed in as the flagship's manager, and an API client with
 reports:read), `-n` runs after two warm-ups each: median and p95 ms of the board page, its htmx fragment, the store
 KPI page (default 30 days by day, and 12 months by month), the daily report JSON for the store over a year, and
-/healthz. And over HTTP (gunicorn, 2 gthread workers, wrk, bench/run.py's machinery): req/s, p50 and p99 of
+/healthz; then the board's fragment with no rendered fragment kept (BOARD_FRAGMENT_CACHE_SIZE=0: the snapshot read
+and worded each poll) and with its snapshot computed on every poll (BOARD_SNAPSHOT_MAX_AGE=0: as after each change
+to the store's open work). Over HTTP the server takes both settings from the environment
+(`BOARD_SNAPSHOT_MAX_AGE=0 bench/board.py --no-setup` measures the computed board). And over HTTP (gunicorn, 2 gthread workers, wrk, bench/run.py's machinery): req/s, p50 and p99 of
 /healthz and the same endpoints in the same run, with the ratio to /healthz (target >= 0.1).
 """
 
@@ -498,6 +501,13 @@ def in_process(url: str, store_code: str, n: int) -> dict:
             results[name] = timed(get(api, path, {"Authorization": f"Bearer {token}"}), n)
         else:
             results[name] = timed(get(manager, path, headers), n)
+    # The board's slower paths: its snapshot read and worded on every poll (no rendered fragment kept), and
+    # computed on every poll (as after each change to the store's open work, or without the snapshot).
+    board = f"/stores/{store_code}/board"
+    app.config["BOARD_FRAGMENT_CACHE_SIZE"] = 0
+    results["board fragment, snapshot rendered each poll"] = timed(get(manager, board, LIVE), n)
+    app.config["BOARD_SNAPSHOT_MAX_AGE"] = 0
+    results["board fragment, snapshot computed each poll"] = timed(get(manager, board, LIVE), n)
     return results
 
 

@@ -94,8 +94,9 @@ def handle_domain_error(error: DomainError):
     return error_body(error.http_status, error.sentence(gettext), error.field_messages(gettext), error.code)
 
 
-def require_scope(scope: str):
-    """Authenticate the bearer token and require one scope; 401 or 403 as JSON otherwise."""
+def require_scope(*scopes: str):
+    """Authenticate the bearer token and require a scope (one of `scopes` when several are given); 401 or 403 as
+    JSON otherwise."""
 
     def decorator(view):
         @wraps(view)
@@ -107,8 +108,12 @@ def require_scope(scope: str):
                 response = error_body(401, gettext("A valid API token is required."))
                 response.headers["WWW-Authenticate"] = 'Bearer realm="comptoir"'
                 return response
-            if scope not in client.scope_set:
-                return error_body(403, gettext("This API client lacks the %(scope)s scope.", scope=scope))
+            if not client.scope_set.intersection(scopes):
+                if len(scopes) == 1:
+                    return error_body(403, gettext("This API client lacks the %(scope)s scope.", scope=scopes[0]))
+                return error_body(
+                    403, gettext("This API client needs one of these scopes: %(scopes)s.", scopes=", ".join(scopes))
+                )
             g.api_client = client
             if api_clients.use_due(client):
                 # last_used_at is written once the answer is sent, in a transaction of its own: the request

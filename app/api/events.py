@@ -45,6 +45,10 @@ class Events(MethodView):
         units stay off sale until put back), `pickup.restocked` (units put back on sale; `units`:
         `{sku: units}`), `pickup.hold_changed` (`expires_at`: the new end of the hold) and
         `pickup.transfer_received` (a transfer reached the pickup store; `received_by`: its code).
+        Customer service (`POST /api/v1/orders/{id}/...`): `order.lines_cancelled` (`lines`: `{line_no: units}`
+        cancelled; `fulfilment.lines_cancelled` for each store's work made smaller), `order.address_changed`
+        (`address`), `order.pickup_store_changed` (`pickup_location`), `order.needs_customer_service` with
+        `reason` `complaint` and its `note` (a complaint flagged), and `order.resolved` (`note`).
         Returns (`GET /api/v1/returns/{id}` says more): `return.created` (items taken back at a till, or a return
         by post announced; `return_id`, `number`, `location`, `status`: received or expected) and `return.received`
         (the items are in the location's stock by their condition and the refund is sent; `refund`: the amount,

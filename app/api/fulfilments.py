@@ -14,10 +14,11 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from app.api import api_actor, api_blueprint, order_json, require_scope
-from app.api.idempotency import idempotent
+from app.api.idempotency import answered_meanwhile, idempotent
 from app.api.schemas import (
     MAX_ID,
     ApiErrorSchema,
+    CandidateSchema,
     CollectInSchema,
     FulfilmentDocSchema,
     PickInSchema,
@@ -26,6 +27,7 @@ from app.api.schemas import (
     PickupSearchSchema,
     ReadyInSchema,
     RerouteInSchema,
+    ReshipInSchema,
     RestockInSchema,
     RestockOutSchema,
 )
@@ -47,6 +49,7 @@ blp = api_blueprint(
     "location alike. Every POST takes an Idempotency-Key.",
 )
 WRITE_SCOPE = "fulfilments:write"
+CS_SCOPE = "customer_service:write"  # re-routing, re-shipping and holds are customer service's actions too
 
 
 def _fulfilment(fulfilment_id: int) -> Fulfilment:
@@ -143,8 +146,9 @@ ANSWERS = {
 }
 
 
-def _write(schema=None, *, answers=None, response=FulfilmentDocSchema):
-    """The decorators every POST shares: scope, wrong-code counting, Idempotency-Key, body, documented answers."""
+def _write(schema=None, *, answers=None, response=FulfilmentDocSchema, scopes=(WRITE_SCOPE,)):
+    """The decorators every POST shares: scope (one of `scopes`), wrong-code counting, Idempotency-Key, body,
+    documented answers."""
 
     def decorator(view):
         documented = view
@@ -154,7 +158,7 @@ def _write(schema=None, *, answers=None, response=FulfilmentDocSchema):
         if schema is not None:
             documented = blp.arguments(schema)(documented)
         documented = blp.doc(parameters=[IDEMPOTENCY_HEADER])(documented)
-        return require_scope(WRITE_SCOPE)(counting_wrong_codes(idempotent(documented)))
+        return require_scope(*scopes)(counting_wrong_codes(idempotent(documented)))
 
     return decorator
 
@@ -264,7 +268,9 @@ class Restock(MethodView):
 class Reroute(MethodView):
     @_write(
         RerouteInSchema,
+        scopes=(WRITE_SCOPE, CS_SCOPE),
         answers={
+            403: "The client has neither fulfilments:write nor customer_service:write",
             409: "Too late (being picked or gone: service_refused), nothing left to re-route, or the location lacks "
             "stock for every unit left (service_refused); or the Idempotency-Key was used for another request",
             422: "Unknown or closed location, or the Idempotency-Key header is missing",
@@ -273,30 +279,93 @@ class Reroute(MethodView):
     def post(self, body, fulfilment_id):
         """Customer service: give what is left of a rejected fulfilment, or of an open one not yet being picked (it
         is given back first), to a location chosen from the ranked candidates; its stock is reserved there. The
-        answer is the new fulfilment."""
+        answer is the new fulfilment. Takes fulfilments:write or customer_service:write."""
         fulfilment = _locked(fulfilment_id)
+        answered_meanwhile()
         note = body["note"].strip() or "re-routed through the API"
         new = actions.reroute(fulfilment, body["location"], note, actor=api_actor())
         return _document(new)
 
 
+@blp.route("/<int:fulfilment_id>/reship")
+class Reship(MethodView):
+    @_write(
+        ReshipInSchema,
+        scopes=(CS_SCOPE,),
+        answers={
+            403: "The client lacks the customer_service:write scope",
+            409: "The fulfilment has not shipped, is itself a re-shipment, every unit of it was sent again already, "
+            "or the location lacks stock for every unit (service_refused); or the Idempotency-Key was used for "
+            "another request",
+            422: "Unknown or closed location, a blank note, or the Idempotency-Key header is missing",
+        },
+    )
+    def post(self, body, fulfilment_id):
+        """Customer service: a shipped parcel was lost or damaged; send its units again from a location chosen
+        from the ranked candidates (GET .../reship-candidates), at no charge: a new fulfilment linked to the first
+        (its `reship_of`), its stock reserved there, the order open again until it leaves. The answer is the new
+        fulfilment."""
+        fulfilment = _locked(fulfilment_id)
+        answered_meanwhile()
+        new = actions.reship(fulfilment, body["location"], body["note"], actor=api_actor())
+        return _document(new)
+
+
+def _candidates(view):
+    """The decorators of the two candidate lists: orders:read, a ranked list, documented answers."""
+    for status in (404, 403, 401):
+        view = blp.alt_response(status, schema=ApiErrorSchema)(view)
+    return require_scope("orders:read")(blp.response(200, CandidateSchema(many=True))(view))
+
+
+@blp.route("/<int:fulfilment_id>/reroute-candidates")
+class RerouteCandidates(MethodView):
+    @_candidates
+    def get(self, fulfilment_id):
+        """The locations that could take what is left of a rejected fulfilment, or of an open one not yet being
+        picked, ranked as sourcing ranks them (every unit first, then most units, then the score); its own
+        location left out. Only a location that `covers` every unit can be chosen (POST .../reroute). Empty when
+        it cannot be re-routed (being picked, gone) or nothing of it is left to place."""
+        fulfilment = _fulfilment(fulfilment_id)
+        if fulfilment.status not in actions.REROUTABLE:
+            return []
+        return actions.reroute_candidates(fulfilment)
+
+
+@blp.route("/<int:fulfilment_id>/reship-candidates")
+class ReshipCandidates(MethodView):
+    @_candidates
+    def get(self, fulfilment_id):
+        """The locations that could send a shipped fulfilment's units again (POST .../reship), ranked as sourcing
+        ranks them, its own location included. Empty when it has not shipped or every unit was sent again."""
+        return actions.reship_candidates(_fulfilment(fulfilment_id))
+
+
 @blp.route("/<int:fulfilment_id>/pickup")
 class Hold(MethodView):
-    @require_scope(WRITE_SCOPE)
+    @require_scope(WRITE_SCOPE, CS_SCOPE)
     @blp.arguments(PickupPatchSchema)
     @blp.response(200, FulfilmentDocSchema)
     @blp.alt_response(401, schema=ApiErrorSchema)
-    @blp.alt_response(403, schema=ApiErrorSchema)
+    @blp.alt_response(
+        403, schema=ApiErrorSchema, description="The client has neither fulfilments:write nor customer_service:write"
+    )
     @blp.alt_response(404, schema=ApiErrorSchema)
     @blp.alt_response(409, schema=ApiErrorSchema, description="The order is not waiting on the hold shelf")
     @blp.alt_response(
-        422, schema=ApiErrorSchema, description="expires_at is not in the future, or more than 60 days away"
+        422,
+        schema=ApiErrorSchema,
+        description="expires_at is not in the future, or more than 60 days away; or a blank note",
     )
     def patch(self, body, fulfilment_id):
         """Extend or shorten the hold of an order waiting on the hold shelf: `expires_at` in the future, at most
-        60 days away. The same value again changes nothing."""
+        60 days away. The same value again changes nothing. With a `note` (customer service: fulfilments:write or
+        customer_service:write), the change and the note go on the order's timeline."""
         with unit_of_work():
             fulfilment = _locked(fulfilment_id, collect=True)
-            pickups.extend_hold(fulfilment, body["expires_at"], actor=api_actor())
+            if "note" in body:
+                actions.extend_hold(fulfilment, body["expires_at"], body["note"], actor=api_actor())
+            else:
+                pickups.extend_hold(fulfilment, body["expires_at"], actor=api_actor())
             answer = _document(fulfilment)
         return answer

@@ -37,6 +37,33 @@ def _replay(record: IdempotencyRecord, fingerprint: str):
     return response
 
 
+class _AnsweredMeanwhile(Exception):
+    def __init__(self, record: IdempotencyRecord):
+        super().__init__(record.key)
+        self.record = record
+
+
+def answered_meanwhile() -> None:
+    """For a view that has just taken its lock (orders.lock_order): when a request with the same key committed its
+    answer while this one waited for the lock, stop here and answer as that one did.
+
+    The key is looked up before the view runs, but two requests with one key sent together both find nothing: the
+    second then waits on the first's lock and, without this check, works again on the order the first changed
+    (a second goodwill refund, or a refusal where the first succeeded) until its key's record clashes at commit.
+    On PostgreSQL (read committed) the first's record is visible once its lock is released; on SQLite writers take
+    the write lock first, so the lookup before the view already sees it."""
+    key = g.get("idempotency_key")
+    if key is None:
+        return
+    record = db.session.scalar(
+        select(IdempotencyRecord)
+        .where(IdempotencyRecord.client_id == g.api_client.id, IdempotencyRecord.key == key)
+        .execution_options(populate_existing=True)
+    )
+    if record is not None:
+        raise _AnsweredMeanwhile(record)
+
+
 def idempotent(view):
     """Require an Idempotency-Key; run the view and store its answer in the same transaction."""
 
@@ -55,6 +82,7 @@ def idempotent(view):
         record = _stored(key)
         if record is not None:
             return _replay(record, fingerprint)
+        g.idempotency_key = key
         try:
             response = view(*args, **kwargs)
             if 200 <= response.status_code < 300:
@@ -71,6 +99,9 @@ def idempotent(view):
         except IntegrityError:  # the same key raced in from another request: its answer wins
             db.session.rollback()
             return _replay(_stored(key), fingerprint)
+        except _AnsweredMeanwhile as answered:
+            db.session.rollback()
+            return _replay(answered.record, fingerprint)
         except BaseException:
             db.session.rollback()
             raise

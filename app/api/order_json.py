@@ -93,7 +93,7 @@ def _statements(postgresql: bool):
         latest_unfulfilled,
     ).where(among(_order.c.id, postgresql))
     lines = (
-        select(_line.c.order_id, _line.c.line_no, _product.c.sku, _product.c.gtin, _line.c.quantity)
+        select(_line.c.order_id, _line.c.line_no, _product.c.sku, _product.c.gtin, _line.c.quantity, _line.c.cancelled)
         .select_from(_line.join(_product, _product.c.id == _line.c.product_id))
         .where(among(_line.c.order_id, postgresql))
         .order_by(_line.c.order_id, _line.c.line_no)
@@ -108,6 +108,7 @@ def _statements(postgresql: bool):
             _fulfilment.c.status,
             _fulfilment.c.accept_by,
             _fulfilment.c.ready_by,
+            _fulfilment.c.reship_of_id,
             _fulfilment_line.c.id,
             _product.c.sku,
             _fulfilment_line.c.quantity,
@@ -207,6 +208,7 @@ def _fulfilments(connection, statements: _Statements, order_ids: list[int]) -> d
         status,
         accept_by,
         ready_by,
+        reship_of,
         line_id,
         sku,
         quantity,
@@ -224,6 +226,7 @@ def _fulfilments(connection, statements: _Statements, order_ids: list[int]) -> d
                 "ready_by": _iso(ready_by),
                 "lines": [],
                 "parcels": [],
+                "reship_of": reship_of,
             }
             by_order.setdefault(order_id, []).append(fulfilment)
         if line_id is not None:
@@ -247,8 +250,10 @@ def dump_orders(ids: Sequence[int]) -> list[dict]:
         return []
     found = [row[0] for row in rows]
     lines: dict[int, list[dict]] = {}
-    for order_id, line_no, sku, gtin, quantity in connection.execute(statements.lines, {"ids": found}).all():
-        lines.setdefault(order_id, []).append({"line_no": line_no, "sku": sku, "gtin": gtin, "quantity": quantity})
+    for order_id, line_no, sku, gtin, quantity, cancelled in connection.execute(statements.lines, {"ids": found}):
+        lines.setdefault(order_id, []).append(
+            {"line_no": line_no, "sku": sku, "gtin": gtin, "quantity": quantity, "cancelled": cancelled or 0}
+        )
     fulfilments = _fulfilments(connection, statements, found)
     messages = customer_messages.messages_of(found)
     dumped = {}

@@ -83,13 +83,27 @@ class FulfilmentOutSchema(Schema):
     ready_by = fields.DateTime()
     lines = fields.List(fields.Nested(FulfilmentLineOutSchema))
     parcels = fields.List(fields.Nested(ParcelOutSchema))
+    reship_of = fields.Integer(
+        attribute="reship_of_id",
+        allow_none=True,
+        metadata={
+            "description": "A re-shipment (customer service sent a lost or damaged parcel again, at no charge): the "
+            "id of the fulfilment it replaces; null otherwise"
+        },
+    )
 
 
 class OrderLineOutSchema(Schema):
     line_no = fields.Integer()
     sku = fields.Function(lambda line: line.product.sku)
     gtin = fields.Function(lambda line: line.product.gtin)
-    quantity = fields.Integer()
+    quantity = fields.Integer(metadata={"description": "Units ordered"})
+    cancelled = fields.Integer(
+        metadata={
+            "description": "Units customer service cancelled before they left a store (never captured); the "
+            "customer still wants quantity - cancelled"
+        }
+    )
 
 
 class OrderMessageSchema(Schema):
@@ -910,6 +924,13 @@ class PickupPatchSchema(Schema):
             "(422 otherwise)"
         },
     )
+    note = fields.String(
+        validate=validate.Length(min=1, max=2000),
+        metadata={
+            "description": "Customer service's reason, for the order's timeline: given, the order must be waiting "
+            "on the hold shelf (409 otherwise) and a blank note is refused (422)"
+        },
+    )
 
 
 # --- customer returns -------------------------------------------------------------------------------------------
@@ -1020,3 +1041,159 @@ class ReturnOutSchema(Schema):
 
 class ReturnListSchema(Schema):
     items = fields.List(fields.Nested(ReturnOutSchema))
+
+
+# --- customer service (app/api/orders.py, app/api/fulfilments.py) -----------------------------------------------
+
+
+def _cs_note(required: bool = True):
+    return fields.String(
+        required=required,
+        validate=validate.Length(min=1, max=2000),
+        metadata={
+            "description": "Why, for the order's timeline (spaces folded, at most 500 characters kept); a blank "
+            "note is refused (422)"
+        },
+    )
+
+
+class NoteInSchema(Schema):
+    note = _cs_note()
+
+
+class CancelledLineInSchema(Schema):
+    line_no = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
+    quantity = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ON_HAND),
+        metadata={"description": "Units of the line to cancel"},
+    )
+
+
+class CancelLinesInSchema(Schema):
+    lines = fields.List(
+        fields.Nested(CancelledLineInSchema),
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "Each line at most once; units that left a store cannot be cancelled (409)"},
+    )
+    note = _cs_note()
+
+    @validates_schema
+    def _once_per_line(self, data, **kwargs):
+        numbers = [line["line_no"] for line in data.get("lines", [])]
+        if len(numbers) != len(set(numbers)):
+            raise ValidationError({"lines": [gettext("Each line at most once.")]})
+
+
+class CancelLinesOutSchema(OrderOutSchema):
+    cancelled = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "{line_no: units} cancelled by this call"},
+    )
+
+
+class AddressInSchema(Schema):
+    line1 = fields.String(required=True, validate=validate.Length(max=500))
+    line2 = fields.String(load_default="", validate=validate.Length(max=500))
+    postcode = fields.String(required=True, validate=validate.Length(max=500))
+    city = fields.String(required=True, validate=validate.Length(max=500))
+    country = fields.String(
+        required=True, validate=validate.Length(max=500), metadata={"description": "Two letters: FR, IT"}
+    )
+    note = _cs_note()
+
+
+class PickupStoreInSchema(Schema):
+    location = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "The code of an open store offering click & collect"},
+    )
+    note = _cs_note()
+
+
+class GoodwillInSchema(Schema):
+    amount = fields.String(
+        required=True,
+        validate=validate.Regexp(MONEY_PATTERN),
+        metadata={
+            "example": "10.00",
+            "description": "In the order's currency, as a decimal string, above zero: all goodwill refunds of an "
+            "order together stay within the retailer's limit, and never above what was captured and not refunded",
+        },
+    )
+    note = _cs_note()
+
+
+class GoodwillOutSchema(OrderOutSchema):
+    refund = fields.Nested(
+        PaymentTransactionSchema,
+        metadata={
+            "description": "The refund, pending until the provider answers (GET /orders/{id}/payments); a repeat "
+            "with the same Idempotency-Key answers this same refund"
+        },
+    )
+
+
+class OrderEmailSchema(Schema):
+    id = fields.Integer(metadata={"description": "For POST /orders/{id}/emails/{email_id}/resend"})
+    kind = fields.String(metadata={"description": "What it tells: " + ", ".join(NOTIFICATION_KINDS)})
+    subject = fields.String()
+    to = fields.String(metadata={"description": "The address it was written to"})
+    status = fields.String(validate=validate.OneOf(["pending", "sent", "failed"]))
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class ResendOutSchema(OrderOutSchema):
+    email = fields.Nested(OrderEmailSchema, metadata={"description": "The copy queued (pending until it goes)"})
+
+
+class CandidateSchema(Schema):
+    location = fields.String(metadata={"description": "The location's code (the body's location)"})
+    location_id = fields.Integer()
+    covers = fields.Boolean(metadata={"description": "It holds every unit: only such a location can be chosen"})
+    units = fields.Integer(metadata={"description": "Units of the wanted ones it holds"})
+    wanted = fields.Integer()
+    distance_km = fields.Float(allow_none=True)
+    score = fields.Float(metadata={"description": "Sourcing's score (higher ranks first among equal coverage)"})
+
+
+class ReshipInSchema(Schema):
+    location = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "The code of the location to send the units again from: one of the ranked candidates "
+            "(GET .../reship-candidates) holding every unit"
+        },
+    )
+    note = _cs_note()
+
+
+class ExceptionQuerySchema(Schema):
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=200))
+
+
+class ExceptionSchema(Schema):
+    order_id = fields.Integer()
+    reference = fields.String(metadata={"description": "The order number (CHANNEL-REF)"})
+    reason = fields.String(
+        metadata={
+            "enum": ["unfulfilled", "payment_failed", "pickup_expired", "complaint", "attention", "late"],
+            "description": "unfulfilled: nothing could source some units; payment_failed: a capture, refund or "
+            "void failed; pickup_expired: nobody came and the retailer sends such orders to customer service; "
+            "complaint: flagged (POST .../complaint); attention: flagged otherwise; late: an open fulfilment "
+            "past its ready_by by more than the threshold (4 hours unless configured; not flagged)",
+        }
+    )
+    since = fields.DateTime(metadata={"description": "Since when (oldest first)"})
+    hours_late = fields.Integer(metadata={"description": "late only: hours past ready_by; 0 otherwise"})
+    status = fields.String(metadata={"description": "The order's status"})
+
+
+class ExceptionListSchema(Schema):
+    items = fields.List(fields.Nested(ExceptionSchema))

@@ -2,23 +2,27 @@
 capacity, who is working on what, the orders late and at risk (app.core.reports.prediction) with the reason and
 what would help, and how good past predictions were. The page polls its own fragment every 30 seconds.
 
-Read from open work only (the partial indexes on open fulfilments and pickups) and today's rows, so it stays fast
-whatever the store's history."""
+The figures come from the store's snapshot (app.core.reports.board.current): the row `flask worker` keeps, or the
+board computes when it is missing, older than BOARD_SNAPSHOT_MAX_AGE seconds (config, default 60) or out of date
+(the store's open work changed since: a fulfilment, a pickup, a scan). They are language-neutral; the live part is
+worded in the reader's language on the store's clock, and kept per process (BOARD_FRAGMENT_CACHE_SIZE rendered
+fragments, config, 0: none) under the snapshot's token, the reader's language and what the page reads of the store
+itself, so a poll that finds the snapshot good costs one statement and no template. Ages count from the moment the
+figures were computed, which the board shows ("Updated at 15:02")."""
 
-from datetime import datetime, timedelta
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from types import SimpleNamespace
 
-from flask import Blueprint
-from flask_babel import get_translations, gettext, lazy_gettext
-from sqlalchemy import and_, func, or_, select
+from flask import Blueprint, current_app, render_template
+from flask_babel import get_locale, get_translations, gettext, lazy_gettext
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
-from app.core.floor import dispatch, packing
-from app.core.models import Fulfilment, Order, PickList, PickListStatus, Pickup, Scan, User
-from app.core.models import FulfilmentStatus as S
 from app.core.models.base import utcnow
-from app.core.models.orders import open_statuses_clause
-from app.core.ordering.hours import local_day_start
+from app.core.reports import board as figures
 from app.core.reports import prediction
-from app.extensions import db
 from app.formatting import store_clock, store_time, store_zone
 from app.web.helpers import manager_required, render, store_route
 
@@ -34,115 +38,11 @@ STAGES = {
     "put_back": lazy_gettext("To put back"),
     "dispatch": lazy_gettext("To dispatch"),
 }
-ACCURACY_DAYS = 7
-
-
-def _aware(moment):
-    return prediction._aware(moment)
-
-
-def _stage_of(status: str, method: str, transfer: bool) -> str | None:
-    if status == S.CREATED:
-        return "accept"
-    if status in (S.ACCEPTED, S.PICKING):
-        return "pick"
-    parcels = method == "ship" or transfer
-    if status == S.PICKED:
-        return "pack" if parcels else "stage"
-    if status == S.PACKED:
-        return "dispatch" if parcels else "stage"
-    return None  # ready for pickup: counted from the hold shelf
-
-
-def stages(store) -> dict[str, dict]:
-    """{stage: {"count", "oldest"}}: open work at the store by stage, with when the oldest piece started waiting
-    (the order's arrival; for the hold shelf, when it became ready, the customer arrived, the pickup ended)."""
-    result = {key: {"count": 0, "oldest": None} for key in STAGES}
-
-    def add(stage, count, oldest):
-        if stage is None or not count:
-            return
-        row = result[stage]
-        row["count"] += count
-        oldest = _aware(oldest)
-        if oldest is not None and (row["oldest"] is None or oldest < row["oldest"]):
-            row["oldest"] = oldest
-
-    transfer = packing.is_transfer_clause()
-    rows = db.session.execute(
-        select(Fulfilment.status, Order.delivery_method, transfer, func.count(), func.min(Fulfilment.created_at))
-        .join(Order, Order.id == Fulfilment.order_id)
-        .where(
-            Fulfilment.location_id == store.id,
-            open_statuses_clause(),
-            Fulfilment.status != S.READY_FOR_PICKUP,
-            ~dispatch.with_carrier_clause(),
-        )
-        .group_by(Fulfilment.status, Order.delivery_method, transfer)
-    ).all()
-    for status, method, is_transfer, count, oldest in rows:
-        add(_stage_of(status, method, bool(is_transfer)), count, oldest)
-    # The hold shelf, pickups received from another store and to put back: one pass over the store's open (or put
-    # back) pickups, each figure its own filtered count and oldest moment.
-    ready = Fulfilment.status == S.READY_FOR_PICKUP
-    received = and_(Pickup.received_at.is_not(None), Fulfilment.location_id != store.id, Fulfilment.status == S.PACKED)
-    arrived = and_(ready, Pickup.customer_arrived_at.is_not(None))
-    shelf = db.session.execute(
-        select(
-            func.count().filter(Pickup.is_open, received),
-            func.min(Pickup.received_at).filter(Pickup.is_open, received),
-            func.count().filter(Pickup.is_open, ready),
-            func.min(Pickup.ready_at).filter(Pickup.is_open, ready),
-            func.count().filter(Pickup.is_open, arrived),
-            func.min(Pickup.customer_arrived_at).filter(Pickup.is_open, arrived),
-            func.count().filter(Pickup.put_back),
-            func.min(Pickup.closed_at).filter(Pickup.put_back),
-        )
-        .join(Fulfilment, Fulfilment.id == Pickup.fulfilment_id)
-        .where(Pickup.location_id == store.id, or_(Pickup.is_open, Pickup.put_back))
-    ).one()
-    add("stage", shelf[0], shelf[1])
-    add("waiting", shelf[2], shelf[3])
-    add("arrived", shelf[4], shelf[5])
-    add("put_back", shelf[6], shelf[7])
-    return result
-
-
-def capacity(store, now: datetime) -> dict:
-    """Fulfilments given to the store since its local midnight, against its daily capacity."""
-    start = local_day_start(store.timezone, now)
-    received = db.session.scalar(
-        select(func.count())
-        .select_from(Fulfilment)
-        .where(Fulfilment.location_id == store.id, Fulfilment.created_at >= start)
-    )
-    limit = store.daily_capacity
-    return {"received": received, "limit": limit, "percent": min(100, round(received * 100 / limit)) if limit else 0}
-
-
-def active_picks(store) -> list[dict]:
-    """Open pick lists with their picker, how many orders, and the last scan on them."""
-    last_scan = (
-        select(func.max(Scan.created_at)).where(Scan.pick_list_id == PickList.id).correlate(PickList).scalar_subquery()
-    )
-    orders = (
-        select(func.count())
-        .select_from(Fulfilment)
-        .where(Fulfilment.pick_list_id == PickList.id)
-        .correlate(PickList)
-        .scalar_subquery()
-    )
-    lists = db.session.execute(
-        select(PickList, User.name, last_scan, orders)
-        .outerjoin(User, User.id == PickList.user_id)
-        .where(PickList.location_id == store.id, PickList.status == PickListStatus.OPEN)
-        .order_by(PickList.created_at, PickList.id)
-        .limit(50)
-    ).all()
-    return [
-        {"list": pick_list, "picker": name or "", "orders": count or 0, "last_scan": _aware(scanned)}
-        for pick_list, name, scanned, count in lists
-    ]
+ACCURACY_DAYS = figures.ACCURACY_DAYS
+FRAGMENTS = 32
+"""Rendered live parts kept per process (config BOARD_FRAGMENT_CACHE_SIZE): one per store, language and snapshot."""
+CSRF_SLOT = "__board_csrf_token__"
+"""Where the lever's form has its CSRF token in a kept fragment: each request writes its own there."""
 
 
 def age_text(since: datetime | None, now: datetime) -> str:
@@ -164,7 +64,7 @@ def clock_for(store, now: datetime):
     def clock(moment: datetime | None) -> str:
         if moment is None:
             return ""
-        moment = _aware(moment)
+        moment = prediction._aware(moment)
         if moment not in written:
             local_today = moment.astimezone(zone).date() == today
             written[moment] = store_clock(moment, store) if local_today else store_time(moment, store)
@@ -189,19 +89,130 @@ def _translators():
     return gettext_, ngettext_
 
 
-def _prediction_rows(forecast, clock) -> list[dict]:
-    rows = []
-    for p in forecast.flagged:
-        rows.append(
+class Fragments:
+    """The last few rendered live parts, most recently used kept. Thread-safe (gthread workers)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._kept: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            html = self._kept.get(key)
+            if html is not None:
+                self._kept.move_to_end(key)
+            return html
+
+    def put(self, key, html) -> None:
+        with self._lock:
+            self._kept[key] = html
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
+
+def _fragments() -> Fragments | None:
+    size = current_app.config.get("BOARD_FRAGMENT_CACHE_SIZE", FRAGMENTS)
+    if not size:
+        return None
+    kept = current_app.extensions.get("board_fragments")
+    if kept is None or kept.size != size:
+        kept = current_app.extensions["board_fragments"] = Fragments(size)
+    return kept
+
+
+def _context(store, snapshot) -> dict:
+    """What _live.html reads, from the snapshot's payload, worded in the reader's language on the store's clock."""
+    data = snapshot.data
+    at = snapshot.computed_at
+    clock = clock_for(store, at)
+    moment = figures.moment
+    gettext_, ngettext_ = _translators()
+    limit = store.daily_capacity
+    received = data["received_today"]
+    reasons = [
+        prediction.reason_text(figures.reason_of(reason), clock, gettext_, ngettext_) for reason in data["reasons"]
+    ]
+    rows = [
+        {
+            "id": row["id"],
+            "reference": row["reference"],
+            "ready_by": clock(moment(row["ready_by"])),
+            "cutoff": clock(moment(row["cutoff"])),
+            "predicted": clock(moment(row["predicted"])),
+            "overdue": row["overdue"],
+        }
+        for row in data["rows"]
+    ]
+    levers = list(data["levers"])
+    if data["at_risk"] and store.ships_from_store and not store.ship_paused:
+        levers.insert(0, "pause_ship")  # read now: a manager may have paused it since the figures were computed
+    forecast = SimpleNamespace(
+        staff=[SimpleNamespace(name=w["name"], last_seen=moment(w["last_seen"])) for w in data["staff"]],
+        pace=SimpleNamespace(default=data["pace_default"]),
+        pace_now=data["pace_now"],
+        flagged=rows,
+        levers=levers,
+        at_risk=data["at_risk"],
+        extra_people=data["extra_people"],
+    )
+    return {
+        "store": store,
+        "computed_at": at,
+        "stages": {
+            key: {"count": row["count"], "oldest": moment(row["oldest"])} for key, row in data["stages"].items()
+        },
+        "labels": STAGES,
+        "capacity": {
+            "received": received,
+            "limit": limit,
+            "percent": min(100, round(received * 100 / limit)) if limit else 0,
+        },
+        "picks": [
             {
-                "f": p.fulfilment,
-                "ready_by": clock(p.ready_by),
-                "cutoff": clock(p.cutoff) if p.misses_cutoff else "",
-                "predicted": clock(p.ready_at) if p.ready_at else "",
-                "overdue": p.overdue,
+                "number": f"P{row['id']:06d}",
+                "picker": row["picker"],
+                "orders": row["orders"],
+                "last_scan": moment(row["last_scan"]),
             }
+            for row in data["picks"]
+        ],
+        "forecast": forecast,
+        "reasons": reasons,
+        "late": [row for row in rows if row["overdue"]],
+        "at_risk": [row for row in rows if not row["overdue"]],
+        "accuracy": SimpleNamespace(**data["accuracy"]),
+        "accuracy_days": ACCURACY_DAYS,
+        "age": lambda since: age_text(since, at),
+        "clock": clock,
+        "board_csrf": CSRF_SLOT,
+    }
+
+
+def live_part(store, snapshot) -> str:
+    """The live part of the board (_live.html) as HTML, from the kept fragments when they have it."""
+    kept = _fragments() if snapshot.token else None
+    key = None
+    if kept is not None:
+        key = (
+            snapshot.location_id,
+            snapshot.token,
+            str(get_locale()),
+            store.code,
+            store.timezone,
+            store.daily_capacity,
+            bool(store.ships_from_store and not store.ship_paused),
         )
-    return rows
+        html = kept.get(key)
+        if html is not None:
+            return html
+    context = _context(store, snapshot)
+    html = render_template("board/_live.html", **context)
+    if kept is not None:
+        key = (snapshot.location_id, snapshot.token, *key[2:])  # the payload read may have brought a newer token
+        kept.put(key, html)
+    return html
 
 
 @bp.get("/stores/<store_code>/board")
@@ -209,29 +220,10 @@ def _prediction_rows(forecast, clock) -> list[dict]:
 @manager_required
 def board(store):
     """The live board; htmx polls the same URL for the fragment (#board-live)."""
-    now = utcnow()
-    # A read only: `flask worker` keeps the predictions and learns how good they were (prediction.refresh).
-    forecast = prediction.predict(store, now)
-    accuracy = prediction.accuracy(store, now - timedelta(days=ACCURACY_DAYS))
-    clock = clock_for(store, now)
-    gettext_, ngettext_ = _translators()
-    reasons = [prediction.reason_text(reason, clock, gettext_, ngettext_) for reason in forecast.reasons]
-    rows = _prediction_rows(forecast, clock)
-    return render(
-        "board/board.html",
-        "board/_live.html",
-        store=store,
-        now=now,
-        stages=stages(store),
-        labels=STAGES,
-        capacity=capacity(store, now),
-        picks=active_picks(store),
-        forecast=forecast,
-        reasons=reasons,
-        late=[row for row in rows if row["overdue"]],
-        at_risk=[row for row in rows if not row["overdue"]],
-        accuracy=accuracy,
-        accuracy_days=ACCURACY_DAYS,
-        age=lambda since: age_text(since, now),
-        clock=clock,
-    )
+    max_age = current_app.config.get("BOARD_SNAPSHOT_MAX_AGE", figures.DEFAULT_MAX_AGE)
+    snapshot = figures.current(store, utcnow(), max_age)
+    html = live_part(store, snapshot)
+    if CSRF_SLOT in html:
+        html = html.replace(CSRF_SLOT, generate_csrf())
+    live = Markup(html)  # noqa: S704 (rendered by _live.html under autoescape; the token is URL-safe base64)
+    return render("board/board.html", "board/_fragment.html", store=store, live=live)

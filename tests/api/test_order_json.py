@@ -12,6 +12,7 @@ from app.core.floor import carriers, packing
 from app.core.integration.api_clients import create_api_client
 from app.core.models import Order
 from app.core.ordering import orders, sourcing
+from app.core.service import actions
 from app.extensions import db
 from tests.factories import ACTOR, collect_draft, make_location, make_product, ship_draft, sql_statements, stocked
 
@@ -85,6 +86,8 @@ def _variety(world) -> list[int]:
     gift = _sourced(draft)
     fulfilment = _packed(gift.fulfilments[0], world, weight=1234)
     fulfilment.parcels[0].handed_over_at = datetime(2025, 3, 3, 17, 30, tzinfo=UTC)
+    # A unit sent again for that parcel (customer service's re-shipment): a fulfilment linked to the first.
+    orders.assign_fulfilment(gift, world["paris"], {gift.lines[0]: 1}, actor=ACTOR, reship_of=fulfilment)
     made.append(gift)
 
     # Click & collect at the store that has it.
@@ -101,7 +104,9 @@ def _variety(world) -> list[int]:
     # Captured, not sourced yet: no fulfilment, no decision.
     held = ship_draft((scarf, 4), channel="erp")
     held.needs_review = True
-    made.append(orders.create_order(held, actor=ACTOR)[0])
+    held_order = orders.create_order(held, actor=ACTOR)[0]
+    actions.cancel_lines(held_order, {1: 1}, "the customer wants 3", actor=ACTOR)  # a line shows cancelled units
+    made.append(held_order)
 
     # A short pick: the short units re-sourced (a second decision), the line shows picked and short.
     short = _sourced(ship_draft((shirt, 2), (cap, 1)))
@@ -165,6 +170,9 @@ def test_every_kind_of_order_is_built_exactly_as_the_schema_dumps_it(app, world)
         "promised": any(o["promised_by"] for o in expected),
         "collect": any(o["delivery_method"] == "collect" for o in expected),
         "messages": any(o["messages"] for o in expected),
+        "cancelled units": any(line["cancelled"] for o in expected for line in o["lines"]),
+        "re-shipment": any(f["reship_of"] for o in expected for f in o["fulfilments"]),
+        "not a re-shipment": any(f["reship_of"] is None for o in expected for f in o["fulfilments"]),
     }
     assert all(shown.values()), shown
 

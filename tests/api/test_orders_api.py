@@ -56,7 +56,9 @@ def test_an_order_is_created_once_and_the_same_body_again_returns_it(api):
     first = api("POST", "/api/v1/orders", json=BODY)
     assert first.status_code == 201
     assert first.json["external_ref"] == "W-1001"
-    assert first.json["lines"] == [{"line_no": 1, "sku": "TSH-001-M", "gtin": "4006381333931", "quantity": 2}]
+    assert first.json["lines"] == [
+        {"line_no": 1, "sku": "TSH-001-M", "gtin": "4006381333931", "quantity": 2, "cancelled": 0}
+    ]
     again = api("POST", "/api/v1/orders", json=BODY)
     assert again.status_code == 200
     assert again.json["id"] == first.json["id"]

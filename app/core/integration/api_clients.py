@@ -32,6 +32,10 @@ SCOPES = {
     # Customer returns taken at a till or received by post, with their refunds to the original payment (read with
     # orders:read).
     "returns:write",
+    # Customer service's actions on orders (notes, resent e-mails, cancelled lines, a new address or pickup store,
+    # goodwill refunds, complaints flagged and resolved, re-routing, re-shipping, pickup holds): a CRM or a contact
+    # centre tool (read with orders:read).
+    "customer_service:write",
     # Reports: a store's days in figures (GET /api/v1/reports/daily), for head office's own tools.
     "reports:read",
 }

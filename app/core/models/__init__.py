@@ -22,7 +22,7 @@ from app.core.models.payments import (
     return_number,
 )
 from app.core.models.pickups import Pickup, PickupBag, PickupSlot, bag_barcode, slot_barcode
-from app.core.models.reports import AssociateDay, LatenessPrediction, LocationDay
+from app.core.models.reports import AssociateDay, BoardSnapshot, LatenessPrediction, LocationDay
 from app.core.models.sourcing import ProductBlock, SourcingDecision, SourcingRules
 from app.core.models.stock import ChannelBuffer, MovementKind, Reservation, StockLevel, StockMovement
 from app.core.models.users import Role, User, membership
@@ -52,6 +52,7 @@ __all__ = [
     "ApiClient",
     "AssociateDay",
     "AuditEvent",
+    "BoardSnapshot",
     "Carrier",
     "CarrierCollection",
     "CarrierService",

@@ -93,3 +93,23 @@ class LatenessPrediction(db.Model):
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(String(300), default="")
     actual_ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BoardSnapshot(db.Model):
+    """What a store's live board shows, computed at `computed_at` (app.core.reports.board): open work by stage,
+    today's capacity, pick lists in progress, who works now, the forecast with its reasons and the accuracy of past
+    predictions, as language-neutral data (moments in ISO UTC, reasons as their parts); the board words and dates it
+    in the reader's language on the store's clock. One row per store, replaced by `flask worker` each pass and by
+    the board itself when the row is missing, older than BOARD_SNAPSHOT_MAX_AGE or the store's open work changed
+    since (`fingerprint`)."""
+
+    __tablename__ = "board_snapshot"
+
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # New at each write (uuid4 hex): what the board's rendered fragments are kept under (app.web.board).
+    token: Mapped[str] = mapped_column(String(32))
+    # The store's open work and last scan as they were when the computation started
+    # (app.core.reports.board.fingerprint): another fingerprint now means the snapshot is out of date.
+    fingerprint: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    payload: Mapped[dict] = mapped_column(JSON)

@@ -78,7 +78,11 @@ class Scan(db.Model):
     """One scan or tap by an associate, kept under the id the device gave it: a resend is answered, not counted."""
 
     __tablename__ = "scan"
-    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        # The store's last scan in one step down the index (the board's fingerprint, app.core.reports.board).
+        Index("ix_scan_location_id_id", "location_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)

@@ -706,12 +706,16 @@ ACCURACY_WINDOW = timedelta(days=7)  # how far back the worker learns when predi
 
 def refresh(now: datetime | None = None, limit: int = 50) -> int:
     """The worker's job: predict each store with open work and keep the predictions (at most one per fulfilment per
-    RECORD_EVERY), and learn when the predicted ones became ready. The board then only reads. Each store in its own
-    transaction; returns how many predictions were kept."""
+    RECORD_EVERY), learn when the predicted ones became ready, and keep what the store's board shows (BoardSnapshot).
+    The board then only reads. Each store in its own transaction; returns how many predictions were kept."""
+    from flask import current_app
+
     from app.core.models.orders import open_statuses_clause
+    from app.core.reports import board
     from app.core.uow import unit_of_work
 
     now = now or utcnow()
+    max_age = current_app.config.get("BOARD_SNAPSHOT_MAX_AGE", board.DEFAULT_MAX_AGE)
     ids = db.session.scalars(
         select(Fulfilment.location_id).where(open_statuses_clause()).group_by(Fulfilment.location_id).limit(limit)
     ).all()
@@ -722,6 +726,11 @@ def refresh(now: datetime | None = None, limit: int = 50) -> int:
             location = db.session.get(Location, location_id)
             if location is None or not location.active:
                 continue
-            kept += record(predict(location, now))
-            accuracy(location, now - ACCURACY_WINDOW, keep=True)
+            # The board's snapshot of the store from the same forecast and accuracy (app.core.reports.board); the
+            # store's fingerprint first, so a change made meanwhile is seen at the board's next poll.
+            print_ = board.fingerprint(location)
+            forecast = predict(location, now)
+            kept += record(forecast)
+            judged = accuracy(location, now - ACCURACY_WINDOW, keep=True)
+            board.refresh_from(location, now, print_, forecast, judged, max_age)
     return kept

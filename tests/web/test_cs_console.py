@@ -154,9 +154,13 @@ def test_the_page_is_in_french_for_a_french_reader(client, people, rejected):
     person = db.session.merge(people["customer_service"])
     person.language = "fr"
     db.session.commit()
+    fulfilment = db.session.get(Fulfilment, rejected["fulfilment"])
+    fulfilment.ready_by = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    db.session.commit()
     sign_in(client, person)
     html = _text(client.get(f"/cs/orders/{rejected['order']}"))
-    assert 'lang="fr"' in html
+    assert 'lang="fr"' in html and "À traiter par le service client" in html
+    assert "02/03/2026 00:30" in html  # ready by, on Paris's clock, as a French reader writes it
 
 
 # --- a note ------------------------------------------------------------------------------------------------------

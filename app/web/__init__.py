@@ -105,6 +105,7 @@ def register_web(app: Flask) -> None:
         board,
         boxes,
         counter,
+        cs,
         cs_search,
         curbside,
         dispatch,
@@ -148,6 +149,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(productivity.bp)
     app.register_blueprint(kpi.bp)
     app.register_blueprint(cs_search.bp)
+    app.register_blueprint(cs.bp)
 
     formatting.register(app)
     app.jinja_env.globals.update(

@@ -91,4 +91,14 @@ def home():
                 if search.customer_condition(query) is None and not search.identified(query):
                     message = gettext("Type at least 3 letters of a name, or more of a number.")
                 status = 404
-    return render("cs/search.html", "cs/_results.html", status=status, query=query, rows=rows, message=message)
+    from app.web.cs import exception_count
+
+    return render(
+        "cs/search.html",
+        "cs/_results.html",
+        status=status,
+        query=query,
+        rows=rows,
+        message=message,
+        exception_total=exception_count(),
+    )

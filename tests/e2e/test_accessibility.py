@@ -102,6 +102,9 @@ SCREENS = [
     Screen("admin-api-clients", ADMIN),
     Screen("admin-webhooks", ADMIN),
     Screen("cs-search", CUSTOMER_SERVICE),  # the customer service console: one search box, the chain's orders
+    Screen("cs-order", CUSTOMER_SERVICE),  # an order's whole story (parcels, payments, a return) and its actions
+    Screen("cs-order-pickup", CUSTOMER_SERVICE),  # a click & collect order on the hold shelf: its hold's end
+    Screen("cs-exceptions", CUSTOMER_SERVICE),  # orders needing customer service, oldest first
     Screen("api-docs", None),
     Screen("not-found", ASSOCIATE, 404),
     # The customer's "I'm here" page (no account, on a phone), when the demo has an order on a hold shelf, and its
@@ -163,6 +166,9 @@ def paths(query, db_engine, database_url) -> dict:
     on_hold_shelf = first(
         f"SELECT f.id {at_store} o.delivery_method = 'collect' AND f.status = 'ready_for_pickup' ORDER BY f.id LIMIT 1"
     )
+    on_hold_order = first(
+        f"SELECT o.id {at_store} o.delivery_method = 'collect' AND f.status = 'ready_for_pickup' ORDER BY f.id LIMIT 1"
+    )
     shipped = query(
         "SELECT DISTINCT o.id FROM customer_order o JOIN fulfilment f ON f.order_id = o.id "
         "JOIN location l ON l.id = f.location_id WHERE l.code = :store AND f.status = 'shipped' ORDER BY o.id LIMIT 2",
@@ -223,6 +229,9 @@ def paths(query, db_engine, database_url) -> dict:
         "admin-api-clients": "/admin/api-clients",
         "admin-webhooks": "/admin/webhooks",
         "cs-search": f"/cs?q={cs_term}",
+        "cs-order": f"/cs/orders/{shipped[1][0]}",
+        "cs-order-pickup": f"/cs/orders/{on_hold_order}",
+        "cs-exceptions": "/cs/exceptions",
         "api-docs": "/api/v1/docs",
         "not-found": f"/stores/{STORE}/no-such-page",
         "_search_term": term,

@@ -128,6 +128,9 @@ def test_a_rejected_fulfilment_nothing_could_take_is_rerouted_to_a_chosen_ranked
     ).first()
     assert decision.trigger == "customer_service" and decision.unfulfilled == {}
     assert _events(order, "order.cs_rerouted")[0].after["location"] == "LYO"
+    # every unit is placed again: what flagged the order is dealt with, it leaves the exception queue
+    assert not order.needs_customer_service and order.id not in {x.order.id for x in story.exceptions()}
+    assert _events(order, "order.cs_resolved")[0].after["note"].startswith("every unit placed")
     with pytest.raises(actions.ServiceRefused) as again:  # a repeat: nothing is left to re-route
         actions.reroute(first, "LYO", "again", actor=ACTOR)
     assert "Nothing of this fulfilment is left" in str(again.value)

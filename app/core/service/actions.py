@@ -231,6 +231,9 @@ def reroute(fulfilment: Fulfilment, location_code: str, note: str, *, actor: Act
             N_("%(location)s does not have the stock for every unit left: choose another location."),
             location=location.code,
         )
+    from app.core.service import story
+
+    flagged_unplaced = order.needs_customer_service and story.flag_reason(order)[0] == "unfulfilled"
     if fulfilment.status in orders.OPEN:
         orders.lock_stock_of([fulfilment])
         orders.transition(fulfilment, S.REJECTED, actor=actor, reason="re-routed by customer service")
@@ -264,6 +267,16 @@ def reroute(fulfilment: Fulfilment, location_code: str, note: str, *, actor: Act
         {"fulfilment": fulfilment.id, "location": fulfilment.location.code},
         {"fulfilment": new.id, "location": location.code, "note": note},
     )
+    if flagged_unplaced and not unfulfilled:  # what flagged the order (units nobody took) is placed now
+        order.needs_customer_service = False
+        audit.record(
+            actor,
+            "order.cs_resolved",
+            order,
+            {"needs_customer_service": True},
+            {"needs_customer_service": False, "note": f"every unit placed: {note}"},
+        )
+        events.emit("order.resolved", order, note=note)
     db.session.flush()
     return new
 

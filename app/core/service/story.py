@@ -130,7 +130,7 @@ def _resolved(order: Order) -> tuple[int, datetime | None]:
     return (row[0], _aware(row[1])) if row is not None else (0, None)
 
 
-def _reason(order: Order) -> tuple[str, datetime]:
+def flag_reason(order: Order) -> tuple[str, datetime]:
     """Why a flagged order needs customer service, and since when: the latest flagging event since customer
     service last resolved it (what was resolved is no reason any more)."""
     resolved_id, resolved_at = _resolved(order)
@@ -181,7 +181,7 @@ def exceptions(now: datetime | None = None, limit: int = QUEUE_LIMIT) -> list[Ex
         select(Order).where(Order.needs_customer_service).order_by(Order.id).limit(limit)
     ).all()
     for order in flagged:
-        reason, since = _reason(order)
+        reason, since = flag_reason(order)
         # A cancelled order's old flag (nothing could source it, then it was cancelled) needs nobody; a complaint
         # about it (still charged, a refund missing) does.
         if order.status == OrderStatus.CANCELLED and reason != "complaint":

@@ -72,6 +72,14 @@ class Order(Timestamps, db.Model):
         Index("ix_customer_order_external_ref", "external_ref"),
         # The customer service search (app.core.service.search): LIKE '%lea%' on search_text from a trigram index on
         # PostgreSQL (pg_trgm, see e9a1f0c0de10); SQLite ignores the method and keeps a plain index nobody reads.
+        # The exception queue and its badge, GET /api/v1/orders?needs_customer_service=true: the flagged few, not a
+        # scan of the whole history (e9a1f0c0de14).
+        Index(
+            "ix_customer_order_flagged",
+            "id",
+            postgresql_where=text("needs_customer_service"),
+            sqlite_where=text("needs_customer_service"),
+        ),
         # A whole e-mail is looked up exactly before the trigram search (app.core.service.search): e9a1f0c0de11.
         # PostgreSQL only: SQLite cannot reflect an expression index (its search scans anyway).
         Index("ix_customer_order_lower_email", func.lower(text("customer_email"))).ddl_if(dialect="postgresql"),

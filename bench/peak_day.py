@@ -37,7 +37,6 @@ import json
 import math
 import os
 import random
-import re
 import secrets
 import socket
 import statistics
@@ -47,15 +46,15 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from http.cookiejar import CookieJar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.scan import PASSWORD, sign_in  # noqa: E402 (the floor's sign-in, as the scan bench does it)
+
 BIN = ROOT / ".venv" / "bin"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/comptoir_peak"
-PASSWORD = "bench-password-1"  # noqa: S105 (a throw-away bench database)
 BENCH_SKU = "PEAK-SCAN-1"
 SLOTS = [f"P-{i:02d}" for i in range(1, 21)]
 
@@ -408,20 +407,6 @@ class Client:
                 )
 
 
-def sign_in(base: str, email: str, pick_path: str) -> dict:
-    jar = CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(base + "/login").read().decode()
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    opener.open(
-        base + "/login",
-        data=urllib.parse.urlencode({"email": email, "password": PASSWORD, "csrf_token": token}).encode(),
-    )
-    page = opener.open(base + pick_path).read().decode()
-    csrf = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-    return {"cookie": "; ".join(f"{c.name}={c.value}" for c in jar), "csrf": csrf, "path": pick_path}
-
-
 def healthz(port: int, seconds: float, clients: int) -> float:
     """Requests per second of /healthz with the same number of client threads: the trivial reference."""
     count, stop = [0], time.time() + seconds
@@ -546,6 +531,8 @@ def main() -> int:
             except OSError:
                 time.sleep(0.1)
         sessions = [sign_in(base, s["email"], s["path"]) for s in setup["sessions"]]
+        for session in sessions:  # the scan bench's session is for its scan path; these clients post to it too
+            session["path"] = session["path"].removesuffix("/scan")
         reference = healthz(port, 5, args.clients)
         size_before, orders_before = database_size(args.database_url)
         run = secrets.token_hex(3)

@@ -185,12 +185,17 @@ def reroute_candidates(fulfilment: Fulfilment, now=None) -> list[dict]:
     left = units_to_reroute(fulfilment)
     if not left:
         return []
-    demand = sourcing._by_product(left)
-    r = rules.current_rules()
     shipping = fulfilment.order.delivery_method == DeliveryMethod.SHIP
+    return _ranked(left, {fulfilment.location.code}, fulfilment.order, shipping, now)
+
+
+def _ranked(units: dict, excluded: set, order: Order, shipping: bool, now=None) -> list[dict]:
+    """The locations that could take these units ({order line: units}), ranked as sourcing ranks them: every unit
+    first, then most units, then the score."""
+    demand = sourcing._by_product(units)
     with db.session.no_autoflush:
         ranked, _ = sourcing._candidates(
-            demand, {fulfilment.location.code}, now or utcnow(), r, _origin(fulfilment.order), shipping
+            demand, excluded, now or utcnow(), rules.current_rules(), _origin(order), shipping
         )
     wanted = sum(demand.values())
     return [
@@ -629,26 +634,7 @@ def reship_candidates(fulfilment: Fulfilment, now=None) -> list[dict]:
     if fulfilment.status != S.SHIPPED:
         return []
     units = _reship_units(fulfilment)
-    if not units:
-        return []
-    demand = sourcing._by_product(units)
-    wanted = sum(demand.values())
-    with db.session.no_autoflush:
-        ranked, _ = sourcing._candidates(
-            demand, set(), now or utcnow(), rules.current_rules(), _origin(fulfilment.order), True
-        )
-    return [
-        {
-            "location": c.location.code,
-            "location_id": c.location.id,
-            "covers": c.covers(demand) == wanted,
-            "units": c.covers(demand),
-            "wanted": wanted,
-            "distance_km": round(c.distance, 1) if c.distance is not None else None,
-            "score": round(c.score, 1),
-        }
-        for c in ranked
-    ]
+    return _ranked(units, set(), fulfilment.order, True, now) if units else []
 
 
 def reship(fulfilment: Fulfilment, location_code: str, note: str, *, actor: Actor, now=None) -> Fulfilment:

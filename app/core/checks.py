@@ -3,7 +3,8 @@ fix in SQL. Each is one set-based query that lists at most a few offending rows;
 
 - every stock row's on hand, reserved, damaged and quarantined figures equal the sums of its ledger rows' deltas;
 - every stock row's reserved figure equals the units its reservations hold;
-- no reservation holds units for work that is over (shipped, collected, rejected, cancelled, expired);
+- no reservation holds units for work that is over (shipped, collected, rejected, cancelled, expired), but for the
+  units of a click & collect order left on the hold shelf, reserved until an associate puts them back;
 - per order, the payments never exceed: captured <= authorised, refunded <= captured (succeeded steps);
 - every event and stock movement numbered in the feeds has a distinct position (the feeds' cursors).
 """
@@ -17,6 +18,7 @@ from app.core.models import (
     FulfilmentLine,
     OutboxEvent,
     PaymentTransaction,
+    Pickup,
     Reservation,
     StockLevel,
     StockMovement,
@@ -118,7 +120,13 @@ def _closed_work() -> Invariant:
         select(Reservation.id, Fulfilment.id, Fulfilment.status, Reservation.quantity)
         .join(FulfilmentLine, FulfilmentLine.id == Reservation.fulfilment_line_id)
         .join(Fulfilment, Fulfilment.id == FulfilmentLine.fulfilment_id)
-        .where(Reservation.quantity > 0, Fulfilment.status.not_in(OPEN_STATUSES))
+        .outerjoin(Pickup, Pickup.fulfilment_id == Fulfilment.id)
+        .where(
+            Reservation.quantity > 0,
+            Fulfilment.status.not_in(OPEN_STATUSES),
+            # Units of a pickup that ended on the hold shelf stay reserved until an associate puts them back.
+            or_(Pickup.id.is_(None), Pickup.put_back.is_(False)),
+        )
         .order_by(Reservation.id)
         .limit(SHOWN + 1)
     ).all()

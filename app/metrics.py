@@ -96,12 +96,16 @@ def count(counter, amount: float = 1, **labels) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _counted_at_commit(session):
+    if session.in_nested_transaction():  # a savepoint (begin_nested) committed: the transaction goes on
+        return
     for counter, labels, amount in session.info.pop(PENDING_KEY, ()):
         (counter.labels(**labels) if labels else counter).inc(amount)
 
 
 @event.listens_for(Session, "after_rollback")
 def _dropped_at_rollback(session):
+    if session.in_nested_transaction():  # a savepoint rolled back: what the transaction counted before it still stands
+        return
     session.info.pop(PENDING_KEY, None)
 
 

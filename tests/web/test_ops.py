@@ -72,6 +72,7 @@ def test_readyz_checks_each_configured_redis(database_url, redis_url):  # noqa: 
             "redis (rate limits)",
             "redis (availability cache)",
         }
+        db.engine.dispose()
     down = f"redis://127.0.0.1:{_closed_port()}"
     app = _own_app(database_url, RATELIMIT_STORAGE_URI=down)
     with app.app_context():
@@ -90,7 +91,7 @@ class TcpProxy:
         self.target, self.port, self.listener, self.sockets = target, _closed_port(), None, []
 
     def start(self):
-        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
 
     def _accept(self, listener):
@@ -119,6 +120,10 @@ class TcpProxy:
                     pass
 
     def stop(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (a bare close waits for it: Python)
+        except OSError:
+            pass
         self.listener.close()
         for s in self.sockets:
             try:
@@ -192,7 +197,7 @@ def test_the_request_id_is_taken_when_sane_else_made_and_echoed(client, caplog):
     made = client.get("/healthz")
     assert len(made.headers["X-Request-ID"]) == 32
     lines = _request_lines(caplog)
-    assert [line["request_id"] for line in lines][0] == "lb-1f2e3d4c:abc.def_0"
+    assert lines[0]["request_id"] == "lb-1f2e3d4c:abc.def_0"
     assert lines[-1]["request_id"] == made.headers["X-Request-ID"]
     assert lines[-1] | {"duration_ms": 0, "ts": ""} == {
         "ts": "",

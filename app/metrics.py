@@ -32,6 +32,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the metrics below write their files there from now on
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 PENDING_KEY = "metrics_pending"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

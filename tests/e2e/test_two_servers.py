@@ -14,7 +14,9 @@ CI=true, a loud skip elsewhere, as every Redis test).
 import concurrent.futures
 import http.cookiejar
 import json
+import os
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -39,6 +41,7 @@ WRITE_LIMIT = 5  # API writes per client per minute on both servers
 LOGIN_LIMIT = 3
 ORDERS = 24
 PASSWORD = "two-servers-password-1"
+METRICS_TOKEN = "metrics-" + "m" * 32
 PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "country": "FR"}
 
 
@@ -57,6 +60,7 @@ def system(live_server, database_url, redis_url, tmp_path):
         "LOGIN_RATE_LIMIT": f"{LOGIN_LIMIT} per 5 minutes",
         "COMPTOIR_MULTI_PROCESS": "true",
         "LOG_FORMAT": "json",
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     with ExitStack() as stack:
         bases = [f"http://127.0.0.1:{_free_port()}" for _ in range(2)]
@@ -145,6 +149,18 @@ class Browser:
 
 def test_limits_throttling_and_revocation_hold_across_two_servers(system, database_url):
     (a, b), _, _ = system
+
+    # deploy/smoke.py, the compose stack's smoke test, against these processes started directly (no containers here).
+    for base in (a, b):
+        smoke = subprocess.run(
+            [sys.executable, "deploy/smoke.py", base],
+            cwd=ROOT,
+            env={"METRICS_TOKEN": METRICS_TOKEN, "PATH": os.environ.get("PATH", "")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert smoke.returncode == 0 and "smoke test passed" in smoke.stdout, smoke.stdout + smoke.stderr
 
     # The API write limit: WRITE_LIMIT calls on A, then B refuses the same client (and A still does).
     (token,) = api_tokens(database_url, 1)
@@ -272,6 +288,22 @@ def test_the_feed_is_the_same_on_both_servers_and_each_webhook_goes_out_once(sys
             )
         )[0][0]
         assert delivered_by == ORDERS
+
+        # /metrics on A adds up its two gunicorn workers (prometheus_client's multi-process mode): A took half the
+        # orders, whichever worker answered each.
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        request = urllib.request.Request(a + "/metrics", headers=headers)  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            exposition = response.read().decode()
+        captured = next(
+            float(line.split()[-1])
+            for line in exposition.splitlines()
+            if line.startswith('comptoir_orders_captured_total{method="ship"}')
+        )
+        assert captured >= ORDERS // 2
+        assert 'comptoir_http_request_duration_seconds_count{method="POST",route="/api/v1/orders",status="201"}' in (
+            exposition
+        )
     finally:
         receiver.close()
         with db_engine.begin() as connection:  # later tests' events do not go to a receiver that is gone

@@ -348,3 +348,65 @@ def test_production_refuses_unsafe_operations_settings(monkeypatch, database_url
     with pytest.raises(ConfigError) as caught:
         check_production(load_config("/tmp/comptoir-ops-instance"))
     assert refused in str(caught.value)
+
+
+# --------------------------------------------------------------------------- the deployment files
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def test_the_compose_stack_migrates_once_before_two_app_servers_and_two_workers_start():
+    """No container engine here (docs/OPERATIONS.md): the files are checked for what the issue asks of them."""
+    import re
+
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["flask", "db", "upgrade"] and services["migrate"]["restart"] == "no"
+    apps = [name for name, s in services.items() if "command" not in s and s.get("build") == "."]
+    workers = [name for name, s in services.items() if s.get("command") == ["flask", "worker"]]
+    assert sorted(apps) == ["app1", "app2"] and sorted(workers) == ["worker1", "worker2"]
+    for name in apps + workers:
+        assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        assert services[name]["environment"]["COMPTOIR_ENV"] == "production"
+        assert "redis://" in services[name]["environment"]["RATELIMIT_STORAGE_URI"]
+    for name in apps:
+        assert "/readyz" in " ".join(services[name]["healthcheck"]["test"])
+    # Settings only from the environment: every secret is a required variable, none is written in the file.
+    environment = services["app1"]["environment"]
+    for secret in ("SECRET_KEY", "METRICS_TOKEN"):
+        assert re.fullmatch(r"\$\{" + secret + r":\?.+\}", environment[secret])
+    assert "${POSTGRES_PASSWORD:?" in environment["DATABASE_URL"]
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "server app1:8000" in nginx and "server app2:8000" in nginx
+    assert services["proxy"]["volumes"] == ["./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro"]
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM .* AS (\w+)$", dockerfile, re.MULTILINE)
+    assert stages == ["builder", "runtime"]
+    runtime = dockerfile.split("AS runtime", 1)[1]
+    assert "build-essential" not in runtime and "apt-get install" not in runtime  # no compiler at run time
+    assert re.search(r"^USER comptoir$", runtime, re.MULTILINE) and "HEALTHCHECK" in runtime and "/healthz" in runtime
+    assert "pybabel compile" in dockerfile and "COPY --from=builder" in runtime
+    assert 'CMD ["gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"]' in runtime
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "node_modules", "tests", ".git", "instance"} <= set(ignored)
+
+
+def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
+    import runpy
+
+    monkeypatch.setenv("GUNICORN_WORKERS", "7")
+    monkeypatch.setenv("GUNICORN_BIND", "0.0.0.0:9000")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/comptoir-metrics-test")
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (settings["workers"], settings["bind"], settings["worker_class"], settings["threads"]) == (
+        7,
+        "0.0.0.0:9000",
+        "gthread",
+        12,
+    )
+    assert settings["accesslog"] is None and settings["limit_request_line"] == 8190
+    monkeypatch.delenv("GUNICORN_WORKERS")
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"] == 2

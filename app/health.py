@@ -120,7 +120,10 @@ def report() -> tuple[bool, dict]:
 
 
 def init_app(app: Flask) -> None:
+    from app.extensions import talisman
+
     @app.get("/readyz")
+    @talisman(force_https=False)  # a load balancer probes the app server over plain HTTP, even with FORCE_HTTPS
     def readyz():
         """Readiness probe: 200 when the database answers at the migrations' head and every configured Redis
         answers, 503 naming what fails otherwise."""

@@ -236,7 +236,10 @@ def allowed(config, headers, remote_addr: str | None) -> bool:
 def init_app(app: Flask) -> None:
     app.config["METRICS_ALLOW_NETWORKS"] = _allowed_networks(app.config.get("METRICS_ALLOW", ""))
 
+    from app.extensions import talisman
+
     @app.get("/metrics")
+    @talisman(force_https=False)  # scraped on the private network over plain HTTP, even with FORCE_HTTPS
     def metrics():
         """Prometheus metrics; a bearer token (METRICS_TOKEN) or an allowed address (METRICS_ALLOW)."""
         if not current_app.config.get("METRICS_ENABLED", True):

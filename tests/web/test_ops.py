@@ -61,6 +61,16 @@ def test_readyz_is_ready_at_the_migrations_head_and_not_when_the_schema_is_behin
     assert client.get("/readyz").status_code == 200
 
 
+def test_probes_are_answered_over_plain_http_even_when_https_is_forced(database_url):
+    app = _own_app(database_url, FORCE_HTTPS=True)
+    with app.app_context():
+        client = app.test_client()
+        assert client.get("/stores/PAR01/queue").status_code == 302  # pages go to https
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+        db.engine.dispose()
+
+
 def test_readyz_checks_each_configured_redis(database_url, redis_url):  # noqa: F811
     app = _own_app(database_url, RATELIMIT_STORAGE_URI=redis_url, AVAILABILITY_CACHE_URL=redis_url)
     with app.app_context():

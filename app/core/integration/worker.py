@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
+from time import perf_counter  # the job lines' durations (tests drive `time.monotonic`, the pass's lease clock)
 
 from sqlalchemy import select, update
 
@@ -247,7 +248,7 @@ def _job(name: str, work, errors: list, default=0):
     """Run one job under a job id of its own (every log line it writes carries it, a webhook call sends it as
     X-Request-ID); an exception is logged and counted, and the pass goes on with the next job. A job that did
     something, or failed, writes one line: job, job id, result, duration."""
-    token, started = request_id_var.set(new_request_id("job-")), time.perf_counter()
+    token, started = request_id_var.set(new_request_id("job-")), perf_counter()
     failed, result = False, default
     try:
         result = work()
@@ -259,7 +260,7 @@ def _job(name: str, work, errors: list, default=0):
         db.session.rollback()  # whatever the job left half done, the next one starts clean
         return default
     finally:
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        duration_ms = round((perf_counter() - started) * 1000, 1)
         fields = {"job": name, "result": "failed" if failed else result, "duration_ms": duration_ms}
         log.log(logging.INFO if failed or result else logging.DEBUG, "job", extra={"fields": fields})
         request_id_var.reset(token)

@@ -13,7 +13,12 @@ from sqlalchemy.engine import make_url
 from tests.conftest import ENGINE
 from tests.e2e.conftest import ROOT, VENV_BIN, _server_env, skip_or_fail
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        ENGINE != "postgresql", reason="pg_dump and pg_restore back up PostgreSQL: TEST_DATABASE=postgresql"
+    ),
+]
 
 
 def _libpq(url) -> list[str]:
@@ -24,8 +29,6 @@ def _libpq(url) -> list[str]:
 def test_a_dump_restored_into_a_fresh_database_passes_the_ledger_check(
     live_server, database_url, tmp_path, pytestconfig
 ):
-    if ENGINE != "postgresql":
-        pytest.skip("pg_dump and pg_restore back up PostgreSQL: run with TEST_DATABASE=postgresql")
     for tool in ("pg_dump", "pg_restore"):
         if not shutil.which(tool):
             skip_or_fail(pytestconfig, f"{tool} is missing (apt-get install -y postgresql-client)", "BACKUP TEST")

@@ -35,7 +35,12 @@ from tests.e2e.conftest import api_call as call
 from tests.e2e.test_event_feed_and_worker import GoodReceiver
 from tests.e2e.test_login_throttle import sign_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        ENGINE != "postgresql", reason="two machines share PostgreSQL, not a SQLite file: TEST_DATABASE=postgresql"
+    ),
+]
 redis_url = test_rate_limit_redis.redis_url  # a redis-server of its own (a loud skip, or a CI failure, without one)
 WRITE_LIMIT = 5  # API writes per client per minute on both servers
 LOGIN_LIMIT = 3
@@ -48,8 +53,6 @@ PARIS = {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris", "coun
 @pytest.fixture
 def system(live_server, database_url, redis_url, tmp_path):
     """Two gunicorn servers and two workers on the live server's demo database and one Redis; yields the bases."""
-    if ENGINE != "postgresql":
-        pytest.skip("two machines share PostgreSQL, not a SQLite file: run with TEST_DATABASE=postgresql")
     env = {
         **_server_env(database_url),
         "RATELIMIT_ENABLED": "true",

@@ -80,6 +80,7 @@ def test_check_fails_on_reservations_for_closed_work_and_on_a_capture_beyond_the
     )
     result = _check(runner)
     assert result.exit_code == 1
-    assert f"FAIL  payments never exceed (captured <= authorised, refunded <= captured): order {authorisation.order_id}:" in (
-        result.output
+    assert (
+        f"FAIL  payments never exceed (captured <= authorised, refunded <= captured): order {authorisation.order_id}:"
+        in (result.output)
     )

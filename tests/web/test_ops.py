@@ -5,6 +5,8 @@ import logging
 import socket
 import threading
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -362,7 +364,7 @@ def test_production_refuses_unsafe_operations_settings(monkeypatch, database_url
 
 # --------------------------------------------------------------------------- the deployment files
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_compose_stack_migrates_once_before_two_app_servers_and_two_workers_start():
@@ -420,3 +422,45 @@ def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
     assert settings["accesslog"] is None and settings["limit_request_line"] == 8190
     monkeypatch.delenv("GUNICORN_WORKERS")
     assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"] == 2
+
+
+def test_each_worker_job_logs_under_its_own_id_and_a_webhook_call_carries_it_and_is_counted(app, caplog):
+    from app.core.integration import worker
+    from app.core.models import WebhookSubscription
+    from tests.core.test_worker import SECRET, _orders
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(self.headers["X-Request-ID"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        db.session.add(
+            WebhookSubscription(
+                url=f"http://127.0.0.1:{server.server_port}/hook", secret=SECRET, event_types="order.created"
+            )
+        )
+        _orders(2)
+        delivered_before = _value("comptoir_webhook_deliveries_total", outcome="delivered")
+        caplog.set_level(logging.INFO, logger="app.core.integration.worker")
+        assert worker.run_once()["delivered"] == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _value("comptoir_webhook_deliveries_total", outcome="delivered") == delivered_before + 2
+    formatter = JsonFormatter()
+    jobs = [json.loads(formatter.format(r)) for r in caplog.records if r.getMessage() == "job"]
+    deliveries = [line for line in jobs if line["job"].startswith("deliver ")]
+    assert [line["result"] for line in deliveries] == ["delivered", "delivered"]
+    assert all(line["request_id"].startswith("job-") for line in jobs)
+    assert len({line["request_id"] for line in jobs}) == len(jobs)  # one id per job
+    assert sorted(received) == sorted(line["request_id"] for line in deliveries)  # sent on with the call

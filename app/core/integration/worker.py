@@ -262,7 +262,8 @@ def _job(name: str, work, errors: list, default=0):
     finally:
         duration_ms = round((perf_counter() - started) * 1000, 1)
         fields = {"job": name, "result": "failed" if failed else result, "duration_ms": duration_ms}
-        log.log(logging.INFO if failed or result else logging.DEBUG, "job", extra={"fields": fields})
+        level, job_id = logging.INFO if failed or result else logging.DEBUG, request_id_var.get()
+        log.log(level, "job", extra={"fields": fields, "request_id": job_id})
         request_id_var.reset(token)
 
 

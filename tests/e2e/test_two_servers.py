@@ -150,7 +150,7 @@ class Browser:
             return error.code, error.headers.get("Location", ""), error.read().decode(errors="replace")
 
 
-def test_limits_throttling_and_revocation_hold_across_two_servers(system, database_url):
+def test_limits_throttling_and_revocation_hold_across_two_servers(system, database_url, redis_url, query):
     (a, b), _, _ = system
 
     # deploy/smoke.py, the compose stack's smoke test, against these processes started directly (no containers here).
@@ -193,6 +193,16 @@ def test_limits_throttling_and_revocation_hold_across_two_servers(system, databa
     assert status == 302 and landing.endswith("/login")
     status, landing, _ = device.open(a + "/stores/PAR01/queue")
     assert status == 302 and "/login" in landing
+
+    # The availability cache is one, in Redis: what A answered is kept there, and B answers the same.
+    import redis
+
+    sku = query("SELECT sku FROM product ORDER BY sku LIMIT 1")[0][0]
+    (shop,) = api_tokens(database_url, 1)
+    status, on_a = call(a, shop, "GET", f"/api/v1/availability?skus={sku}&locations=PAR01")
+    assert status == 200 and on_a[0]["sku"] == sku
+    assert redis.Redis.from_url(redis_url).keys("comptoir:availability:*")
+    assert call(b, shop, "GET", f"/api/v1/availability?skus={sku}&locations=PAR01") == (200, on_a)
 
     # A revoked API client is refused on both (each server's token memory lasts API_AUTH_CACHE_SECONDS, 1 s).
     (reader,) = api_tokens(database_url, 1)

@@ -47,15 +47,16 @@ forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS") or "127.0.0
 limit_request_line = 8190
 limit_request_field_size = 8190
 
-# The workers' metrics meet in one folder (prometheus_client's multi-process mode). Set here, in the master, before
-# any worker imports the app (no preload), so every worker sees it; a folder of our own when none is given.
-_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _own_metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="comptoir-metrics-")
+_own_metrics_dir: list[str] = []
 
 
 def on_starting(server):
-    """Empty the metrics folder: what a previous run counted is not this run's."""
+    """The workers' metrics meet in one folder (prometheus_client's multi-process mode): set in the master before
+    any worker imports the app (no preload_app), so every worker inherits it; a temporary folder of our own when
+    none is given. Emptied: what a previous run counted is not this run's."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="comptoir-metrics-")
+        _own_metrics_dir.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):
@@ -70,5 +71,5 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _own_metrics_dir:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    for folder in _own_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import socket
 import threading
 from decimal import Decimal
@@ -422,6 +423,17 @@ def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
     assert settings["accesslog"] is None and settings["limit_request_line"] == 8190
     monkeypatch.delenv("GUNICORN_WORKERS")
     assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"] == 2
+
+    # Reading the file changes nothing; gunicorn's master, starting, gives its workers a metrics folder of its own
+    # (emptied of an earlier run's files), and removes it when it exits.
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    settings["on_starting"](None)
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert folder.is_dir() and not list(folder.iterdir())
+    settings["on_exit"](None)
+    assert not folder.exists()
 
 
 def test_each_worker_job_logs_under_its_own_id_and_a_webhook_call_carries_it_and_is_counted(app, caplog):

@@ -1,4 +1,6 @@
 # Comptoir: `make run` serves the demo on http://127.0.0.1:8000, `make test` runs every check.
+# `make run` serves with gunicorn.conf.py (2 gthread workers x 12 threads on 127.0.0.1:8000, one JSON log line per
+# request); GUNICORN_WORKERS, GUNICORN_BIND and the rest change it (see that file).
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -36,7 +38,7 @@ node_modules/.package-lock.json: package.json
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load --if-empty
-	$(BIN)/gunicorn --workers 2 --worker-class gthread --threads 12 --bind 127.0.0.1:8000 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -87,6 +87,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     db.init_app(app)
+    from app import health, metrics, observability
+
+    observability.init_app(app)  # first: its request id and timing cover every other hook
+    metrics.init_app(app)
+    health.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -323,12 +323,26 @@ webhooks_cli = AppGroup("webhooks", help="Webhook subscriptions and dead letters
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run every job once and stop.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between passes.")
-def worker(once, interval):
+@click.option(
+    "--metrics-port",
+    type=int,
+    envvar="WORKER_METRICS_PORT",
+    help="Serve this worker's Prometheus metrics (webhook deliveries, payment steps) on this port, on every "
+    "interface of a private network: no token is asked (WORKER_METRICS_PORT).",
+)
+def worker(once, interval, metrics_port):
     """Run background jobs (webhooks, missed acceptances, pickup holds and reminders, customer e-mails and text
     messages); several workers may run at once."""
     import time
 
     from app.core.integration import worker as jobs
+    from app.observability import configure_logging
+
+    configure_logging()
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
 
     figures_every = float(current_app.config.get("WORKER_FIGURES_SECONDS", 60))
     figures_at = float("-inf")
@@ -489,7 +503,40 @@ def customers_erase_expired():
     click.echo(f"{total} order(s) erased.")
 
 
+@click.command("doctor")
+def doctor():
+    """Say whether this configuration can serve: the database, its migrations, each Redis (as /readyz does).
+    Exits 1 when something is not ready."""
+    from app import health
+
+    ready, body = health.report()
+    for name, check in body["checks"].items():
+        extra = ", ".join(f"{k} {v}" for k, v in check.items() if k not in {"ok", "detail"})
+        detail = " - ".join(part for part in (check.get("detail", ""), extra) if part)
+        click.echo(f"{'ok  ' if check['ok'] else 'FAIL'}  {name}{': ' + detail if detail else ''}")
+    click.echo("ready" if ready else "NOT READY: " + ", ".join(body["failing"]))
+    if not ready:
+        sys.exit(1)
+
+
+@click.command("check")
+def check():
+    """Check the ledger's invariants over the whole database (stock equals its ledger, reservations match open
+    work, payments never exceed); exits 1 when one fails. Reads only."""
+    from app.core import checks
+
+    results = checks.run()
+    for result in results:
+        click.echo(result.line())
+    failed = [r.name for r in results if not r.ok]
+    click.echo(f"{len(results) - len(failed)} of {len(results)} invariants hold.")
+    if failed:
+        sys.exit(1)
+
+
 def register(app: Flask) -> None:
+    app.cli.add_command(doctor)
+    app.cli.add_command(check)
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(api_client_cli)

@@ -122,6 +122,25 @@ LOGIN_RATE_LIMIT = "5 per 5 minutes"
 LOGIN_ADDRESS_RATE_LIMIT = "50 per 5 minutes"
 
 
+def _metrics_allow() -> str:
+    import ipaddress
+
+    value = os.environ.get("METRICS_ALLOW", "")
+    for item in value.replace(",", " ").split():
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"METRICS_ALLOW takes addresses or networks such as 10.0.0.0/8, not {item!r}") from None
+    return value
+
+
+def _several_processes() -> bool:
+    """Whether more than one process serves: gunicorn's GUNICORN_WORKERS (unset: gunicorn.conf.py's default, which
+    is several), or COMPTOIR_MULTI_PROCESS=true (several app servers)."""
+    workers = (os.environ.get("GUNICORN_WORKERS") or "").strip()
+    return _flag("COMPTOIR_MULTI_PROCESS", False) or workers != "1"
+
+
 def load_config(instance_path: str) -> dict:
     """Build the Flask config from environment variables."""
     path = Path(instance_path)
@@ -133,6 +152,10 @@ def load_config(instance_path: str) -> dict:
     # hide_parameters: a database error's text (logged by the worker, the retries) names the statement, never the
     # values bound to it (customers' names, e-mails, addresses: docs/PRIVACY.md).
     engine_options = {"pool_pre_ping": True, "hide_parameters": True}
+    if url.startswith("postgresql"):
+        # A database that does not answer (a network partition) fails a connection after this, instead of holding
+        # a request (and /readyz) for the operating system's minutes.
+        engine_options["connect_args"] = {"connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "10"))}
     if url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30}, "hide_parameters": True}
     return {
@@ -183,6 +206,11 @@ def load_config(instance_path: str) -> dict:
         "PUBLIC_URL": _public_url(),
         "SMS_SENDER": _sms_sender(),
         "PAYMENT_PROVIDERS": _payment_providers(),
+        # /metrics (app.metrics): on unless METRICS_ENABLED=false; a scraper shows the bearer token METRICS_TOKEN or
+        # comes from an address of METRICS_ALLOW (addresses or networks, e.g. "10.0.0.0/8 127.0.0.1").
+        "METRICS_ENABLED": _flag("METRICS_ENABLED", True),
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
+        "METRICS_ALLOW": _metrics_allow(),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": {"en": "English", "fr": "Français", "it": "Italiano"},
@@ -200,8 +228,17 @@ def check_production(config: dict) -> None:
         problems.append("DATABASE_URL must be set explicitly")
     if not config.get("SESSION_COOKIE_SECURE"):
         problems.append("SESSION_COOKIE_SECURE must stay on (serve over HTTPS)")
-    if config.get("DEBUG"):
-        problems.append("DEBUG must be off")
+    if config.get("DEBUG") or _flag("FLASK_DEBUG", False):
+        problems.append("DEBUG must be off (FLASK_DEBUG too)")
+    several = _several_processes()
+    if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite") and several:
+        problems.append("SQLite serves one process only: use PostgreSQL, or set GUNICORN_WORKERS=1")
+    if config.get("METRICS_ENABLED", True):
+        token = config.get("METRICS_TOKEN") or ""
+        if token and len(token) < 32:
+            problems.append("METRICS_TOKEN must be at least 32 characters")
+        elif not token and not config.get("METRICS_ALLOW"):
+            problems.append("/metrics needs METRICS_TOKEN or METRICS_ALLOW (or METRICS_ENABLED=false)")
     public_url = urlsplit(config.get("PUBLIC_URL") or "")
     if not os.environ.get("PUBLIC_URL"):
         problems.append("PUBLIC_URL must be set (the https address customers open the links of their e-mails at)")
@@ -209,7 +246,10 @@ def check_production(config: dict) -> None:
         problems.append("PUBLIC_URL must be the public https address of the app, not a local or http one")
     if config.get("SMS_SENDER") == "test":
         problems.append("SMS_SENDER=test keeps text messages in memory: choose log, none or a provider")
-    if config.get("RATELIMIT_STORAGE_URI", "").startswith("memory://") and _flag("COMPTOIR_MULTI_PROCESS", False):
-        problems.append("RATELIMIT_STORAGE_URI must point to a shared store (redis://) with several processes")
+    if config.get("RATELIMIT_STORAGE_URI", "").startswith("memory://") and several:
+        problems.append(
+            "RATELIMIT_STORAGE_URI must point to a shared store (redis://) with several processes "
+            "(GUNICORN_WORKERS other than 1, or COMPTOIR_MULTI_PROCESS=true)"
+        )
     if problems:
         raise ConfigError("Refusing to start in production: " + "; ".join(problems))

@@ -167,6 +167,8 @@ def live_server(database_url, tmp_path_factory):
 def gunicorn(base: str, env: dict, log_path: Path, worker_args: list[str]):
     """Serve wsgi:app with gunicorn on base's port until the block ends; yields a LiveServer."""
     port = base.rsplit(":", 1)[1]
+    if "--worker-class" not in worker_args:  # gunicorn.conf.py serves gthread; these servers use gunicorn's sync
+        worker_args = [*worker_args, "--worker-class", "sync"]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [

@@ -20,6 +20,8 @@ def test_production_starts_with_a_secure_configuration(monkeypatch, database_url
     monkeypatch.setenv("SECRET_KEY", "s" * 48)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PUBLIC_URL", "https://comptoir.example.com/")
+    monkeypatch.setenv("METRICS_TOKEN", "m" * 40)
+    monkeypatch.setenv("GUNICORN_WORKERS", "1")  # one process: SQLite and memory:// rate limits are then safe
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["PUBLIC_URL"] == "https://comptoir.example.com"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from app import metrics
 from app.core.errors import N_, DomainError, InvalidInput
 from app.core.models import Scan
 from app.core.models.base import utcnow
@@ -118,6 +119,7 @@ def record(client_id: str, work: ScanWork, result: Outcome, *, user, code: str, 
         scan_id = db.session.execute(insert(Scan.__table__).values(values).returning(Scan.__table__.c.id)).scalar_one()
     except IntegrityError:  # the same id sent twice at once: the other request counted it; this one rolls back
         raise DuplicateScan(field="scan_id") from None
+    metrics.count(metrics.SCANS, purpose=work.purpose, ok=str(bool(result.ok)).lower())
     if quantity:
         result.scan = Scan(id=scan_id, **values)  # what the answer shows (the undo button); not added to the session
     return result

@@ -21,9 +21,11 @@ import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
+from time import perf_counter  # the job lines' durations (tests drive `time.monotonic`, the pass's lease clock)
 
 from sqlalchemy import select, update
 
+from app import metrics
 from app.core import audit, payments, privacy, reports
 from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
@@ -36,6 +38,7 @@ from app.core.models.base import utcnow
 from app.core.reports import prediction
 from app.core.uow import unit_of_work
 from app.extensions import db
+from app.observability import new_request_id, request_id_var
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -111,6 +114,7 @@ def _request(delivery_id: int) -> tuple[str, bytes, dict]:
             "X-Comptoir-Event": event.type,
             "X-Comptoir-Delivery": str(delivery.id),
             "X-Comptoir-Signature": sign(subscription.secret, body),
+            "X-Request-ID": request_id_var.get() or new_request_id("job-"),
         }
     return url, body, headers
 
@@ -138,6 +142,7 @@ def deliver(delivery_id: int, now=None) -> str:
             delivery.status, delivery.last_error = "dead", error
         else:
             delivery.next_attempt_at, delivery.last_error = now + backoff(delivery.attempts), error
+        metrics.count(metrics.WEBHOOKS, outcome=delivery.status)
         return delivery.status
 
 
@@ -242,14 +247,26 @@ def tell_late_orders(now=None, limit: int = 50) -> int:
 
 
 def _job(name: str, work, errors: list, default=0):
-    """Run one job; an exception is logged and counted, and the pass goes on with the next job."""
+    """Run one job under a job id of its own (every log line it writes carries it, a webhook call sends it as
+    X-Request-ID); an exception is logged and counted, and the pass goes on with the next job. A job that did
+    something, or failed, writes one line: job, job id, result, duration."""
+    token, started = request_id_var.set(new_request_id("job-")), perf_counter()
+    failed, result = False, default
     try:
-        return work()
+        result = work()
+        return result
     except Exception:
+        failed = True
         log.exception("worker job %s failed", name)
         errors.append(name)
         db.session.rollback()  # whatever the job left half done, the next one starts clean
         return default
+    finally:
+        duration_ms = round((perf_counter() - started) * 1000, 1)
+        fields = {"job": name, "result": "failed" if failed else result, "duration_ms": duration_ms}
+        level, job_id = logging.INFO if failed or result else logging.DEBUG, request_id_var.get()
+        log.log(level, "job", extra={"fields": fields, "request_id": job_id})
+        request_id_var.reset(token)
 
 
 def run_once(now=None, *, figures: bool = True) -> dict:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from app import metrics
 from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict, OrderHeld
@@ -201,6 +202,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     audit.record(actor, "order.create", order, None, {"reference": order.reference})
     events.emit("order.created", order)
     payments.record_authorisation(order, actor=actor, new=True)
+    metrics.count(metrics.ORDERS, method=order.delivery_method)
     return order, True
 
 
@@ -436,7 +438,9 @@ def reject_fulfilment(fulfilment: Fulfilment, *, reason: str, actor: Actor) -> F
     """Refuse the work with a reason; its reservations are released."""
     if not reason.strip():
         raise InvalidInput(N_("A reason is required."), field="reason")
-    return transition(fulfilment, S.REJECTED, actor=actor, reason=reason)
+    rejected = transition(fulfilment, S.REJECTED, actor=actor, reason=reason)
+    metrics.count(metrics.REJECTIONS, scope="fulfilment", reason=metrics.rejection_reason(reason))
+    return rejected
 
 
 def lock_order(order: Order) -> Order:

@@ -22,6 +22,7 @@ from functools import cache, cached_property
 from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from app import metrics
 from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput
@@ -498,6 +499,8 @@ def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_
     )
     newly_lost = _newly_unfulfilled(order, decision.unfulfilled) if trigger != "new_order" else {}
     db.session.add(decision)
+    outcome = "full" if not decision.unfulfilled else "partial" if assigned else "none"
+    metrics.count(metrics.SOURCING, trigger=trigger, outcome=outcome)
     order.latest_unfulfilled = decision.unfulfilled  # what the API answers with, without reading it back
     if decision.unfulfilled:
         order.needs_customer_service = True
@@ -769,6 +772,7 @@ def reject_lines(fulfilment: Fulfilment, quantities: dict, reason_code: str, not
         )
         line.short += quantity
     fulfilment.updated_at = utcnow()  # a new version: a resent or stale form is refused
+    metrics.count(metrics.REJECTIONS, scope="lines", reason=metrics.rejection_reason(reason_code))
     rejected = {line.product.sku: quantity for line, quantity in chosen.items()}
     audit.record(actor, "fulfilment.lines_rejected", fulfilment, None, {"lines": rejected, "reason": reason})
     events.emit("fulfilment.lines_rejected", order, fulfilment, lines=rejected, reason=reason)

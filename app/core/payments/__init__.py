@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, inspect, or_, select, update
 
+from app import metrics
 from app.core import audit
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError
@@ -346,6 +347,7 @@ def _record(txn_id: int, result: Result, now) -> PaymentTransaction:
             events.emit("payment.failed", order, transaction_id=txn.id, reason=txn.last_error, **details)
         else:
             txn.next_attempt_at, txn.last_error = now + backoff(txn.attempts), (result.message or "retry")[:500]
+        metrics.count(metrics.PAYMENTS, kind=txn.kind, status=txn.status)
         audit.record(
             Actor.system("payments"),
             f"payment.{txn.kind}_{txn.status}",

@@ -104,7 +104,9 @@ def test_individual_productivity_is_turned_on_and_off_audited(client, tokens):
     assert client.get(URL, headers=tokens["r"]).json["individual_productivity"] is True
     off = client.patch(URL, json={"individual_productivity": False}, headers=tokens["w"])
     assert off.status_code == 200 and off.json["individual_productivity"] is False
-    audits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "retailer.settings")).all()
+    audits = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "retailer.settings").order_by(AuditEvent.id)
+    ).all()
     assert [(a.before, a.after) for a in audits] == [
         ({"individual_productivity": False}, {"individual_productivity": True}),
         ({"individual_productivity": True}, {"individual_productivity": False}),

@@ -28,6 +28,7 @@ from app.core.models import (
     PaymentTransaction,
 )
 from app.core.models import FulfilmentStatus as S
+from app.core.models.base import utcnow
 from app.core.models.payments import NOTIFICATION_KINDS
 from app.extensions import db
 from app.formatting import customer_locale, money, product_name, store_clock, store_date
@@ -64,6 +65,10 @@ def send(
     if not enabled(kind):
         return None
     rows = batch.pending()
+    # An order captured in this request lists what it queued (messages_queued, see capture.capture_order), so that
+    # the API's answer need not read it back; a message written any other way drops that list, which it outdates.
+    queued = getattr(order, "messages_queued", None) if rows is not None else vars(order).pop("messages_queued", None)
+    now = utcnow()
     email = emailed = None
     address = (order.customer_email or "").strip()
     if address:
@@ -77,7 +82,7 @@ def send(
             qr=qr,
         )
         if rows is not None:
-            rows.add(OutboundEmail, emailed)
+            rows.add(OutboundEmail, {**emailed, "created_at": now})
         else:
             email = OutboundEmail(**emailed)
             db.session.add(email)
@@ -86,12 +91,17 @@ def send(
     if texted:
         values = dict(order_id=order.id, to=phone[:32], body=sms[:SMS_LENGTH], kind=kind)
         if rows is not None:
-            rows.add(OutboundSms, values)
+            rows.add(OutboundSms, {**values, "created_at": now})
         else:
             db.session.add(OutboundSms(**values))
     if emailed is not None or texted:  # on the order's timeline: what the customer was told, and how (no address)
         channels = [name for name, sent in (("email", emailed is not None), ("sms", texted)) if sent]
         audit.record(Actor.system("messages"), "message.queued", order, None, {"kind": kind, "channels": channels})
+        if queued is not None and rows is not None:  # as messages_of would read them back
+            queued += [
+                {"kind": kind, "channel": channel, "status": "pending", "created_at": now, "sent_at": None}
+                for channel in channels
+            ]
     return email
 
 

@@ -53,6 +53,7 @@ def capture_order(order: dict | orders.OrderDraft, *, actor: Actor) -> tuple[ord
     with batch.rows_written_together():
         captured, created = orders.create_order(draft, actor=actor)
         if created:
+            captured.messages_queued = []  # a new order has told the customer nothing yet (see customer_messages.send)
             sourcing.source_order(captured, actor=actor)
             _tell_customer(captured)
     return captured, created

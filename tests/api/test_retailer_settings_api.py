@@ -46,7 +46,9 @@ def test_settings_are_changed_in_part_audited_and_the_same_again_changes_nothing
     stored = db.session.get(RetailerSettings, 1)
     assert (stored.return_window_days, stored.failed_capture) == (14, "hand_over")
     assert client.patch(URL, json={"return_window_days": 14}, headers=tokens["w"]).status_code == 200
-    audits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "retailer.settings")).all()
+    audits = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "retailer.settings").order_by(AuditEvent.id)
+    ).all()
     assert len(audits) == 2
     assert audits[0].actor == "api:erp" and audits[0].after == body
     assert audits[0].before == {"notifications_off": [], "return_window_days": 30}

@@ -122,6 +122,9 @@ class _Messages(fields.List):
     def get_value(self, obj, attr, accessor=None, default=None):
         from app.core.integration.customer_messages import messages_of
 
+        queued = getattr(obj, "messages_queued", None)
+        if queued is not None:  # captured in this request: what it queued, no need to read it back
+            return list(queued)
         return messages_of([obj.id]).get(obj.id, [])
 
 

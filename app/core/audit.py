@@ -2,6 +2,7 @@
 
 from sqlalchemy import insert
 
+from app.core import batch
 from app.core.actor import Actor
 from app.core.models import AuditEvent
 from app.extensions import db
@@ -21,9 +22,16 @@ def _row(actor: Actor, action: str, subject, before: dict | None, after: dict | 
     }
 
 
-def record(actor: Actor, action: str, subject, before: dict | None = None, after: dict | None = None) -> AuditEvent:
-    """Append who did what to which record."""
-    event = AuditEvent(**_row(actor, action, subject, before, after))
+def record(
+    actor: Actor, action: str, subject, before: dict | None = None, after: dict | None = None
+) -> AuditEvent | None:
+    """Append who did what to which record (inside batch.rows_written_together(): written when it ends, None)."""
+    row = _row(actor, action, subject, before, after)
+    rows = batch.pending()
+    if rows is not None:
+        rows.add(AuditEvent, row)
+        return None
+    event = AuditEvent(**row)
     db.session.add(event)
     return event
 

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from app.core.actor import Actor
 from app.core.integration.api_clients import create_api_client
-from app.core.models import ApiClient, Fulfilment, Order, OrderLine
+from app.core.inventory import stock
+from app.core.models import ApiClient, Fulfilment, Order, OrderLine, Product
 from app.core.ordering.orders import OrderDraft
 from app.extensions import db
 from tests.factories import ACTOR, make_location, make_product, random_ref, sql_statements
@@ -143,6 +144,22 @@ def test_an_order_is_read_back_and_an_unknown_one_is_404(api):
     missing = api("GET", "/api/v1/orders/999999", token=api.read_token)
     assert missing.status_code == 404
     assert missing.json["error"] == "not_found"
+
+
+def test_the_answer_to_a_new_order_lists_its_messages_as_a_later_read_does(api):
+    """The answer lists what capture queued without reading it back: the same as the order read again, split e-mail
+    included, to the microsecond."""
+    second = make_product(sku="CAP-009", gtin="4006381333948")
+    for code, product in (("MSG01", Product.query.filter_by(sku="TSH-001-M").one()), ("MSG02", second)):
+        stock.receive(make_location(code=code, daily_capacity=50), product, 5, actor=ACTOR, reference="test")
+    db.session.commit()
+    body = {**BODY, "external_ref": random_ref("W-"), "lines": [*BODY["lines"], {"sku": "CAP-009", "quantity": 1}]}
+    created = api("POST", "/api/v1/orders", json=body).json
+    assert [(m["kind"], m["channel"], m["status"]) for m in created["messages"]] == [
+        ("order_confirmed", "email", "pending"),
+        ("order_split", "email", "pending"),
+    ]
+    assert api("GET", f"/api/v1/orders/{created['id']}", token=api.read_token).json == created
 
 
 def test_tokens_are_stored_only_as_hashes(app):

@@ -46,7 +46,9 @@ def test_settings_are_changed_in_part_audited_and_the_same_again_changes_nothing
     stored = db.session.get(RetailerSettings, 1)
     assert (stored.return_window_days, stored.failed_capture) == (14, "hand_over")
     assert client.patch(URL, json={"return_window_days": 14}, headers=tokens["w"]).status_code == 200
-    audits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "retailer.settings")).all()
+    audits = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "retailer.settings").order_by(AuditEvent.id)
+    ).all()
     assert len(audits) == 2
     assert audits[0].actor == "api:erp" and audits[0].after == body
     assert audits[0].before == {"notifications_off": [], "return_window_days": 30}
@@ -104,7 +106,9 @@ def test_individual_productivity_is_turned_on_and_off_audited(client, tokens):
     assert client.get(URL, headers=tokens["r"]).json["individual_productivity"] is True
     off = client.patch(URL, json={"individual_productivity": False}, headers=tokens["w"])
     assert off.status_code == 200 and off.json["individual_productivity"] is False
-    audits = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "retailer.settings")).all()
+    audits = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "retailer.settings").order_by(AuditEvent.id)
+    ).all()
     assert [(a.before, a.after) for a in audits] == [
         ({"individual_productivity": False}, {"individual_productivity": True}),
         ({"individual_productivity": True}, {"individual_productivity": False}),

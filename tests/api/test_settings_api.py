@@ -85,5 +85,7 @@ def test_blocking_a_product_is_idempotent_both_ways(client, tokens):
         response = client.delete(url, headers=tokens["w"])
         assert response.status_code == 200 and response.json["blocked_skus"] == []
     assert client.put("/api/v1/locations/PAR01/blocked/NOPE", json={}, headers=tokens["w"]).status_code == 404
-    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("location.%"))).all()
+    actions = db.session.scalars(
+        select(AuditEvent.action).where(AuditEvent.action.like("location.%")).order_by(AuditEvent.id)
+    ).all()
     assert actions == ["location.block_product", "location.unblock_product"]

@@ -5,9 +5,23 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from app.core import batch
 from app.core.errors import InvalidInput
-from app.core.models import FulfilmentStatus, Order, SourcingDecision
+from app.core.integration import customer_messages, worker
+from app.core.models import (
+    AuditEvent,
+    FulfilmentStatus,
+    Order,
+    OutboundEmail,
+    OutboxEvent,
+    PaymentTransaction,
+    Reservation,
+    SourcingDecision,
+    StockMovement,
+    WebhookDelivery,
+)
 from app.core.ordering import capture
 from app.core.ordering.payloads import OrderInSchema
 from app.extensions import db
@@ -65,6 +79,72 @@ def test_an_unknown_product_is_refused_and_nothing_is_kept(app):
     db.session.rollback()
     assert "lines.0.sku" in refused.value.fields
     assert db.session.query(Order).count() == 0
+
+
+def test_a_captured_order_writes_every_row_in_order_with_its_webhook_deliveries(app):
+    """Capture writes its audit, outbox, ledger, reservation, decision, payment and message rows together at the end
+    (app.core.batch): each row once, in the order they happened, and each event a subscription wants delivered."""
+    store = make_location(code="CAP03")
+    product = stocked(store, make_product(), 3)
+    subscription = worker.subscribe(
+        "https://shop.example/hooks", "s" * 20, "order.created,fulfilment.created", actor=ACTOR
+    )
+    other = worker.subscribe("https://erp.example/hooks", "e" * 20, "fulfilment.created", actor=ACTOR)
+    db.session.commit()
+    order, created = capture.capture_order(_payload(product.sku, 2), actor=ACTOR)
+    assert created and batch.pending() is None
+    db.session.commit()
+    fulfilment = order.fulfilments[0]
+
+    def rows(model, *where):
+        return db.session.scalars(select(model).where(*where).order_by(model.id)).all()
+
+    audit = rows(AuditEvent, AuditEvent.subject_type.in_(["customer_order", "fulfilment"]))
+    assert [(a.action, a.subject_id) for a in audit] == [
+        ("order.create", str(order.id)),
+        ("fulfilment.assign", str(fulfilment.id)),
+        ("message.queued", str(order.id)),
+    ]
+    events = rows(OutboxEvent, OutboxEvent.order_id == order.id)
+    assert [e.type for e in events] == ["order.created", "fulfilment.created"]
+    assert events[1].payload["fulfilment_id"] == fulfilment.id and events[1].payload["location"] == "CAP03"
+    deliveries = [(d.event_id, d.subscription_id) for d in rows(WebhookDelivery)]
+    assert deliveries == [(events[0].id, subscription.id), (events[1].id, subscription.id), (events[1].id, other.id)]
+    (reservation,) = rows(Reservation, Reservation.product_id == product.id)
+    assert (reservation.fulfilment_line_id, reservation.quantity) == (fulfilment.lines[0].id, 2)
+    movements = rows(StockMovement, StockMovement.product_id == product.id)
+    assert [(m.kind, m.reserved_delta, m.on_hand_after) for m in movements] == [("receive", 0, 3), ("reserve", 2, 3)]
+    assert movements[1].reference == f"{order.reference}/F{fulfilment.id}"
+    (decision,) = rows(SourcingDecision, SourcingDecision.order_id == order.id)
+    assert decision.plan == [{"location": "CAP03", "lines": {"1": 2}}] and decision.unfulfilled == {}
+    (payment,) = rows(PaymentTransaction, PaymentTransaction.order_id == order.id)
+    assert (payment.kind, payment.amount, payment.idempotency_key) == (
+        "authorisation",
+        Decimal("24.80"),
+        f"auth-O{order.id}",
+    )
+    (email,) = rows(OutboundEmail, OutboundEmail.order_id == order.id)
+    assert email.kind == "order_confirmed" and order.reference in email.body and email.to == "lea@example.fr"
+
+
+def test_a_capture_that_fails_midway_leaves_no_rows_waiting(app, monkeypatch):
+    """What a failed capture had collected is dropped with it: the next write of the session does not carry it."""
+    store = make_location(code="CAP04")
+    product = stocked(store, make_product(), 3)
+    db.session.commit()
+
+    def broken(order):
+        raise InvalidInput("broken on purpose")
+
+    monkeypatch.setattr(customer_messages, "order_confirmed", broken)
+    with pytest.raises(InvalidInput):
+        capture.capture_order(_payload(product.sku), actor=ACTOR)
+    assert batch.pending() is None
+    db.session.rollback()
+    assert db.session.scalar(select(Order.id).where(Order.channel == "web")) is None
+    assert db.session.scalars(select(StockMovement.kind).where(StockMovement.product_id == product.id)).all() == [
+        "receive"
+    ]
 
 
 def _imports(path: Path) -> set[str]:

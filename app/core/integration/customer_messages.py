@@ -15,7 +15,7 @@ from flask import render_template
 from flask_babel import gettext, ngettext
 from sqlalchemy import exists, literal, select, union_all
 
-from app.core import audit
+from app.core import audit, batch
 from app.core.actor import Actor
 from app.core.models import (
     CustomerReturn,
@@ -28,6 +28,7 @@ from app.core.models import (
     PaymentTransaction,
 )
 from app.core.models import FulfilmentStatus as S
+from app.core.models.base import utcnow
 from app.core.models.payments import NOTIFICATION_KINDS
 from app.extensions import db
 from app.formatting import customer_locale, money, product_name, store_clock, store_date
@@ -59,13 +60,19 @@ def send(
     qr: str | None = None,
 ) -> OutboundEmail | None:
     """Write the e-mail (when the order has an address) and the text message (when given and the order has a phone
-    number) of one kind, unless the retailer turned that kind off. Returns the e-mail written, if any."""
+    number) of one kind, unless the retailer turned that kind off. Returns the e-mail written, if any (inside
+    batch.rows_written_together(): None, the rows are written when it ends)."""
     if not enabled(kind):
         return None
-    email = None
+    rows = batch.pending()
+    # An order captured in this request lists what it queued (messages_queued, see capture.capture_order), so that
+    # the API's answer need not read it back; a message written any other way drops that list, which it outdates.
+    queued = getattr(order, "messages_queued", None) if rows is not None else vars(order).pop("messages_queued", None)
+    now = utcnow()
+    email = emailed = None
     address = (order.customer_email or "").strip()
     if address:
-        email = OutboundEmail(
+        emailed = dict(
             order_id=order.id,
             to=address,
             subject=" ".join(subject.split())[:200],
@@ -74,14 +81,27 @@ def send(
             html=html,
             qr=qr,
         )
-        db.session.add(email)
+        if rows is not None:
+            rows.add(OutboundEmail, {**emailed, "created_at": now})
+        else:
+            email = OutboundEmail(**emailed)
+            db.session.add(email)
     phone = "".join((order.customer_phone or "").split())
     texted = bool(sms and phone)
     if texted:
-        db.session.add(OutboundSms(order_id=order.id, to=phone[:32], body=sms[:SMS_LENGTH], kind=kind))
-    if email is not None or texted:  # on the order's timeline: what the customer was told, and how (no address)
-        channels = [name for name, sent in (("email", email is not None), ("sms", texted)) if sent]
+        values = dict(order_id=order.id, to=phone[:32], body=sms[:SMS_LENGTH], kind=kind)
+        if rows is not None:
+            rows.add(OutboundSms, {**values, "created_at": now})
+        else:
+            db.session.add(OutboundSms(**values))
+    if emailed is not None or texted:  # on the order's timeline: what the customer was told, and how (no address)
+        channels = [name for name, sent in (("email", emailed is not None), ("sms", texted)) if sent]
         audit.record(Actor.system("messages"), "message.queued", order, None, {"kind": kind, "channels": channels})
+        if queued is not None and rows is not None:  # as messages_of would read them back
+            queued += [
+                {"kind": kind, "channel": channel, "status": "pending", "created_at": now, "sent_at": None}
+                for channel in channels
+            ]
     return email
 
 

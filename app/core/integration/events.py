@@ -10,14 +10,16 @@ asks for positions above the last one it read gets every event exactly once, in 
 
 from sqlalchemy import select
 
+from app.core import batch
 from app.core.integration import sequencer
 from app.core.models import Fulfilment, Order, OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.core.uow import transaction_cache
 from app.extensions import db
 
 
-def emit(event_type: str, order: Order, fulfilment: Fulfilment | None = None, **details) -> OutboxEvent:
-    """Append an event about an order (and one of its fulfilments) for webhooks and the event feed."""
+def emit(event_type: str, order: Order, fulfilment: Fulfilment | None = None, **details) -> OutboxEvent | None:
+    """Append an event about an order (and one of its fulfilments) for webhooks and the event feed (inside
+    batch.rows_written_together(): written, with its webhook deliveries, when it ends; returns None)."""
     payload = {
         "order_id": order.id,
         "channel": order.channel,
@@ -27,6 +29,15 @@ def emit(event_type: str, order: Order, fulfilment: Fulfilment | None = None, **
     }
     if fulfilment is not None:
         payload.update(fulfilment_id=fulfilment.id, location=fulfilment.location.code, status=fulfilment.status)
+    rows = batch.pending()
+    if rows is not None:
+        row = {"type": event_type, "order_id": order.id, "payload": payload}
+        wanted = [s.id for s in _subscribers() if s.wants(event_type)]
+        if wanted:
+            rows.deliver(OutboxEvent, row, wanted)
+        else:
+            rows.add(OutboxEvent, row)
+        return None
     event = OutboxEvent(type=event_type, order_id=order.id, payload=payload)
     db.session.add(event)
     wanted = [s for s in _subscribers() if s.wants(event_type)]

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.core import batch
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, InsufficientStock, InvalidInput, OutOfStock
 from app.core.models import Location, MovementKind, Product, Reservation, StockLevel, StockMovement
@@ -164,19 +165,24 @@ def _apply(
         raise ConcurrentChange()
     for name, value in zip(("on_hand", "reserved", "damaged"), row, strict=True):
         set_committed_value(level, name, value)
-    movement = StockMovement(
-        location_id=location.id,
-        product_id=product.id,
-        kind=str(kind),
-        on_hand_delta=on_hand,
-        reserved_delta=reserved,
-        damaged_delta=damaged,
-        quarantined_delta=quarantined,
-        reason=reason[:200],
-        reference=reference[:120],
-        actor=actor.label,
-        on_hand_after=row[0],
-    )
+    values = {
+        "location_id": location.id,
+        "product_id": product.id,
+        "kind": str(kind),
+        "on_hand_delta": on_hand,
+        "reserved_delta": reserved,
+        "damaged_delta": damaged,
+        "quarantined_delta": quarantined,
+        "reason": reason[:200],
+        "reference": reference[:120],
+        "actor": actor.label,
+        "on_hand_after": row[0],
+    }
+    rows = batch.pending()
+    if rows is not None:  # order capture: written with the other rows of the order (the ledger row is None here)
+        rows.add(StockMovement, values)
+        return None
+    movement = StockMovement(**values)
     db.session.add(movement)
     return movement
 
@@ -369,11 +375,17 @@ def reserve(location, product, quantity: int, *, actor: Actor, fulfilment_line, 
     if not new_line:
         reservation = db.session.scalar(select(Reservation).where(Reservation.fulfilment_line_id == fulfilment_line.id))
     if reservation is None:
-        db.session.add(
-            Reservation(
-                fulfilment_line_id=fulfilment_line.id, location_id=location.id, product_id=product.id, quantity=quantity
-            )
-        )
+        values = {
+            "fulfilment_line_id": fulfilment_line.id,
+            "location_id": location.id,
+            "product_id": product.id,
+            "quantity": quantity,
+        }
+        rows = batch.pending()
+        if rows is not None:
+            rows.add(Reservation, values)
+        else:
+            db.session.add(Reservation(**values))
     else:
         reservation.quantity += quantity
     return movement

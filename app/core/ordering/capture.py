@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from app.core import batch
 from app.core.actor import Actor
 from app.core.ordering import orders, sourcing
 
@@ -47,10 +48,14 @@ def draft_from_payload(body: dict) -> orders.OrderDraft:
 def capture_order(order: dict | orders.OrderDraft, *, actor: Actor) -> tuple[orders.Order, bool]:
     """Take an order in and source it; the same channel and reference again returns the first (created=False)."""
     draft = order if isinstance(order, orders.OrderDraft) else draft_from_payload(order)
-    captured, created = orders.create_order(draft, actor=actor)
-    if created:
-        sourcing.source_order(captured, actor=actor)
-        _tell_customer(captured)
+    # The order's audit, outbox, ledger, reservation, decision, payment and message rows are read by nothing
+    # until it is captured: they go out together at the end, one INSERT per table, not through the ORM's flush.
+    with batch.rows_written_together():
+        captured, created = orders.create_order(draft, actor=actor)
+        if created:
+            captured.messages_queued = []  # a new order has told the customer nothing yet (see customer_messages.send)
+            sourcing.source_order(captured, actor=actor)
+            _tell_customer(captured)
     return captured, created
 
 

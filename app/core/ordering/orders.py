@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -174,8 +175,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     # One statement instead of a savepoint around a flush: the same channel and reference, written by a request
     # that raced ours, is skipped by the database (ON CONFLICT DO NOTHING waits for that request to commit or roll
     # back), and the order it wrote is then read. The lines go out with the fulfilments, in the next flush.
-    stmt = _insert()(Order).values(values).on_conflict_do_nothing(index_elements=["channel", "external_ref"])
-    order = db.session.scalars(stmt.returning(Order)).first()
+    order = db.session.scalars(_insert_order(db.session.get_bind().dialect.name), values).first()
     if order is None:  # another request created it between our lookup and our insert
         winner = find_order(draft.channel, draft.external_ref)
         if winner is None:
@@ -206,8 +206,18 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     return order, True
 
 
-def _insert():
-    return pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+@cache
+def _insert_order(dialect: str):
+    """INSERT ... ON CONFLICT (channel, external_ref) DO NOTHING RETURNING the order, its values given as parameters:
+    built once (building it with .values() from some thirty values cost more Python than running it)."""
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert_(Order).on_conflict_do_nothing(index_elements=["channel", "external_ref"]).returning(Order)
+
+
+@cache
+def _insert_fulfilment():
+    """INSERT ... RETURNING a fulfilment, its values given as parameters; no autoflush (see assign_fulfilment)."""
+    return insert(Fulfilment).returning(Fulfilment).execution_options(autoflush=False)
 
 
 def _same_or_conflict(order: Order, fingerprint: str) -> Order:
@@ -218,12 +228,14 @@ def _same_or_conflict(order: Order, fingerprint: str) -> Order:
 
 def find_order(channel: str, external_ref: str) -> Order | None:
     """The order a channel knows by this reference, if any."""
-    return db.session.scalar(_FIND_ORDER, {"channel": channel, "external_ref": external_ref})
+    order_id = db.session.scalar(_FIND_ORDER_ID, {"channel": channel, "external_ref": external_ref})
+    return db.session.get(Order, order_id) if order_id is not None else None
 
 
-# Built once: every order captured looks its reference up first.
-_FIND_ORDER = select(Order).where(
-    Order.channel == bindparam("channel"), Order.external_ref == bindparam("external_ref")
+# Built once: every order captured looks its reference up first, and is almost always new, so the look-up asks
+# for the id alone (a plain Core statement, no ORM loading), and the order is loaded only when there is one.
+_FIND_ORDER_ID = select(Order.__table__.c.id).where(
+    Order.__table__.c.channel == bindparam("channel"), Order.__table__.c.external_ref == bindparam("external_ref")
 )
 
 
@@ -280,19 +292,17 @@ def assign_fulfilment(
     # The fulfilment and its lines in one INSERT each, without a flush: what this transaction has pending (the
     # order's audit and event rows) goes out later with the fulfilment's, one INSERT per table.
     fulfilment = db.session.scalars(
-        insert(Fulfilment)
-        .values(
-            order_id=order.id,
-            location_id=location.id,
-            transfer_to_id=transfer_to.id if transfer_to is not None else None,
-            reship_of_id=reship_of.id if reship_of is not None else None,
-            status=S.CREATED,
-            created_at=now,
-            accept_by=accept_by,
-            ready_by=ready_by,
-        )
-        .returning(Fulfilment)
-        .execution_options(autoflush=False)
+        _insert_fulfilment(),
+        {
+            "order_id": order.id,
+            "location_id": location.id,
+            "transfer_to_id": transfer_to.id if transfer_to is not None else None,
+            "reship_of_id": reship_of.id if reship_of is not None else None,
+            "status": S.CREATED,
+            "created_at": now,
+            "accept_by": accept_by,
+            "ready_by": ready_by,
+        },
     ).one()
     rows = [
         {"fulfilment_id": fulfilment.id, "order_line_id": ol.id, "product_id": ol.product_id, "quantity": q}

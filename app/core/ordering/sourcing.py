@@ -23,7 +23,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import metrics
-from app.core import audit, payments
+from app.core import audit, batch, payments
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput
 from app.core.integration import customer_messages, events
@@ -479,7 +479,7 @@ def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_
         lines = _to_lines(left, take)
         assign_fulfilment(order, places[candidate.location.id], lines, actor=actor, now=now, transfer_to=transfer_to)
         assigned.append((candidate, lines, transfer_to))
-    decision = SourcingDecision(
+    values = dict(
         order_id=order.id,
         trigger=trigger,
         actor=actor.label,
@@ -497,8 +497,13 @@ def source_order(order: Order, *, actor: Actor, exclude=(), trigger: str = "new_
         },
         notes=notes,
     )
+    decision = SourcingDecision(**values)
     newly_lost = _newly_unfulfilled(order, decision.unfulfilled) if trigger != "new_order" else {}
-    db.session.add(decision)
+    rows = batch.pending()
+    if rows is not None:  # order capture: written with the order's other rows (the decision stays transient)
+        rows.add(SourcingDecision, values)
+    else:
+        db.session.add(decision)
     outcome = "full" if not decision.unfulfilled else "partial" if assigned else "none"
     metrics.count(metrics.SOURCING, trigger=trigger, outcome=outcome)
     order.latest_unfulfilled = decision.unfulfilled  # what the API answers with, without reading it back

@@ -21,7 +21,7 @@ from decimal import Decimal
 from sqlalchemy import func, inspect, or_, select, update
 
 from app import metrics
-from app.core import audit
+from app.core import audit, batch
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError
 from app.core.integration import events
@@ -29,7 +29,7 @@ from app.core.models import FulfilmentStatus as S
 from app.core.models import Order, PaymentTransaction, RetailerSettings
 from app.core.models.base import utcnow
 from app.core.payments.providers import Call, ProviderTimeout, Result, provider
-from app.core.uow import unit_of_work
+from app.core.uow import transaction_cache, unit_of_work
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,17 @@ def money(value) -> Decimal:
 
 
 def settings() -> RetailerSettings:
-    """The retailer's settings (defaults when never saved)."""
-    found = db.session.get(RetailerSettings, 1)
+    """The retailer's settings (defaults when never saved).
+
+    A retailer that never saved them would cost a SELECT at every call (the session remembers rows, not their
+    absence), twice an order captured: that they are missing is remembered until the transaction ends, or until
+    this session adds them (pending, or stored by retailer_settings, which forgets it)."""
+    known = transaction_cache("retailer_settings")
+    if known.get("missing") and not any(isinstance(obj, RetailerSettings) for obj in db.session.new):
+        found = None
+    else:
+        found = db.session.get(RetailerSettings, 1)
+        known["missing"] = found is None
     return found if found is not None else RetailerSettings(id=1, return_window_days=30, failed_capture="hold")
 
 
@@ -147,7 +156,7 @@ def record_authorisation(order: Order, *, actor: Actor, new: bool = False) -> Pa
     was just created, so it has none yet (no look-up on the capture path)."""
     if not has_payment(order) or (not new and _by_key(f"auth-O{order.id}") is not None):
         return None
-    txn = PaymentTransaction(
+    values = dict(
         order_id=order.id,
         kind="authorisation",
         amount=money(order.payment_amount),
@@ -159,6 +168,11 @@ def record_authorisation(order: Order, *, actor: Actor, new: bool = False) -> Pa
         actor=actor.label,
         settled_at=utcnow(),
     )
+    rows = batch.pending()
+    if rows is not None:  # order capture: written with the order's other rows
+        rows.add(PaymentTransaction, values)
+        return None
+    txn = PaymentTransaction(**values)
     db.session.add(txn)
     return txn
 

@@ -9,6 +9,7 @@ from app.core.actor import Actor
 from app.core.errors import N_, InvalidInput
 from app.core.models import RetailerSettings
 from app.core.models.payments import HANDOVER_ON_FAILED_CAPTURE, NOTIFICATION_KINDS, RETURN_REASONS
+from app.core.uow import transaction_cache
 from app.extensions import db
 
 SETTINGS_ID = 1
@@ -69,6 +70,7 @@ def _stored() -> RetailerSettings:
                 db.session.flush()
         except IntegrityError:  # another request stored it first
             found = db.session.get(RetailerSettings, SETTINGS_ID, populate_existing=True, with_for_update=True)
+        transaction_cache("retailer_settings").clear()  # payments.settings() may remember them missing
     return found
 
 

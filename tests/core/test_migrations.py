@@ -19,3 +19,12 @@ def test_a_customer_service_user_can_be_made_and_is_neither_admin_nor_manager(ap
     person = make_user(role="customer_service")
     db.session.commit()
     assert (person.is_customer_service, person.is_admin, person.is_manager) == (True, False, False)
+
+
+def test_a_client_can_be_given_every_scope_at_once(app):
+    from app.core.integration.api_clients import SCOPES, create_api_client
+    from tests.factories import ACTOR
+
+    client, _token = create_api_client("everything", sorted(SCOPES), actor=ACTOR)
+    db.session.commit()
+    assert client.scope_set == SCOPES

@@ -16,7 +16,7 @@ class ApiClient(Timestamps, db.Model):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     token_prefix: Mapped[str] = mapped_column(String(12), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    scopes: Mapped[str] = mapped_column(String(200), default="")
+    scopes: Mapped[str] = mapped_column(String(1000), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

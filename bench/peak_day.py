@@ -628,7 +628,17 @@ def main() -> int:
     }
     need = {tier: peak_rate * cost / m["target_cpu_utilisation"] for tier, cost in per_journey.items()}
     app_servers = max(2, math.ceil(need["app"] / m["app_server_vcpus"]))
-    workers = max(2, math.ceil(need["worker"] / m["worker_vcpus"]))
+    # A worker waits on PostgreSQL and on the receivers more than it computes: sized by the deliveries it made a
+    # second (all of the run's, over the run and its drain), not by its CPU.
+    delivered = Receiver.received - delivered_before
+    deliveries_per_order = delivered / max(1, journeys)
+    worker_rate = delivered / max(1.0, elapsed + drained)
+    peak_deliveries = peak_rate * deliveries_per_order
+    workers = max(
+        2,
+        math.ceil(need["worker"] / m["worker_vcpus"]),
+        math.ceil(peak_deliveries / m["target_cpu_utilisation"] / max(0.1, worker_rate)),
+    )
     grown = size_after - size_before
     new_orders = max(1, orders_after - orders_before)
     bytes_per_order = grown / new_orders
@@ -641,6 +651,9 @@ def main() -> int:
         "cpu_seconds_per_order": {k: round(v, 4) for k, v in per_journey.items()},
         "vcpus_needed_at_peak": {k: round(v, 1) for k, v in need.items()},
         "app_servers": app_servers,
+        "webhook_deliveries_per_order": round(deliveries_per_order, 2),
+        "deliveries_per_second_one_worker": round(worker_rate, 1),
+        "peak_deliveries_per_second": round(peak_deliveries, 1),
         "flask_workers": workers,
         "postgresql_vcpus": max(4, math.ceil(need["postgresql"])),
         "bytes_per_order": round(bytes_per_order),
@@ -659,6 +672,10 @@ def main() -> int:
         + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in per_journey.items())
         + f"; at {m['target_cpu_utilisation']:.0%} utilisation the peak hour needs "
         + ", ".join(f"{k} {v:.1f} vCPUs" for k, v in need.items())
+    )
+    print(
+        f"webhooks: {deliveries_per_order:.1f} deliveries an order to one subscriber, {peak_deliveries:.0f}/s at the "
+        f"peak hour; one worker delivered {worker_rate:.0f}/s here (the run and its drain)"
     )
     print(
         f"=> {app_servers} app servers of {m['app_server_vcpus']} vCPUs (at least 2), {workers} flask workers of "

@@ -30,6 +30,10 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=-]{0,127}")
 STORE_ARGS = ("store_code", "location_code")  # the URL parts that name a store (never "code": pickup codes)
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("comptoir_request_id", default=None)
+# In a worker job: the request that wrote the row the job works on (an event, a payment step), logged with the job.
+origin_request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "comptoir_origin_request_id", default=None
+)
 log = logging.getLogger("app.request")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app import create_app, metrics
 from app.core.integration.api_clients import create_api_client
@@ -476,3 +476,56 @@ def test_each_worker_job_logs_under_its_own_id_and_a_webhook_call_carries_it_and
     assert all(line["request_id"].startswith("job-") for line in jobs)
     assert len({line["request_id"] for line in jobs}) == len(jobs)  # one id per job
     assert sorted(received) == sorted(line["request_id"] for line in deliveries)  # sent on with the call
+
+
+def test_the_request_that_wrote_an_event_or_a_payment_step_is_carried_into_the_worker_job(app, client, caplog):
+    """A web shop's request id reaches the webhook its order causes (X-Request-ID) and the worker's job log line
+    (origin_request_id), as does the payment step it decided."""
+    from app.core.integration import worker
+    from app.core.models import OutboxEvent, PaymentTransaction, WebhookSubscription
+    from tests.api.test_orders_api import BODY
+    from tests.core.test_worker import SECRET
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(self.headers["X-Request-ID"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        make_product(sku="TSH-001-M", gtin="4006381333931")
+        _, token = create_api_client("webshop", ["orders:read", "orders:write"], actor=ACTOR)
+        db.session.add(
+            WebhookSubscription(
+                url=f"http://127.0.0.1:{server.server_port}/hook", secret=SECRET, event_types="order.created"
+            )
+        )
+        db.session.commit()
+        answer = client.post(
+            "/api/v1/orders",
+            json=BODY,
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "shop-7f3a-0001"},
+        )
+        assert answer.status_code == 201 and answer.headers["X-Request-ID"] == "shop-7f3a-0001"
+        event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "order.created")).one()
+        authorisation = db.session.scalars(select(PaymentTransaction)).one()
+        assert (event.request_id, authorisation.request_id) == ("shop-7f3a-0001", "shop-7f3a-0001")
+        caplog.set_level(logging.INFO, logger="app.core.integration.worker")
+        assert worker.run_once(figures=False)["delivered"] == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received == ["shop-7f3a-0001"]
+    formatter = JsonFormatter()
+    jobs = [json.loads(formatter.format(r)) for r in caplog.records if r.getMessage() == "job"]
+    (delivery,) = [line for line in jobs if line["job"].startswith("deliver ")]
+    assert delivery["origin_request_id"] == "shop-7f3a-0001" and delivery["request_id"].startswith("job-")
+    assert all("origin_request_id" not in line for line in jobs if line is not delivery)

@@ -15,6 +15,7 @@ from app.core.integration import sequencer
 from app.core.models import Fulfilment, Order, OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.core.uow import transaction_cache
 from app.extensions import db
+from app.observability import request_id_var
 
 
 def emit(event_type: str, order: Order, fulfilment: Fulfilment | None = None, **details) -> OutboxEvent | None:
@@ -31,14 +32,14 @@ def emit(event_type: str, order: Order, fulfilment: Fulfilment | None = None, **
         payload.update(fulfilment_id=fulfilment.id, location=fulfilment.location.code, status=fulfilment.status)
     rows = batch.pending()
     if rows is not None:
-        row = {"type": event_type, "order_id": order.id, "payload": payload}
+        row = {"type": event_type, "order_id": order.id, "payload": payload, "request_id": request_id_var.get()}
         wanted = [s.id for s in _subscribers() if s.wants(event_type)]
         if wanted:
             rows.deliver(OutboxEvent, row, wanted)
         else:
             rows.add(OutboxEvent, row)
         return None
-    event = OutboxEvent(type=event_type, order_id=order.id, payload=payload)
+    event = OutboxEvent(type=event_type, order_id=order.id, payload=payload, request_id=request_id_var.get())
     db.session.add(event)
     wanted = [s for s in _subscribers() if s.wants(event_type)]
     if wanted:

@@ -38,7 +38,7 @@ from app.core.models.base import utcnow
 from app.core.reports import prediction
 from app.core.uow import unit_of_work
 from app.extensions import db
-from app.observability import new_request_id, request_id_var
+from app.observability import new_request_id, origin_request_id_var, request_id_var
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -114,8 +114,11 @@ def _request(delivery_id: int) -> tuple[str, bytes, dict]:
             "X-Comptoir-Event": event.type,
             "X-Comptoir-Delivery": str(delivery.id),
             "X-Comptoir-Signature": sign(subscription.secret, body),
-            "X-Request-ID": request_id_var.get() or new_request_id("job-"),
+            # the request that wrote the event, so the receiver's logs meet ours; else this job's id
+            "X-Request-ID": event.request_id or request_id_var.get() or new_request_id("job-"),
         }
+        if event.request_id:
+            origin_request_id_var.set(event.request_id)
     return url, body, headers
 
 
@@ -251,6 +254,7 @@ def _job(name: str, work, errors: list, default=0):
     X-Request-ID); an exception is logged and counted, and the pass goes on with the next job. A job that did
     something, or failed, writes one line: job, job id, result, duration."""
     token, started = request_id_var.set(new_request_id("job-")), perf_counter()
+    origin_token = origin_request_id_var.set(None)
     failed, result = False, default
     try:
         result = work()
@@ -264,6 +268,9 @@ def _job(name: str, work, errors: list, default=0):
     finally:
         duration_ms = round((perf_counter() - started) * 1000, 1)
         fields = {"job": name, "result": "failed" if failed else result, "duration_ms": duration_ms}
+        if origin_request_id_var.get():  # the request that caused this job's work
+            fields["origin_request_id"] = origin_request_id_var.get()
+        origin_request_id_var.reset(origin_token)
         level, job_id = logging.INFO if failed or result else logging.DEBUG, request_id_var.get()
         log.log(level, "job", extra={"fields": fields, "request_id": job_id})
         request_id_var.reset(token)

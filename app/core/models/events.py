@@ -27,6 +27,8 @@ class OutboxEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     position: Mapped[int | None] = mapped_column(Integer, unique=True, index=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
+    # The request (or worker job) that wrote it: the worker's delivery sends it on as X-Request-ID and logs it.
+    request_id: Mapped[str | None] = mapped_column(String(128))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("customer_order.id", ondelete="SET NULL"), index=True)
     payload: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

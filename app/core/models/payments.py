@@ -52,6 +52,8 @@ class PaymentTransaction(db.Model):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The request (or worker job) that decided this step: the worker's provider call logs it.
+    request_id: Mapped[str | None] = mapped_column(String(128))
 
     order = relationship("Order")
 

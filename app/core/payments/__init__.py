@@ -31,6 +31,7 @@ from app.core.models.base import utcnow
 from app.core.payments.providers import Call, ProviderTimeout, Result, provider
 from app.core.uow import transaction_cache, unit_of_work
 from app.extensions import db
+from app.observability import origin_request_id_var, request_id_var
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
@@ -142,6 +143,7 @@ def _add(order: Order, kind: str, amount: Decimal, key: str, actor: Actor, **lin
         actor=actor.label,
         attempts=0,
         next_attempt_at=utcnow(),
+        request_id=request_id_var.get(),
         **links,
     )
     db.session.add(txn)
@@ -167,6 +169,7 @@ def record_authorisation(order: Order, *, actor: Actor, new: bool = False) -> Pa
         idempotency_key=f"auth-O{order.id}",
         actor=actor.label,
         settled_at=utcnow(),
+        request_id=request_id_var.get(),
     )
     rows = batch.pending()
     if rows is not None:  # order capture: written with the order's other rows
@@ -382,6 +385,8 @@ def process(txn_id: int, *, now=None) -> PaymentTransaction | None:
     if claimed is None:
         return None
     txn, call = claimed
+    if txn.request_id:  # the worker's job log names the request that decided this step
+        origin_request_id_var.set(txn.request_id)
     return _record(txn.id, _call(txn, call), now)
 
 

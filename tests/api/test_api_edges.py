@@ -110,13 +110,13 @@ def test_a_busy_database_never_fails_the_request_the_use_is_just_not_recorded(ap
         holder.begin()
         if engine.dialect.name == "postgresql":
             holder.execute(text("SELECT id FROM api_client WHERE id = :id FOR UPDATE"), {"id": api.client_id})
-        caplog.set_level(logging.WARNING, logger="app.core.integration.api_clients")
+        caplog.set_level(logging.INFO, logger="app.core.integration.api_clients")  # busy: as designed, not a warning
         started = time.monotonic()
         response = api("GET", "/api/v1/orders")
         assert response.status_code == 200
         response.close()
         assert time.monotonic() - started < 5  # the recording waited briefly (200 ms), not the 30 s busy timeout
-        assert "last_used_at not recorded" in caplog.text
+        assert "last_used_at not recorded (the database was busy)" in caplog.text
     finally:
         holder.rollback()
         holder.close()

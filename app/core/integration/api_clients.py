@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from app.core import audit
 from app.core.actor import Actor
@@ -173,6 +174,15 @@ def record_use(engine: Engine, client_id: int, now: datetime | None = None) -> b
                 if previous_wait is not None:
                     raw.execute(f"PRAGMA busy_timeout={int(previous_wait)}")
         return bool(updated)
+    except OperationalError as error:  # busy beyond the short wait: as designed, recorded another time
+        busy = "locked" in str(error) or "lock timeout" in str(error)
+        log.log(
+            logging.INFO if busy else logging.WARNING,
+            "api client %s: last_used_at not recorded (%s)",
+            client_id,
+            "the database was busy" if busy else error,
+        )
+        return False
     except Exception as error:  # bookkeeping must never fail the call it describes
         log.warning("api client %s: last_used_at not recorded (%s)", client_id, error)
         return False

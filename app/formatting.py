@@ -22,7 +22,10 @@ CURRENCY = "EUR"  # carrier prices and order amounts are in euros unless an orde
 
 
 def _locale() -> str:
-    return str(get_locale() or "en")
+    try:
+        return str(get_locale() or "en")
+    except RuntimeError:  # outside a request (a worker job, the CLI) with no forced locale: English
+        return "en"
 
 
 def store_zone(store) -> ZoneInfo:

@@ -348,7 +348,7 @@ def test_a_goodwill_refund_within_the_limit_once_per_key(api, shipped):
     url = f"/orders/{shipped}/goodwill-refunds"
     over = api["post"](url, {"amount": "60.00", "note": "late delivery"})
     _invalid(over, "amount")
-    assert "at most 50.00" in over.json["message"]
+    assert "at most €50.00" in over.json["message"]
     first = api["post"](url, {"amount": "15", "note": "late delivery"}, key="g-1")
     assert first.status_code == 200, first.json
     refund = first.json["refund"]
@@ -362,7 +362,7 @@ def test_a_goodwill_refund_within_the_limit_once_per_key(api, shipped):
     assert (event.actor, event.after["note"], event.after["amount"]) == ("api:crm", "late delivery", "15.00")
     left = api["post"](url, {"amount": "40.00", "note": "more"})
     _invalid(left, "amount")
-    assert "35.00 is left" in left.json["message"]
+    assert "€35.00 is left" in left.json["message"]
     second = api["post"](url, {"amount": "35.00", "note": "and the rest"}, key="g-2")  # another key: another refund
     assert second.status_code == 200 and second.json["refund"]["id"] != refund["id"]
     assert [t.amount for t in _goodwill(shipped)] == [D("15.00"), D("35.00")]

@@ -175,13 +175,13 @@ def test_a_goodwill_refund_within_the_limit_once_per_number(app):
     _after_commit()
     with pytest.raises(InvalidInput) as over:
         actions.goodwill_refund(order, "60", "late delivery", actor=ACTOR)
-    assert "at most 50.00" in str(over.value)
+    assert "at most €50.00" in str(over.value)
     txn = actions.goodwill_refund(order, "15", "late delivery", actor=ACTOR, number=1)
     again = actions.goodwill_refund(order, "15", "late delivery", actor=ACTOR, number=1)
     assert again.id == txn.id and txn.idempotency_key == f"goodwill-O{order.id}-1" and txn.amount == D("15.00")
     with pytest.raises(InvalidInput) as left:
         actions.goodwill_refund(order, "40", "more", actor=ACTOR, number=2)
-    assert "35.00 is left" in str(left.value)
+    assert "€35.00 is left" in str(left.value)
     _after_commit()
     assert actions.payments.totals(order).refunded == D("15.00")
     assert _events(order, "order.cs_goodwill")[0].after["note"] == "late delivery"

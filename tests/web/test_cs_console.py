@@ -285,6 +285,8 @@ def test_a_goodwill_refund_takes_a_french_decimal_comma(client, people, shipped)
     person.language = "fr"
     db.session.commit()
     sign_in(client, person)
+    over = _post(client, f"/cs/orders/{shipped}/goodwill", {"amount": "60", "number": "1", "note": "geste"})
+    assert over.status_code == 422 and "50,00\u00a0€" in _text(over)  # the limit as a French reader writes it
     done = _post(client, f"/cs/orders/{shipped}/goodwill", {"amount": "12,50", "number": "1", "note": "geste"})
     assert done.status_code == 303
     assert [t.amount for t in actions.goodwill_refunds(db.session.get(Order, shipped))] == [D("12.50")]

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from flask import current_app, has_app_context
 from sqlalchemy import select
 
+from app import formatting
 from app.core import audit, payments
 from app.core.actor import Actor
 from app.core.errors import N_, DomainError, InvalidInput, NotFound
@@ -325,8 +326,8 @@ def goodwill_refund(order: Order, amount, note: str, *, actor: Actor, number: in
         raise InvalidInput(
             N_("Goodwill refunds on one order come to at most %(limit)s; %(left)s is left."),
             field="amount",
-            limit=str(limit),
-            left=str(max(payments.ZERO, limit - given)),
+            limit=formatting.money(limit, order.currency),
+            left=formatting.money(max(payments.ZERO, limit - given), order.currency),
         )
     refundable = payments.totals(order).refundable
     if refundable <= 0:
@@ -335,7 +336,7 @@ def goodwill_refund(order: Order, amount, note: str, *, actor: Actor, number: in
         raise InvalidInput(
             N_("At most %(refundable)s can still be refunded on this order."),
             field="amount",
-            refundable=str(refundable),
+            refundable=formatting.money(refundable, order.currency),
         )
     txn = payments.refund(order, amount, key=key, actor=actor)
     audit.record(actor, "order.cs_goodwill", order, None, {"amount": str(txn.amount), "key": key, "note": note})

@@ -12,7 +12,7 @@ twice (cancelling units, re-shipping) the form carries what the page showed and 
 Only customer service and admins open these pages; associates and managers get 403 (app.web.cs_search).
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -20,16 +20,15 @@ from babel.numbers import NumberFormatError, parse_decimal
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext, ngettext
 from flask_login import login_required
-from sqlalchemy import String, cast, distinct, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from app import formatting
 from app.core import payments, returns
 from app.core.errors import N_, DomainError, InvalidInput
-from app.core.models import AuditEvent, Fulfilment, FulfilmentLine, Location, Order, OrderStatus
+from app.core.models import Fulfilment, FulfilmentLine, Location, Order, OrderStatus
 from app.core.models import FulfilmentStatus as S
-from app.core.models.base import MAX_ID, utcnow
-from app.core.models.orders import open_statuses_clause
+from app.core.models.base import MAX_ID
 from app.core.ordering import orders
 from app.core.service import actions, story
 from app.core.uow import unit_of_work
@@ -285,7 +284,7 @@ def _order_page(order: Order, *, failed: str = "", errors=None, message: str = "
         values=request.form if failed else {},
         message=message,
         lang=str(get_locale() or "en"),
-        exception_total=exception_count(),
+        exception_total=story.exception_count(),
     )
 
 
@@ -533,35 +532,6 @@ def complaint(order_id):
 
 
 # --- the exception queue ----------------------------------------------------------------------------------------
-
-
-def exception_count(now: datetime | None = None) -> int:
-    """How many orders the exception queue lists, in two counts (not the queue's per-order reads): flagged ones (a
-    cancelled one only for a complaint), and open work late beyond the threshold on orders not flagged
-    (story.exceptions' rule)."""
-    now = now or utcnow()
-    complaint = (
-        select(AuditEvent.id)
-        .where(
-            AuditEvent.subject_type == "customer_order",
-            AuditEvent.subject_id == cast(Order.id, String),
-            AuditEvent.action == "order.complaint",
-        )
-        .exists()
-    )
-    flagged = db.session.scalar(
-        select(func.count())
-        .select_from(Order)
-        .where(Order.needs_customer_service, or_(Order.status != OrderStatus.CANCELLED, complaint))
-    )
-    late_before = now - timedelta(hours=story.late_hours())
-    late = db.session.scalar(
-        select(func.count(distinct(Fulfilment.order_id)))
-        .join(Order, Order.id == Fulfilment.order_id)
-        .where(open_statuses_clause(), Fulfilment.ready_by < late_before)
-        .where(or_(~Order.needs_customer_service, Order.status == OrderStatus.CANCELLED))
-    )
-    return min(story.QUEUE_LIMIT, (flagged or 0) + (late or 0))
 
 
 def _exception_row(x) -> dict:

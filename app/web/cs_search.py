@@ -91,7 +91,7 @@ def home():
                 if search.customer_condition(query) is None and not search.identified(query):
                     message = gettext("Type at least 3 letters of a name, or more of a number.")
                 status = 404
-    from app.web.cs import exception_count
+    from app.core.service import story
 
     return render(
         "cs/search.html",
@@ -100,5 +100,5 @@ def home():
         query=query,
         rows=rows,
         message=message,
-        exception_total=exception_count(),
+        exception_total=story.exception_count(),
     )

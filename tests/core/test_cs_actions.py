@@ -218,6 +218,7 @@ def test_the_exception_queue_lists_unsourced_expired_and_late_orders_oldest_firs
     queue = story.exceptions()
     by_order = {x.order.id: x.reason for x in queue}
     assert by_order == {nothing.id: "unfulfilled", late.id: "late", ready.order_id: "pickup_expired"}
+    assert story.exception_count() == len(queue) == 3  # the console's badge counts what the queue lists
     assert [x.since for x in queue] == sorted(x.since for x in queue)
     assert next(x for x in queue if x.reason == "late").hours_late >= story.LATE_HOURS + 1
 
@@ -471,6 +472,7 @@ def test_a_complaint_about_a_cancelled_order_is_in_the_queue_an_old_flag_is_not(
     orders.cancel_order(complained, reason="customer", actor=ACTOR)
     actions.flag_complaint(complained, "still charged", actor=ACTOR)
     assert {x.order.id: x.reason for x in story.exceptions()} == {complained.id: "complaint"}
+    assert story.exception_count() == 1  # the console's badge counts what the queue lists
 
 
 def test_after_a_resolved_complaint_the_next_flag_shows_its_own_reason(app):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, cast, distinct, func, or_, select
 
 from app.core.integration import customer_messages
 from app.core.models import AuditEvent, Fulfilment, Order, OrderStatus, OutboundEmail, Parcel, SourcingDecision
@@ -203,3 +203,32 @@ def exceptions(now: datetime | None = None, limit: int = QUEUE_LIMIT) -> list[Ex
         hours = int((now - ready_by).total_seconds() // 3600)
         found[order_id] = Exception_(late_orders[order_id], ready_by, "late", hours)
     return sorted(found.values(), key=lambda x: (x.since, x.order.id))[:limit]
+
+
+def exception_count(now: datetime | None = None) -> int:
+    """How many orders the exception queue lists, in two counts (not the queue's per-order reads): flagged ones (a
+    cancelled one only for a complaint), and open work late beyond the threshold on orders not flagged
+    (exceptions' rule)."""
+    now = now or utcnow()
+    complaint = (
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.subject_type == "customer_order",
+            AuditEvent.subject_id == cast(Order.id, String),
+            AuditEvent.action == "order.complaint",
+        )
+        .exists()
+    )
+    flagged = db.session.scalar(
+        select(func.count())
+        .select_from(Order)
+        .where(Order.needs_customer_service, or_(Order.status != OrderStatus.CANCELLED, complaint))
+    )
+    late_before = now - timedelta(hours=late_hours())
+    late = db.session.scalar(
+        select(func.count(distinct(Fulfilment.order_id)))
+        .join(Order, Order.id == Fulfilment.order_id)
+        .where(open_statuses_clause(), Fulfilment.ready_by < late_before)
+        .where(or_(~Order.needs_customer_service, Order.status == OrderStatus.CANCELLED))
+    )
+    return min(QUEUE_LIMIT, (flagged or 0) + (late or 0))

@@ -454,13 +454,13 @@ def timed(work, n: int) -> tuple[float, float]:
     return statistics.median(runs), runs[min(len(runs) - 1, round(0.95 * (len(runs) - 1)))]
 
 
-def api_token(app) -> str:
+def api_token(app, name: str = "bench-board", scopes=("reports:read",)) -> str:
     from app.core.integration.api_clients import create_api_client
     from app.extensions import db
     from tests.factories import ACTOR
 
     with app.app_context():
-        _, token = create_api_client(f"bench-board-{time.time_ns()}", ["reports:read"], actor=ACTOR)
+        _, token = create_api_client(f"{name}-{time.time_ns()}", list(scopes), actor=ACTOR)
         db.session.commit()
     return token
 

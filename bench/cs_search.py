@@ -19,7 +19,6 @@ workers, wrk, bench/run.py's machinery): req/s and latency, with the ratio to /h
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import board as board_bench  # noqa: E402 (its timing and API client helpers)
+
 BIN = ROOT / ".venv" / "bin"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/comptoir_bench_large"
 TARGET_RATIO = 0.1
@@ -93,27 +94,8 @@ def searches(url: str) -> dict[str, str]:
     }
 
 
-def timed(work, n: int) -> tuple[float, float]:
-    work()
-    work()
-    runs = []
-    for _ in range(n):
-        started = time.perf_counter()
-        work()
-        runs.append((time.perf_counter() - started) * 1000)
-    runs.sort()
-    return statistics.median(runs), runs[min(len(runs) - 1, round(0.95 * (len(runs) - 1)))]
-
-
 def api_token(app) -> str:
-    from app.core.integration.api_clients import create_api_client
-    from app.extensions import db
-    from tests.factories import ACTOR
-
-    with app.app_context():
-        _, token = create_api_client(f"bench-cs-{time.time_ns()}", ["orders:read"], actor=ACTOR)
-        db.session.commit()
-    return token
+    return board_bench.api_token(app, "bench-cs", ("orders:read",))
 
 
 def endpoints(url: str) -> dict[str, tuple[str, bool]]:
@@ -141,12 +123,12 @@ def in_process(url: str, n: int) -> dict:
 
         return run
 
-    results = {"/healthz": timed(get(api, "/healthz", {}), n)}
+    results = {"/healthz": board_bench.timed(get(api, "/healthz", {}), n)}
     for name, (path, is_api) in endpoints(url).items():
         if is_api:
-            results[name] = timed(get(api, path, {"Authorization": f"Bearer {token}"}), n)
+            results[name] = board_bench.timed(get(api, path, {"Authorization": f"Bearer {token}"}), n)
         else:
-            results[name] = timed(get(agent, path, {}), n)
+            results[name] = board_bench.timed(get(agent, path, {}), n)
     return results
 
 

@@ -38,7 +38,6 @@ import math
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.scan import PASSWORD, sign_in  # noqa: E402 (the floor's sign-in, as the scan bench does it)
+from bench.scan import PASSWORD, free_port, sign_in  # noqa: E402 (as the scan bench does them)
 
 BIN = ROOT / ".venv" / "bin"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/comptoir_peak"
@@ -76,12 +75,6 @@ OPERATIONS = ["availability", "order", "accept", "scan", "pick", "label", "ready
 
 
 # --- setup -----------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def psql_url(url: str) -> str:

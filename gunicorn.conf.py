@@ -11,6 +11,8 @@ directory it starts in). Every value can be changed from the environment, so the
 | GUNICORN_GRACEFUL_TIMEOUT | 30 | seconds given to requests under way on a restart or a stop (SIGTERM) |
 | GUNICORN_KEEPALIVE | 5 | seconds a keep-alive connection from the reverse proxy waits for its next request |
 | GUNICORN_MAX_REQUESTS | 0 | restart a worker after this many requests (0: never), with up to 10% jitter |
+| GUNICORN_REUSE_PORT | 1 | each worker its own listening socket (SO_REUSEPORT), connections spread by the kernel; 0: one shared socket |
+| GUNICORN_GC_FREEZE | 1 | after loading the app, gc.freeze() in each worker; 0: off |
 | GUNICORN_ACCESS_LOG | (off) | a file or "-" for gunicorn's own access log; off by default: the app writes one JSON line per request |
 | GUNICORN_FORWARDED_ALLOW_IPS | 127.0.0.1 | proxies whose X-Forwarded-Proto gunicorn trusts (the app's PROXY_COUNT does the rest) |
 | PROMETHEUS_MULTIPROC_DIR | a new temporary folder | where the workers' metrics meet (app.metrics); emptied at start |
@@ -44,6 +46,12 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = (os.environ.get("GUNICORN_LOG_LEVEL") or "info").lower()
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS") or "127.0.0.1"
+# Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections over them. With one
+# shared socket, whichever worker woke first accepted: a reverse proxy's or a client's handful of keep-alive
+# connections often all landed on one worker, which then served them on one core while the other worker idled
+# (order capture over 10 keep-alive connections: one worker at 100 % CPU, the other idle, 22-23 orders/s; spread over
+# both: 32-37 orders/s, bench/README.md).
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 limit_request_line = 8190
 limit_request_field_size = 8190
 
@@ -73,3 +81,13 @@ def child_exit(server, worker):
 def on_exit(server):
     for folder in _own_metrics_dir:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def post_worker_init(worker):
+    """Once the app is loaded: its modules, templates and caches are moved out of the garbage collector's sight
+    (gc.freeze), so the collections that every request's short-lived objects set off no longer walk them."""
+    import gc
+
+    if os.environ.get("GUNICORN_GC_FREEZE", "1") != "0":
+        gc.collect()
+        gc.freeze()

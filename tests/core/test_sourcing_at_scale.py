@@ -98,9 +98,77 @@ def test_a_decision_keeps_the_best_candidates_and_counts_the_rest(app):
     refused = [c for c in decision.candidates if not c["eligible"]]
     assert len(eligible) == sourcing.KEEP and eligible[0]["chosen"] is True
     assert len(refused) == sourcing.KEEP and {c["refusal"] for c in refused} == {"paused"}
-    assert "30 more eligible locations not listed" in decision.notes
+    # The nearest SITES of the 40 were examined (their workload read and ranked), the other 20 not at all.
+    assert sourcing.SITES == 20
+    assert "20 farther locations holding stock not examined" in decision.notes
+    assert "10 more eligible locations not listed" in decision.notes
     assert "5 more refused locations not listed" in decision.notes
     assert len(json.dumps(decision.candidates)) < 8_000
+
+
+def _spy_workload(monkeypatch) -> list:
+    asked = []
+    original = sourcing._workload
+
+    def spy(sites, now):
+        asked.append(sorted(site.code for site in sites))
+        return original(sites, now)
+
+    monkeypatch.setattr(sourcing, "_workload", spy)
+    return asked
+
+
+def test_only_the_nearest_locations_have_their_workload_read_and_are_ranked(app, monkeypatch):
+    monkeypatch.setattr(sourcing, "SITES", 3)
+    product = make_product()
+    for i in range(8):  # N0 is the nearest to the customer in Paris, N7 the farthest
+        stocked(_store(f"N{i}", 48.87 + i / 2, 2.33), product, 1)
+    asked = _spy_workload(monkeypatch)
+    order = _ship_order((product, 1))
+    decision = sourcing.source_order(order, actor=ACTOR)
+    assert asked == [["N0", "N1", "N2"]]
+    assert _served(order) == {"N0": {1: 1}}
+    assert [c["location"] for c in decision.candidates] == ["N0", "N1", "N2"]
+    assert "5 farther locations holding stock not examined" in decision.notes
+
+
+def test_the_next_nearest_are_examined_when_the_nearest_cannot_serve(app, monkeypatch):
+    monkeypatch.setattr(sourcing, "SITES", 2)
+    product = make_product()
+    stores = [_store(f"S{i}", 48.87 + i / 2, 2.33) for i in range(5)]
+    for store in stores:
+        stocked(store, product, 1)
+    read = sourcing._stocked_sites
+
+    def read_then_the_nearest_sell_out(*args, **kwargs):
+        found = read(*args, **kwargs)
+        for store in stores[:3]:
+            stock.adjust(store, product, -1, reason="sold at the till", actor=ACTOR)
+        return found
+
+    monkeypatch.setattr(sourcing, "_stocked_sites", read_then_the_nearest_sell_out)
+    asked = _spy_workload(monkeypatch)
+    order = _ship_order((product, 2))
+    decision = sourcing.source_order(order, actor=ACTOR)
+    assert asked == [["S0", "S1"], ["S2", "S3"], ["S4"]]  # two at a time until every unit is placed
+    assert decision.unfulfilled == {}
+    assert _served(order) == {"S3": {1: 1}, "S4": {1: 1}}
+
+
+def test_a_far_location_serving_every_unit_is_examined_before_near_ones_serving_part(app, monkeypatch):
+    monkeypatch.setattr(sourcing, "SITES", 2)
+    shoe, sock = make_product(), make_product()
+    for i in range(4):  # near stores with the shoe only
+        stocked(_store(f"PART{i}", 48.87 + i / 10, 2.33), shoe, 1)
+    far = _store("WHOLE", 43.6, 1.44)  # Toulouse, with both
+    stocked(far, shoe, 1)
+    stocked(far, sock, 1)
+    asked = _spy_workload(monkeypatch)
+    order = _ship_order((shoe, 1), (sock, 1))
+    decision = sourcing.source_order(order, actor=ACTOR)
+    assert asked[0] == ["PART0", "WHOLE"]
+    assert _served(order) == {"WHOLE": {1: 1, 2: 1}}
+    assert decision.unfulfilled == {}
 
 
 def test_opposite_movement_batches_lock_rows_in_one_order(app, monkeypatch):

@@ -54,6 +54,7 @@ from app.core.ordering.orders import (
 )
 from app.extensions import db
 
+SITES = 20  # locations examined at a time, nearest first (after priority): their workload read, then ranked
 POOL = 4  # candidates locked and planned at a time, best first: few rows locked, so orders for one SKU overlap less
 KEEP = 10  # ranked candidates, and refused ones, stored with a decision; the others are counted in its notes
 
@@ -95,7 +96,7 @@ SITE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Site:
     """What sourcing needs of a location, read with its stock (no ORM object per location); one per location in a
     sourcing run, so it is hashed and compared as itself."""
@@ -275,16 +276,29 @@ def _refusal(code: str, why: str, refusal: str, skus=()) -> dict:
     return {"location": code, "eligible": False, "reasons": [why], "refusal": refusal, "skus": list(skus)}
 
 
-def _candidates(
-    demand: dict, exclude: set, now, r: SourcingRules, origin: Origin | None, shipping: bool, **where
-) -> tuple[list[Candidate], list[dict]]:
-    """Eligible locations holding stock, ranked best first; and the refused ones (holding stock or excluded), why."""
+@dataclass(slots=True, eq=False)
+class _Waiting:
+    """A location holding stock that nothing rules out before its workload is read: what ranks it for a first look
+    (every unit first, then most units, then distance less priority, the least its score can be)."""
+
+    key: tuple
+    site: Site
+    available: dict
+    distance: float | None
+    blocked: list
+    blocked_ids: set
+
+
+def _gather(demand: dict, exclude: set, r: SourcingRules, origin: Origin | None, shipping: bool, **where):
+    """The locations holding the products, nearest first within how much they can serve ([_Waiting]), and those
+    refused whatever their workload (excluded, not shipping, every product blocked), why."""
     stocked, blocked, skus = _stocked_sites(demand, r, shipping=shipping, **where)
-    open_work, today = _workload(list(stocked), now)
-    ranked, refused = [], []
+    waiting, refused = [], []
+    total = sum(demand.values())
     distance_to = None
     if origin is not None and origin.latitude is not None and origin.longitude is not None:
         distance_to = _distances_from(origin.latitude, origin.longitude)
+    unknown, priority_km = r.unknown_distance_km, r.priority_km
     for site, units in stocked.items():
         if blocked:
             blocked_ids = {pid for pid in demand if (site.id, pid) in blocked}
@@ -304,27 +318,54 @@ def _candidates(
                     "paused" if paused else "no_ship",
                 )
             )
-        elif site.daily_capacity - today.get(site.id, 0) <= 0:
-            refused.append(_refusal(site.code, "no capacity left today", "no_capacity"))
         elif not any(available.values()):
             refused.append(
                 _refusal(site.code, "product blocked here: " + ", ".join(blocked_here), "blocked", blocked_here)
             )
         else:
             distance = distance_to(site.latitude, site.longitude) if distance_to is not None else None
-            capacity = site.daily_capacity - today.get(site.id, 0)
-            ranked.append(
-                Candidate(site, available, distance, open_work.get(site.id, 0), capacity, r, blocked_here, blocked_ids)
-            )
-    for c in ranked:
+            covers = sum(min(available[pid], qty) for pid, qty in demand.items())
+            least = (unknown if distance is None else distance) - priority_km * site.sourcing_priority
+            key = (covers != total, -covers, least, site.code)
+            waiting.append(_Waiting(key, site, available, distance, blocked_here, blocked_ids))
+    waiting.sort(key=lambda w: w.key)
+    return waiting, refused
+
+
+def _examine(waiting: list[_Waiting], demand: dict, now, r: SourcingRules, refused: list) -> list[Candidate]:
+    """Read the workload of these locations (one GROUP BY) and rank those with capacity left today, best first;
+    those without join the refused."""
+    open_work, today = _workload([w.site for w in waiting], now)
+    ranked = []
+    for w in waiting:
+        site = w.site
+        capacity = site.daily_capacity - today.get(site.id, 0)
+        if capacity <= 0:
+            refused.append(_refusal(site.code, "no capacity left today", "no_capacity"))
+            continue
+        c = Candidate(site, w.available, w.distance, open_work.get(site.id, 0), capacity, r, w.blocked, w.blocked_ids)
         c.first_rank = c.rank(demand)
+        ranked.append(c)
     ranked.sort(key=lambda c: c.first_rank)
+    return ranked
+
+
+def _sorted_refusals(refused: list, exclude: set) -> list[dict]:
     refused.sort(key=lambda c: c["location"])
-    refused += [
+    return refused + [
         _refusal(code, "already failed this order", "failed")
         for code in sorted(exclude - {c["location"] for c in refused})
     ]
-    return ranked, refused
+
+
+def _candidates(
+    demand: dict, exclude: set, now, r: SourcingRules, origin: Origin | None, shipping: bool, **where
+) -> tuple[list[Candidate], list[dict]]:
+    """Every eligible location holding stock, ranked best first, and the refused ones (holding stock or excluded),
+    why: what customer service chooses from (sourcing itself examines the nearest SITES at a time, _source)."""
+    waiting, refused = _gather(demand, exclude, r, origin, shipping, **where)
+    ranked = _examine(waiting, demand, now, r, refused)
+    return ranked, _sorted_refusals(refused, exclude)
 
 
 def _plan(ranked: list[Candidate], needed: dict, max_splits: int) -> list[tuple[Candidate, dict]]:
@@ -343,14 +384,17 @@ def _plan(ranked: list[Candidate], needed: dict, max_splits: int) -> list[tuple[
     return plan
 
 
-def _plan_locked(ranked: list[Candidate], demand: dict, max_splits: int) -> tuple[list, list[Candidate]]:
-    """Plan on locked, fresh stock figures, POOL candidates at a time, best first.
+def _plan_locked(
+    ranked: list[Candidate], demand: dict, max_splits: int, remaining: dict | None = None
+) -> tuple[list, list[Candidate]]:
+    """Plan what remains of the demand (all of it by default) on locked, fresh stock figures, POOL candidates at a
+    time, best first.
 
     Another order may have taken the units read a moment ago: the rows are locked in canonical order and read
     again, and the plan is made from what is really there; what that batch cannot give is planned on the next.
     Returns the plan and the candidates looked at (with their fresh figures).
     """
-    plan, seen, remaining = [], [], dict(demand)
+    plan, seen, remaining = [], [], dict(demand if remaining is None else remaining)
     for start in range(0, len(ranked), POOL):
         if not any(remaining.values()) or len(plan) >= max_splits:
             break
@@ -423,9 +467,25 @@ def _explain(ranked, seen, refused, plan, demand, notes, role="") -> list[dict]:
 
 
 def _source(demand, exclude, now, r, origin, shipping, max_splits, notes, role="", **where):
-    ranked, refused = _candidates(demand, exclude, now, r, origin, shipping, **where)
-    plan, seen = _plan_locked(ranked, demand, max_splits)
-    return plan, _explain(ranked, seen, refused, plan, demand, notes, role)
+    """Plan on the nearest SITES locations that can serve (their workload read in one GROUP BY, then ranked by
+    score); the next SITES only when those could not serve everything (out of stock meanwhile, no capacity left,
+    max splits not reached). The cost follows SITES, not the number of locations holding the products."""
+    waiting, refused = _gather(demand, exclude, r, origin, shipping, **where)
+    ranked, plan, seen, remaining = [], [], [], dict(demand)
+    for start in range(0, len(waiting), SITES):
+        examined = _examine(waiting[start : start + SITES], demand, now, r, refused)
+        ranked += examined
+        step, looked = _plan_locked(examined, demand, max_splits - len(plan), remaining)
+        plan += step
+        seen += looked
+        remaining = _subtract(remaining, step)
+        if not remaining or len(plan) >= max_splits or start + SITES >= len(waiting):
+            if start + SITES < len(waiting):
+                notes.append(f"{len(waiting) - start - SITES} farther locations holding stock not examined")
+            break
+    ranked.sort(key=lambda c: c.first_rank)
+    seen.sort(key=lambda c: c.rank(demand))
+    return plan, _explain(ranked, seen, _sorted_refusals(refused, exclude), plan, demand, notes, role)
 
 
 def _subtract(demand: dict, plan) -> dict:

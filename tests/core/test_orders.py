@@ -27,6 +27,20 @@ def test_creating_the_same_order_twice_returns_the_first_and_duplicates_nothing(
     assert (_count(Order), _count(OrderLine)) == (1, 1)
 
 
+def test_a_resend_after_its_product_was_withdrawn_returns_the_first_order_not_a_refusal(app):
+    product = make_product()
+    first, _ = orders.create_order(ship_draft((product, 1), ref="W-1002"), actor=ACTOR)
+    product.active = False  # no longer sold: a new order for it is refused...
+    db.session.flush()
+    with pytest.raises(InvalidInput):
+        orders.create_order(ship_draft((product, 1), ref="W-1003"), actor=ACTOR)
+    again, created = orders.create_order(ship_draft((product, 1), ref="W-1002"), actor=ACTOR)  # ...a resend is not
+    assert (again.id, created) == (first.id, False)
+    with pytest.raises(OrderConflict):  # and a resend with other content is still a conflict
+        orders.create_order(ship_draft((product, 2), ref="W-1002"), actor=ACTOR)
+    assert _count(Order) == 1
+
+
 def test_the_same_reference_on_another_channel_is_another_order(app):
     product = make_product()
     orders.create_order(ship_draft((product, 1), ref="X-1"), actor=ACTOR)

@@ -138,10 +138,16 @@ def _validate(draft: OrderDraft) -> tuple[list, Location | None]:
 def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     """Record a new order; the same channel and reference again returns the first (created=False)."""
     fingerprint = draft.fingerprint()
-    existing = find_order(draft.channel, draft.external_ref)
-    if existing is not None:
+    # An order is almost always new: its reference is not looked up first, the INSERT below skips one already taken
+    # (ON CONFLICT DO NOTHING) and that one is read then. A resend that no longer validates (a product withdrawn
+    # since) is still answered with the order taken before, as a resend is.
+    try:
+        products, pickup = _validate(draft)
+    except InvalidInput:
+        existing = find_order(draft.channel, draft.external_ref)
+        if existing is None:
+            raise
         return _same_or_conflict(existing, fingerprint), False
-    products, pickup = _validate(draft)
     ship = draft.ship_to
     values = dict(
         channel=draft.channel,
@@ -172,11 +178,11 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         # A Core INSERT: the model's before_insert event does not run, so the folded text goes in with the rest.
         search_text=text.search_text(draft.customer_name, draft.customer_email, draft.customer_phone),
     )
-    # One statement instead of a savepoint around a flush: the same channel and reference, written by a request
-    # that raced ours, is skipped by the database (ON CONFLICT DO NOTHING waits for that request to commit or roll
-    # back), and the order it wrote is then read. The lines go out with the fulfilments, in the next flush.
+    # One statement instead of a look-up and a savepoint around a flush: the same channel and reference, sent
+    # before or written by a request that raced ours, is skipped by the database (ON CONFLICT DO NOTHING waits for
+    # that request to commit or roll back), and the order it wrote is then read. The lines go out with the fulfilments, in the next flush.
     order = db.session.scalars(_insert_order(db.session.get_bind().dialect.name), values).first()
-    if order is None:  # another request created it between our lookup and our insert
+    if order is None:  # sent before, or by a request that raced ours
         winner = find_order(draft.channel, draft.external_ref)
         if winner is None:
             raise ConcurrentChange()

@@ -39,22 +39,23 @@ class Batch:
         from app.core.models import WebhookDelivery
 
         ids: dict = {}
+        connection = db.session.connection()  # plain Core statements: the session's ORM execution adds nothing here
         wanted = {id(row) for row, _ in self.deliveries}
         for table, rows in self.rows.items():
             for group in _same_keys(rows):
                 if any(id(row) in wanted for row in group):
                     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-                    for row, new_id in zip(group, db.session.execute(stmt, group).scalars(), strict=True):
+                    for row, new_id in zip(group, connection.execute(stmt, group).scalars(), strict=True):
                         ids[id(row)] = new_id
                 else:
-                    db.session.execute(insert(table), group)
+                    connection.execute(insert(table), group)
         deliveries = [
             {"event_id": ids[id(row)], "subscription_id": subscription_id}
             for row, subscription_ids in self.deliveries
             for subscription_id in subscription_ids
         ]
         if deliveries:
-            db.session.execute(insert(WebhookDelivery.__table__), deliveries)
+            connection.execute(insert(WebhookDelivery.__table__), deliveries)
         self.rows, self.deliveries = {}, []
 
 

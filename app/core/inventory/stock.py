@@ -147,10 +147,12 @@ def _apply(
         )
     if quarantined:
         _change_quarantined(level, quarantined)
-    # No autoflush: the UPDATE reads no pending object, and the ledger and reservation rows of every line of a
-    # fulfilment then reach the database together, one multi-row INSERT per table.
-    with db.session.no_autoflush:
-        row = db.session.execute(
+    # On the session's connection, as plain Core: no autoflush (the UPDATE reads no pending object, and the ledger
+    # and reservation rows of every line of a fulfilment then reach the database together, one multi-row INSERT per
+    # table) and none of the ORM's result processing.
+    row = (
+        db.session.connection()
+        .execute(
             _guarded_update(bool(need_available)),
             {
                 "level_id": level.id,
@@ -160,7 +162,9 @@ def _apply(
                 "need": need_available,
                 "now": utcnow(),
             },
-        ).first()
+        )
+        .first()
+    )
     if row is None:  # only reachable without row locks (SQLite): someone got there first
         raise ConcurrentChange()
     for name, value in zip(("on_hand", "reserved", "damaged"), row, strict=True):

@@ -250,7 +250,9 @@ def dump_orders(ids: Sequence[int]) -> list[dict]:
         return []
     found = [row[0] for row in rows]
     lines: dict[int, list[dict]] = {}
-    for order_id, line_no, sku, gtin, quantity, cancelled in connection.execute(statements.lines, {"ids": found}):
+    for order_id, line_no, sku, gtin, quantity, cancelled in connection.execute(
+        statements.lines, {"ids": found}
+    ).all():  # fetched at once: iterating a result fetches row by row
         lines.setdefault(order_id, []).append(
             {"line_no": line_no, "sku": sku, "gtin": gtin, "quantity": quantity, "cancelled": cancelled or 0}
         )

@@ -221,7 +221,8 @@ def _workload(sites, now) -> tuple[dict, dict]:
     statement = _workload_statement(len(days), db.session.get_bind().dialect.name == "postgresql")
     params = {"ids": list(column), **{f"since_{i}": day for i, day in enumerate(days)}}
     open_work, today = {}, {}
-    for row in db.session.connection().execute(statement, params):  # Core rows: no ORM result processing
+    # Core rows, fetched at once: no ORM result processing, and no fetch per row
+    for row in db.session.connection().execute(statement, params).all():
         open_work[row[0]], today[row[0]] = int(row[1] or 0), int(row[column[row[0]]] or 0)
     return open_work, today
 
@@ -260,7 +261,8 @@ def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, ship
     params = {"products": sorted(demand), "only": only, "skip": skip}
     sites: dict = {}
     by_id, blocked, skus = {}, set(), {}
-    for row in db.session.connection().execute(stmt, params):  # Core rows: no ORM result processing
+    # Core rows, fetched at once: no ORM result processing, and no fetch per row
+    for row in db.session.connection().execute(stmt, params).all():
         site = by_id.get(row[0])
         if site is None:
             site = by_id[row[0]] = Site(*row[: len(SITE_COLUMNS)])

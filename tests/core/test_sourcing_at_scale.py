@@ -65,21 +65,28 @@ def test_a_plan_is_made_on_locked_figures_when_stock_moved_after_it_was_read(app
     assert near_row["covers"] == 0 and near_row["chosen"] is False  # the decision shows the fresh figure
 
 
-def test_candidates_past_the_first_pool_serve_what_the_pool_cannot(app, monkeypatch):
-    monkeypatch.setattr(sourcing, "POOL", 2)
+def _stores_selling_out_once_read(monkeypatch, *, stores: int, sold_out: int, apart: float):
+    """Stores S0, S1... one unit each, each `apart` degrees further north of Paris; the nearest `sold_out` sell
+    their unit at the till just after sourcing read the candidates. Returns the product."""
     product = make_product()
-    stores = [_store(f"S{i}", 48.87 + i / 10, 2.33) for i in range(4)]
-    for store in stores:
+    places = [_store(f"S{i}", 48.87 + i * apart, 2.33) for i in range(stores)]
+    for store in places:
         stocked(store, product, 1)
     read = sourcing._stocked_sites
 
-    def read_then_the_two_nearest_sell_out(*args, **kwargs):
+    def read_then_the_nearest_sell_out(*args, **kwargs):
         found = read(*args, **kwargs)
-        for store in stores[:2]:
+        for store in places[:sold_out]:
             stock.adjust(store, product, -1, reason="sold at the till", actor=ACTOR)
         return found
 
-    monkeypatch.setattr(sourcing, "_stocked_sites", read_then_the_two_nearest_sell_out)
+    monkeypatch.setattr(sourcing, "_stocked_sites", read_then_the_nearest_sell_out)
+    return product
+
+
+def test_candidates_past_the_first_pool_serve_what_the_pool_cannot(app, monkeypatch):
+    monkeypatch.setattr(sourcing, "POOL", 2)
+    product = _stores_selling_out_once_read(monkeypatch, stores=4, sold_out=2, apart=0.1)
     order = _ship_order((product, 2))
     decision = sourcing.source_order(order, actor=ACTOR)
     assert decision.unfulfilled == {}
@@ -134,19 +141,7 @@ def test_only_the_nearest_locations_have_their_workload_read_and_are_ranked(app,
 
 def test_the_next_nearest_are_examined_when_the_nearest_cannot_serve(app, monkeypatch):
     monkeypatch.setattr(sourcing, "SITES", 2)
-    product = make_product()
-    stores = [_store(f"S{i}", 48.87 + i / 2, 2.33) for i in range(5)]
-    for store in stores:
-        stocked(store, product, 1)
-    read = sourcing._stocked_sites
-
-    def read_then_the_nearest_sell_out(*args, **kwargs):
-        found = read(*args, **kwargs)
-        for store in stores[:3]:
-            stock.adjust(store, product, -1, reason="sold at the till", actor=ACTOR)
-        return found
-
-    monkeypatch.setattr(sourcing, "_stocked_sites", read_then_the_nearest_sell_out)
+    product = _stores_selling_out_once_read(monkeypatch, stores=5, sold_out=3, apart=0.5)
     asked = _spy_workload(monkeypatch)
     order = _ship_order((product, 2))
     decision = sourcing.source_order(order, actor=ACTOR)

@@ -9,10 +9,12 @@ it can; otherwise the fewest-split plan up to the rules' max_splits. Click & col
 the pickup store; what it lacks is either refused or transferred from other locations, by rule.
 
 Under load: candidates come from one query over the stock rows of the order's products (so the cost
-follows the locations holding them, not the catalogue), workload from one GROUP BY over open work, and
-the same SKU on several lines is one demand. The plan is made on stock rows locked in canonical order
-and read again, POOL candidates at a time, so two orders racing for the last units never both fail:
-the later one plans from what is really left.
+follows the locations holding them, not the catalogue), and the same SKU on several lines is one demand.
+Only the nearest SITES that can serve are examined (their workload read in one GROUP BY over open work,
+then ranked by score), the next SITES only when those could not place everything: on a chain of 200
+stores an order looks at 20, not at the 150 that hold its products. The plan is made on stock rows
+locked in canonical order and read again, POOL candidates at a time, so two orders racing for the last
+units never both fail: the later one plans from what is really left.
 """
 
 import math

@@ -436,11 +436,9 @@ def test_gunicorn_conf_reads_its_settings_from_the_environment(monkeypatch):
     assert not folder.exists()
 
 
-def test_each_worker_job_logs_under_its_own_id_and_a_webhook_call_carries_it_and_is_counted(app, caplog):
-    from app.core.integration import worker
-    from app.core.models import WebhookSubscription
-    from tests.core.test_worker import SECRET, _orders
-
+def _receiver_of_request_ids():
+    """A webhook receiver on a free port that answers 204 and keeps each call's X-Request-ID: (server, received).
+    The caller shuts it down."""
     received = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -455,6 +453,15 @@ def test_each_worker_job_logs_under_its_own_id_and_a_webhook_call_carries_it_and
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, received
+
+
+def test_each_worker_job_logs_under_its_own_id_and_a_webhook_call_carries_it_and_is_counted(app, caplog):
+    from app.core.integration import worker
+    from app.core.models import WebhookSubscription
+    from tests.core.test_worker import SECRET, _orders
+
+    server, received = _receiver_of_request_ids()
     try:
         db.session.add(
             WebhookSubscription(
@@ -486,20 +493,7 @@ def test_the_request_that_wrote_an_event_or_a_payment_step_is_carried_into_the_w
     from tests.api.test_orders_api import BODY
     from tests.core.test_worker import SECRET
 
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(self.headers["X-Request-ID"])
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, received = _receiver_of_request_ids()
     try:
         make_product(sku="TSH-001-M", gtin="4006381333931")
         _, token = create_api_client("webshop", ["orders:read", "orders:write"], actor=ACTOR)

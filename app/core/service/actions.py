@@ -274,15 +274,7 @@ def reroute(fulfilment: Fulfilment, location_code: str, note: str, *, actor: Act
         {"fulfilment": new.id, "location": location.code, "note": note},
     )
     if flagged_unplaced and not unfulfilled:  # what flagged the order (units nobody took) is placed now
-        order.needs_customer_service = False
-        audit.record(
-            actor,
-            "order.cs_resolved",
-            order,
-            {"needs_customer_service": True},
-            {"needs_customer_service": False, "note": f"every unit placed: {note}"},
-        )
-        events.emit("order.resolved", order, note=note)
+        _clear_flag(order, note, actor, audited=f"every unit placed: {note}")
     db.session.flush()
     return new
 
@@ -702,6 +694,19 @@ def _last_flag(order: Order) -> str | None:
     )
 
 
+def _clear_flag(order: Order, note: str, actor: Actor, audited: str | None = None) -> None:
+    """The order leaves the exception queue: the flag cleared, audited (with `audited`, else the note) and told."""
+    order.needs_customer_service = False
+    audit.record(
+        actor,
+        "order.cs_resolved",
+        order,
+        {"needs_customer_service": True},
+        {"needs_customer_service": False, "note": note if audited is None else audited},
+    )
+    events.emit("order.resolved", order, note=note)
+
+
 def resolve(order: Order, note: str, *, actor: Actor) -> bool:
     """Customer service dealt with what flagged the order: it leaves the exception queue (a late order stays while
     it is late). Not flagged: nothing changes. True when the flag was cleared."""
@@ -709,14 +714,6 @@ def resolve(order: Order, note: str, *, actor: Actor) -> bool:
     orders.lock_order(order)
     if not order.needs_customer_service:
         return False
-    order.needs_customer_service = False
-    audit.record(
-        actor,
-        "order.cs_resolved",
-        order,
-        {"needs_customer_service": True},
-        {"needs_customer_service": False, "note": note},
-    )
-    events.emit("order.resolved", order, note=note)
+    _clear_flag(order, note, actor)
     db.session.flush()
     return True

@@ -11,11 +11,21 @@ transaction, before the caller commits. Outside such a block they go through the
 
 While a block is open those rows are not in the database yet: code inside it must not read them back (order
 capture does not). The functions return None for a row written later instead of the ORM object.
+
+On PostgreSQL the whole batch is one statement: each table's rows go in as one JSON parameter
+(`INSERT ... SELECT FROM json_populate_recordset(...) WITH ORDINALITY ORDER BY ordinality`), every table an INSERT in
+a CTE, and the webhook deliveries join the ids the outbox INSERT returns. Its text depends only on which tables and columns are
+written, not on how many rows, so it is built once per shape and the server plans it once per connection: an order
+capture sends one statement instead of one per table (and one execution per row) for these rows.
 """
 
+import json
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from app.extensions import db
 
@@ -36,10 +46,52 @@ class Batch:
         self.deliveries.append((row, subscription_ids))
 
     def write(self) -> None:
+        if not self.rows:
+            return
+        connection = db.session.connection()  # plain Core statements: the session's ORM execution adds nothing here
+        runs = {table: list(_same_keys(rows)) for table, rows in self.rows.items()}
+        if (
+            connection.dialect.name == "postgresql"
+            and all(len(r) == 1 for r in runs.values())
+            and all(table.c[key].name == key for table, rows in self.rows.items() for key in rows[0])
+        ):
+            self._write_at_once(connection)
+        else:
+            self._write_per_table(connection)
+        self.rows, self.deliveries = {}, []
+
+    def _write_at_once(self, connection) -> None:
+        """Every row in one statement (PostgreSQL): see the module's docstring."""
+        tables = list(self.rows)
+        events = None  # the outbox table, when its rows have webhook deliveries
+        if self.deliveries:
+            first = self.deliveries[0][0]
+            events = next(i for i, t in enumerate(tables) if any(row is first for row in self.rows[t]))
+        shape, params = [], {}
+        for i, table in enumerate(tables):
+            rows = self.rows[table]
+            defaulted = _defaulted(table, rows[0])
+            if defaulted:  # each column's default once for the batch, as one INSERT would take it
+                values = {key: _default(table.c[key]) for key in defaulted}
+                rows = [{**row, **values} for row in rows]
+            shape.append((table, (*rows[0],)))
+            params[f"t{i}"] = _json(rows)
+        if events is not None:
+            position = {id(row): n for n, row in enumerate(self.rows[tables[events]], start=1)}
+            delivery = _delivery_defaults()
+            params["deliveries"] = _json(
+                [
+                    {"event_id": position[id(row)], "subscription_id": sub, **delivery}
+                    for row, subs in self.deliveries
+                    for sub in subs
+                ]
+            )
+        connection.execute(_statement(tuple(shape), events), params)
+
+    def _write_per_table(self, connection) -> None:
         from app.core.models import WebhookDelivery
 
         ids: dict = {}
-        connection = db.session.connection()  # plain Core statements: the session's ORM execution adds nothing here
         wanted = {id(row) for row, _ in self.deliveries}
         for table, rows in self.rows.items():
             for group in _same_keys(rows):
@@ -56,7 +108,74 @@ class Batch:
         ]
         if deliveries:
             connection.execute(insert(WebhookDelivery.__table__), deliveries)
-        self.rows, self.deliveries = {}, []
+
+
+def _defaulted(table, row: dict) -> tuple:
+    """The columns a row leaves to their Python-side default (an INSERT ... SELECT gets no defaults of its own)."""
+    return tuple(c.key for c in table.c if c.default is not None and c.key not in row and not c.primary_key)
+
+
+def _default(column):
+    default = column.default
+    return default.arg(None) if default.is_callable else default.arg
+
+
+def _delivery_defaults() -> dict:
+    """A new webhook delivery's columns other than its event and subscription, as the model's defaults give them."""
+    from app.core.models import WebhookDelivery
+
+    table = WebhookDelivery.__table__
+    return {key: _default(table.c[key]) for key in _defaulted(table, {"event_id": 0, "subscription_id": 0})}
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # as UTCDateTime refuses them
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal | date):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not written by a batch")
+
+
+def _json(rows: list[dict]) -> str:
+    return json.dumps(rows, default=_json_value, separators=(",", ":"))
+
+
+@cache
+def _statement(shape: tuple, events: int | None):
+    """The one statement that writes a batch of this shape ((table, columns) in order) on PostgreSQL; `events`: the
+    index of the outbox table whose rows have webhook deliveries (None: no deliveries).
+
+    Each table's rows are one JSON parameter, read into rows of the table's own type by json_populate_recordset (so
+    every value is converted to its column's type by PostgreSQL), inserted in the order given (WITH ORDINALITY)."""
+    quote = db.engine.dialect.identifier_preparer.quote
+    ctes = []
+    for i, (table, keys) in enumerate(shape):
+        columns = ", ".join(quote(key) for key in keys)
+        name = quote(table.name)
+        returning = " RETURNING id" if i == events else ""
+        ctes.append(
+            f"t{i} AS (INSERT INTO {name} ({columns}) SELECT {columns} "  # noqa: S608 (our tables' names, quoted)
+            f"FROM json_populate_recordset(NULL::{name}, CAST(:t{i} AS json)) WITH ORDINALITY "
+            f"ORDER BY ordinality{returning})"
+        )
+    if events is None:
+        return text(f"WITH {', '.join(ctes)} SELECT 1")  # PostgreSQL runs every INSERT in WITH, read or not
+    # The events' ids in ascending order are their rows in the order given (one INSERT ... ORDER BY ordinality): the
+    # n-th smallest id is the n-th row, which each delivery names in its event_id until it is joined.
+    from app.core.models import WebhookDelivery
+
+    table = WebhookDelivery.__table__
+    keys = ["event_id", "subscription_id", *_delivery_defaults()]
+    columns = ", ".join(quote(key) for key in keys)
+    values = ", ".join(["e.id"] + [f"d.{quote(key)}" for key in keys[1:]])
+    return text(
+        f"WITH {', '.join(ctes)} INSERT INTO {quote(table.name)} ({columns}) SELECT {values} "  # noqa: S608 (as above)
+        f"FROM json_populate_recordset(NULL::{quote(table.name)}, CAST(:deliveries AS json)) WITH ORDINALITY AS d "
+        f"JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM t{events}) AS e ON e.n = d.event_id "
+        "ORDER BY d.ordinality"
+    )
 
 
 def _same_keys(rows: list[dict]):

@@ -1,11 +1,13 @@
 """capture_order: one path from a payload to a sourced order, for the API and the imports; and the core's boundary."""
 
 import ast
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.core import batch
 from app.core.errors import InvalidInput
@@ -25,6 +27,7 @@ from app.core.models import (
 from app.core.ordering import capture
 from app.core.ordering.payloads import OrderInSchema
 from app.extensions import db
+from tests.conftest import ENGINE
 from tests.factories import ACTOR, make_location, make_product, random_ref, stocked
 
 CORE = Path(__file__).resolve().parents[2] / "app" / "core"
@@ -125,6 +128,92 @@ def test_a_captured_order_writes_every_row_in_order_with_its_webhook_deliveries(
     )
     (email,) = rows(OutboundEmail, OutboundEmail.order_id == order.id)
     assert email.kind == "order_confirmed" and order.reference in email.body and email.to == "lea@example.fr"
+
+
+@pytest.mark.skipif(ENGINE != "postgresql", reason="the one-statement write is PostgreSQL's (SQLite: per table)")
+def test_on_postgresql_every_batched_row_of_a_capture_goes_out_in_one_statement(app):
+    store = make_location(code="CAP05")
+    product = stocked(store, make_product(), 3)
+    worker.subscribe("https://shop.example/hooks", "s" * 20, "order.created,fulfilment.created", actor=ACTOR)
+    db.session.commit()
+    written = []
+    listen = lambda conn, cursor, statement, *rest: written.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        capture.capture_order(_payload(product.sku, 2), actor=ACTOR)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    tables = ("audit_event", "outbox_event", "webhook_delivery", "stock_movement", "reservation", "sourcing_decision")
+    tables += ("payment_transaction", "outbound_email")
+    holding = [s for s in written if any(f"INSERT INTO {t} " in s for t in tables)]
+    assert len(holding) == 1 and all(f"INSERT INTO {t} " in holding[0] for t in tables)
+
+
+def test_rows_of_one_table_with_different_columns_are_written_in_order(app):
+    """A table whose rows name different columns (a default left to one of them) takes the per-table path, on every
+    engine: the rows still go out once each, in order, with their values and defaults, JSON and decimals intact."""
+    when = datetime(2026, 11, 30, 22, 15, tzinfo=UTC)
+    with batch.rows_written_together() as rows:
+        rows.add(AuditEvent, {"actor": "a", "action": "x.one", "subject_type": "t", "subject_id": "1", "after": {}})
+        rows.add(
+            AuditEvent,
+            {
+                "actor": "a",
+                "action": "x.two",
+                "subject_type": "t",
+                "subject_id": "2",
+                "after": {"€": [1, "é"]},
+                "created_at": when,
+            },
+        )
+    db.session.commit()
+    audit = db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("x.%")).order_by(AuditEvent.id)).all()
+    assert [(a.action, a.after) for a in audit] == [("x.one", {}), ("x.two", {"€": [1, "é"]})]
+    assert audit[1].created_at == when and audit[0].created_at > when
+
+
+def test_batched_values_keep_their_types(app):
+    """Text with quotes and backslashes, a column named like a keyword ("to"), JSON, datetimes in another zone and
+    decimals come back as they went in, on the one-statement path too."""
+    store = make_location(code="CAP06")
+    product = stocked(store, make_product(), 3)
+    order, _ = capture.capture_order(_payload(product.sku, 1), actor=ACTOR)
+    db.session.commit()
+    paris = datetime(2026, 12, 1, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    body = 'L\'ordine "42" \\ n\u00b0 1\n\ttab'
+    with batch.rows_written_together() as rows:
+        rows.add(
+            OutboundEmail,
+            {
+                "order_id": order.id,
+                "to": "o'neil@example.fr",
+                "subject": "Été",
+                "body": body,
+                "kind": "custom",
+                "html": "<p>é</p>",
+                "qr": "",
+                "created_at": paris,
+            },
+        )
+        rows.add(
+            PaymentTransaction,
+            {
+                "order_id": order.id,
+                "kind": "refund",
+                "amount": Decimal("12.35"),
+                "currency": "EUR",
+                "idempotency_key": f"t-{order.id}",
+                "provider": "test",
+                "status": "succeeded",
+                "actor": "a",
+            },
+        )
+    db.session.commit()
+    email = db.session.scalars(select(OutboundEmail).where(OutboundEmail.kind == "custom")).one()
+    assert (email.to, email.subject, email.body, email.status) == ("o'neil@example.fr", "Été", body, "pending")
+    assert email.created_at == paris and email.created_at.utcoffset().total_seconds() == 0
+    refund = db.session.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == "refund")).one()
+    assert refund.amount == Decimal("12.35")
 
 
 def test_a_capture_that_fails_midway_leaves_no_rows_waiting(app, monkeypatch):

@@ -1,14 +1,15 @@
 """Sourcing as many clients meet it: merged demand per SKU, plans made on locked figures, bounded decisions."""
 
 import json
+import random
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.core.errors import InvalidInput
 from app.core.inventory import stock
-from app.core.models import StockLevel
-from app.core.ordering import sourcing
+from app.core.models import Location, StockLevel
+from app.core.ordering import rules, sourcing
 from app.extensions import db
 from tests.core.test_sourcing import _ship_order, _store
 from tests.factories import ACTOR, make_location, make_product, stocked
@@ -76,9 +77,12 @@ def _stores_selling_out_once_read(monkeypatch, *, stores: int, sold_out: int, ap
 
     def read_then_the_nearest_sell_out(*args, **kwargs):
         found = read(*args, **kwargs)
-        for store in places[:sold_out]:
+        for store in places[:sold_out] if not sold else ():  # once, after the first read
             stock.adjust(store, product, -1, reason="sold at the till", actor=ACTOR)
+        sold.append(True)
         return found
+
+    sold = []
 
     monkeypatch.setattr(sourcing, "_stocked_sites", read_then_the_nearest_sell_out)
     return product
@@ -145,9 +149,12 @@ def test_the_next_nearest_are_examined_when_the_nearest_cannot_serve(app, monkey
     asked = _spy_workload(monkeypatch)
     order = _ship_order((product, 2))
     decision = sourcing.source_order(order, actor=ACTOR)
-    assert asked == [["S0", "S1"], ["S2", "S3"], ["S4"]]  # two at a time until every unit is placed
+    # The nearest two had sold out by the time they were locked: the rest are read again, with fresh figures (S2 sold
+    # out too, so it is not examined), and examined two at a time until every unit is placed.
+    assert asked == [["S0", "S1"], ["S3", "S4"]]
     assert decision.unfulfilled == {}
     assert _served(order) == {"S3": {1: 1}, "S4": {1: 1}}
+    assert "no capacity" not in json.dumps(decision.candidates)
 
 
 def test_a_far_location_serving_every_unit_is_examined_before_near_ones_serving_part(app, monkeypatch):
@@ -203,3 +210,73 @@ def test_a_ten_thousand_line_movement_batch_is_applied_whole_or_not_at_all(app):
         stock.apply_movements(rows, actor=ACTOR)
     assert list(refused.value.fields) == ["movements.9999.delta"]
     assert stock.ledger_totals(stores[0].id, products[0].id) == (100, 0)
+
+
+def test_the_first_look_ranks_in_sql_as_sourcing_ranks_in_python(app):
+    """The first look orders the locations in SQL (haversine distance less priority, after every unit then most
+    units): the same order as the figures sourcing shows, computed in Python, on any coordinates."""
+    rnd = random.Random(9)
+    shoe, sock = make_product(), make_product()
+    for i in range(30):
+        store = _store(f"R{i:02d}", round(rnd.uniform(37.5, 50.9), 6), round(rnd.uniform(-4.5, 15.5), 6))
+        store.sourcing_priority = rnd.choice((0, 0, 1, 3))
+        stocked(store, shoe, rnd.randint(1, 2))
+        if rnd.random() < 0.5:
+            stocked(store, sock, 1)
+    _store("NOWHERE", 48.0, 2.0).latitude = None  # no coordinates: the neutral distance
+    stocked(db.session.scalars(select(Location).where(Location.code == "NOWHERE")).one(), shoe, 1)
+    r = rules.current_rules()
+    order = _ship_order((shoe, 2), (sock, 1))
+    origin = sourcing._customer_origin(order)
+    demand = {shoe.id: 2, sock.id: 1}
+    look = sourcing._stocked_sites(demand, r, origin=origin, exclude=set(), shipping=True)
+    distance = sourcing._distances_from(origin.latitude, origin.longitude)
+
+    def expected(w):
+        covers = sum(min(w.available[pid], qty) for pid, qty in demand.items())
+        km = distance(w.site.latitude, w.site.longitude)
+        least = (r.unknown_distance_km if km is None else km) - r.priority_km * w.site.sourcing_priority
+        return (covers != 3, -covers, least, w.site.code)
+
+    assert len(look.waiting) == look.eligible == 31
+    assert [w.site.code for w in look.waiting] == [w.site.code for w in sorted(look.waiting, key=expected)]
+    assert [w.distance for w in look.waiting if w.site.code == "NOWHERE"] == [None]
+
+
+def test_the_first_look_reads_only_the_locations_it_shows(app):
+    product = make_product()
+    for i in range(30):
+        stocked(_store(f"E{i:02d}", 44 + i / 10, 2), product, 1)
+    for i in range(12):
+        stocked(_store(f"P{i:02d}", 48, 2, ship_paused=True), product, 1)
+    order = _ship_order((product, 1))
+    look = sourcing._stocked_sites(
+        {product.id: 1},
+        rules.current_rules(),
+        origin=sourcing._customer_origin(order),
+        exclude=set(),
+        shipping=True,
+        upto=sourcing.SITES,
+        keep=sourcing.KEEP,
+    )
+    assert [w.site.code for w in look.waiting] == [f"E{i:02d}" for i in range(29, 9, -1)]  # the nearest 20
+    assert look.eligible == 30
+    assert [c["location"] for c in look.refused] == [f"P{i:02d}" for i in range(10)]
+    assert look.refused_count == 12
+
+
+def test_a_location_that_failed_is_told_apart_when_more_are_refused_than_listed(app):
+    """The failed location holds stock but sorts after the refusals listed: it is counted once, not listed again as
+    failed without stock."""
+    product = make_product()
+    for i in range(12):
+        stocked(_store(f"P{i:02d}", 48, 2, ship_paused=True), product, 1)
+    stocked(_store("ZZZ", 48.8, 2.3), product, 1)
+    order = _ship_order((product, 1))
+    sourcing.source_order(order, actor=ACTOR)
+    assert _served(order) == {"ZZZ": {1: 1}}
+    decision = sourcing.reject_and_reroute(order.fulfilments[0], reason="cannot_find", actor=ACTOR)
+    refused = [c for c in decision.candidates if not c["eligible"]]
+    assert [c["location"] for c in refused] == [f"P{i:02d}" for i in range(10)]
+    assert "3 more refused locations not listed" in decision.notes  # P10, P11 and ZZZ
+    assert decision.unfulfilled == {"1": 1}

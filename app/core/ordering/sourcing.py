@@ -10,9 +10,12 @@ the pickup store; what it lacks is either refused or transferred from other loca
 
 Under load: candidates come from one query over the stock rows of the order's products (so the cost
 follows the locations holding them, not the catalogue), and the same SKU on several lines is one demand.
-Only the nearest SITES that can serve are examined (their workload read in one GROUP BY over open work,
-then ranked by score), the next SITES only when those could not place everything: on a chain of 200
-stores an order looks at 20, not at the 150 that hold its products. The plan is made on stock rows
+That query is the first look: it ranks every location holding the products in SQL (every unit first, then
+most units, then distance less priority) and returns the rows of the nearest SITES that can serve and of
+the first KEEP refused, with how many there are in all. Only those SITES are examined (their workload read
+in one GROUP BY over open work, then ranked by score); the others are read again, fresh, only when those
+could not place everything: on a chain of 200 stores an order reads and looks at 20 locations, not at the
+150 that hold its products. The plan is made on stock rows
 locked in canonical order and read again, POOL candidates at a time, so two orders racing for the last
 units never both fail: the later one plans from what is really left.
 """
@@ -21,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 
-from sqlalchemy import and_, bindparam, case, func, or_, select
+from sqlalchemy import Float, and_, bindparam, case, cast, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import metrics
@@ -230,13 +233,28 @@ def _workload(sites, now) -> tuple[dict, dict]:
 
 
 @cache
-def _stocked_statement(only: bool, skip: bool, no_warehouses: bool):
-    """The stock rows of the products of an order at active locations, with what sourcing needs of those: built
-    once per shape (building it cost more than running it)."""
+def _first_look_statement(products: int, only: bool, skip: bool, no_warehouses: bool, shipping: bool, origin: bool):
+    """The stock rows of an order's products at the locations a first look picks: the best `upto` locations that can
+    serve (ranked without their workload: every unit first, then most units, then distance less priority), and the
+    first `keep` refused whatever their workload (already failed, not shipping, every product blocked) by code. Each
+    location is ranked and counted in SQL (window functions, on PostgreSQL and SQLite alike), so only the rows of
+    those few locations reach Python, whatever the number of locations holding the products. Built once per shape.
+    """
     atp = StockLevel.on_hand - StockLevel.reserved - StockLevel.safety_stock
-    products = bindparam("products", expanding=True)
-    stmt = (
-        select(*SITE_COLUMNS, StockLevel.product_id, Product.sku, atp, ProductBlock.id)
+    blocked = ProductBlock.id.is_not(None)
+    units = case((blocked, 0), else_=atp)
+    wanted = case(
+        *[(StockLevel.product_id == bindparam(f"product_{i}"), bindparam(f"wanted_{i}")) for i in range(products)]
+    )
+    ids = [bindparam(f"product_{i}") for i in range(products)]
+    rows = (
+        select(
+            StockLevel.location_id.label("location_id"),
+            StockLevel.product_id.label("product_id"),
+            units.label("units"),
+            blocked.label("blocked"),
+            case((units < wanted, units), else_=wanted).label("takes"),
+        )
         .join(Location, Location.id == StockLevel.location_id)
         .join(Product, Product.id == StockLevel.product_id)
         .outerjoin(
@@ -245,35 +263,179 @@ def _stocked_statement(only: bool, skip: bool, no_warehouses: bool):
         )
         # The product ids on both sides: the planner then looks the products up by key instead of hashing the
         # whole catalogue, and reads the stock rows from ix_stock_level_product_id_location_id alone.
-        .where(StockLevel.product_id.in_(products), Product.id.in_(products), Product.active, Location.active, atp > 0)
+        .where(StockLevel.product_id.in_(ids), Product.id.in_(ids), Product.active, Location.active, atp > 0)
     )
     if only:
-        stmt = stmt.where(Location.id == bindparam("only"))
+        rows = rows.where(Location.id == bindparam("only"))
     if skip:
-        stmt = stmt.where(Location.id != bindparam("skip"))
+        rows = rows.where(Location.id != bindparam("skip"))
     if no_warehouses:
-        stmt = stmt.where(Location.kind != "warehouse")
-    return stmt
+        rows = rows.where(Location.kind != "warehouse")
+    rows = rows.cte("stocked")
+    per_site = (
+        select(
+            rows.c.location_id,
+            func.sum(rows.c.takes).label("covers"),
+            func.sum(case((rows.c.blocked, 0), else_=1)).label("unblocked"),
+        )
+        .group_by(rows.c.location_id)
+        .subquery()
+    )
+    refusal = [(Location.code.in_(bindparam("exclude", expanding=True)), "failed")]
+    if shipping:
+        refusal += [(Location.ship_paused, "paused"), (~Location.ships_from_store, "no_ship")]
+    refusal = case(*refusal, (per_site.c.unblocked == 0, "blocked"), else_=None)
+    if origin:  # distance_km's figures (haversine), in SQL
+        p2 = func.radians(cast(Location.latitude, Float))
+        half_dp = (p2 - bindparam("origin_lat", type_=Float)) / 2
+        half_dl = func.radians(cast(Location.longitude, Float) - bindparam("origin_lon", type_=Float)) / 2
+        a = func.sin(half_dp) * func.sin(half_dp) + bindparam("origin_cos", type_=Float) * func.cos(p2) * func.sin(
+            half_dl
+        ) * func.sin(half_dl)
+        distance = func.coalesce(6371.0 * 2 * func.asin(func.sqrt(a)), bindparam("unknown", type_=Float))
+    else:
+        distance = bindparam("unknown", type_=Float)
+    least = distance - bindparam("priority_km", type_=Float) * Location.sourcing_priority
+    serves_all = case((per_site.c.covers == bindparam("total"), 0), else_=1)
+    eligible = refusal.is_(None)
+    place = func.row_number().over(
+        partition_by=eligible,
+        order_by=[
+            case((eligible, serves_all), else_=0),
+            case((eligible, -per_site.c.covers), else_=0),
+            case((eligible, least), else_=0),
+            Location.code,
+        ],
+    )
+    ranked = (
+        select(
+            per_site.c.location_id,
+            refusal.label("refusal"),
+            place.label("place"),
+            func.count().over(partition_by=eligible).label("among"),
+        )
+        .join(Location, Location.id == per_site.c.location_id)
+        .subquery()
+    )
+    keep = bindparam("keep")
+    shown = or_(
+        and_(ranked.c.refusal.is_(None), ranked.c.place <= bindparam("upto")),
+        # every location that already failed the order, so that those not holding stock can be told apart
+        and_(ranked.c.refusal.is_not(None), or_(ranked.c.place <= keep, and_(ranked.c.refusal == "failed", keep > 0))),
+    )
+    return (
+        select(
+            *SITE_COLUMNS,
+            ranked.c.refusal,
+            ranked.c.among,
+            rows.c.product_id,
+            rows.c.units,
+            rows.c.blocked,
+        )
+        .join_from(ranked, Location, Location.id == ranked.c.location_id)
+        .join(rows, rows.c.location_id == ranked.c.location_id)
+        .where(shown)
+        .order_by(ranked.c.refusal.is_not(None), ranked.c.place, rows.c.product_id)
+    )
 
 
-def _stocked_sites(demand: dict, r: SourcingRules, *, only=None, skip=None, shipping=True) -> tuple[dict, set, dict]:
-    """Active locations holding any of the products, in one query: ({Site: {product id: units available}},
-    {(location id, product id) blocked there}, {product id: SKU})."""
-    stmt = _stocked_statement(only is not None, skip is not None, bool(shipping and not r.ship_from_warehouses))
-    params = {"products": sorted(demand), "only": only, "skip": skip}
-    sites: dict = {}
-    by_id, blocked, skus = {}, set(), {}
+@dataclass
+class FirstLook:
+    """What a first look found: the locations that can serve, best first ([_Waiting]), how many there are in all,
+    the refused ones shown (by code) and how many were refused in all."""
+
+    waiting: list
+    eligible: int
+    refused: list
+    refused_count: int
+
+
+def _stocked_sites(
+    demand: dict,
+    r: SourcingRules,
+    *,
+    origin: Origin | None,
+    exclude: set,
+    shipping: bool,
+    upto: int | None = None,
+    keep: int | None = None,
+    only=None,
+    skip=None,
+) -> FirstLook:
+    """One query: the best `upto` locations holding the products (every one when None) and the first `keep` refused
+    ones (all when None), with every location that already failed the order; see _first_look_statement."""
+    products = sorted(demand)
+    located = origin is not None and origin.latitude is not None and origin.longitude is not None
+    stmt = _first_look_statement(
+        len(products),
+        only is not None,
+        skip is not None,
+        bool(shipping and not r.ship_from_warehouses),
+        shipping,
+        located,
+    )
+    many = 1 << 30
+    params = {
+        **{f"product_{i}": pid for i, pid in enumerate(products)},
+        **{f"wanted_{i}": demand[pid] for i, pid in enumerate(products)},
+        "total": sum(demand.values()),
+        "exclude": sorted(exclude),
+        "unknown": float(r.unknown_distance_km),
+        "priority_km": float(r.priority_km),
+        "upto": many if upto is None else upto,
+        "keep": many if keep is None else keep,
+        "only": only,
+        "skip": skip,
+    }
+    if located:
+        p1 = math.radians(float(origin.latitude))
+        params.update(origin_lat=p1, origin_lon=float(origin.longitude), origin_cos=math.cos(p1))
+    distance_to = _distances_from(origin.latitude, origin.longitude) if located else None
+    look = FirstLook([], 0, [], 0)
+    site = None
     # Core rows, fetched at once: no ORM result processing, and no fetch per row
     for row in db.session.connection().execute(stmt, params).all():
-        site = by_id.get(row[0])
-        if site is None:
-            site = by_id[row[0]] = Site(*row[: len(SITE_COLUMNS)])
-        product_id, sku, units, block = row[len(SITE_COLUMNS) :]
-        sites.setdefault(site, {})[product_id] = int(units)
-        skus[product_id] = sku
-        if block is not None:
-            blocked.add((site.id, product_id))
-    return sites, blocked, skus
+        refusal, among, product_id, units, is_blocked = row[len(SITE_COLUMNS) :]
+        if site is None or site.id != row[0]:
+            site = Site(*row[: len(SITE_COLUMNS)])
+            available, blocked_ids = dict.fromkeys(demand, 0), set()
+            if refusal is None:
+                look.eligible = among
+                distance = distance_to(site.latitude, site.longitude) if distance_to is not None else None
+                look.waiting.append(_Waiting(site, available, distance, [], blocked_ids))
+            else:
+                look.refused_count = among
+                look.refused.append((site, refusal, blocked_ids))
+        if is_blocked:
+            blocked_ids.add(product_id)
+        else:
+            available[product_id] = int(units)
+    if any(w.blocked_ids for w in look.waiting) or any(ids for _, _, ids in look.refused):  # SKUs to name
+        skus = {product.id: product.sku for product in _products(products)}
+        for w in look.waiting:
+            w.blocked = sorted(skus[pid] for pid in w.blocked_ids)
+    else:
+        skus = {}
+    look.refused = [_static_refusal(site, refusal, sorted(skus[p] for p in ids)) for site, refusal, ids in look.refused]
+    return look
+
+
+def _products(ids: list[int]) -> list:
+    """The products sourcing is asked about, from the session when the order loaded them (no statement)."""
+    found = [db.session.identity_map.get(db.session.identity_key(Product, pid)) for pid in ids]
+    if all(found):
+        return found
+    return db.session.scalars(select(Product).where(Product.id.in_(ids))).all()
+
+
+def _static_refusal(site: Site, refusal: str, blocked_skus: list) -> dict:
+    why = {
+        "failed": "already failed this order",
+        "paused": "ship-from-store paused",
+        "no_ship": "does not ship",
+        "blocked": "product blocked here: " + ", ".join(blocked_skus),
+    }[refusal]
+    return _refusal(site.code, why, refusal, blocked_skus if refusal == "blocked" else ())
 
 
 def _refusal(code: str, why: str, refusal: str, skus=()) -> dict:
@@ -282,58 +444,13 @@ def _refusal(code: str, why: str, refusal: str, skus=()) -> dict:
 
 @dataclass(slots=True, eq=False)
 class _Waiting:
-    """A location holding stock that nothing rules out before its workload is read: what ranks it for a first look
-    (every unit first, then most units, then distance less priority, the least its score can be)."""
+    """A location holding stock that nothing rules out before its workload is read, as the first look ranked it."""
 
-    key: tuple
     site: Site
     available: dict
     distance: float | None
     blocked: list
     blocked_ids: set
-
-
-def _gather(demand: dict, exclude: set, r: SourcingRules, origin: Origin | None, shipping: bool, **where):
-    """The locations holding the products, nearest first within how much they can serve ([_Waiting]), and those
-    refused whatever their workload (excluded, not shipping, every product blocked), why."""
-    stocked, blocked, skus = _stocked_sites(demand, r, shipping=shipping, **where)
-    waiting, refused = [], []
-    total = sum(demand.values())
-    distance_to = None
-    if origin is not None and origin.latitude is not None and origin.longitude is not None:
-        distance_to = _distances_from(origin.latitude, origin.longitude)
-    unknown, priority_km = r.unknown_distance_km, r.priority_km
-    for site, units in stocked.items():
-        if blocked:
-            blocked_ids = {pid for pid in demand if (site.id, pid) in blocked}
-            blocked_here = sorted(skus[pid] for pid in blocked_ids)
-            available = {pid: 0 if pid in blocked_ids else units.get(pid, 0) for pid in demand}
-        else:  # the usual case: nothing blocked anywhere for these products
-            blocked_ids, blocked_here = set(), []
-            available = {pid: units.get(pid, 0) for pid in demand}
-        if site.code in exclude:
-            refused.append(_refusal(site.code, "already failed this order", "failed"))
-        elif shipping and (not site.ships_from_store or site.ship_paused):
-            paused = site.ship_paused
-            refused.append(
-                _refusal(
-                    site.code,
-                    "ship-from-store paused" if paused else "does not ship",
-                    "paused" if paused else "no_ship",
-                )
-            )
-        elif not any(available.values()):
-            refused.append(
-                _refusal(site.code, "product blocked here: " + ", ".join(blocked_here), "blocked", blocked_here)
-            )
-        else:
-            distance = distance_to(site.latitude, site.longitude) if distance_to is not None else None
-            covers = sum(min(available[pid], qty) for pid, qty in demand.items())
-            least = (unknown if distance is None else distance) - priority_km * site.sourcing_priority
-            key = (covers != total, -covers, least, site.code)
-            waiting.append(_Waiting(key, site, available, distance, blocked_here, blocked_ids))
-    waiting.sort(key=lambda w: w.key)
-    return waiting, refused
 
 
 def _examine(waiting: list[_Waiting], demand: dict, now, r: SourcingRules, refused: list) -> list[Candidate]:
@@ -367,9 +484,9 @@ def _candidates(
 ) -> tuple[list[Candidate], list[dict]]:
     """Every eligible location holding stock, ranked best first, and the refused ones (holding stock or excluded),
     why: what customer service chooses from (sourcing itself examines the nearest SITES at a time, _source)."""
-    waiting, refused = _gather(demand, exclude, r, origin, shipping, **where)
-    ranked = _examine(waiting, demand, now, r, refused)
-    return ranked, _sorted_refusals(refused, exclude)
+    look = _stocked_sites(demand, r, origin=origin, exclude=exclude, shipping=shipping, **where)
+    ranked = _examine(look.waiting, demand, now, r, look.refused)
+    return ranked, _sorted_refusals(look.refused, exclude)
 
 
 def _plan(ranked: list[Candidate], needed: dict, max_splits: int) -> list[tuple[Candidate, dict]]:
@@ -453,8 +570,9 @@ def _describe(c: Candidate, needed: dict, chosen: bool, role: str = "") -> dict:
     }
 
 
-def _explain(ranked, seen, refused, plan, demand, notes, role="") -> list[dict]:
-    """The best KEEP candidates (fresh figures where they were locked), every chosen one, and KEEP refusals."""
+def _explain(ranked, seen, refused, plan, demand, notes, role="", unlisted=0) -> list[dict]:
+    """The best KEEP candidates (fresh figures where they were locked), every chosen one, and KEEP refusals
+    (`unlisted`: refused locations the first look counted but did not read)."""
     chosen = {c.location.code for c, _ in plan}
     looked = {c.location.code for c in seen}
     # Those read again under lock are ranked on their fresh figures; the others keep their first rank (unchanged).
@@ -465,31 +583,38 @@ def _explain(ranked, seen, refused, plan, demand, notes, role="") -> list[dict]:
     kept = [c for c in shown[:KEEP]] + [c for c in shown[KEEP:] if c.location.code in chosen]
     if len(shown) > len(kept):
         notes.append(f"{len(shown) - len(kept)} more eligible locations not listed")
-    if len(refused) > KEEP:
-        notes.append(f"{len(refused) - KEEP} more refused locations not listed")
+    if len(refused) + unlisted > KEEP:
+        notes.append(f"{len(refused) + unlisted - KEEP} more refused locations not listed")
     return [_describe(c, demand, c.location.code in chosen, role) for c in kept] + refused[:KEEP]
 
 
 def _source(demand, exclude, now, r, origin, shipping, max_splits, notes, role="", **where):
     """Plan on the nearest SITES locations that can serve (their workload read in one GROUP BY, then ranked by
-    score); the next SITES only when those could not serve everything (out of stock meanwhile, no capacity left,
+    score); the next ones only when those could not serve everything (out of stock meanwhile, no capacity left,
     max splits not reached). The cost follows SITES, not the number of locations holding the products."""
-    waiting, refused = _gather(demand, exclude, r, origin, shipping, **where)
-    ranked, plan, seen, remaining = [], [], [], dict(demand)
-    for start in range(0, len(waiting), SITES):
-        examined = _examine(waiting[start : start + SITES], demand, now, r, refused)
-        ranked += examined
-        step, looked = _plan_locked(examined, demand, max_splits - len(plan), remaining)
+    look = _stocked_sites(demand, r, origin=origin, exclude=exclude, shipping=shipping, upto=SITES, keep=KEEP, **where)
+    refused, waiting = look.refused, look.waiting
+    unlisted = look.refused_count - len(refused)  # counted by the first look, not read
+    ranked, plan, seen, remaining, examined = [], [], [], dict(demand), set()
+    while waiting:
+        batch_, waiting = waiting[:SITES], waiting[SITES:]
+        examined |= {w.site.id for w in batch_}
+        found = _examine(batch_, demand, now, r, refused)
+        ranked += found
+        step, looked = _plan_locked(found, demand, max_splits - len(plan), remaining)
         plan += step
         seen += looked
         remaining = _subtract(remaining, step)
-        if not remaining or len(plan) >= max_splits or start + SITES >= len(waiting):
-            if start + SITES < len(waiting):
-                notes.append(f"{len(waiting) - start - SITES} farther locations holding stock not examined")
+        if not remaining or len(plan) >= max_splits or len(examined) >= look.eligible:
             break
+        if not waiting:  # the rest, read again (fresh figures) once the nearest could not place everything
+            rest = _stocked_sites(demand, r, origin=origin, exclude=exclude, shipping=shipping, keep=0, **where)
+            waiting = [w for w in rest.waiting if w.site.id not in examined]
+    if look.eligible > len(examined):
+        notes.append(f"{look.eligible - len(examined)} farther locations holding stock not examined")
     ranked.sort(key=lambda c: c.first_rank)
     seen.sort(key=lambda c: c.rank(demand))
-    return plan, _explain(ranked, seen, _sorted_refusals(refused, exclude), plan, demand, notes, role)
+    return plan, _explain(ranked, seen, _sorted_refusals(refused, exclude), plan, demand, notes, role, unlisted)
 
 
 def _subtract(demand: dict, plan) -> dict:

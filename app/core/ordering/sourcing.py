@@ -247,44 +247,20 @@ def _first_look_statement(products: int, only: bool, skip: bool, no_warehouses: 
         *[(StockLevel.product_id == bindparam(f"product_{i}"), bindparam(f"wanted_{i}")) for i in range(products)]
     )
     ids = [bindparam(f"product_{i}") for i in range(products)]
-    rows = (
-        select(
-            StockLevel.location_id.label("location_id"),
-            StockLevel.product_id.label("product_id"),
-            units.label("units"),
-            blocked.label("blocked"),
-            case((units < wanted, units), else_=wanted).label("takes"),
-        )
-        .join(Location, Location.id == StockLevel.location_id)
-        .join(Product, Product.id == StockLevel.product_id)
-        .outerjoin(
-            ProductBlock,
-            and_(ProductBlock.location_id == StockLevel.location_id, ProductBlock.product_id == StockLevel.product_id),
-        )
-        # The product ids on both sides: the planner then looks the products up by key instead of hashing the
-        # whole catalogue, and reads the stock rows from ix_stock_level_product_id_location_id alone.
-        .where(StockLevel.product_id.in_(ids), Product.id.in_(ids), Product.active, Location.active, atp > 0)
-    )
-    if only:
-        rows = rows.where(Location.id == bindparam("only"))
-    if skip:
-        rows = rows.where(Location.id != bindparam("skip"))
-    if no_warehouses:
-        rows = rows.where(Location.kind != "warehouse")
-    rows = rows.cte("stocked")
-    per_site = (
-        select(
-            rows.c.location_id,
-            func.sum(rows.c.takes).label("covers"),
-            func.sum(case((rows.c.blocked, 0), else_=1)).label("unblocked"),
-        )
-        .group_by(rows.c.location_id)
-        .subquery()
-    )
+    takes = case((units < wanted, units), else_=wanted)
+    # One row per location (GROUP BY its id): what it can give of each product, and whether it is blocked there.
+    per_product = []
+    for i in range(products):
+        this = StockLevel.product_id == bindparam(f"product_{i}")
+        per_product += [
+            func.sum(case((this, units), else_=0)).label(f"units_{i}"),
+            func.max(case((and_(this, blocked), 1), else_=0)).label(f"blocked_{i}"),
+        ]
+    covers = func.sum(takes)
     refusal = [(Location.code.in_(bindparam("exclude", expanding=True)), "failed")]
     if shipping:
         refusal += [(Location.ship_paused, "paused"), (~Location.ships_from_store, "no_ship")]
-    refusal = case(*refusal, (per_site.c.unblocked == 0, "blocked"), else_=None)
+    refusal = case(*refusal, (func.sum(case((blocked, 0), else_=1)) == 0, "blocked"), else_=None)
     if origin:  # distance_km's figures (haversine), in SQL
         p2 = func.radians(cast(Location.latitude, Float))
         half_dp = (p2 - bindparam("origin_lat", type_=Float)) / 2
@@ -296,47 +272,50 @@ def _first_look_statement(products: int, only: bool, skip: bool, no_warehouses: 
     else:
         distance = bindparam("unknown", type_=Float)
     least = distance - bindparam("priority_km", type_=Float) * Location.sourcing_priority
-    serves_all = case((per_site.c.covers == bindparam("total"), 0), else_=1)
     eligible = refusal.is_(None)
+    # Window functions over the locations (after the GROUP BY): eligible ones ranked, refused ones by code.
     place = func.row_number().over(
         partition_by=eligible,
         order_by=[
-            case((eligible, serves_all), else_=0),
-            case((eligible, -per_site.c.covers), else_=0),
+            case((eligible, case((covers == bindparam("total"), 0), else_=1)), else_=0),
+            case((eligible, -covers), else_=0),
             case((eligible, least), else_=0),
             Location.code,
         ],
     )
-    ranked = (
+    sites = (
         select(
-            per_site.c.location_id,
+            *SITE_COLUMNS,
             refusal.label("refusal"),
             place.label("place"),
             func.count().over(partition_by=eligible).label("among"),
+            *per_product,
         )
-        .join(Location, Location.id == per_site.c.location_id)
-        .subquery()
+        .join(Location, Location.id == StockLevel.location_id)
+        .join(Product, Product.id == StockLevel.product_id)
+        .outerjoin(
+            ProductBlock,
+            and_(ProductBlock.location_id == StockLevel.location_id, ProductBlock.product_id == StockLevel.product_id),
+        )
+        # The product ids on both sides: the planner then looks the products up by key instead of hashing the
+        # whole catalogue, and reads the stock rows from ix_stock_level_product_id_location_id alone.
+        .where(StockLevel.product_id.in_(ids), Product.id.in_(ids), Product.active, Location.active, atp > 0)
+        .group_by(Location.id)
     )
+    if only:
+        sites = sites.where(Location.id == bindparam("only"))
+    if skip:
+        sites = sites.where(Location.id != bindparam("skip"))
+    if no_warehouses:
+        sites = sites.where(Location.kind != "warehouse")
+    sites = sites.subquery()
     keep = bindparam("keep")
     shown = or_(
-        and_(ranked.c.refusal.is_(None), ranked.c.place <= bindparam("upto")),
+        and_(sites.c.refusal.is_(None), sites.c.place <= bindparam("upto")),
         # every location that already failed the order, so that those not holding stock can be told apart
-        and_(ranked.c.refusal.is_not(None), or_(ranked.c.place <= keep, and_(ranked.c.refusal == "failed", keep > 0))),
+        and_(sites.c.refusal.is_not(None), or_(sites.c.place <= keep, and_(sites.c.refusal == "failed", keep > 0))),
     )
-    return (
-        select(
-            *SITE_COLUMNS,
-            ranked.c.refusal,
-            ranked.c.among,
-            rows.c.product_id,
-            rows.c.units,
-            rows.c.blocked,
-        )
-        .join_from(ranked, Location, Location.id == ranked.c.location_id)
-        .join(rows, rows.c.location_id == ranked.c.location_id)
-        .where(shown)
-        .order_by(ranked.c.refusal.is_not(None), ranked.c.place, rows.c.product_id)
-    )
+    return select(sites).where(shown).order_by(sites.c.refusal.is_not(None), sites.c.place)
 
 
 @dataclass
@@ -392,24 +371,24 @@ def _stocked_sites(
         params.update(origin_lat=p1, origin_lon=float(origin.longitude), origin_cos=math.cos(p1))
     distance_to = _distances_from(origin.latitude, origin.longitude) if located else None
     look = FirstLook([], 0, [], 0)
-    site = None
+    width = len(SITE_COLUMNS)
     # Core rows, fetched at once: no ORM result processing, and no fetch per row
     for row in db.session.connection().execute(stmt, params).all():
-        refusal, among, product_id, units, is_blocked = row[len(SITE_COLUMNS) :]
-        if site is None or site.id != row[0]:
-            site = Site(*row[: len(SITE_COLUMNS)])
-            available, blocked_ids = dict.fromkeys(demand, 0), set()
-            if refusal is None:
-                look.eligible = among
-                distance = distance_to(site.latitude, site.longitude) if distance_to is not None else None
-                look.waiting.append(_Waiting(site, available, distance, [], blocked_ids))
-            else:
-                look.refused_count = among
-                look.refused.append((site, refusal, blocked_ids))
-        if is_blocked:
-            blocked_ids.add(product_id)
+        site = Site(*row[:width])
+        refusal, among = row[width], row[width + 2]
+        available, blocked_ids = {}, set()
+        for i, pid in enumerate(products):
+            units, is_blocked = row[width + 3 + 2 * i], row[width + 4 + 2 * i]
+            available[pid] = 0 if is_blocked else int(units or 0)
+            if is_blocked:
+                blocked_ids.add(pid)
+        if refusal is None:
+            look.eligible = among
+            distance = distance_to(site.latitude, site.longitude) if distance_to is not None else None
+            look.waiting.append(_Waiting(site, available, distance, [], blocked_ids))
         else:
-            available[product_id] = int(units)
+            look.refused_count = among
+            look.refused.append((site, refusal, blocked_ids))
     if any(w.blocked_ids for w in look.waiting) or any(ids for _, _, ids in look.refused):  # SKUs to name
         skus = {product.id: product.sku for product in _products(products)}
         for w in look.waiting:

@@ -24,8 +24,9 @@ from app.core.models import (
     StockMovement,
     WebhookDelivery,
 )
-from app.core.ordering import capture
+from app.core.ordering import capture, rules
 from app.core.ordering.payloads import OrderInSchema
+from app.core.payments import retailer_settings
 from app.extensions import db
 from tests.conftest import ENGINE
 from tests.factories import ACTOR, make_location, make_product, random_ref, stocked
@@ -214,6 +215,38 @@ def test_batched_values_keep_their_types(app):
     assert email.created_at == paris and email.created_at.utcoffset().total_seconds() == 0
     refund = db.session.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == "refund")).one()
     assert refund.amount == Decimal("12.35")
+
+
+def test_a_capture_reads_its_configuration_in_one_statement_and_sees_each_change(app):
+    """Rules, settings and webhook subscriptions come in one statement per order (app.core.configuration), and a
+    change committed before the next order is what that order follows."""
+    store = make_location(code="CAP07")
+    product = stocked(store, make_product(), 10)
+    worker.subscribe("https://shop.example/hooks", "s" * 20, "order.created", actor=ACTOR)
+    retailer_settings.update_settings({"notifications_off": []}, actor=ACTOR)
+    rules.current_rules()  # stored the first time they are needed
+    db.session.commit()
+    written = []
+    listen = lambda conn, cursor, statement, *rest: written.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        first, _ = capture.capture_order(_payload(product.sku), actor=ACTOR)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    db.session.commit()
+    reads = [s for s in written if s.lstrip().startswith("SELECT") and "sourcing_rules" in s]
+    assert len(reads) == 1 and "retailer_settings" in reads[0] and "webhook_subscription" in reads[0]
+    assert not [s for s in written if s.lstrip().startswith("SELECT") and "FROM retailer_settings" in s]
+    assert db.session.query(WebhookDelivery).count() == 1
+    assert db.session.query(OutboundEmail).filter_by(order_id=first.id).count() == 1
+
+    worker.subscribe("https://erp.example/hooks", "e" * 20, "order.created", actor=ACTOR)
+    retailer_settings.update_settings({"notifications_off": ["order_confirmed"]}, actor=ACTOR)
+    db.session.commit()
+    second, _ = capture.capture_order(_payload(product.sku), actor=ACTOR)
+    db.session.commit()
+    assert db.session.query(WebhookDelivery).count() == 3  # the new subscription hears of the next order
+    assert db.session.query(OutboundEmail).filter_by(order_id=second.id).count() == 0  # turned off meanwhile
 
 
 def test_a_capture_that_fails_midway_leaves_no_rows_waiting(app, monkeypatch):

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from app.core import batch
+from app.core import batch, configuration
 from app.core.actor import Actor
 from app.core.ordering import orders, sourcing
 
@@ -51,6 +51,7 @@ def capture_order(order: dict | orders.OrderDraft, *, actor: Actor) -> tuple[ord
     # The order's audit, outbox, ledger, reservation, decision, payment and message rows are read by nothing
     # until it is captured: they go out together at the end, one INSERT per table, not through the ORM's flush.
     with batch.rows_written_together():
+        configuration.preload()  # rules, settings and webhook subscriptions: one statement, not three
         captured, created = orders.create_order(draft, actor=actor)
         if created:
             captured.messages_queued = []  # a new order has told the customer nothing yet (see customer_messages.send)

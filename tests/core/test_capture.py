@@ -7,11 +7,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from app.core import batch
-from app.core.errors import InvalidInput
+from app.core.errors import ConcurrentChange, InvalidInput
 from app.core.integration import customer_messages, worker
+from app.core.inventory import stock
 from app.core.models import (
     AuditEvent,
     FulfilmentStatus,
@@ -21,6 +22,7 @@ from app.core.models import (
     PaymentTransaction,
     Reservation,
     SourcingDecision,
+    StockLevel,
     StockMovement,
     WebhookDelivery,
 )
@@ -148,6 +150,43 @@ def test_on_postgresql_every_batched_row_of_a_capture_goes_out_in_one_statement(
     tables += ("payment_transaction", "outbound_email")
     holding = [s for s in written if any(f"INSERT INTO {t} " in s for t in tables)]
     assert len(holding) == 1 and all(f"INSERT INTO {t} " in holding[0] for t in tables)
+
+
+@pytest.mark.skipif(ENGINE != "postgresql", reason="the one-statement stock update is PostgreSQL's")
+def test_on_postgresql_the_stock_rows_an_order_reserves_change_in_one_update(app):
+    store = make_location(code="CAP08")
+    shoe, sock = stocked(store, make_product(), 3), stocked(store, make_product(), 3)
+    written = []
+    listen = lambda conn, cursor, statement, *rest: written.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        lines = [{"sku": shoe.sku, "quantity": 2, "unit_price": "9.90"}, {"sku": sock.sku, "quantity": 1}]
+        capture.capture_order(_payload(shoe.sku, lines=lines), actor=ACTOR)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    db.session.commit()
+    assert len([s for s in written if s.lstrip().startswith("UPDATE stock_level")]) == 1
+    levels = {lv.product_id: (lv.on_hand, lv.reserved) for lv in db.session.scalars(select(StockLevel))}
+    assert levels == {shoe.id: (3, 2), sock.id: (3, 1)}
+    movements = db.session.scalars(select(StockMovement).where(StockMovement.kind == "reserve")).all()
+    assert sorted((m.product_id, m.reserved_delta, m.on_hand_after) for m in movements) == sorted(
+        [(shoe.id, 2, 3), (sock.id, 1, 3)]
+    )
+
+
+@pytest.mark.skipif(ENGINE != "postgresql", reason="the one-statement stock update is PostgreSQL's")
+def test_a_row_that_changed_unlocked_fails_the_update_together_and_nothing_is_written(app):
+    store = make_location(code="CAP09")
+    product = stocked(store, make_product(), 3)
+    db.session.commit()
+    with pytest.raises(ConcurrentChange):
+        with stock.updates_together():
+            level = stock.level_for_update(store, product)
+            stock.adjust(store, product, -1, reason="till", actor=ACTOR)
+            # the same row changed behind the figures computed on it (impossible under the row lock it holds)
+            db.session.execute(update(StockLevel).where(StockLevel.id == level.id).values(on_hand=10))
+    db.session.rollback()
+    assert db.session.scalars(select(StockLevel.on_hand).where(StockLevel.product_id == product.id)).one() == 3
 
 
 def test_rows_of_one_table_with_different_columns_are_written_in_order(app):

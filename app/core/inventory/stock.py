@@ -7,9 +7,11 @@ UPDATE repeats the business guard in its WHERE clause, so that on SQLite (which 
 a race fails instead of overselling. The database CHECK constraints are the last backstop on both.
 """
 
+import json
+from contextlib import contextmanager
 from functools import cache
 
-from sqlalchemy import Integer, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Integer, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -147,26 +149,35 @@ def _apply(
         )
     if quarantined:
         _change_quarantined(level, quarantined)
-    # On the session's connection, as plain Core: no autoflush (the UPDATE reads no pending object, and the ledger
-    # and reservation rows of every line of a fulfilment then reach the database together, one multi-row INSERT per
-    # table) and none of the ORM's result processing.
-    row = (
-        db.session.connection()
-        .execute(
-            _guarded_update(bool(need_available)),
-            {
-                "level_id": level.id,
-                "d_on_hand": on_hand,
-                "d_reserved": reserved,
-                "d_damaged": damaged,
-                "need": need_available,
-                "now": utcnow(),
-            },
+    together = db.session().info.get(_TOGETHER)
+    if together is not None:  # written with the others at the end of updates_together(), its guards checked then
+        change = together.setdefault(level.id, {"id": level.id, "on_hand": 0, "reserved": 0, "damaged": 0, "need": 0})
+        change["on_hand"] += on_hand
+        change["reserved"] += reserved
+        change["damaged"] += damaged
+        change["need"] += need_available
+        change["after"] = row = (new_on_hand, new_reserved, level.damaged + damaged)
+    else:
+        # On the session's connection, as plain Core: no autoflush (the UPDATE reads no pending object, and the
+        # ledger and reservation rows of every line of a fulfilment then reach the database together, one multi-row
+        # INSERT per table) and none of the ORM's result processing.
+        row = (
+            db.session.connection()
+            .execute(
+                _guarded_update(bool(need_available)),
+                {
+                    "level_id": level.id,
+                    "d_on_hand": on_hand,
+                    "d_reserved": reserved,
+                    "d_damaged": damaged,
+                    "need": need_available,
+                    "now": utcnow(),
+                },
+            )
+            .first()
         )
-        .first()
-    )
-    if row is None:  # only reachable without row locks (SQLite): someone got there first
-        raise ConcurrentChange()
+        if row is None:  # only reachable without row locks (SQLite): someone got there first
+            raise ConcurrentChange()
     for name, value in zip(("on_hand", "reserved", "damaged"), row, strict=True):
         set_committed_value(level, name, value)
     values = {
@@ -189,6 +200,50 @@ def _apply(
     movement = StockMovement(**values)
     db.session.add(movement)
     return movement
+
+
+_TOGETHER = "stock_updates_together"
+
+
+@contextmanager
+def updates_together():
+    """Inside this block, on PostgreSQL, the stock rows changed go out in one UPDATE when it ends, with the guards each
+    UPDATE repeats (never below zero, never more reserved than on hand, the units still available): an order capture
+    reserving several rows sends one statement, not one a row. The rows are locked before any change (lock_levels),
+    so the figures computed meanwhile are exact; code inside the block must not read stock rows back from the database
+    (order capture plans every fulfilment before it reserves). SQLite, or a block inside another: rows as always."""
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql" or session.info.get(_TOGETHER) is not None:
+        yield
+        return
+    changes = session.info[_TOGETHER] = {}
+    try:
+        yield
+        del session.info[_TOGETHER]
+        if changes:
+            _update_together(list(changes.values()))
+    finally:
+        session.info.pop(_TOGETHER, None)
+
+
+_UPDATE_TOGETHER = text(
+    """UPDATE stock_level SET on_hand = stock_level.on_hand + d.on_hand, reserved = stock_level.reserved + d.reserved,
+    damaged = stock_level.damaged + d.damaged, updated_at = :now
+    FROM json_to_recordset(CAST(:changes AS json)) AS d(id integer, on_hand integer, reserved integer, damaged integer,
+                                                       need integer)
+    WHERE stock_level.id = d.id AND stock_level.on_hand + d.on_hand >= 0 AND stock_level.reserved + d.reserved >= 0
+      AND stock_level.reserved + d.reserved <= stock_level.on_hand + d.on_hand
+      AND (d.need = 0 OR stock_level.on_hand - stock_level.reserved - stock_level.safety_stock >= d.need)
+    RETURNING stock_level.id, stock_level.on_hand, stock_level.reserved, stock_level.damaged"""
+).bindparams(bindparam("now", type_=StockLevel.__table__.c.updated_at.type))
+
+
+def _update_together(changes: list[dict]) -> None:
+    wanted = {c["id"]: c.pop("after") for c in changes}
+    rows = db.session.connection().execute(_UPDATE_TOGETHER, {"changes": json.dumps(changes), "now": utcnow()}).all()
+    # Every row, with the figures computed on it: anything else means a row changed unlocked, or a guard refused.
+    if {row[0]: tuple(row[1:]) for row in rows} != wanted:
+        raise ConcurrentChange()
 
 
 def receive(location, product, quantity: int, *, actor: Actor, reference: str = "", reason: str = ""):

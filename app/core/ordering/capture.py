@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from app.core import batch, configuration
 from app.core.actor import Actor
+from app.core.inventory import stock
 from app.core.ordering import orders, sourcing
 
 
@@ -50,7 +51,7 @@ def capture_order(order: dict | orders.OrderDraft, *, actor: Actor) -> tuple[ord
     draft = order if isinstance(order, orders.OrderDraft) else draft_from_payload(order)
     # The order's audit, outbox, ledger, reservation, decision, payment and message rows are read by nothing
     # until it is captured: they go out together at the end, one INSERT per table, not through the ORM's flush.
-    with batch.rows_written_together():
+    with batch.rows_written_together(), stock.updates_together():
         configuration.preload()  # rules, settings and webhook subscriptions: one statement, not three
         captured, created = orders.create_order(draft, actor=actor)
         if created:

@@ -10,6 +10,8 @@ another process is seen by the next order.
 
 from sqlalchemy import select, true
 
+from app.core import payments
+from app.core.integration import events
 from app.core.models import RetailerSettings, SourcingRules, WebhookSubscription
 from app.core.ordering.rules import RULES_ID
 from app.core.payments.retailer_settings import SETTINGS_ID
@@ -40,10 +42,8 @@ def preload() -> None:
         rows = db.session.execute(_STATEMENT).all()
     if not rows:
         return
-    rules, settings = rows[0][0], rows[0][1]
-    # The session keeps loaded rows by weak reference: held here until the transaction ends, they stay in its
+    # The session keeps loaded rows by weak reference: held until the transaction ends, the rules stay in its
     # identity map, where db.session.get finds them without a statement.
-    transaction_cache("configuration")["held"] = (rules, settings)
-    if settings is None:  # never saved: app.core.payments.settings remembers the absence for the transaction
-        transaction_cache("retailer_settings")["missing"] = True
-    transaction_cache("webhook_subscribers")["active"] = [row[2] for row in rows if row[2] is not None]
+    transaction_cache("configuration")["held"] = rows[0][0]
+    payments.remember_settings(rows[0][1])
+    events.remember_subscribers([row[2] for row in rows if row[2] is not None])

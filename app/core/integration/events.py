@@ -50,12 +50,19 @@ def emit(event_type: str, order: Order, fulfilment: Fulfilment | None = None, **
 
 def _subscribers() -> list[WebhookSubscription]:
     """The active subscriptions, read once per transaction (an order writes several events)."""
-    cache = transaction_cache("webhook_subscribers")
+    cache = transaction_cache(_SUBSCRIBERS)
     if "active" not in cache:
         with db.session.no_autoflush:  # the event just added waits for the next flush, with the others
             cache["active"] = db.session.scalars(select(WebhookSubscription).where(WebhookSubscription.active)).all()
     return cache["active"]
 
+
+def remember_subscribers(active: list[WebhookSubscription]) -> None:
+    """The active subscriptions, read by the caller in this transaction (app.core.configuration): not read again."""
+    transaction_cache(_SUBSCRIBERS)["active"] = active
+
+
+_SUBSCRIBERS = "webhook_subscribers"
 
 # The PostgreSQL advisory lock that makes sequencer runs of the outbox take turns, across every process and machine.
 SEQUENCER_LOCK = 0x436F6D70  # "Comp"

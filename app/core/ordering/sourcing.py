@@ -370,7 +370,7 @@ def _stocked_sites(
         p1 = math.radians(float(origin.latitude))
         params.update(origin_lat=p1, origin_lon=float(origin.longitude), origin_cos=math.cos(p1))
     distance_to = _distances_from(origin.latitude, origin.longitude) if located else None
-    look = FirstLook([], 0, [], 0)
+    look, refused = FirstLook([], 0, [], 0), []
     width = len(SITE_COLUMNS)
     # Core rows, fetched at once: no ORM result processing, and no fetch per row
     for row in db.session.connection().execute(stmt, params).all():
@@ -388,14 +388,14 @@ def _stocked_sites(
             look.waiting.append(_Waiting(site, available, distance, [], blocked_ids))
         else:
             look.refused_count = among
-            look.refused.append((site, refusal, blocked_ids))
-    if any(w.blocked_ids for w in look.waiting) or any(ids for _, _, ids in look.refused):  # SKUs to name
+            refused.append((site, refusal, blocked_ids))
+    if any(w.blocked_ids for w in look.waiting) or any(ids for _, _, ids in refused):  # SKUs to name
         skus = {product.id: product.sku for product in _products(products)}
         for w in look.waiting:
             w.blocked = sorted(skus[pid] for pid in w.blocked_ids)
     else:
         skus = {}
-    look.refused = [_static_refusal(site, refusal, sorted(skus[p] for p in ids)) for site, refusal, ids in look.refused]
+    look.refused = [_static_refusal(site, refusal, sorted(skus[p] for p in ids)) for site, refusal, ids in refused]
     return look
 
 

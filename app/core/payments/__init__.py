@@ -60,13 +60,24 @@ def settings() -> RetailerSettings:
     A retailer that never saved them would cost a SELECT at every call (the session remembers rows, not their
     absence), twice an order captured: that they are missing is remembered until the transaction ends, or until
     this session adds them (pending, or stored by retailer_settings, which forgets it)."""
-    known = transaction_cache("retailer_settings")
+    known = transaction_cache(_SETTINGS)
     if known.get("missing") and not any(isinstance(obj, RetailerSettings) for obj in db.session.new):
         found = None
     else:
         found = db.session.get(RetailerSettings, 1)
         known["missing"] = found is None
     return found if found is not None else RetailerSettings(id=1, return_window_days=30, failed_capture="hold")
+
+
+def remember_settings(found: RetailerSettings | None) -> None:
+    """The settings row (None: never saved), read by the caller in this transaction (app.core.configuration):
+    settings() reads it again from the session only, held here until the transaction ends (the session keeps
+    loaded rows by weak reference)."""
+    known = transaction_cache(_SETTINGS)
+    known["missing"], known["held"] = found is None, found
+
+
+_SETTINGS = "retailer_settings"
 
 
 def has_payment(order: Order) -> bool:

@@ -25,7 +25,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, inspect, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.extensions import db
 
@@ -211,3 +214,43 @@ def rows_written_together():
         batch.write()
     finally:
         session.info.pop(_KEY, None)
+
+
+def inserted(model, rows: list[dict], *, skip_conflicts_on: tuple | None = None, flush: bool = True) -> list:
+    """INSERT a model's rows (one Core statement RETURNING every column) and give them back as persistent ORM objects,
+    in the order given, each attribute holding the value the database returned (column defaults applied by the
+    INSERT, as the ORM's would be).
+
+    Read back through the ORM (`insert(Model).returning(Model)`), the same rows cost twice the Python: its bulk
+    persistence and entity loading machinery, about 0.5 ms a statement of an order's capture. As with the ORM's own
+    bulk INSERT, no mapper event runs and relationships are left unloaded: the caller sets those it knows with
+    set_committed_value (anything else read is loaded when first used, as for any object).
+
+    skip_conflicts_on: index columns of a unique constraint; a row that conflicts is skipped (ON CONFLICT DO NOTHING)
+    and left out of the result. flush: write the session's pending changes first, as the ORM's statement would."""
+    if not rows:
+        return []
+    session = db.session()
+    if flush:
+        session.flush()
+    statement, keys = _returning_all(model, session.get_bind().dialect.name, skip_conflicts_on)
+    result = session.connection().execute(statement, rows)
+    objects = []
+    for row in result.all():
+        obj = model(**dict(zip(keys, row, strict=True)))
+        make_transient_to_detached(obj)
+        session.add(obj)
+        objects.append(obj)
+    return objects
+
+
+@cache
+def _returning_all(model, dialect: str, skip_conflicts_on: tuple | None):
+    """The INSERT of `inserted` and the attribute name of each column it returns, built once per model and shape."""
+    table, mapper = model.__table__, inspect(model)
+    keys = [mapper.get_property_by_column(column).key for column in table.c]
+    if skip_conflicts_on:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert_(table).on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+        return statement.returning(*table.c), keys
+    return insert(table).returning(*table.c, sort_by_parameter_order=True), keys

@@ -17,6 +17,8 @@ from app.core.models import (
     AuditEvent,
     FulfilmentStatus,
     Order,
+    OrderLine,
+    OrderStatus,
     OutboundEmail,
     OutboxEvent,
     PaymentTransaction,
@@ -254,6 +256,53 @@ def test_batched_values_keep_their_types(app):
     assert email.created_at == paris and email.created_at.utcoffset().total_seconds() == 0
     refund = db.session.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == "refund")).one()
     assert refund.amount == Decimal("12.35")
+
+
+def test_inserted_rows_come_back_as_persistent_objects_with_the_values_the_database_holds(app):
+    """batch.inserted: one INSERT, every column read back (column defaults applied), objects persistent in the session
+    whose attributes cost no further query, a conflicting row skipped; what it returns is what a fresh read gives."""
+    ref = random_ref("I-")
+    values = {
+        "channel": "web",
+        "external_ref": ref,
+        "fingerprint": "f",
+        "customer_name": "Zoé",
+        "delivery_method": "ship",
+    }
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        (order,) = batch.inserted(Order, [values], skip_conflicts_on=("channel", "external_ref"))
+        lines = batch.inserted(
+            OrderLine,
+            [{"order_id": order.id, "line_no": n, "product_id": make_product().id, "quantity": n} for n in (1, 2)][
+                ::-1
+            ],
+            flush=False,
+        )
+        statements.clear()
+        seen = (order.status, order.currency, order.customer_language, order.gift_wrap, order.created_at is not None)
+        assert seen == (OrderStatus.OPEN, "EUR", "en", False, True)
+        assert [(line.line_no, line.quantity, line.cancelled) for line in lines] == [(2, 2, 0), (1, 1, 0)]
+        assert statements == [], "every column was read back by the INSERT"
+        assert order in db.session and not db.session.new and not db.session.dirty
+        assert (
+            batch.inserted(Order, [{**values, "fingerprint": "g"}], skip_conflicts_on=("channel", "external_ref")) == []
+        )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    created = order.created_at
+    order_id = order.id
+    order.customer_name = "Zoé Durand"  # tracked as any loaded object: the change is written at the next flush
+    db.session.commit()
+    db.session.expunge_all()
+    again = db.session.get(Order, order_id)
+    assert (again.customer_name, again.fingerprint, again.created_at) == ("Zoé Durand", "f", created)
+    assert sorted((line.line_no, line.quantity) for line in again.lines) == [(1, 1), (2, 2)]
 
 
 def test_a_capture_reads_its_configuration_in_one_statement_and_sees_each_change(app):

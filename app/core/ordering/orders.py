@@ -5,17 +5,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import metrics
-from app.core import audit, payments
+from app.core import audit, batch, payments
 from app.core.actor import Actor
 from app.core.errors import N_, ConcurrentChange, IllegalTransition, InvalidInput, OrderConflict, OrderHeld
 from app.core.integration import customer_messages, events
@@ -181,7 +178,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     # One statement instead of a look-up and a savepoint around a flush: the same channel and reference, sent
     # before or written by a request that raced ours, is skipped by the database (ON CONFLICT DO NOTHING waits for
     # that request to commit or roll back), and the order it wrote is then read. The lines go out with the fulfilments, in the next flush.
-    order = db.session.scalars(_insert_order(db.session.get_bind().dialect.name), values).first()
+    order = next(iter(batch.inserted(Order, [values], skip_conflicts_on=("channel", "external_ref"))), None)
     if order is None:  # sent before, or by a request that raced ours
         winner = find_order(draft.channel, draft.external_ref)
         if winner is None:
@@ -199,7 +196,7 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
         }
         for i, (line, p) in enumerate(zip(draft.lines, products, strict=True))
     ]
-    lines = db.session.scalars(insert(OrderLine).returning(OrderLine, sort_by_parameter_order=True), rows).all()
+    lines = batch.inserted(OrderLine, rows, flush=False)
     for line, p in zip(lines, products, strict=True):
         set_committed_value(line, "order", order)
         set_committed_value(line, "product", p)
@@ -210,20 +207,6 @@ def create_order(draft: OrderDraft, *, actor: Actor) -> tuple[Order, bool]:
     payments.record_authorisation(order, actor=actor, new=True)
     metrics.count(metrics.ORDERS, method=order.delivery_method)
     return order, True
-
-
-@cache
-def _insert_order(dialect: str):
-    """INSERT ... ON CONFLICT (channel, external_ref) DO NOTHING RETURNING the order, its values given as parameters:
-    built once (building it with .values() from some thirty values cost more Python than running it)."""
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert_(Order).on_conflict_do_nothing(index_elements=["channel", "external_ref"]).returning(Order)
-
-
-@cache
-def _insert_fulfilment():
-    """INSERT ... RETURNING a fulfilment, its values given as parameters; no autoflush (see assign_fulfilment)."""
-    return insert(Fulfilment).returning(Fulfilment).execution_options(autoflush=False)
 
 
 def _same_or_conflict(order: Order, fingerprint: str) -> Order:
@@ -297,29 +280,27 @@ def assign_fulfilment(
     accept_by, ready_by = deadlines(location, now)
     # The fulfilment and its lines in one INSERT each, without a flush: what this transaction has pending (the
     # order's audit and event rows) goes out later with the fulfilment's, one INSERT per table.
-    fulfilment = db.session.scalars(
-        _insert_fulfilment(),
-        {
-            "order_id": order.id,
-            "location_id": location.id,
-            "transfer_to_id": transfer_to.id if transfer_to is not None else None,
-            "reship_of_id": reship_of.id if reship_of is not None else None,
-            "status": S.CREATED,
-            "created_at": now,
-            "accept_by": accept_by,
-            "ready_by": ready_by,
-        },
-    ).one()
+    (fulfilment,) = batch.inserted(
+        Fulfilment,
+        [
+            {
+                "order_id": order.id,
+                "location_id": location.id,
+                "transfer_to_id": transfer_to.id if transfer_to is not None else None,
+                "reship_of_id": reship_of.id if reship_of is not None else None,
+                "status": S.CREATED,
+                "created_at": now,
+                "accept_by": accept_by,
+                "ready_by": ready_by,
+            }
+        ],
+        flush=False,
+    )
     rows = [
         {"fulfilment_id": fulfilment.id, "order_line_id": ol.id, "product_id": ol.product_id, "quantity": q}
         for ol, q in quantities.items()
     ]
-    lines = db.session.scalars(
-        insert(FulfilmentLine)
-        .returning(FulfilmentLine, sort_by_parameter_order=True)
-        .execution_options(autoflush=False),
-        rows,
-    ).all()
+    lines = batch.inserted(FulfilmentLine, rows, flush=False)
     for line, order_line in zip(lines, quantities, strict=True):
         set_committed_value(line, "fulfilment", fulfilment)
         set_committed_value(line, "order_line", order_line)

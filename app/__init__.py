@@ -9,7 +9,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.config import check_production, load_config
 from app.core.models.base import MAX_ID
-from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate, talisman
+from app.extensions import babel, cache_long_statements, csrf, db, htmx, limiter, login_manager, migrate, talisman
 
 CSP = {
     "default-src": "'self'",
@@ -87,6 +87,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        cache_long_statements()
     from app import health, metrics, observability
 
     observability.init_app(app)  # first: its request id and timing cover every other hook

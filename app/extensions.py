@@ -31,3 +31,20 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 talisman = Talisman()
 # Availability answers kept AVAILABILITY_CACHE_SECONDS; initialised with the availability API (init_cache).
 availability_cache = Cache()
+
+
+def cache_long_statements(limit: int = 16384) -> None:
+    """Let psycopg keep its conversion of statements up to `limit` characters (its default: 4,096).
+
+    psycopg converts each statement's `%(name)s` placeholders to PostgreSQL's `$n` with a regular expression and
+    keeps the result (an LRU of 128) only for statements under 4,096 characters, a guard against ORM-generated text
+    that varies with its number of rows. Ours are built once per shape and keep the same text: sourcing's first look
+    (app.core.ordering.sourcing._first_look_statement) is 5,800-7,400 characters and was converted again for every
+    order, about 1 ms of Python an order on the large chain. Only the threshold changes: a statement longer than this,
+    or with more than 50 parameters, is still converted every time."""
+    try:
+        from psycopg import _queries
+    except ImportError:  # no psycopg (SQLite alone), or a psycopg whose internals moved: the default stays
+        return
+    if getattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", limit) < limit:
+        _queries.MAX_CACHED_STATEMENT_LENGTH = limit

@@ -305,6 +305,41 @@ def test_inserted_rows_come_back_as_persistent_objects_with_the_values_the_datab
     assert sorted((line.line_no, line.quantity) for line in again.lines) == [(1, 1), (2, 2)]
 
 
+@pytest.mark.skipif(ENGINE != "postgresql", reason="psycopg's statement conversion")
+def test_on_postgresql_no_statement_of_a_capture_is_converted_again_for_each_order(app, monkeypatch):
+    """Sourcing's first look is longer than psycopg's default 4,096 characters for a kept conversion: the app raises
+    that limit (extensions.cache_long_statements), so that no statement of a capture is converted for each order."""
+    from psycopg import _queries
+
+    store = make_location(code="CAP08")
+    products = [stocked(store, make_product(), 5) for _ in range(3)]
+    capture.capture_order(_payload(products[0].sku), actor=ACTOR)
+    db.session.commit()
+    converted, long_ones = [], []
+    original = _queries._query2pg_nocache
+
+    def spy(query, *args):
+        converted.append(query)
+        return original(query, *args)
+
+    def note(_conn, _cursor, statement, *_args):
+        if len(statement) > 4096:
+            long_ones.append(statement)
+
+    monkeypatch.setattr(_queries, "_query2pg_nocache", spy)
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        payload = _payload(products[0].sku)
+        payload["lines"] = [{"sku": p.sku, "quantity": 1, "unit_price": Decimal("1.00")} for p in products]
+        capture.capture_order(payload, actor=ACTOR)
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert long_ones, "a statement of the capture is longer than psycopg's default limit"
+    assert _queries.MAX_CACHED_STATEMENT_LENGTH >= max(map(len, long_ones))
+    assert converted == []
+
+
 def test_a_capture_reads_its_configuration_in_one_statement_and_sees_each_change(app):
     """Rules, settings and webhook subscriptions come in one statement per order (app.core.configuration), and a
     change committed before the next order is what that order follows."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from flask import render_template
+from flask import current_app
 from flask_babel import gettext, ngettext
 from sqlalchemy import exists, literal, select, union_all
 
@@ -199,7 +199,10 @@ class Message:
         return "\n".join(out)
 
     def html(self, language: str) -> str:
-        return render_template("email/message.html", language=language, subject=self.subject, blocks=self.blocks)
+        # The template alone, without the app's context processors (the signed-in user, the navigation): an e-mail
+        # names none of them, and each order's confirmation is rendered while the order is captured.
+        template = current_app.jinja_env.get_template("email/message.html")
+        return template.render(language=language, subject=self.subject, blocks=self.blocks)
 
 
 def _greeting(order: Order) -> str:

@@ -12,10 +12,10 @@ from sqlalchemy import event, func, insert, literal_column, select, text
 from app.core.integration.api_clients import create_api_client
 from app.core.models import Fulfilment, Order
 from app.core.models.orders import OPEN_STATUSES
-from app.core.ordering import orders
+from app.core.ordering import orders, rules, sourcing
 from app.extensions import db
 from tests.conftest import ENGINE, csrf_token, login
-from tests.factories import ACTOR, PASSWORD, make_location, make_user
+from tests.factories import ACTOR, PASSWORD, make_location, make_product, make_user, stocked
 
 ON_POSTGRES = "plans over a long, analysed history (PostgreSQL)"
 OPEN_WORK_INDEX = "ix_fulfilment_open_location_id_status"
@@ -250,3 +250,31 @@ def test_sourcings_workload_and_todays_count_read_indexes(app, long_history):
         _no_scan(plans)
         [plan] = plans.values()
         assert index in plan, plan
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(ENGINE != "postgresql", reason=ON_POSTGRES)
+def test_the_first_look_reads_each_shown_locations_workload_through_indexes(app, long_history):
+    """On PostgreSQL sourcing's first look brings the workload of the locations it shows (two correlated counts
+    each): they read the partial index of open work and the index on (location, created_at), never the table, and
+    give what _workload's GROUP BY gives."""
+    product = make_product()
+    for store in long_history[:25]:
+        stocked(store, product, 2)
+    db.session.commit()
+    now = datetime.now(UTC)
+    with _captured() as seen:
+        look = sourcing._stocked_sites(
+            {product.id: 1}, rules.current_rules(), origin=None, exclude=set(), shipping=True, upto=20, keep=0, now=now
+        )
+    plans = _plans(seen)
+    _no_scan(plans)
+    [plan] = plans.values()
+    assert OPEN_WORK_INDEX in plan and "ix_fulfilment_location_id_created_at" in plan, plan
+    assert len(look.waiting) == 20
+    open_work, today = sourcing._workload([w.site for w in look.waiting], now)
+    assert {w.site.id: w.open_work for w in look.waiting} == {
+        w.site.id: open_work.get(w.site.id, 0) for w in look.waiting
+    }
+    assert {w.site.id: w.today for w in look.waiting} == {w.site.id: today.get(w.site.id, 0) for w in look.waiting}
+    assert any(w.open_work for w in look.waiting) and any(w.today for w in look.waiting)

@@ -2,15 +2,17 @@
 
 import json
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from app.core.errors import InvalidInput
 from app.core.inventory import stock
-from app.core.models import Location, StockLevel
-from app.core.ordering import rules, sourcing
+from app.core.models import Fulfilment, Location, StockLevel
+from app.core.ordering import hours, rules, sourcing
 from app.extensions import db
+from tests.conftest import ENGINE
 from tests.core.test_sourcing import _ship_order, _store
 from tests.factories import ACTOR, make_location, make_product, stocked
 
@@ -118,14 +120,16 @@ def test_a_decision_keeps_the_best_candidates_and_counts_the_rest(app):
 
 
 def _spy_workload(monkeypatch) -> list:
+    """The locations examined (their workload read and ranked), one list a batch: _examine is given them, whether
+    their workload came with the first look (PostgreSQL) or is read then (SQLite)."""
     asked = []
-    original = sourcing._workload
+    original = sourcing._examine
 
-    def spy(sites, now):
-        asked.append(sorted(site.code for site in sites))
-        return original(sites, now)
+    def spy(waiting, *args):
+        asked.append(sorted(w.site.code for w in waiting))
+        return original(waiting, *args)
 
-    monkeypatch.setattr(sourcing, "_workload", spy)
+    monkeypatch.setattr(sourcing, "_examine", spy)
     return asked
 
 
@@ -280,3 +284,33 @@ def test_a_location_that_failed_is_told_apart_when_more_are_refused_than_listed(
     assert [c["location"] for c in refused] == [f"P{i:02d}" for i in range(10)]
     assert "3 more refused locations not listed" in decision.notes  # P10, P11 and ZZZ
     assert decision.unfulfilled == {"1": 1}
+
+
+@pytest.mark.skipif(
+    ENGINE != "postgresql", reason="the first look reads the workload on PostgreSQL (SQLite: _workload)"
+)
+def test_the_first_look_counts_each_locations_day_from_its_own_local_midnight(app):
+    """Paris, Tokyo and Montreal start their day at three different instants: a fulfilment a minute before a store's
+    local midnight is not today's, one a minute after is; open work counts whatever the day. As _workload counts."""
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    product = make_product()
+    order = _ship_order((product, 1))
+    stores = {}
+    for zone in ("Europe/Paris", "Asia/Tokyo", "America/Montreal"):
+        store = stores[zone] = make_location(code=zone[-5:].upper(), timezone=zone, daily_capacity=50)
+        stocked(store, product, 3)
+        midnight = hours.local_day_start(zone, now)
+        for created, status in (
+            (midnight - timedelta(minutes=1), "shipped"),
+            (midnight + timedelta(minutes=1), "created"),
+        ):
+            db.session.add(Fulfilment(order_id=order.id, location_id=store.id, status=status, created_at=created))
+    db.session.add(Fulfilment(order_id=order.id, location_id=stores["Asia/Tokyo"].id, status="picking", created_at=now))
+    db.session.flush()
+    look = sourcing._stocked_sites(
+        {product.id: 1}, rules.current_rules(), origin=None, exclude=set(), shipping=True, keep=0, now=now
+    )
+    got = {w.site.code: (w.open_work, w.today) for w in look.waiting}
+    assert got == {"PARIS": (1, 1), "TOKYO": (2, 2), "TREAL": (1, 1)}
+    open_work, today = sourcing._workload([w.site for w in look.waiting], now)
+    assert got == {w.site.code: (open_work.get(w.site.id, 0), today.get(w.site.id, 0)) for w in look.waiting}

@@ -261,11 +261,12 @@ class Fulfilment(Timestamps, db.Model):
     __mapper_args__ = {"version_id_col": version}
 
 
-def open_statuses_clause():
+def open_statuses_clause(status=None):
     """`fulfilment.status IN ('created', ...)` with the open statuses as literals, in the words of the partial
     index ix_fulfilment_open_location_id_status: SQLite uses a partial index only for a query that repeats its
-    WHERE, and PostgreSQL cannot prove bound parameters imply it in the generic plan of a prepared statement."""
-    return Fulfilment.status.in_(
+    WHERE, and PostgreSQL cannot prove bound parameters imply it in the generic plan of a prepared statement.
+    status: the column of an alias of the fulfilment table (default: Fulfilment.status)."""
+    return (Fulfilment.status if status is None else status).in_(
         bindparam("open_statuses", list(OPEN_STATUSES), expanding=True, literal_execute=True, unique=True)
     )
 

@@ -25,10 +25,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import bindparam, column, insert, inspect, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 
@@ -233,24 +234,117 @@ def inserted(model, rows: list[dict], *, skip_conflicts_on: tuple | None = None,
     session = db.session()
     if flush:
         session.flush()
-    statement, keys = _returning_all(model, session.get_bind().dialect.name, skip_conflicts_on)
-    result = session.connection().execute(statement, rows)
-    objects = []
-    for row in result.all():
-        obj = model(**dict(zip(keys, row, strict=True)))
-        make_transient_to_detached(obj)
-        session.add(obj)
-        objects.append(obj)
-    return objects
+    statement = _returning_all(model, session.get_bind().dialect.name, skip_conflicts_on)
+    return [_persistent(session, model, row) for row in session.connection().execute(statement, rows).all()]
+
+
+def inserted_with_lines(
+    model,
+    row: dict,
+    line_model,
+    lines: list[dict],
+    *,
+    parent_key: str,
+    skip_conflicts_on: tuple | None = None,
+    flush: bool = True,
+) -> tuple:
+    """A row and its lines (whose `parent_key` column names it), as `inserted` gives them: (object, [line objects])
+    in the order given, or (None, []) when the row conflicts (skip_conflicts_on).
+
+    On PostgreSQL one statement writes both: the row's INSERT in a CTE, the lines inserted from its id and one JSON
+    parameter (as `write` does), and every column of both read back. On SQLite, one `inserted` each."""
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql":
+        found = inserted(model, [row], skip_conflicts_on=skip_conflicts_on, flush=flush)
+        if not found:
+            return None, []
+        return found[0], inserted(line_model, [{**line, parent_key: found[0].id} for line in lines], flush=False)
+    if flush:
+        session.flush()
+    table, line_table = model.__table__, line_model.__table__
+    row = {**row, **{key: _default(table.c[key]) for key in _defaulted(table, row)}}
+    defaulted = _defaulted(line_table, {parent_key: None, **lines[0]}) if lines else ()
+    if defaulted:
+        values = {key: _default(line_table.c[key]) for key in defaulted}
+        lines = [{**line, **values} for line in lines]
+    line_keys = tuple(lines[0]) if lines else ()
+    statement = _with_lines(model, line_model, tuple(row), line_keys, parent_key, skip_conflicts_on)
+    params = {f"p_{key}": value for key, value in row.items()}
+    params["lines"] = _json(lines)
+    result = session.connection().execute(statement, params).all()
+    if not result:
+        return None, []
+    width = len(table.c)
+    parent = _persistent(session, model, result[0][:width])
+    return parent, [_persistent(session, line_model, r[width:]) for r in result if r[width] is not None]
+
+
+def _persistent(session, model, values):
+    """An object of `model` for a row just read back (every column, in the table's order), persistent in the
+    session as if loaded: nothing pending, nothing expired.
+
+    The session may still hold an object of that identity: a row written then undone (a savepoint rolled back)
+    whose id the database gives again (SQLite reuses the highest rowid). That object is the row now, as a SELECT
+    would make it (populate_existing): its columns take the values read, its relationships are expired."""
+    keys = _attribute_keys(model)
+    existing = session.identity_map.get(session.identity_key(model, values[_primary_key_index(model)]))
+    if existing is not None:
+        session.expire(existing)
+        for key, value in zip(keys, values, strict=True):
+            set_committed_value(existing, key, value)
+        return existing
+    obj = model(**dict(zip(keys, values, strict=True)))
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+@cache
+def _primary_key_index(model) -> int:
+    (key,) = model.__table__.primary_key.columns
+    return list(model.__table__.c).index(key)
+
+
+@cache
+def _attribute_keys(model) -> list:
+    """The attribute name of each column of the model's table, in the table's order."""
+    mapper = inspect(model)
+    return [mapper.get_property_by_column(column).key for column in model.__table__.c]
+
+
+@cache
+def _with_lines(model, line_model, keys: tuple, line_keys: tuple, parent_key: str, skip_conflicts_on):
+    """The statement of `inserted_with_lines` on PostgreSQL for these columns: built once per shape."""
+    quote = db.engine.dialect.identifier_preparer.quote
+    table, line_table = model.__table__, line_model.__table__
+    name, line_name = quote(table.name), quote(line_table.name)
+    conflict = ""
+    if skip_conflicts_on:
+        conflict = f" ON CONFLICT ({', '.join(quote(c) for c in skip_conflicts_on)}) DO NOTHING"
+    columns = ", ".join(quote(key) for key in (parent_key, *line_keys))
+    picked = ", ".join(["p.id", *[f"l.{quote(key)}" for key in line_keys]])
+    out = [f"p.{quote(c.name)} AS p{i}" for i, c in enumerate(table.c)]
+    out += [f"l.{quote(c.name)} AS l{i}" for i, c in enumerate(line_table.c)]
+    sql = (
+        f"WITH p AS (INSERT INTO {name} ({', '.join(quote(key) for key in keys)}) "  # noqa: S608 (our names, quoted)
+        f"VALUES ({', '.join(f':p_{key}' for key in keys)}){conflict} RETURNING *), "
+        f"l AS (INSERT INTO {line_name} ({columns}) SELECT {picked} FROM p, "
+        f"json_populate_recordset(NULL::{line_name}, CAST(:lines AS json)) WITH ORDINALITY AS l "
+        "ORDER BY l.ordinality RETURNING *) "
+        f"SELECT {', '.join(out)} FROM p LEFT JOIN l ON true ORDER BY l.id"
+    )
+    typed = [column(f"p{i}", c.type) for i, c in enumerate(table.c)]
+    typed += [column(f"l{i}", c.type) for i, c in enumerate(line_table.c)]
+    binds = [bindparam(f"p_{key}", type_=table.c[key].type) for key in keys]
+    return text(sql).bindparams(*binds).columns(*typed)
 
 
 @cache
 def _returning_all(model, dialect: str, skip_conflicts_on: tuple | None):
-    """The INSERT of `inserted` and the attribute name of each column it returns, built once per model and shape."""
-    table, mapper = model.__table__, inspect(model)
-    keys = [mapper.get_property_by_column(column).key for column in table.c]
+    """The INSERT of `inserted`, RETURNING every column in the table's order: built once per model and shape."""
+    table = model.__table__
     if skip_conflicts_on:
         insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = insert_(table).on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
-        return statement.returning(*table.c), keys
-    return insert(table).returning(*table.c, sort_by_parameter_order=True), keys
+        return statement.returning(*table.c)
+    return insert(table).returning(*table.c, sort_by_parameter_order=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import batch
 from app.core.errors import ConcurrentChange, InvalidInput
@@ -303,6 +304,83 @@ def test_inserted_rows_come_back_as_persistent_objects_with_the_values_the_datab
     again = db.session.get(Order, order_id)
     assert (again.customer_name, again.fingerprint, again.created_at) == ("Zoé Durand", "f", created)
     assert sorted((line.line_no, line.quantity) for line in again.lines) == [(1, 1), (2, 2)]
+
+
+def test_a_row_and_its_lines_are_inserted_together_and_come_back_typed_in_order(app):
+    """batch.inserted_with_lines (one statement on PostgreSQL): the lines name the new row, come back in the order
+    given with their defaults and decimals, nothing is read again when they are used; a conflicting row writes
+    neither it nor its lines."""
+    products = [make_product() for _ in range(3)]
+    values = {
+        "channel": "web",
+        "external_ref": random_ref("L-"),
+        "fingerprint": "f",
+        "customer_name": "Zoé",
+        "delivery_method": "ship",
+        "promised_by": datetime(2026, 12, 3, 18, 0, tzinfo=ZoneInfo("Europe/Rome")),
+        "payment_amount": Decimal("59.80"),
+    }
+    rows = [
+        {"line_no": n, "product_id": p.id, "quantity": n, "unit_price": Decimal(f"{n}.05")}
+        for n, p in reversed(list(enumerate(products, start=1)))
+    ]
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        order, lines = batch.inserted_with_lines(
+            Order, values, OrderLine, rows, parent_key="order_id", skip_conflicts_on=("channel", "external_ref")
+        )
+        if ENGINE == "postgresql":
+            assert len(statements) == 1
+        statements.clear()
+        assert (order.status, order.payment_amount, order.promised_by) == (
+            OrderStatus.OPEN,
+            Decimal("59.80"),
+            values["promised_by"],
+        )
+        assert order.promised_by.utcoffset().total_seconds() == 0
+        got = [(line.order_id, line.line_no, line.quantity, line.unit_price, line.cancelled) for line in lines]
+        assert got == [(order.id, n, n, Decimal(f"{n}.05"), 0) for n in (3, 2, 1)]
+        assert [line.id for line in lines] == sorted(line.id for line in lines)
+        assert statements == [] and not db.session.new and not db.session.dirty
+        again = batch.inserted_with_lines(
+            Order,
+            {**values, "fingerprint": "g"},
+            OrderLine,
+            rows,
+            parent_key="order_id",
+            skip_conflicts_on=("channel", "external_ref"),
+        )
+        assert again == (None, [])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(OrderLine).where(OrderLine.order_id == order.id)) == 3
+
+
+def test_a_row_inserted_again_after_a_savepoint_undid_it_is_the_new_row(app):
+    """An order written in a savepoint that rolls back stays in the session (expired); SQLite then gives its id to
+    the next order: batch.inserted makes that object the new row, as a SELECT would, instead of failing."""
+    base = {"channel": "web", "fingerprint": "f", "delivery_method": "ship"}
+    nested = db.session.begin_nested()
+    (undone,) = batch.inserted(Order, [{**base, "external_ref": random_ref("U-"), "customer_name": "Undone"}])
+    nested.rollback()
+    order, lines = batch.inserted_with_lines(
+        Order,
+        {**base, "external_ref": random_ref("U-"), "customer_name": "Kept"},
+        OrderLine,
+        [{"line_no": 1, "product_id": make_product().id, "quantity": 2}],
+        parent_key="order_id",
+    )
+    assert (order.customer_name, [line.quantity for line in lines]) == ("Kept", [2])
+    assert order.id != undone.id or order is undone  # SQLite: the same id again, the same object
+    set_committed_value(order, "lines", lines)
+    db.session.commit()
+    assert db.session.get(Order, order.id).customer_name == "Kept"
 
 
 @pytest.mark.skipif(ENGINE != "postgresql", reason="psycopg's statement conversion")

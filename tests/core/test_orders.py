@@ -1,5 +1,9 @@
+import hashlib
 import itertools
+import json
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -238,3 +242,34 @@ def test_a_failed_unit_of_work_leaves_no_order_behind(app):
         raise RuntimeError("boom after the order was written")
     assert orders.find_order("web", "W-ROLLBACK") is None
     assert _count(AuditEvent) == 0
+
+
+def test_an_orders_fingerprint_is_the_one_its_fields_gave_before(app):
+    """The fingerprint is the SHA-256 of the draft's fields as dataclasses.asdict gives them (JSON, sorted keys), the
+    fields added later left out when unused: orders taken before still match their resends, whatever the fields."""
+    from app.core.ordering.orders import LineDraft, OrderDraft
+
+    draft = OrderDraft(
+        channel="web",
+        external_ref="W-1",
+        customer_name="Zoé",
+        delivery_method="ship",
+        lines=[LineDraft("SKU-1", 2, Decimal("19.90")), LineDraft("SKU-2", 1)],
+        customer_email="zoe@example.fr",
+        customer_language="fr",
+        ship_to={"line1": "12 rue de la Paix", "postcode": "75002", "latitude": Decimal("48.87"), "extra": [1, "é"]},
+        promised_by=datetime(2026, 12, 3, 17, 0, tzinfo=UTC),
+        payment_amount=Decimal("24.80"),
+        payment_provider="test",
+        shipping_fee=Decimal("4.90"),
+        gift_wrap=True,
+        gift_message="Bon anniversaire",
+    )
+    for d in (draft, replace(draft, gift_wrap=False, gift_message="", shipping_fee=None)):
+        reference = asdict(d)
+        for name in ("gift_wrap", "gift_message", "shipping_fee"):
+            if not reference[name]:
+                del reference[name]
+        del reference["payment_provider"]
+        expected = hashlib.sha256(json.dumps(reference, sort_keys=True, default=str).encode()).hexdigest()
+        assert d.fingerprint() == expected

@@ -235,7 +235,7 @@ def inserted(model, rows: list[dict], *, skip_conflicts_on: tuple | None = None,
     if flush:
         session.flush()
     statement = _returning_all(model, session.get_bind().dialect.name, skip_conflicts_on)
-    return [_persistent(session, model, row) for row in session.connection().execute(statement, rows).all()]
+    return [as_loaded(session, model, row) for row in session.connection().execute(statement, rows).all()]
 
 
 def inserted_with_lines(
@@ -275,17 +275,18 @@ def inserted_with_lines(
     if not result:
         return None, []
     width = len(table.c)
-    parent = _persistent(session, model, result[0][:width])
-    return parent, [_persistent(session, line_model, r[width:]) for r in result if r[width] is not None]
+    parent = as_loaded(session, model, result[0][:width])
+    return parent, [as_loaded(session, line_model, r[width:]) for r in result if r[width] is not None]
 
 
-def _persistent(session, model, values):
-    """An object of `model` for a row just read back (every column, in the table's order), persistent in the
-    session as if loaded: nothing pending, nothing expired.
+def as_loaded(session, model, values):
+    """An object of `model` for a row just read (every column, in the table's order), persistent in the session as
+    if the ORM had loaded it: nothing pending, nothing expired.
 
-    The session may still hold an object of that identity: a row written then undone (a savepoint rolled back)
-    whose id the database gives again (SQLite reuses the highest rowid). That object is the row now, as a SELECT
-    would make it (populate_existing): its columns take the values read, its relationships are expired."""
+    The session may already hold an object of that identity: a row read before and locked now (stock.lock_levels),
+    or a row written then undone (a savepoint rolled back) whose id the database gives again (SQLite reuses the
+    highest rowid). That object is refreshed as a SELECT with populate_existing would: its columns take the values
+    read (changes not flushed are lost, as there), its relationships are expired."""
     keys = _attribute_keys(model)
     existing = session.identity_map.get(session.identity_key(model, values[_primary_key_index(model)]))
     if existing is not None:

@@ -162,3 +162,23 @@ def test_ledger_matches_stock_levels_after_a_random_sequence_of_operations(app, 
     _assert_ledger_consistent()
     assert db.session.scalar(select(func.count()).select_from(StockMovement)) > 50
     assert refused < 150
+
+
+def test_locking_a_row_the_session_already_holds_gives_it_the_figures_locked(app):
+    """lock_levels reads the locked rows as Core rows and makes them the session's objects: one loaded before is
+    refreshed with what another writer committed meanwhile (as populate_existing did), its relationships intact."""
+    store, product = make_location(), make_product()
+    stocked(store, product, 5)
+    db.session.commit()
+    level = db.session.scalar(select(StockLevel).where(StockLevel.location_id == store.id))
+    assert (level.on_hand, level.reserved) == (5, 0)
+    table = StockLevel.__table__
+    db.session.connection().execute(table.update().where(table.c.id == level.id).values(on_hand=9, reserved=2))
+    locked = stock.lock_levels([(store.id, product.id)])[(store.id, product.id)]
+    assert locked is level
+    assert (level.on_hand, level.reserved, level.available) == (9, 2, 7)
+    assert level.location is store and level.product is product
+    assert not db.session.dirty
+    new_store = make_location()
+    fresh = stock.lock_levels([(new_store.id, product.id)], create=True)[(new_store.id, product.id)]
+    assert (fresh.on_hand, fresh.reserved, fresh.location) == (0, 0, new_store) and fresh in db.session

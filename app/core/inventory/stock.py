@@ -57,13 +57,14 @@ def _held() -> dict:
 
 @cache
 def _lock_statement():
-    """SELECT ... FOR UPDATE of the stock rows of the pairs given, in canonical order: built once."""
+    """SELECT ... FOR UPDATE of the stock rows of the pairs given, in canonical order, every column in the table's
+    order (made objects by batch.as_loaded): built once."""
+    table = StockLevel.__table__
     return (
-        select(StockLevel)
-        .where(tuple_(StockLevel.location_id, StockLevel.product_id).in_(bindparam("pairs", expanding=True)))
-        .order_by(StockLevel.location_id, StockLevel.product_id)
+        select(*table.c)
+        .where(tuple_(table.c.location_id, table.c.product_id).in_(bindparam("pairs", expanding=True)))
+        .order_by(table.c.location_id, table.c.product_id)
         .with_for_update()
-        .execution_options(populate_existing=True)
     )
 
 
@@ -77,9 +78,15 @@ def lock_levels(pairs, *, create: bool = False) -> dict:
     if wanted:
         if create:
             _ensure_levels(wanted)
+        session = db.session()
+        if session.autoflush:  # as the ORM's own SELECT would (sourcing plans with autoflush off)
+            session.flush()
+        # Core rows made objects as the ORM's loader makes them, the session's own refreshed with the locked figures
+        # (populate_existing): the ORM's SELECT of the same rows cost about 1 ms more of each order's capture.
         for start in range(0, len(wanted), 1000):
             chunk = wanted[start : start + 1000]
-            for level in db.session.scalars(_lock_statement(), {"pairs": chunk}):
+            for row in session.connection().execute(_lock_statement(), {"pairs": chunk}).all():
+                level = batch.as_loaded(session, StockLevel, row)
                 held[(level.location_id, level.product_id)] = level
     return {pair: held[pair] for pair in {(int(loc), int(prod)) for loc, prod in pairs} if pair in held}
 

@@ -17,6 +17,10 @@ On PostgreSQL the whole batch is one statement: each table's rows go in as one J
 a CTE, and the webhook deliveries join the ids the outbox INSERT returns. Its text depends only on which tables and columns are
 written, not on how many rows, so it is built once per shape and the server plans it once per connection: an order
 capture sends one statement instead of one per table (and one execution per row) for these rows.
+
+The rows an operation does read back (the order, its fulfilments and their lines) are written by `inserted` and
+`inserted_with_lines` instead: Core INSERTs RETURNING every column, made ORM objects by `as_loaded` as the ORM's
+loader would make them, at about half the Python of the ORM's own INSERT ... RETURNING.
 """
 
 import json
@@ -249,7 +253,7 @@ def inserted_with_lines(
     flush: bool = True,
 ) -> tuple:
     """A row and its lines (whose `parent_key` column names it), as `inserted` gives them: (object, [line objects])
-    in the order given, or (None, []) when the row conflicts (skip_conflicts_on).
+    in the order given, or (None, []) when the row conflicts (skip_conflicts_on). The dicts' keys are column names.
 
     On PostgreSQL one statement writes both: the row's INSERT in a CTE, the lines inserted from its id and one JSON
     parameter (as `write` does), and every column of both read back. On SQLite, one `inserted` each."""

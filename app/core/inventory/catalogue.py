@@ -1,6 +1,8 @@
 """Catalogue operations: products, their barcodes and where they sit in each store."""
 
-from sqlalchemy import select
+from functools import cache
+
+from sqlalchemy import bindparam, select
 from stdnum import ean
 
 from app.core.errors import N_, InvalidInput
@@ -61,21 +63,33 @@ def find_products(codes) -> dict[str, Product]:
     statement when they give SKUs); a code that two kinds match takes the first kind, as find_product does."""
     wanted = {code: code_forms(code) for code in {(c or "").strip() for c in codes} if code}
     found: dict[str, Product] = {}
-    for column, join in ((Product.sku, None), (Product.gtin, None), (ProductBarcode.code, ProductBarcode)):
+    for kind in ("sku", "gtin", "barcode"):
         missing = {code: forms for code, forms in wanted.items() if code not in found}
         if not missing:
             break
-        stmt = select(Product, column).where(column.in_(sorted({f for forms in missing.values() for f in forms})))
-        if join is not None:
-            stmt = stmt.join(join, ProductBarcode.product_id == Product.id)
+        forms = sorted({f for forms in missing.values() for f in forms})
         by_form: dict[str, Product] = {}
-        for product, form in db.session.execute(stmt):
+        for product, form in db.session.execute(_find_statement(kind), {"forms": forms}):
             by_form.setdefault(form, product)
         for code, forms in missing.items():
             match = next((by_form[f] for f in forms if f in by_form), None)
             if match is not None:
                 found[code] = match
     return found
+
+
+@cache
+def _find_statement(kind: str):
+    """The look-up of find_products by one kind of code, the codes an expanding parameter: built once (every order
+    captured looks its lines up; building the statement and its cache key cost a third of the look-up)."""
+    if kind == "barcode":
+        return (
+            select(Product, ProductBarcode.code)
+            .join(ProductBarcode, ProductBarcode.product_id == Product.id)
+            .where(ProductBarcode.code.in_(bindparam("forms", expanding=True)))
+        )
+    column = Product.sku if kind == "sku" else Product.gtin
+    return select(Product, column).where(column.in_(bindparam("forms", expanding=True)))
 
 
 def find_product(code: str) -> Product | None:

@@ -77,11 +77,7 @@ class Batch:
             events = next(i for i, t in enumerate(tables) if any(row is first for row in self.rows[t]))
         shape, params = [], {}
         for i, table in enumerate(tables):
-            rows = self.rows[table]
-            defaulted = _defaulted(table, rows[0])
-            if defaulted:  # each column's default once for the batch, as one INSERT would take it
-                values = {key: _default(table.c[key]) for key in defaulted}
-                rows = [{**row, **values} for row in rows]
+            rows = _with_defaults(table, self.rows[table])
             shape.append((table, (*rows[0],)))
             params[f"t{i}"] = _json(rows)
         if events is not None:
@@ -121,6 +117,16 @@ class Batch:
 def _defaulted(table, row: dict) -> tuple:
     """The columns a row leaves to their Python-side default (an INSERT ... SELECT gets no defaults of its own)."""
     return tuple(c.key for c in table.c if c.default is not None and c.key not in row and not c.primary_key)
+
+
+def _with_defaults(table, rows: list[dict], given: tuple = ()) -> list[dict]:
+    """The rows with every column they (and `given`, columns filled in SQL) leave to a Python-side default set to
+    it, each default taken once for all of them, as one INSERT would take it."""
+    defaulted = _defaulted(table, {**dict.fromkeys(given), **rows[0]}) if rows else ()
+    if not defaulted:
+        return rows
+    values = {key: _default(table.c[key]) for key in defaulted}
+    return [{**row, **values} for row in rows]
 
 
 def _default(column):
@@ -266,11 +272,8 @@ def inserted_with_lines(
     if flush:
         session.flush()
     table, line_table = model.__table__, line_model.__table__
-    row = {**row, **{key: _default(table.c[key]) for key in _defaulted(table, row)}}
-    defaulted = _defaulted(line_table, {parent_key: None, **lines[0]}) if lines else ()
-    if defaulted:
-        values = {key: _default(line_table.c[key]) for key in defaulted}
-        lines = [{**line, **values} for line in lines]
+    (row,) = _with_defaults(table, [row])
+    lines = _with_defaults(line_table, lines, given=(parent_key,))
     line_keys = tuple(lines[0]) if lines else ()
     statement = _with_lines(model, line_model, tuple(row), line_keys, parent_key, skip_conflicts_on)
     params = {f"p_{key}": value for key, value in row.items()}

@@ -13,9 +13,9 @@ follows the locations holding them, not the catalogue), and the same SKU on seve
 That query is the first look: it ranks every location holding the products in SQL (every unit first, then
 most units, then distance less priority) and returns the rows of the nearest SITES that can serve and of
 the first KEEP refused, with how many there are in all. Only those SITES are examined (their workload read
-with them on PostgreSQL, in one GROUP BY over open work on SQLite, then ranked by score); the others are read again, fresh, only when those
-could not place everything: on a chain of 200 stores an order reads and looks at 20 locations, not at the
-150 that hold its products. The plan is made on stock rows
+with them on PostgreSQL, in one GROUP BY over open work on SQLite, then ranked by score); the others are read
+again, fresh, only when those could not place everything: on a chain of 200 stores an order reads and looks at
+20 locations, not at the 150 that hold its products. The plan is made on stock rows
 locked in canonical order and read again, POOL candidates at a time, so two orders racing for the last
 units never both fail: the later one plans from what is really left.
 """
